@@ -1,0 +1,76 @@
+"""PUT /v1/schools/{urn}/attendance/{date}: a school's register for a day."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel
+
+from gateway.deps import PrincipalDep, RuntimeDep
+from gateway.errors import PayloadTooLarge, UnsupportedMediaType
+from gateway.services import feeds
+
+router = APIRouter(tags=["feeds"])
+
+ACCEPTED_MEDIA = frozenset({"application/json", "text/csv"})
+
+
+class FeedReceiptOut(BaseModel):
+    urn: int
+    date: dt.date
+    pupils: int
+    version: int
+    supersedes: int | None
+    audit_index: int
+
+
+async def read_body_capped(request: Request, limit: int) -> bytes:
+    """Read at most `limit` bytes; refuse with 413 as soon as more arrive (never buffer it all)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the body is larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the body is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.put(
+    "/v1/schools/{urn}/attendance/{date}",
+    response_model=FeedReceiptOut,
+    status_code=201,
+    responses={200: {"description": "unchanged: the same register was already stored"}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"type": "object", "properties": {"pupils": {"type": "array", "items": {"type": "object"}}}}},
+                "text/csv": {"schema": {"type": "string"}},
+            },
+        }
+    },
+)
+async def put_register(
+    request: Request,
+    response: Response,
+    runtime: RuntimeDep,
+    principal: PrincipalDep,
+    urn: Annotated[int, Path(ge=100000, le=999999)],
+    date: dt.date,
+) -> FeedReceiptOut:
+    feeds.authorise_feed(principal, urn)
+    media = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if media not in ACCEPTED_MEDIA:
+        raise UnsupportedMediaType("send application/json or text/csv")
+    body = await read_body_capped(request, runtime.settings.max_body_bytes)
+    receipt = await run_in_threadpool(feeds.ingest, runtime.sessions, runtime.keys, principal, urn, date, body, media)
+    if not receipt.created:
+        response.status_code = 200
+    return FeedReceiptOut(**receipt.as_json())

@@ -1,0 +1,192 @@
+"""SQLAlchemy 2 typed models. No pupil identifier is stored in clear: `pupil_id` is a keyed
+pseudonym of the UPN, identifiers live only AES-GCM-encrypted in `pupil_identities` under a data key
+per pupil per academic year (`data_keys`), itself wrapped by the master key."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from gateway.db.base import Base, UTCDateTime
+
+PUPIL_ID = String(64)
+
+
+class School(Base):
+    __tablename__ = "schools"
+
+    urn: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    la_code: Mapped[str] = mapped_column(String(3), index=True)
+    la_name: Mapped[str] = mapped_column(String(120))
+    establishment_number: Mapped[str | None] = mapped_column(String(4))
+    name: Mapped[str] = mapped_column(String(200))
+    phase: Mapped[str] = mapped_column(String(40))
+    type_of_establishment: Mapped[str | None] = mapped_column(String(120))
+    status: Mapped[str] = mapped_column(String(60))
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class DataKey(Base):
+    """A pupil's data key for one academic year, wrapped by a master key. Deleting the row
+    crypto-shreds every copy of that year's identifiers."""
+
+    __tablename__ = "data_keys"
+
+    pupil_id: Mapped[str] = mapped_column(PUPIL_ID, primary_key=True)
+    academic_year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    master_key_id: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class PupilIdentity(Base):
+    __tablename__ = "pupil_identities"
+
+    pupil_id: Mapped[str] = mapped_column(PUPIL_ID, primary_key=True)
+    academic_year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    digest: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class Enrolment(Base):
+    """Running totals of one pupil's enrolment at one school in one academic year, kept exact at
+    ingest (corrections subtract the superseded marks) so that case lists and statistics never
+    rescan the marks."""
+
+    __tablename__ = "enrolments"
+
+    pupil_id: Mapped[str] = mapped_column(PUPIL_ID, primary_key=True)
+    urn: Mapped[int] = mapped_column(Integer, ForeignKey("schools.urn"), primary_key=True)
+    academic_year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    la_code: Mapped[str] = mapped_column(String(3))
+    year_group: Mapped[str] = mapped_column(String(2))
+    sen_status: Mapped[str] = mapped_column(String(1))
+    fsm_eligible: Mapped[bool] = mapped_column(Boolean)
+    first_date: Mapped[dt.date] = mapped_column(Date)
+    last_date: Mapped[dt.date] = mapped_column(Date)
+    sessions_possible: Mapped[int] = mapped_column(Integer, default=0)
+    sessions_present: Mapped[int] = mapped_column(Integer, default=0)
+    sessions_aea: Mapped[int] = mapped_column(Integer, default=0)
+    sessions_authorised: Mapped[int] = mapped_column(Integer, default=0)
+    sessions_unauthorised: Mapped[int] = mapped_column(Integer, default=0)
+    sessions_not_counted: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (
+        Index("ix_enrolments_urn_year", "urn", "academic_year"),
+        Index("ix_enrolments_la_year", "la_code", "academic_year"),
+    )
+
+
+class EnrolmentCodeTotal(Base):
+    """Sessions by reason code for an enrolment; the plain present codes / and \\ are not listed
+    (they are sessions_present less L)."""
+
+    __tablename__ = "enrolment_code_totals"
+
+    pupil_id: Mapped[str] = mapped_column(PUPIL_ID, primary_key=True)
+    urn: Mapped[int] = mapped_column(Integer, primary_key=True)
+    academic_year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(2), primary_key=True)
+    sessions: Mapped[int] = mapped_column(Integer)
+
+
+class Feed(Base):
+    """Every version of a school's register for a day; superseded versions stay for the audit trail
+    of corrections."""
+
+    __tablename__ = "feeds"
+
+    urn: Mapped[int] = mapped_column(Integer, ForeignKey("schools.urn"), primary_key=True)
+    date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    academic_year: Mapped[int] = mapped_column(Integer)
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    pupil_count: Mapped[int] = mapped_column(Integer)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    submitted_by: Mapped[str] = mapped_column(String(200))
+    audit_index: Mapped[int] = mapped_column(BigInteger)
+
+
+class Mark(Base):
+    """The current AM and PM marks of one pupil at one school on one day."""
+
+    __tablename__ = "marks"
+
+    urn: Mapped[int] = mapped_column(Integer, primary_key=True)
+    date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    pupil_id: Mapped[str] = mapped_column(PUPIL_ID, primary_key=True)
+    academic_year: Mapped[int] = mapped_column(Integer)
+    am: Mapped[str] = mapped_column(String(2))
+    pm: Mapped[str] = mapped_column(String(2))
+    version: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_marks_pupil_year", "pupil_id", "academic_year"),)
+
+
+class MarkHistory(Base):
+    """Marks of superseded feed versions."""
+
+    __tablename__ = "mark_history"
+
+    urn: Mapped[int] = mapped_column(Integer, primary_key=True)
+    date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pupil_id: Mapped[str] = mapped_column(PUPIL_ID, primary_key=True)
+    academic_year: Mapped[int] = mapped_column(Integer)
+    am: Mapped[str] = mapped_column(String(2))
+    pm: Mapped[str] = mapped_column(String(2))
+
+
+class AuditState(Base):
+    """One row: the log's size. Locking it serialises appends across gateway processes."""
+
+    __tablename__ = "audit_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    tree_size: Mapped[int] = mapped_column(BigInteger)
+
+
+class AuditEvent(Base):
+    """An append-only log entry: `entry` holds the event's canonical bytes (RFC 8785 JSON)."""
+
+    __tablename__ = "audit_events"
+
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    occurred_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+    action: Mapped[str] = mapped_column(String(40), index=True)
+    actor_org_type: Mapped[str] = mapped_column(String(20))
+    actor_org_id: Mapped[str] = mapped_column(String(20), index=True)
+    purpose: Mapped[str | None] = mapped_column(String(60))
+    decision: Mapped[str | None] = mapped_column(String(10))
+    release_id: Mapped[str | None] = mapped_column(String(40))
+    entry: Mapped[bytes] = mapped_column(LargeBinary)
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AuditEventOrg(Base):
+    """Which organisations an event is about, so that an organisation's DPO sees its own."""
+
+    __tablename__ = "audit_event_orgs"
+
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    org_id: Mapped[str] = mapped_column(String(20), primary_key=True)
+
+    __table_args__ = (Index("ix_audit_event_orgs_org", "org_id", "idx"),)
+
+
+__all__ = [
+    "AuditEvent",
+    "AuditEventOrg",
+    "AuditState",
+    "DataKey",
+    "Enrolment",
+    "EnrolmentCodeTotal",
+    "Feed",
+    "Mark",
+    "MarkHistory",
+    "PupilIdentity",
+    "School",
+]

@@ -1,0 +1,99 @@
+"""One error type that carries its HTTP status, and the handlers that render it.
+
+Messages never contain a row's values: they name the row and the field, and say what is wrong.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = structlog.get_logger("gateway.errors")
+
+
+class GatewayError(Exception):
+    status_code = 400
+
+    def __init__(self, detail: Any, *, status_code: int | None = None, headers: dict[str, str] | None = None):
+        super().__init__(detail if isinstance(detail, str) else type(self).__name__)
+        self.detail = detail
+        if status_code is not None:
+            self.status_code = status_code
+        self.headers = headers
+
+
+class Unauthenticated(GatewayError):
+    status_code = 401
+
+    def __init__(self, reason: str):
+        super().__init__(reason, headers={"WWW-Authenticate": "Bearer"})
+
+
+class Forbidden(GatewayError):
+    status_code = 403
+
+    def __init__(self, reasons: list[str]):
+        super().__init__({"decision": "deny", "reasons": reasons})
+
+
+class NotFound(GatewayError):
+    status_code = 404
+
+
+class Conflict(GatewayError):
+    status_code = 409
+
+
+class PayloadTooLarge(GatewayError):
+    status_code = 413
+
+
+class UnsupportedMediaType(GatewayError):
+    status_code = 415
+
+
+class InvalidInput(GatewayError):
+    """422 with a list of {row, field, message}; row is 1-based for data rows, None for the body."""
+
+    status_code = 422
+
+    def __init__(self, errors: list[dict[str, Any]]):
+        super().__init__({"errors": errors})
+
+
+class ServiceUnavailable(GatewayError):
+    status_code = 503
+
+
+def _render(status: int, detail: Any, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"detail": detail}, headers=headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(GatewayError)
+    async def _gateway_error(request: Request, exc: GatewayError) -> JSONResponse:
+        return _render(exc.status_code, exc.detail, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's default echoes the offending input; ours names location and problem only.
+        errors = [
+            {"row": None, "field": ".".join(str(p) for p in err.get("loc", ())), "message": err.get("msg", "")}
+            for err in exc.errors()
+        ]
+        return _render(422, {"errors": errors})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _render(exc.status_code, exc.detail, getattr(exc, "headers", None))
+
+    @app.exception_handler(OperationalError)
+    async def _db_down(request: Request, exc: OperationalError) -> JSONResponse:
+        log.error("database_unavailable", error_type=type(exc.orig).__name__ if exc.orig else "unknown")
+        return _render(503, "the database is unavailable; nothing was stored")

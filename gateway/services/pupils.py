@@ -1,0 +1,105 @@
+"""Use case: a school's attendance officer views its own pupils with their attendance totals."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from anonymisation.keys import decrypt_identity, unwrap_data_key
+from gateway.auth import Principal
+from gateway.db import repositories as repo
+from gateway.db.session import transaction
+from gateway.errors import Forbidden, InvalidInput, NotFound
+from gateway.keystore import Keys
+from gateway.services import audit
+from gateway.services.feeds import LONDON
+from schemas.calendar import academic_year_bounds, academic_year_of
+from schemas.codes import CURRENT_CODES, LEGACY_CODES, StatClass
+from schemas.records import Identity
+
+
+def codes_by_class() -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {c.value: [] for c in StatClass}
+    for code, cls in {**CURRENT_CODES, **LEGACY_CODES}.items():
+        out[cls.value].append(code)
+    return out
+
+
+def authorise_school_officer(principal: Principal, urn: int) -> None:
+    reasons = []
+    if principal.org_type != "school" or principal.org_id != str(urn):
+        reasons.append("wrong_organisation: a school sees only its own pupils")
+    if not principal.has_role("attendance_officer"):
+        reasons.append("wrong_role: this needs the attendance_officer role")
+    if reasons:
+        raise Forbidden(reasons)
+
+
+def resolve_window(start: dt.date | None, end: dt.date | None) -> tuple[dt.date, dt.date, bool]:
+    """Default: the academic year to date. Returns (start, end, is_whole_year_to_date)."""
+    today = dt.datetime.now(LONDON).date()
+    end_ = end or today
+    year = academic_year_of(end_)
+    year_start, _ = academic_year_bounds(year)
+    start_ = start or year_start
+    if start_ > end_:
+        raise InvalidInput([{"row": None, "field": "from", "message": "the window starts after it ends"}])
+    if academic_year_of(start_) != year:
+        raise InvalidInput([{"row": None, "field": "from", "message": "the window must lie within one academic year"}])
+    return start_, end_, start is None and (end is None or end >= today)
+
+
+def attendance_rate(possible: int, present: int, aea: int) -> float | None:
+    return round((present + aea) / possible, 6) if possible else None
+
+
+def decrypt_identities(db: Session, keys: Keys, year: int, pupil_ids: list[str]) -> dict[str, Identity]:
+    out: dict[str, Identity] = {}
+    for pid, (ciphertext, wrapped, master_id) in repo.identities_with_keys(db, year, pupil_ids).items():
+        data_key = unwrap_data_key(wrapped, keys.master.get(master_id), pid, year)
+        out[pid] = decrypt_identity(ciphertext, data_key, pid, year)
+    return out
+
+
+def list_pupils(
+    sessions: sessionmaker[Session], keys: Keys, principal: Principal, urn: int, start: dt.date | None, end: dt.date | None
+) -> dict[str, Any]:
+    authorise_school_officer(principal, urn)
+    start_, end_, whole_year = resolve_window(start, end)
+    year = academic_year_of(end_)
+    with transaction(sessions) as db:
+        if repo.get_school(db, urn) is None:
+            raise NotFound(f"school {urn} is not in the register of schools")
+        enrolments = {e.pupil_id: e for e in repo.school_enrolments(db, urn, year)}
+        if whole_year:
+            totals = {pid: (e.sessions_present, e.sessions_aea, e.sessions_authorised, e.sessions_unauthorised)
+                      for pid, e in enrolments.items()}
+        else:
+            totals = {r.pupil_id: (int(r.sessions_present), int(r.sessions_aea), int(r.sessions_authorised), int(r.sessions_unauthorised))
+                      for r in repo.window_totals_for_school(db, urn, start_, end_, codes_by_class())}
+        identities = decrypt_identities(db, keys, year, sorted(totals))
+        pupils = []
+        for pid in sorted(totals, key=lambda p: (identities[p].surname, identities[p].forename) if p in identities else ("", "")):
+            e = enrolments.get(pid)
+            ident = identities.get(pid)
+            if e is None or ident is None:
+                continue  # identifiers shredded: nothing identifying to show
+            present, aea, auth, unauth = totals[pid]
+            possible = present + aea + auth + unauth
+            absent = auth + unauth
+            pupils.append({
+                "upn": ident.upn, "forename": ident.forename, "surname": ident.surname,
+                "date_of_birth": ident.date_of_birth.isoformat(), "year_group": e.year_group, "sen_status": e.sen_status,
+                "fsm_eligible": e.fsm_eligible, "sessions_possible": possible, "sessions_present": present,
+                "sessions_approved_educational_activity": aea, "sessions_authorised_absence": auth,
+                "sessions_unauthorised_absence": unauth, "attendance_rate": attendance_rate(possible, present, aea),
+                "persistent_absence": possible > 0 and absent * 10 >= possible,
+                "severe_absence": possible > 0 and absent * 2 >= possible,
+            })
+        index = audit.record(db, audit.new_event(
+            principal, "pupils.viewed", subject_org_ids=[str(urn)], record_count=len(pupils),
+            details={"urn": urn, "from": start_.isoformat(), "to": end_.isoformat()},
+        ))
+    return {"urn": urn, "from": start_.isoformat(), "to": end_.isoformat(), "pupils": pupils, "audit_index": index}

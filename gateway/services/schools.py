@@ -1,0 +1,44 @@
+"""Use case: import or refresh the register of schools from a GIAS establishment CSV."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+import structlog
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.db import repositories as repo
+from gateway.db.base import utcnow
+from gateway.db.session import transaction
+from gateway.services import audit
+from schemas.schools import SchoolRecord, open_gias, read_gias
+
+log = structlog.get_logger("gateway.schools")
+
+BATCH = 2000
+
+
+def import_gias(sessions: sessionmaker[Session], path: Path, progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
+    """All-or-nothing: the whole file is read and checked before anything is stored."""
+    total_bytes = path.stat().st_size
+    records: list[SchoolRecord] = []
+    with path.open("rb") as raw:
+        text = open_gias(raw)
+        for record in read_gias(text):
+            records.append(record)
+            if progress and len(records) % BATCH == 0:
+                progress(raw.tell(), total_bytes)
+    if progress:
+        progress(total_bytes, total_bytes)
+    now = utcnow()
+    rows = [{**asdict(r), "updated_at": now} for r in {r.urn: r for r in records}.values()]
+    with transaction(sessions) as db:
+        before = repo.count_schools(db)
+        repo.upsert_schools(db, rows)
+        after = repo.count_schools(db)
+        summary = {"read": len(records), "stored": len(rows), "new": after - before, "updated": len(rows) - (after - before)}
+        audit.record(db, audit.new_event(None, "schools.imported", record_count=len(rows), details=dict(summary)))
+    log.info("schools_imported", **summary)
+    return summary

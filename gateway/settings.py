@@ -1,0 +1,48 @@
+"""The gateway's one typed settings class (environment variables, prefix GATEWAY_)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Largest register body accepted: a 3,000-pupil school's day is about 600 KiB of JSON, so 10 MiB
+#: leaves ample headroom while bounding memory per request (issue 2).
+MAX_BODY_BYTES = 10 * 1024 * 1024
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore")
+
+    database_url: str = "sqlite:///var/gateway.db"
+    data_dir: Path = Path("./var")
+    jwks_file: Path | None = None
+    jwks_url: str | None = None
+    jwt_issuer: str = "attendance-gateway-dev-idp"
+    jwt_audience: str = "attendance-gateway"
+    policy_file: Path | None = None
+
+    # Beyond DESIGN.md's table: operational knobs with safe defaults.
+    env: Literal["dev", "production"] = "dev"
+    master_key: SecretStr | None = Field(
+        default=None,
+        description="base64 master key (production); when unset the key ring file in the data directory is used",
+    )
+    max_body_bytes: int = MAX_BODY_BYTES
+    jwks_cache_seconds: int = 300
+
+    @property
+    def effective_jwks_file(self) -> Path:
+        return self.jwks_file if self.jwks_file is not None else self.data_dir / "dev-idp" / "jwks.json"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

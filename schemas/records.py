@@ -1,0 +1,54 @@
+"""Plain records that the shell hands to the pure core (policies, anonymisation, consent).
+
+They carry the internal pupil key (`pupil_id`, a keyed pseudonym of the UPN) and never an identifier,
+except `Identity`, which the shell decrypts only when a purpose's fields need it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True, slots=True)
+class EnrolmentTotals:
+    """One pupil's enrolment at one school, totals over a window of marks."""
+
+    pupil_id: str
+    school_urn: int
+    la_code: str
+    academic_year: int  # the calendar year in which the academic year starts (2025 = 2025/26)
+    year_group: str  # "N1", "N2", "R", "1".."14"
+    sen_status: str  # N, K, E
+    fsm_eligible: bool
+    sessions_possible: int
+    sessions_present: int
+    sessions_aea: int
+    sessions_authorised: int
+    sessions_unauthorised: int
+
+    @property
+    def sessions_absent(self) -> int:
+        return self.sessions_authorised + self.sessions_unauthorised
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """One registration session's mark for one pupil at one school."""
+
+    pupil_id: str
+    school_urn: int
+    date: dt.date
+    session: Literal["AM", "PM"]
+    code: str
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Decrypted identifiers, held only in memory while a permitted response is built."""
+
+    upn: str
+    forename: str
+    surname: str
+    date_of_birth: dt.date
