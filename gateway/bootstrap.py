@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.audit_keys import ensure_signing_key
 from gateway.db.migrate import upgrade
 from gateway.db.session import normalise_url
 from gateway.devidp import init_dev_idp
@@ -20,6 +21,8 @@ def initialise(settings: Settings) -> dict[str, Any]:
 
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     keys_created = init_keys(settings)
+    # The audit log's first Ed25519 tree-head signing key (rotated by `gateway audit rotate-key`).
+    keys_created = ensure_signing_key(settings.data_dir) or keys_created
     idp_created = init_dev_idp(settings.data_dir) if settings.env == "dev" and settings.jwks_url is None else False
     upgrade(settings.database_url)
     return {

@@ -127,5 +127,144 @@ def demo(scale: float, days: int | None, seed: int, then_serve: bool, host: str,
         uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_config=None)
 
 
+@main.group()
+def audit() -> None:
+    """The tamper-evident audit log: verify, export, rotate the signing key."""
+    from gateway.logging import configure_logging
+
+    # Log lines go to stderr, so that stdout carries only the JSON a script reads.
+    configure_logging(_settings().env)
+
+
+@audit.command("verify")
+@click.option("--export", "export_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="verify an export (from `gateway audit export`) instead of the database")
+@click.option("--keys", "keys_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="trust these public keys (a JWKS, e.g. saved from GET /v1/audit/keys) rather than the data directory's")
+@click.option("--batch", default=10_000, show_default=True, type=click.IntRange(min=1), help="entries read per query")
+def audit_verify(export_dir: Path | None, keys_file: Path | None, batch: int) -> None:
+    """Re-hash every entry, rebuild the tree, check every signed head. Exit status 0 only if all holds."""
+    from gateway.audit_keys import SigningKeyMissing, jwks_public_keys, signing_keys
+    from gateway.services.audit_verify import ExportInvalid, verify_database, verify_export
+
+    settings = _settings()
+    try:
+        if export_dir is not None:
+            report = verify_export(export_dir, keys_file, batch=batch)
+        else:
+            keys = (jwks_public_keys(json.loads(keys_file.read_text())) if keys_file
+                    else signing_keys(settings.data_dir).public_keys())
+            report = verify_database(settings.database_url, keys, batch=batch)
+    except (ExportInvalid, SigningKeyMissing, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    _echo_json(report.as_json())
+    if report.ok:
+        click.echo(f"audit log verified: {report.tree_size} entries, {report.heads_checked} signed heads", err=True)
+        return
+    where = f"first bad index {report.first_bad_index}" if report.first_bad_index is not None else "entries intact"
+    heads = f", first bad head at size {report.first_bad_head}" if report.first_bad_head is not None else ""
+    click.echo(f"AUDIT LOG VERIFICATION FAILED: {where}{heads} ({report.problem_count} problems)", err=True)
+    sys.exit(1)
+
+
+@audit.command("export")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def audit_export(directory: Path) -> None:
+    """Write every event, every signed head and the public keys to DIRECTORY, for offline checking."""
+    from gateway.db.session import make_engine, make_sessionmaker
+    from gateway.services.audit_log import export
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    try:
+        _echo_json(export(make_sessionmaker(engine), settings.data_dir, directory))
+    finally:
+        engine.dispose()
+
+
+@audit.command("rotate-key")
+def audit_rotate_key() -> None:
+    """Replace the tree-head signing key; the old public key stays published."""
+    from gateway.db.session import make_engine, make_sessionmaker
+    from gateway.services.audit_log import rotate_signing_key
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    try:
+        _echo_json(rotate_signing_key(make_sessionmaker(engine), settings.data_dir))
+    finally:
+        engine.dispose()
+
+
+@main.group()
+def policy() -> None:
+    """The purpose catalogue and the decision point."""
+
+
+def _catalogue():  # type: ignore[no-untyped-def]
+    from policies.loader import CatalogueInvalid, load_catalogue
+
+    try:
+        return load_catalogue(_settings().policy_file)
+    except CatalogueInvalid as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@policy.command("show")
+def policy_show() -> None:
+    """Print the purpose catalogue."""
+    from policies.explain import describe_catalogue
+
+    click.echo(describe_catalogue(_catalogue()), nl=False)
+
+
+@policy.command("explain")
+@click.option("--org-type", required=True, type=click.Choice(["school", "la", "dfe", "operator"]))
+@click.option("--org-id", required=True)
+@click.option("--role", "roles", required=True, multiple=True)
+@click.option("--purpose", required=True)
+@click.option("--school", "schools", multiple=True, type=int, help="a school URN named in the request (repeatable)")
+@click.option("--school-la", "school_las", multiple=True, help="URN=LA code of a named school, as the register of schools says")
+@click.option("--phase", default=None, help="GIAS phase of a requesting school")
+@click.option("--upns/--no-upns", default=False, help="whether the request names pupils (no UPN is needed to explain)")
+@click.option("--from", "from_", type=click.DateTime(["%Y-%m-%d"]), default=None)
+@click.option("--to", type=click.DateTime(["%Y-%m-%d"]), default=None)
+@click.option("--justification", default="Explaining the decision without touching data")
+def policy_explain(org_type: str, org_id: str, roles: tuple[str, ...], purpose: str, schools: tuple[int, ...],
+                   school_las: tuple[str, ...], phase: str | None, upns: bool, from_: dt.datetime | None,
+                   to: dt.datetime | None, justification: str) -> None:
+    """Print the decision for a request and why, without touching any data."""
+    from policies.decide import decide
+    from policies.explain import describe_decision
+    from policies.model import ReleaseRequest, RequestFacts, Requester
+
+    las = dict(item.split("=", 1) for item in school_las)
+    request = ReleaseRequest(purpose=purpose, schools=schools or None, upns=("named",) if upns else None,
+                             from_date=from_.date() if from_ else None, to_date=to.date() if to else None,
+                             justification=justification)
+    facts = RequestFacts(school_la_codes={urn: las.get(str(urn)) for urn in schools}, requester_phase=phase)
+    decision = decide(_catalogue(), Requester(org_type=org_type, org_id=org_id, roles=roles), request, facts,
+                      now=dt.datetime.now(dt.UTC))
+    click.echo(describe_decision(decision), nl=False)
+    if not decision.allow:
+        sys.exit(1)
+
+
+@policy.command("ropa")
+@click.option("--format", "fmt", type=click.Choice(["markdown", "csv"]), default="markdown", show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def policy_ropa(fmt: str, output: Path | None) -> None:
+    """The Article 30 record of processing activities, generated from the live catalogue."""
+    from policies.ropa import ropa_csv, ropa_markdown
+
+    catalogue = _catalogue()
+    text = ropa_markdown(catalogue) if fmt == "markdown" else ropa_csv(catalogue)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}", err=True)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -93,6 +93,16 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return _render(exc.status_code, exc.detail, getattr(exc, "headers", None))
 
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # A bug, never a client's fault: log where it happened, not the message (it could hold data).
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb is not None else "unknown"
+        log.error("unhandled_error", error_type=type(exc).__name__, where=where, path=request.url.path)
+        return _render(500, "internal error; nothing was released")
+
     @app.exception_handler(OperationalError)
     async def _db_down(request: Request, exc: OperationalError) -> JSONResponse:
         log.error("database_unavailable", error_type=type(exc.orig).__name__ if exc.orig else "unknown")

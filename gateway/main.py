@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI, Request, Response
 
+from gateway.api import audit as audit_api
+from gateway.api import consents, releases
 from gateway.api import feeds, health, pupils
+from gateway.services import audit_log
 from gateway.errors import install_error_handlers
 from gateway.logging import configure_logging
 from gateway.runtime import Runtime, build_runtime
@@ -22,10 +26,18 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     settings = settings or (runtime.settings if runtime else Settings())
     configure_logging(settings.env)
     runtime = runtime or build_runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Signs a tree head at least once per minute of audit activity (issue 5).
+        async with audit_log.head_signer(runtime.sessions, runtime.settings.data_dir):
+            yield
+
     app = FastAPI(
         title="Attendance data gateway",
         version="1.0.0",
         description="Purpose-limited, audited exchange of school attendance data in England.",
+        lifespan=lifespan,
     )
     app.state.runtime = runtime
     install_error_handlers(app)
@@ -56,4 +68,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(health.router)
     app.include_router(feeds.router)
     app.include_router(pupils.router)
+    app.include_router(audit_api.router)
+    app.include_router(releases.router)
+    app.include_router(consents.router)
     return app

@@ -11,6 +11,8 @@ from gateway.auth import FileKeySource, KeySource, UrlKeySource
 from gateway.db.session import make_engine, make_sessionmaker
 from gateway.keystore import Keys, load_keys
 from gateway.settings import Settings
+from policies.loader import load_catalogue
+from policies.model import Catalogue
 
 
 @dataclass
@@ -20,6 +22,7 @@ class Runtime:
     sessions: sessionmaker[Session]
     keys: Keys
     key_source: KeySource
+    catalogue: Catalogue
 
 
 def build_runtime(settings: Settings) -> Runtime:
@@ -35,4 +38,5 @@ def build_runtime(settings: Settings) -> Runtime:
         sessions=make_sessionmaker(engine),
         keys=load_keys(settings),
         key_source=key_source,
+        catalogue=load_catalogue(settings.policy_file),
     )

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, ValidationInfo, field_validator
+from stdnum.exceptions import InvalidComponent
 from stdnum.exceptions import ValidationError as StdnumValidationError
 from stdnum.gb import upn as upn_rules
 
@@ -24,6 +25,28 @@ FEED_FIELDS = ("upn", "forename", "surname", "date_of_birth", "year_group", "sen
 YEAR_GROUPS = frozenset({"N1", "N2", "R", *(str(n) for n in range(1, 15))})
 #: Oldest plausible date of birth: nobody born earlier is on a school roll.
 EARLIEST_DOB = dt.date(1980, 1, 1)
+
+
+#: LA numbers created by local government reorganisations that python-stdnum's list of issuing LAs
+#: (stdnum.gb.upn) does not know yet: Dorset 838 and Bournemouth, Christchurch and Poole 839 (April
+#: 2019), North and West Northamptonshire 940 and 941 (April 2021), Cumberland 942 and Westmorland and
+#: Furness 943 (April 2023). All six are in DfE's 2025/26 attendance data (DOMAIN.md 5); without them
+#: every register from those LAs' schools would be refused.
+LA_NUMBERS_SINCE_2019 = frozenset({838, 839, 940, 941, 942, 943})
+
+
+def validate_upn(value: str) -> str:
+    """The UPN in its compact form; ValueError (never echoing the value) when the format or check
+    letter is wrong. python-stdnum implements the DfE format and check-letter rules."""
+    try:
+        return str(upn_rules.validate(value))
+    except InvalidComponent:
+        number = upn_rules.compact(value)
+        if int(number[1:4]) in LA_NUMBERS_SINCE_2019 and upn_rules.calc_check_digit(number[1:]) == number[0]:
+            return number
+        raise ValueError("not a valid UPN (unknown issuing LA number)") from None
+    except StdnumValidationError:
+        raise ValueError("not a valid UPN (format or check letter)") from None
 
 
 class FeedRow(BaseModel):
@@ -42,10 +65,7 @@ class FeedRow(BaseModel):
     @field_validator("upn")
     @classmethod
     def _valid_upn(cls, value: str) -> str:
-        try:
-            return str(upn_rules.validate(value))
-        except StdnumValidationError:
-            raise ValueError("not a valid UPN (format or check letter)") from None
+        return validate_upn(value)
 
     @field_validator("year_group")
     @classmethod

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String
+from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Index, Integer, LargeBinary, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.db.base import Base, UTCDateTime
@@ -177,9 +177,46 @@ class AuditEventOrg(Base):
     __table_args__ = (Index("ix_audit_event_orgs_org", "org_id", "idx"),)
 
 
+class AuditNode(Base):
+    """The hash of one complete aligned subtree of the audit log (RFC 9162 MTH of leaves
+    ``[idx * 2**level, (idx + 1) * 2**level)``); level 0 holds the leaf hashes. Written once, in the
+    transaction of the append that completes it, so that any proof is O(log n) row reads."""
+
+    __tablename__ = "audit_nodes"
+
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AuditTreeHead(Base):
+    """Every signed tree head the log has issued (DESIGN.md "tree head"); none is ever replaced."""
+
+    __tablename__ = "audit_tree_heads"
+
+    tree_size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    key_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    root_hash: Mapped[bytes] = mapped_column(LargeBinary)
+    signed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    algorithm: Mapped[str] = mapped_column(String(10))
+    signature: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AuditPupilRef(Base):
+    """Which events name a pupil (by audit pseudonym): the index behind subject access."""
+
+    __tablename__ = "audit_pupil_refs"
+
+    pupil_ref: Mapped[str] = mapped_column(String(32), primary_key=True)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+
+
 __all__ = [
     "AuditEvent",
     "AuditEventOrg",
+    "AuditNode",
+    "AuditPupilRef",
+    "AuditTreeHead",
     "AuditState",
     "DataKey",
     "Enrolment",
@@ -190,3 +227,70 @@ __all__ = [
     "PupilIdentity",
     "School",
 ]
+
+
+class Release(Base):
+    """A case-level release: who got what, for which purpose, until when. The records themselves are
+    not kept: they leave once, and the recipient attests their deletion."""
+
+    __tablename__ = "releases"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(60), index=True)
+    recipient_org_type: Mapped[str] = mapped_column(String(20))
+    recipient_org_id: Mapped[str] = mapped_column(String(20), index=True)
+    requested_by: Mapped[str] = mapped_column(String(200))
+    criterion: Mapped[str] = mapped_column(String(60))
+    window_from: Mapped[dt.date] = mapped_column(Date)
+    window_to: Mapped[dt.date] = mapped_column(Date)
+    academic_year: Mapped[int] = mapped_column(Integer)
+    fields: Mapped[str] = mapped_column(String(2000))  # JSON list of output field names
+    justification: Mapped[str] = mapped_column(String(2000))
+    record_count: Mapped[int] = mapped_column(Integer)
+    withheld_consent: Mapped[int] = mapped_column(Integer, default=0)
+    withheld_objection: Mapped[int] = mapped_column(Integer, default=0)
+    policy_version: Mapped[str] = mapped_column(String(40))
+    policy_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    deletion_attested_by: Mapped[str | None] = mapped_column(String(200))
+    expired_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    audit_index: Mapped[int] = mapped_column(BigInteger)
+
+
+class ReleasePupil(Base):
+    """Which pupils a release contained, and the pupil_ref each was given (so the school can resolve it)."""
+
+    __tablename__ = "release_pupils"
+
+    release_id: Mapped[str] = mapped_column(String(40), ForeignKey("releases.id"), primary_key=True)
+    pupil_id: Mapped[str] = mapped_column(PUPIL_ID, primary_key=True)
+    pupil_ref: Mapped[str | None] = mapped_column(String(40), index=True)
+
+
+__all__ += ["Release", "ReleasePupil"]
+
+
+class ConsentRecord(Base):
+    """Append-only history of parental consent and objection decisions; the current state of a pupil
+    for a purpose is the latest row. The evidence text is encrypted under the pupil's data key."""
+
+    __tablename__ = "consents"
+
+    receipt_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, unique=True)
+    pupil_id: Mapped[str] = mapped_column(PUPIL_ID)
+    academic_year: Mapped[int] = mapped_column(Integer)
+    purpose: Mapped[str] = mapped_column(String(60))
+    decision: Mapped[str] = mapped_column(String(10))
+    recorded_by_urn: Mapped[int] = mapped_column(Integer)
+    recorded_by_sub: Mapped[str] = mapped_column(String(200))
+    evidence: Mapped[bytes | None] = mapped_column(LargeBinary)
+    recorded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    audit_index: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_consents_pupil_purpose", "pupil_id", "purpose", "seq"),)
+
+
+__all__ += ["ConsentRecord"]

@@ -15,9 +15,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from audit.events import AuditEvent, event_bytes
-from audit.merkle import leaf_hash
+from audit.merkle import leaf_hash, new_nodes_on_append
 from gateway.auth import Principal
-from gateway.db import repositories as repo
+from gateway.db import audit_repository as audit_repo
 from gateway.errors import ServiceUnavailable
 
 log = structlog.get_logger("gateway.audit")
@@ -59,8 +59,9 @@ def new_event(
 
 def _append(db: Session, event: AuditEvent) -> int:
     entry = event_bytes(event)
-    size = repo.lock_audit_state(db)
-    repo.insert_audit_event(
+    leaf = leaf_hash(entry)
+    size = audit_repo.lock_audit_state(db)
+    audit_repo.insert_audit_event(
         db,
         {
             "idx": size,
@@ -72,19 +73,36 @@ def _append(db: Session, event: AuditEvent) -> int:
             "decision": event.decision,
             "release_id": event.release_id,
             "entry": entry,
-            "leaf_hash": leaf_hash(entry),
+            "leaf_hash": leaf,
         },
         [event.actor["org_id"], *event.subject_org_ids],
     )
-    repo.set_audit_size(db, size + 1)
+    # The complete subtrees this leaf finishes: its left siblings, one per trailing 1-bit of the
+    # size, are read in one query, and every proof afterwards is O(log n) row reads.
+    siblings = audit_repo.get_nodes(db, _left_siblings(size))
+    audit_repo.insert_nodes(db, new_nodes_on_append(size, leaf, lambda level, index: siblings[(level, index)]))
+    if event.pupil_refs:
+        audit_repo.insert_pupil_refs(db, size, event.pupil_refs)
+    audit_repo.set_audit_size(db, size + 1)
     return size
+
+
+def _left_siblings(size: int) -> list[tuple[int, int]]:
+    """The stored nodes that appending leaf ``size`` combines with (see `new_nodes_on_append`)."""
+    wanted, level, position = [], 0, size
+    while position & 1:
+        wanted.append((level, position - 1))
+        level, position = level + 1, position >> 1
+    return wanted
 
 
 def record(db: Session, event: AuditEvent) -> int:
     """Append `event`; returns its index in the log. Raises AuditAppendFailed (503) on any failure."""
     try:
         index = _append(db, event)
-    except (SQLAlchemyError, OSError) as exc:
+    except (SQLAlchemyError, OSError, ValueError, LookupError) as exc:
+        # ValueError: an event the core refuses (an identifier, a value RFC 8785 cannot spell);
+        # LookupError: a missing left sibling, i.e. a damaged node store. Either way, fail closed.
         log.error("audit_append_failed", action=event.action, error_type=type(exc).__name__)
         raise AuditAppendFailed() from exc
     log.info("audit_recorded", action=event.action, index=index, decision=event.decision, records=event.record_count)

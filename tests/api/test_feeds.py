@@ -210,3 +210,14 @@ def test_a_pupil_who_moves_school_has_two_enrolments(loaded: Gateway) -> None:
     with loaded.runtime.sessions() as db:
         enrolments = {(e.urn, e.la_code) for e in db.execute(select(Enrolment)).scalars()}
     assert enrolments == {(100001, "202"), (100003, "211")}
+
+
+@pytest.mark.parametrize("la", ["838", "839", "940", "941", "942", "943"])
+def test_upns_issued_by_las_created_since_2019_are_accepted(loaded: Gateway, la: str) -> None:
+    row = pupil(1, upn=upn(la, "2001", "19", 1))
+    assert put(loaded, feed_json([row])).status_code == 201
+
+
+def test_a_upn_from_an_la_number_that_never_existed_is_refused(loaded: Gateway) -> None:
+    errors = put(loaded, feed_json([pupil(1, upn=upn("999", "2001", "19", 1))])).json()["detail"]["errors"]
+    assert errors[0]["field"] == "upn"

@@ -1,0 +1,1 @@
+"""Reference data shipped with the gateway (a package so that setuptools installs its CSV files)."""

@@ -1,0 +1,391 @@
+"""`gateway audit verify`: check the whole log from its entries up, trusting no stored hash.
+
+What is checked, in one pass over the log in index order:
+
+- every entry is re-hashed (RFC 9162 leaf hash of its bytes) and must be a well-formed event in
+  RFC 8785 canonical form; the stored leaf hash, and the columns and index rows the gateway
+  filters on (action, decision, organisations, pupil pseudonyms ...), must agree with the entry,
+  or a DPO's queries could be steered by editing them;
+- the tree is rebuilt from those leaf hashes alone, and every stored complete-subtree node (from
+  which proofs are served) must equal the rebuilt one;
+- every stored tree head must carry a valid Ed25519 signature by a known key, and its root must be
+  the rebuilt tree's root at its size;
+- each head must be consistent with the next: an RFC 9162 consistency proof is built from the
+  rebuilt tree and checked against the two *signed* roots;
+- the log has no gaps, and no event lies beyond the size the log records.
+
+The same checks run on an export (`gateway audit export`), without the database-only ones, so that a
+DPO can verify offline. Memory stays O(log n): the rebuild keeps one node per level (the right edge
+of the tree) plus the few nodes the next consistency proof needs.
+
+``first_bad_index`` is the lowest entry found bad. When an attacker rewrote entries together with
+every stored hash, only the signed heads disagree; the change is then known to lie at or after the
+size of the last head that still matches, and that size is reported.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy.orm import Session
+
+from audit.events import event_bytes, event_from_dict
+from audit.heads import TreeHead, format_timestamp, head_from_json, verify_tree_head
+from audit.merkle import (
+    EMPTY_ROOT,
+    MissingNode,
+    consistency_proof,
+    leaf_hash,
+    new_nodes_on_append,
+    node_hash,
+    nodes_for_consistency,
+    verify_consistency,
+)
+from gateway.audit_keys import jwks_public_keys
+from gateway.db import audit_repository as audit_repo
+
+__all__ = ["StoredEvent", "VerifyReport", "verify_database", "verify_export", "verify_log"]
+
+#: Problems listed in full in a report; the count covers them all.
+MAX_LISTED_PROBLEMS = 100
+BATCH = 10_000
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """One entry as stored, with whatever else the store derived from it (None: not available)."""
+
+    idx: int
+    entry: bytes
+    leaf_hash: bytes | None = None
+    columns: Mapping[str, Any] | None = None
+    org_ids: frozenset[str] | None = None
+    pupil_refs: frozenset[str] | None = None
+
+
+@dataclass
+class VerifyReport:
+    ok: bool = True
+    tree_size: int = 0
+    events_checked: int = 0
+    nodes_checked: int = 0
+    heads_checked: int = 0
+    first_bad_index: int | None = None
+    first_bad_head: int | None = None
+    problem_count: int = 0
+    problems: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+    # Lower bound on the first bad index from head roots alone (see the module docstring).
+    _unvouched_from: int | None = None
+
+    def add(self, kind: str, message: str, *, index: int | None = None, tree_size: int | None = None) -> None:
+        self.ok = False
+        self.problem_count += 1
+        if kind in ("event", "node", "log") and index is not None:
+            self.first_bad_index = index if self.first_bad_index is None else min(self.first_bad_index, index)
+        if kind == "head" and tree_size is not None:
+            self.first_bad_head = tree_size if self.first_bad_head is None else min(self.first_bad_head, tree_size)
+            if index is not None:
+                self._unvouched_from = index if self._unvouched_from is None else min(self._unvouched_from, index)
+        if len(self.problems) < MAX_LISTED_PROBLEMS:
+            problem: dict[str, Any] = {"kind": kind, "index": index, "message": message}
+            if tree_size is not None:
+                problem["tree_size"] = tree_size
+            self.problems.append(problem)
+
+    def finish(self, started: float) -> VerifyReport:
+        if self.first_bad_index is None and self._unvouched_from is not None:
+            self.first_bad_index = self._unvouched_from
+        self.seconds = round(time.perf_counter() - started, 3)
+        return self
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "tree_size": self.tree_size,
+            "events_checked": self.events_checked,
+            "nodes_checked": self.nodes_checked,
+            "heads_checked": self.heads_checked,
+            "first_bad_index": self.first_bad_index,
+            "first_bad_head": self.first_bad_head,
+            "problem_count": self.problem_count,
+            "problems": self.problems,
+            "seconds": self.seconds,
+            "events_per_second": round(self.events_checked / self.seconds) if self.seconds else None,
+        }
+
+
+def _columns_of(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The audit_events columns the gateway derives from an entry (see services.audit._append)."""
+    return {
+        "action": event["action"],
+        "actor_org_type": event["actor"]["org_type"],
+        "actor_org_id": event["actor"]["org_id"],
+        "purpose": event["purpose"],
+        "decision": event["decision"],
+        "release_id": event["release_id"],
+        "occurred_at": dt.datetime.strptime(event["occurred_at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC),
+    }
+
+
+class _Rebuild:
+    """The right edge of the rebuilt tree: for each level, the last complete node made there."""
+
+    def __init__(self) -> None:
+        self.edge: dict[int, tuple[int, bytes]] = {}
+
+    def get(self, level: int, index: int) -> bytes:
+        held = self.edge.get(level)
+        if held is None or held[0] != index:
+            raise MissingNode(level, index)
+        return held[1]
+
+    def root(self, size: int) -> bytes:
+        if size == 0:
+            return EMPTY_ROOT
+        parts = [self.get(level, (size >> level) - 1) for level in range(size.bit_length() - 1, -1, -1) if size >> level & 1]
+        value = parts.pop()
+        for left in reversed(parts):
+            value = node_hash(left, value)
+        return value
+
+
+def verify_log(
+    size: int,
+    batches: Iterable[tuple[list[StoredEvent], Mapping[tuple[int, int], bytes] | None]],
+    heads: list[TreeHead],
+    public_keys: Mapping[str, Ed25519PublicKey],
+    *,
+    events_beyond: int | None = None,
+) -> VerifyReport:
+    """Check a log of ``size`` entries delivered in index-ordered ``batches``.
+
+    Each batch is (events, stored nodes made by appending them, or None when the source keeps no
+    nodes). ``heads`` are every stored head of size <= ``size``, sorted by size.
+    """
+    started = time.perf_counter()
+    report = VerifyReport(tree_size=size)
+    tree = _Rebuild()
+    heads = sorted(heads, key=lambda h: (h.tree_size, h.timestamp, h.key_id))
+    next_head = 0
+    # Nodes of the consistency proof from heads[p] to heads[p + 1], gathered as the rebuild passes them.
+    wanted: set[tuple[int, int]] = set()
+    captured: dict[tuple[int, int], bytes] = {}
+    last_matching_size = 0
+
+    def check_heads_at(count: int) -> None:
+        nonlocal next_head, wanted, captured, last_matching_size
+        while next_head < len(heads) and heads[next_head].tree_size == count:
+            p, head = next_head, heads[next_head]
+            report.heads_checked += 1
+            when = format_timestamp(head.timestamp)
+            if not verify_tree_head(head, public_keys):
+                known = head.key_id in public_keys
+                report.add("head", f"the head of size {count} signed at {when} by key {head.key_id} "
+                           + ("has a signature that does not verify" if known else "names a key the log never published"),
+                           tree_size=count)
+            if head.root_hash != tree.root(count):
+                report.add("head", f"the signed root of size {count} ({when}) is not the root of the stored log: "
+                           f"an entry at or after index {last_matching_size} was changed, removed or reordered",
+                           index=last_matching_size, tree_size=count)
+            else:
+                last_matching_size = count
+            if p > 0:
+                previous = heads[p - 1]
+                if previous.tree_size == count:
+                    consistent = previous.root_hash == head.root_hash
+                elif previous.tree_size == 0:
+                    consistent = previous.root_hash == EMPTY_ROOT
+                else:
+                    try:
+                        proof = consistency_proof(previous.tree_size, count, lambda lv, ix: captured[(lv, ix)])
+                    except KeyError:  # pragma: no cover - every node is gathered on the way (see below)
+                        proof = []
+                    consistent = verify_consistency(previous.tree_size, count, previous.root_hash, head.root_hash, proof)
+                if not consistent:
+                    report.add("head", f"the head of size {count} is not consistent with the head of size "
+                               f"{previous.tree_size} before it", tree_size=count)
+            # Set up the next pair: the nodes below `count` are all on the rebuild's right edge now
+            # (RFC 9162 proofs use the old tree's complete subtrees), the others are made later.
+            wanted, captured = set(), {}
+            if p + 1 < len(heads) and 0 < count < heads[p + 1].tree_size:
+                for level, index in nodes_for_consistency(count, heads[p + 1].tree_size):
+                    if (index + 1) << level <= count:
+                        captured[(level, index)] = tree.get(level, index)
+                    else:
+                        wanted.add((level, index))
+            next_head += 1
+
+    if heads and heads[0].tree_size < 0:  # pragma: no cover - sizes are unsigned in storage
+        raise ValueError("negative tree size")
+    check_heads_at(0)
+    expected = 0
+    broken = False
+    for events, stored_nodes in batches:
+        for ev in events:
+            if ev.idx != expected:
+                report.add("log", f"event {expected} is missing (the next stored event is {ev.idx})", index=expected)
+                broken = True
+                break
+            leaf = _check_event(report, ev)
+            for level, index, value in new_nodes_on_append(expected, leaf, tree.get):
+                tree.edge[level] = (index, value)
+                if (level, index) in wanted:
+                    captured[(level, index)] = value
+                if stored_nodes is not None:
+                    report.nodes_checked += 1
+                    if stored_nodes.get((level, index)) != value:
+                        state = "missing" if (level, index) not in stored_nodes else "different"
+                        report.add("node", f"the stored Merkle node at level {level}, index {index} is {state} "
+                                   "from the tree rebuilt from the entries", index=expected)
+            expected += 1
+            report.events_checked += 1
+            check_heads_at(expected)
+        if broken:
+            break
+    if not broken and expected < size:
+        report.add("log", f"event {expected} is missing (the log records {size} entries)", index=expected)
+    if events_beyond is not None:
+        report.add("log", f"event {events_beyond} lies beyond the log's recorded size {size}", index=events_beyond)
+    for head in heads[next_head:]:
+        report.add("head", f"the head of size {head.tree_size} covers entries the log does not hold "
+                   f"(checked {expected})", index=min(expected, last_matching_size), tree_size=head.tree_size)
+    return report.finish(started)
+
+
+def _check_event(report: VerifyReport, ev: StoredEvent) -> bytes:
+    """Re-hash one entry and compare everything stored beside it; returns the recomputed leaf hash."""
+    leaf = leaf_hash(ev.entry)
+    if ev.leaf_hash is not None and ev.leaf_hash != leaf:
+        report.add("event", f"event {ev.idx}: the stored leaf hash is not the hash of the stored entry", index=ev.idx)
+    try:
+        data = json.loads(ev.entry)
+        if event_bytes(event_from_dict(data)) != ev.entry:
+            raise ValueError("not canonical")
+        columns = _columns_of(data)
+    except (ValueError, TypeError, KeyError):  # json, event and canonical errors are ValueErrors
+        report.add("event", f"event {ev.idx}: the entry is not a well-formed event in canonical form", index=ev.idx)
+        return leaf
+    if ev.columns is not None:
+        changed = sorted(name for name, value in columns.items() if ev.columns.get(name) != value)
+        if changed:
+            report.add("event", f"event {ev.idx}: stored columns {', '.join(changed)} disagree with the entry", index=ev.idx)
+    if ev.org_ids is not None and ev.org_ids != {data["actor"]["org_id"], *data["subject_org_ids"]}:
+        report.add("event", f"event {ev.idx}: the organisations indexed for it disagree with the entry", index=ev.idx)
+    if ev.pupil_refs is not None and ev.pupil_refs != frozenset(data["pupil_refs"]):
+        report.add("event", f"event {ev.idx}: the pupils indexed for it disagree with the entry", index=ev.idx)
+    return leaf
+
+
+# --- sources --------------------------------------------------------------------------------------
+
+
+def _node_ranges(start: int, end: int) -> list[tuple[int, int, int]]:
+    """(level, first, last) of the nodes made by appending leaves ``start .. end - 1``.
+
+    Node (l, j) is completed by leaf (j + 1) * 2**l - 1, so j runs from ceil((start + 1) / 2**l) - 1
+    to floor(end / 2**l) - 1.
+    """
+    ranges = []
+    for level in range(end.bit_length()):
+        low, high = ((start + (1 << level)) >> level) - 1, (end >> level) - 1
+        if low <= high:
+            ranges.append((level, low, high))
+    return ranges
+
+
+def _database_batches(db: Session, size: int, batch: int) -> Iterator[tuple[list[StoredEvent], dict[tuple[int, int], bytes]]]:
+    column_names = ("action", "actor_org_type", "actor_org_id", "purpose", "decision", "release_id", "occurred_at")
+    for start in range(0, size, batch):
+        end = min(size, start + batch)
+        orgs: dict[int, set[str]] = {}
+        for row in audit_repo.event_org_rows(db, start, end):
+            orgs.setdefault(int(row.idx), set()).add(row.org_id)
+        refs: dict[int, set[str]] = {}
+        for row in audit_repo.event_pupil_ref_rows(db, start, end):
+            refs.setdefault(int(row.idx), set()).add(row.pupil_ref)
+        events = [
+            StoredEvent(
+                idx=int(row.idx), entry=bytes(row.entry), leaf_hash=bytes(row.leaf_hash),
+                columns={name: getattr(row, name) for name in column_names},
+                org_ids=frozenset(orgs.get(int(row.idx), ())), pupil_refs=frozenset(refs.get(int(row.idx), ())),
+            )
+            for row in audit_repo.event_rows(db, start, end)
+        ]
+        nodes = {(int(r.level), int(r.idx)): bytes(r.hash) for r in audit_repo.node_rows(db, _node_ranges(start, end))}
+        yield events, nodes
+
+
+def _heads_from_rows(rows: Iterable[Any]) -> list[TreeHead]:
+    return [
+        TreeHead(tree_size=int(r.tree_size), root_hash=bytes(r.root_hash), timestamp=r.signed_at, key_id=r.key_id,
+                 algorithm=r.algorithm, signature=bytes(r.signature))
+        for r in rows
+    ]
+
+
+def verify_database(database_url: str, public_keys: Mapping[str, Ed25519PublicKey], batch: int = BATCH) -> VerifyReport:
+    """Verify the log in a database, in one read-only snapshot (appends may go on meanwhile)."""
+    with audit_repo.read_snapshot(database_url) as db:
+        size = audit_repo.read_audit_size(db)
+        heads = _heads_from_rows(audit_repo.heads(db))
+        beyond = audit_repo.events_beyond(db, size)
+        return verify_log(size, _database_batches(db, size, batch), heads, public_keys, events_beyond=beyond)
+
+
+class ExportInvalid(Exception):
+    """An export directory is missing a file or holds one that cannot be read."""
+
+
+def verify_export(folder: Path, keys_file: Path | None = None, batch: int = BATCH) -> VerifyReport:
+    """Verify an export offline. Keys come from ``keys_file`` (a JWKS the DPO obtained separately,
+    e.g. from ``GET /v1/audit/keys``) or else from the export itself."""
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        size = int(manifest["tree_size"])
+        jwks = json.loads((keys_file or folder / "keys.json").read_text())
+        heads = [head_from_json(json.loads(line)) for line in (folder / "tree-heads.jsonl").read_text().splitlines() if line]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ExportInvalid(f"not a readable audit export ({type(exc).__name__})") from None
+    events_path = folder / "events.jsonl"
+    if not events_path.exists():
+        raise ExportInvalid("not a readable audit export (events.jsonl is missing)")
+
+    def batches() -> Iterator[tuple[list[StoredEvent], None]]:
+        with events_path.open("rb") as fh:
+            chunk: list[StoredEvent] = []
+            for idx, line in enumerate(fh):
+                chunk.append(StoredEvent(idx=idx, entry=line.rstrip(b"\n")))
+                if len(chunk) == batch:
+                    yield chunk, None
+                    chunk = []
+            if chunk:
+                yield chunk, None
+
+    beyond = None
+    with events_path.open("rb") as fh:
+        lines = sum(1 for _ in fh)
+    if lines > size:
+        beyond = size
+    heads_in_range = [h for h in heads if h.tree_size <= size]
+    report = verify_log(size, _limited(batches(), size), heads_in_range, jwks_public_keys(jwks), events_beyond=beyond)
+    for head in heads:
+        if head.tree_size > size:
+            report.add("head", f"the head of size {head.tree_size} is beyond the export's size {size}", tree_size=head.tree_size)
+    return report
+
+
+def _limited(batches: Iterator[tuple[list[StoredEvent], None]], size: int) -> Iterator[tuple[list[StoredEvent], None]]:
+    for events, nodes in batches:
+        kept = [ev for ev in events if ev.idx < size]
+        if kept:
+            yield kept, nodes
+        if len(kept) < len(events):
+            return

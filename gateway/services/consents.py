@@ -1,0 +1,164 @@
+"""Use cases: a school records parental consent or objection; the registry answers who may be released.
+
+The stored record names the pupil only by pupil_id (a keyed pseudonym); the evidence text is
+encrypted under the pupil's data key; the audit event carries the audit pseudonym. A receipt modelled
+on the Kantara Consent Receipt goes back to the school.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Any
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy.orm import Session, sessionmaker
+
+from anonymisation.keys import unwrap_data_key
+from anonymisation.pseudonyms import audit_pseudonym, pupil_id as make_pupil_id
+from consent.rules import ConsentDecision, DecisionNotAccepted, check_accepts
+from gateway.auth import Principal
+from gateway.db import release_repository as rrepo
+from gateway.db import repositories as repo
+from gateway.db.base import utcnow
+from gateway.db.session import transaction
+from gateway.errors import Forbidden, InvalidInput, NotFound
+from gateway.keystore import Keys
+from gateway.services import audit
+from gateway.services.pupils import authorise_school_officer, decrypt_identities
+from policies.model import Catalogue
+from policies.ropa import categories, recipients
+from schemas.feeds import validate_upn
+
+#: The operator named as controller on receipts; a deployment sets its own in the catalogue header.
+RECEIPT_VERSION = "KI-CR-v1.1.0"
+JURISDICTION = "GB-ENG"
+
+
+def _purpose(catalogue: Catalogue, purpose_id: str, decision: ConsentDecision) -> Any:
+    purpose = catalogue.purpose(purpose_id)
+    if purpose is None:
+        raise InvalidInput([{"row": None, "field": "purpose", "message": "not a purpose in the catalogue"}])
+    try:
+        check_accepts(purpose.consent, decision)
+    except DecisionNotAccepted as exc:
+        raise InvalidInput([{"row": None, "field": "decision" if purpose.consent.value != "none" else "purpose", "message": str(exc)}]) from None
+    return purpose
+
+
+def _pupil_on_roll(db: Session, keys: Keys, upn: str, urn: int) -> tuple[str, int]:
+    try:
+        clean = validate_upn(upn)
+    except ValueError as exc:
+        raise InvalidInput([{"row": None, "field": "upn", "message": str(exc)}]) from None
+    pid = make_pupil_id(clean, keys.pupil_id_key)
+    year = rrepo.pupil_enrolled_at(db, pid, urn)
+    if year is None:
+        raise Forbidden(["not_on_roll: a school records consent only for pupils on its own roll"])
+    return pid, year
+
+
+def _encrypt_evidence(db: Session, keys: Keys, pid: str, year: int, evidence: str | None) -> bytes | None:
+    if not evidence:
+        return None
+    wrapped = repo.wrapped_keys(db, year, [pid]).get(pid)
+    if wrapped is None:
+        return None
+    data_key = unwrap_data_key(wrapped[0], keys.master.get(wrapped[1]), pid, year)
+    nonce = os.urandom(12)
+    return nonce + AESGCM(data_key).encrypt(nonce, evidence.encode(), f"consent-evidence|{pid}|{year}".encode())
+
+
+def record_consent(
+    sessions: sessionmaker[Session], keys: Keys, catalogue: Catalogue, principal: Principal, urn: int,
+    upn: str, purpose_id: str, decision: ConsentDecision, evidence: str | None,
+) -> dict[str, Any]:
+    authorise_school_officer(principal, urn)
+    purpose = _purpose(catalogue, purpose_id, decision)
+    receipt_id = "cr_" + uuid.uuid4().hex
+    now = utcnow()
+    with transaction(sessions) as db:
+        if repo.get_school(db, urn) is None:
+            raise NotFound(f"school {urn} is not in the register of schools")
+        pid, year = _pupil_on_roll(db, keys, upn, urn)
+        subject = audit_pseudonym(pid, keys.audit_key)
+        index = audit.record(db, audit.new_event(
+            principal, "consent.recorded", purpose=purpose.id, subject_org_ids=[str(urn)], record_count=1,
+            pupil_refs=[subject], details={"receipt_id": receipt_id, "consent_decision": decision.value}))
+        rrepo.insert_consent(db, {
+            "receipt_id": receipt_id, "seq": index, "pupil_id": pid, "academic_year": year, "purpose": purpose.id,
+            "decision": decision.value, "recorded_by_urn": urn, "recorded_by_sub": principal.sub,
+            "evidence": _encrypt_evidence(db, keys, pid, year, evidence), "recorded_at": now, "audit_index": index,
+        })
+    return {
+        "receipt_id": receipt_id,
+        "version": RECEIPT_VERSION,
+        "jurisdiction": JURISDICTION,
+        "consent_timestamp": now,
+        "collection_method": "recorded by the pupil's school on the parent's instruction",
+        "controller": {"name": catalogue.catalogue.title, "role": "operator of the attendance data gateway"},
+        "subject": {"audit_pseudonym": subject},
+        "purpose": {"id": purpose.id, "title": purpose.title, "description": purpose.description,
+                    "lawful_basis": purpose.lawful_basis.article, "legal_references": list(purpose.lawful_basis.legal_references)},
+        "data_categories": categories(purpose),
+        "recipients": recipients(purpose),
+        "retention": purpose.retention.describe(),
+        "decision": decision.value,
+        "recorded_by": {"org_type": "school", "urn": urn},
+        "how_to_withdraw": (
+            "Ask the school to record 'withdrawn' for this purpose; it takes effect for every release from that "
+            "moment, and releases already made are listed to the school and its DPO."
+        ),
+        "audit_index": index,
+    }
+
+
+def current_states(
+    sessions: sessionmaker[Session], keys: Keys, principal: Principal, urn: int, purpose_id: str | None
+) -> dict[str, Any]:
+    authorise_school_officer(principal, urn)
+    with transaction(sessions) as db:
+        pupils = rrepo.school_pupil_ids(db, urn)
+        rows = rrepo.current_consent_records(db, pupils, purpose_id)
+        years = {r.pupil_id: r.academic_year for r in rows}
+        identities: dict[str, Any] = {}
+        for year in set(years.values()):
+            identities.update(decrypt_identities(db, keys, year, [p for p, y in years.items() if y == year]))
+        out = []
+        for r in rows:
+            ident = identities.get(r.pupil_id)
+            if ident is None:
+                continue
+            out.append({"upn": ident.upn, "forename": ident.forename, "surname": ident.surname, "purpose": r.purpose,
+                        "decision": r.decision, "recorded_at": r.recorded_at, "receipt_id": r.receipt_id})
+        index = audit.record(db, audit.new_event(principal, "consents.viewed", purpose=purpose_id, subject_org_ids=[str(urn)],
+                                                 record_count=len(out), details={"urn": urn}))
+    return {"urn": urn, "purpose": purpose_id, "consents": out, "audit_index": index}
+
+
+def history(
+    sessions: sessionmaker[Session], keys: Keys, principal: Principal, upn: str, urn: int | None, purpose_id: str | None
+) -> dict[str, Any]:
+    """A pupil's full consent history: for the pupil's own school, or for a DPO."""
+    try:
+        clean = validate_upn(upn)
+    except ValueError as exc:
+        raise InvalidInput([{"row": None, "field": "upn", "message": str(exc)}]) from None
+    pid = make_pupil_id(clean, keys.pupil_id_key)
+    with transaction(sessions) as db:
+        if urn is not None:
+            authorise_school_officer(principal, urn)
+            if rrepo.pupil_enrolled_at(db, pid, urn) is None:
+                raise Forbidden(["not_on_roll: a school sees the consent history of its own pupils only"])
+        elif not (principal.has_role("dpo") and principal.org_type == "operator"):
+            raise Forbidden(["wrong_role: the consent history of any pupil is for the operator's DPO"])
+        records = rrepo.consent_history(db, pid, purpose_id)
+        index = audit.record(db, audit.new_event(
+            principal, "consents.viewed", purpose=purpose_id, subject_org_ids=[str(urn)] if urn else [],
+            record_count=len(records), pupil_refs=[audit_pseudonym(pid, keys.audit_key)]))
+    return {
+        "purpose": purpose_id,
+        "history": [{"receipt_id": r.receipt_id, "purpose": r.purpose, "decision": r.decision, "recorded_at": r.recorded_at,
+                     "recorded_by_urn": r.recorded_by_urn, "audit_index": r.audit_index} for r in records],
+        "audit_index": index,
+    }

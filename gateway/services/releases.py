@@ -1,0 +1,328 @@
+"""Use cases: purpose-limited releases, their life cycle, and pupil_ref resolution by the school.
+
+Every request reads top to bottom: decide (policy) -> gather (scoped queries) -> select and
+minimise (core) -> record (audit) -> commit -> respond. A denial is recorded and committed before the
+403 goes out; an allowed release's records leave only after its audit event is committed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from functools import partial
+from typing import Any
+
+import structlog
+from sqlalchemy.orm import Session, sessionmaker
+
+from anonymisation.pseudonyms import audit_pseudonym, pupil_id as make_pupil_id, pupil_ref as make_pupil_ref
+from anonymisation.transforms import apply_obligations
+from consent.rules import ConsentDecision, partition
+from gateway.auth import Principal
+from gateway.db import release_repository as rrepo
+from gateway.db import repositories as repo
+from gateway.db.base import utcnow
+from gateway.db.models import Release
+from gateway.db.session import transaction
+from gateway.errors import Conflict, Forbidden, InvalidInput, NotFound
+from gateway.keystore import Keys
+from gateway.services import audit
+from gateway.services.feeds import LONDON
+from gateway.services.pupils import codes_by_class, decrypt_identities
+from policies.decide import decide
+from policies.fields import Criterion
+from policies.model import Catalogue, ConsentRule, Decision, Obligations, ReleaseRequest, RequestFacts, Requester
+from policies.select import PENALTY_NOTICE_SESSIONS, PERSISTENT_ABSENCE_PERCENT, SEVERE_ABSENCE_PERCENT, TRANSITION_YEAR_GROUP, select
+from schemas.codes import PENALTY_NOTICE_CODES
+from schemas.feeds import validate_upn
+from schemas.records import EnrolmentTotals, Identity, Mark
+
+log = structlog.get_logger("gateway.releases")
+
+#: Most UPNs a transition request may name: a large secondary school's Year 7 intake.
+MAX_NAMED_PUPILS = 2000
+
+
+def requester_of(principal: Principal) -> Requester:
+    return Requester(org_type=principal.org_type, org_id=principal.org_id, roles=tuple(principal.roles))
+
+
+def _facts(db: Session, principal: Principal, request: ReleaseRequest) -> RequestFacts:
+    named = list(request.schools or ())
+    las = repo.school_las(db, named) if named else {}
+    requester_la, requester_phase = None, None
+    if principal.org_type == "school" and principal.org_id.isdigit():
+        school = repo.get_school(db, int(principal.org_id))
+        if school is not None:
+            requester_la, requester_phase = school.la_code, school.phase
+    return RequestFacts(
+        school_la_codes={urn: las.get(urn) for urn in named},
+        requester_la_code=requester_la,
+        requester_phase=requester_phase,
+    )
+
+
+def _valid_upns(upns: tuple[str, ...] | None) -> list[str]:
+    if upns is None:
+        return []
+    if len(upns) > MAX_NAMED_PUPILS:
+        raise InvalidInput([{"row": None, "field": "upns", "message": f"at most {MAX_NAMED_PUPILS} UPNs per request"}])
+    errors = []
+    clean = []
+    for i, raw in enumerate(upns, start=1):
+        try:
+            clean.append(validate_upn(raw))
+        except ValueError as exc:
+            errors.append({"row": i, "field": "upns", "message": str(exc)})
+    if errors:
+        raise InvalidInput(errors)
+    return clean
+
+
+def explain(catalogue: Catalogue, requester: Requester, request: ReleaseRequest, facts: RequestFacts) -> Decision:
+    """The decision without touching pupil data (for `gateway policy explain`)."""
+    return decide(catalogue, requester, request, facts, now=dt.datetime.now(dt.UTC))
+
+
+def _deny_event(principal: Principal, decision: Decision, request: ReleaseRequest) -> Any:
+    return audit.new_event(
+        principal, "release.decided", purpose=request.purpose, decision="deny", reasons=list(decision.reasons),
+        subject_org_ids=[str(u) for u in (request.schools or ())], record_count=0,
+        details={"policy_version": decision.policy_version, "policy_hash": decision.policy_hash,
+                 "schools": list(request.schools or ()), "named_pupils": len(request.upns or ()),
+                 "from": request.from_date.isoformat() if request.from_date else None,
+                 "to": request.to_date.isoformat() if request.to_date else None},
+    )
+
+
+def create_release(
+    sessions: sessionmaker[Session], keys: Keys, catalogue: Catalogue, principal: Principal, request: ReleaseRequest
+) -> dict[str, Any]:
+    upns = _valid_upns(request.upns)
+    now = dt.datetime.now(dt.UTC)
+    with transaction(sessions) as db:
+        facts = _facts(db, principal, request)
+        decision = decide(catalogue, requester_of(principal), request, facts, now=now)
+        if not decision.allow:
+            audit.record(db, _deny_event(principal, decision, request))
+    if not decision.allow:
+        log.info("release_denied", purpose=request.purpose, reasons=[r.split(":")[0] for r in decision.reasons])
+        raise Forbidden(list(decision.reasons))
+    assert decision.obligations is not None
+    obligations = decision.obligations
+
+    with transaction(sessions) as db:
+        named_ids = {make_pupil_id(u, keys.pupil_id_key) for u in upns} if obligations.scope.named_pupils else None
+        totals, marks = _gather(db, obligations, named_ids)
+        consented, objected = _consent_sets(db, obligations, [t.pupil_id for t in totals])
+        selected = select(obligations, totals, marks, named_pupil_ids=named_ids, consented=consented, objected=objected)
+        withheld_consent, withheld_objection = _withheld(obligations, totals, marks, named_ids, consented, objected, len(selected))
+        identities = _identities_if_needed(db, keys, obligations, [s.pupil_id for s in selected])
+        ref = partial(make_pupil_ref, key=keys.pupil_ref_key)
+
+        def identity_of(pid: str) -> Identity:
+            identity = identities.get(pid)
+            if identity is None:
+                raise _IdentifiersGone()
+            return identity
+
+        try:
+            records = apply_obligations(obligations, selected, identity_of=identity_of, pupil_ref=ref)
+        except _IdentifiersGone:
+            # Identifiers of this window were crypto-shredded: release the rows that still can be.
+            keep = [s for s in selected if s.pupil_id in identities]
+            selected = keep
+            records = apply_obligations(obligations, keep, identity_of=identity_of, pupil_ref=ref)
+
+        release_id = "rel_" + uuid.uuid4().hex
+        fields = list(obligations.output_fields)
+        gives_ref = "pupil_ref" in fields
+        pupil_rows = [
+            {"release_id": release_id, "pupil_id": s.pupil_id,
+             "pupil_ref": ref(s.pupil_id, obligations.recipient.key, obligations.academic_year) if gives_ref else None}
+            for s in {s.pupil_id: s for s in selected}.values()
+        ]
+        event = audit.new_event(
+            principal, "release.decided", purpose=obligations.purpose, decision="allow", reasons=list(decision.reasons),
+            subject_org_ids=sorted({str(s.school_urn) for s in selected if s.school_urn} | ({obligations.scope.la_code} if obligations.scope.la_code else set())),
+            record_count=len(records), release_id=release_id,
+            pupil_refs=sorted({audit_pseudonym(s.pupil_id, keys.audit_key) for s in selected}),
+            details={"fields": fields, "expires_at": obligations.expires_at.isoformat(),
+                     "from": obligations.window.from_date.isoformat(), "to": obligations.window.to_date.isoformat(),
+                     "criterion": obligations.criterion.value, "withheld_consent": withheld_consent,
+                     "withheld_objection": withheld_objection, "policy_version": decision.policy_version,
+                     "policy_hash": decision.policy_hash, "schools": list(obligations.scope.school_urns or ()),
+                     "named_pupils": len(upns)},
+        )
+        index = audit.record(db, event)
+        rrepo.insert_release(db, {
+            "id": release_id, "purpose": obligations.purpose, "recipient_org_type": obligations.recipient.org_type,
+            "recipient_org_id": obligations.recipient.org_id, "requested_by": principal.sub,
+            "criterion": obligations.criterion.value, "window_from": obligations.window.from_date,
+            "window_to": obligations.window.to_date, "academic_year": obligations.academic_year,
+            "fields": json.dumps(fields), "justification": (request.justification or "").strip()[:2000],
+            "record_count": len(records), "withheld_consent": withheld_consent, "withheld_objection": withheld_objection,
+            "policy_version": decision.policy_version, "policy_hash": decision.policy_hash, "created_at": now,
+            "expires_at": obligations.expires_at, "audit_index": index,
+        }, pupil_rows)
+    log.info("release_made", purpose=obligations.purpose, records=len(records), audit_index=index,
+             withheld_consent=withheld_consent, withheld_objection=withheld_objection)
+    return {
+        "release_id": release_id, "purpose": obligations.purpose,
+        "recipient": {"org_type": obligations.recipient.org_type, "org_id": obligations.recipient.org_id},
+        "created_at": now, "expires_at": obligations.expires_at, "policy_version": decision.policy_version,
+        "policy_hash": decision.policy_hash, "from": obligations.window.from_date, "to": obligations.window.to_date,
+        "fields": fields, "records": records, "record_count": len(records), "audit_index": index,
+        "acknowledgement": obligations.acknowledgement, "reasons": list(decision.reasons),
+    }
+
+
+class _IdentifiersGone(Exception):
+    pass
+
+
+def _gather(db: Session, obligations: Obligations, named_ids: set[str] | None) -> tuple[list[EnrolmentTotals], list[Mark]]:
+    """Read exactly the scope of the decision: the LA (and named schools) or the named pupils."""
+    scope, window, criterion = obligations.scope, obligations.window, obligations.criterion
+    la, urns = scope.la_code, scope.school_urns
+    if criterion is Criterion.PENALTY_NOTICE_THRESHOLD:
+        assert la is not None
+        keys = rrepo.penalty_candidates(db, window.from_date, window.to_date, sorted(PENALTY_NOTICE_CODES),
+                                        PENALTY_NOTICE_SESSIONS, la_code=la, urns=urns)
+        totals = rrepo.window_totals(db, window.from_date, window.to_date, codes_by_class(), la_code=la, urns=urns,
+                                     enrolment_keys=keys)
+        return totals, rrepo.marks_for(db, window.from_date, window.to_date, keys)
+    if criterion is Criterion.YEAR_6_SUMMARY:
+        ids = sorted(named_ids or ())
+        if not ids:
+            return [], []
+        return rrepo.window_totals(db, window.from_date, window.to_date, codes_by_class(), pupil_ids=ids,
+                                   year_group=TRANSITION_YEAR_GROUP), []
+    threshold = {Criterion.PERSISTENT_ABSENCE: PERSISTENT_ABSENCE_PERCENT, Criterion.SEVERE_ABSENCE: SEVERE_ABSENCE_PERCENT}[criterion]
+    year_start = dt.date(obligations.academic_year, 8, 1)
+    today = dt.datetime.now(LONDON).date()
+    if window.from_date <= year_start and window.to_date >= today:
+        # The academic year to date: the running totals are exactly this window.
+        return rrepo.running_totals(db, obligations.academic_year, la_code=la, urns=urns, min_absence_percent=threshold), []
+    return rrepo.window_totals(db, window.from_date, window.to_date, codes_by_class(), la_code=la, urns=urns), []
+
+
+def _consent_sets(db: Session, obligations: Obligations, pupil_ids: list[str]) -> tuple[set[str], set[str]]:
+    if obligations.consent is ConsentRule.NONE or not pupil_ids:
+        return set(), set()
+    states = rrepo.current_consent_states(db, obligations.purpose, sorted(set(pupil_ids)))
+    return partition(obligations.consent, {p: ConsentDecision(d) for p, d in states.items()})
+
+
+def _withheld(obligations: Obligations, totals: list[EnrolmentTotals], marks: list[Mark], named_ids: set[str] | None,
+              consented: set[str], objected: set[str], released: int) -> tuple[int, int]:
+    """How many pupils meeting the criterion were withheld for consent or for objection: counts only."""
+    if obligations.consent is ConsentRule.NONE:
+        return 0, 0
+    everyone = {t.pupil_id for t in totals}
+    unfiltered = len(select(obligations, totals, marks, named_pupil_ids=named_ids, consented=everyone, objected=set()))
+    if obligations.consent is ConsentRule.OPT_IN:
+        without_objection = len(select(obligations, totals, marks, named_pupil_ids=named_ids, consented=everyone, objected=objected))
+        return without_objection - released, unfiltered - without_objection
+    return 0, unfiltered - released
+
+
+def _identities_if_needed(db: Session, keys: Keys, obligations: Obligations, pupil_ids: list[str]) -> dict[str, Identity]:
+    """Decrypt identifiers only when a field of the purpose keeps one, and only for released pupils."""
+    needs = {"upn", "forename", "surname", "date_of_birth"} & set(obligations.output_fields)
+    if not needs or not pupil_ids:
+        return {}
+    return decrypt_identities(db, keys, obligations.academic_year, sorted(set(pupil_ids)))
+
+
+# --- life cycle ----------------------------------------------------------------------------------
+
+
+def status_of(release: Release, now: dt.datetime) -> str:
+    if release.deleted_at is not None:
+        return "deleted"
+    if release.expires_at <= now:
+        return "overdue"
+    return "active"
+
+
+def release_metadata(release: Release, now: dt.datetime) -> dict[str, Any]:
+    return {
+        "release_id": release.id, "purpose": release.purpose,
+        "recipient": {"org_type": release.recipient_org_type, "org_id": release.recipient_org_id},
+        "created_at": release.created_at, "expires_at": release.expires_at, "policy_version": release.policy_version,
+        "policy_hash": release.policy_hash, "criterion": release.criterion, "from": release.window_from,
+        "to": release.window_to, "fields": json.loads(release.fields), "record_count": release.record_count,
+        "withheld_consent": release.withheld_consent, "withheld_objection": release.withheld_objection,
+        "audit_index": release.audit_index, "status": status_of(release, now),
+        "deleted_at": release.deleted_at, "deletion_attested_by": release.deletion_attested_by,
+    }
+
+
+def _is_recipient(principal: Principal, release: Release) -> bool:
+    return principal.org_type == release.recipient_org_type and principal.org_id == release.recipient_org_id
+
+
+def _is_dpo_for(principal: Principal, release: Release | None) -> bool:
+    if not principal.has_role("dpo"):
+        return False
+    return principal.org_type == "operator" or (release is not None and _is_recipient(principal, release))
+
+
+def get_release(sessions: sessionmaker[Session], principal: Principal, release_id: str) -> dict[str, Any]:
+    with transaction(sessions) as db:
+        release = rrepo.get_release(db, release_id)
+        if release is None or not (_is_recipient(principal, release) or _is_dpo_for(principal, release)):
+            # Same answer for "absent" and "not yours": no probing for other organisations' releases.
+            raise NotFound("no such release")
+        return release_metadata(release, utcnow())
+
+
+def attest_deletion(sessions: sessionmaker[Session], principal: Principal, release_id: str) -> dict[str, Any]:
+    now = utcnow()
+    with transaction(sessions) as db:
+        release = rrepo.get_release(db, release_id)
+        if release is None or not (_is_recipient(principal, release) or _is_dpo_for(principal, release)):
+            raise NotFound("no such release")
+        if not _is_recipient(principal, release):
+            raise Forbidden(["not_recipient: only the recipient can attest that its copy is deleted"])
+        if release.deleted_at is not None:
+            raise Conflict("the deletion of this release was already attested")
+        rrepo.attest_deletion(db, release_id, now, principal.sub)
+        audit.record(db, audit.new_event(
+            principal, "release.deleted", purpose=release.purpose, release_id=release_id, record_count=release.record_count,
+            subject_org_ids=[release.recipient_org_id], details={"expires_at": release.expires_at.isoformat(),
+                                                                 "overdue": release.expires_at <= now}))
+        release.deleted_at, release.deletion_attested_by = now, principal.sub
+        return release_metadata(release, now)
+
+
+def list_releases(sessions: sessionmaker[Session], principal: Principal, status: str | None, limit: int) -> dict[str, Any]:
+    if not principal.has_role("dpo"):
+        raise Forbidden(["wrong_role: listing releases needs the dpo role"])
+    recipient = None if principal.org_type == "operator" else principal.org_id
+    now = utcnow()
+    with transaction(sessions) as db:
+        rows = rrepo.list_releases(db, status, now, recipient, limit)
+        return {"status": status, "releases": [release_metadata(r, now) for r in rows]}
+
+
+def resolve_ref(sessions: sessionmaker[Session], keys: Keys, principal: Principal, urn: int, pupil_ref: str) -> dict[str, Any]:
+    if principal.org_type != "school" or principal.org_id != str(urn) or not principal.has_role("attendance_officer"):
+        raise Forbidden(["wrong_organisation: only the pupil's own school's attendance officer may resolve a pupil_ref"])
+    with transaction(sessions) as db:
+        found = rrepo.resolve_pupil_ref(db, pupil_ref)
+        year = rrepo.pupil_enrolled_at(db, found[0], urn) if found else None
+        if found is None or year is None:
+            raise NotFound("no pupil of this school has that pupil_ref")
+        pid, release = found
+        identity = decrypt_identities(db, keys, release.academic_year, [pid]).get(pid) or decrypt_identities(db, keys, year, [pid]).get(pid)
+        if identity is None:
+            raise NotFound("the identifiers behind this pupil_ref are past retention")
+        index = audit.record(db, audit.new_event(
+            principal, "pupil_ref.resolved", purpose=release.purpose, release_id=release.id, record_count=1,
+            subject_org_ids=[str(urn), release.recipient_org_id], pupil_refs=[audit_pseudonym(pid, keys.audit_key)]))
+    return {"pupil_ref": pupil_ref, "upn": identity.upn, "forename": identity.forename, "surname": identity.surname,
+            "date_of_birth": identity.date_of_birth, "release_id": release.id, "purpose": release.purpose,
+            "recipient": {"org_type": release.recipient_org_type, "org_id": release.recipient_org_id}, "audit_index": index}

@@ -1,0 +1,250 @@
+"""Selection criteria: which enrolments a release is about. Pure functions over totals and marks.
+
+A pupil who moved school has one enrolment at each school, and each is judged on its own: DfE counts
+absence per enrolment (a pupil who changes school counts as two enrolments; DOMAIN.md 2.2), and an
+LA's scope is the schools in its area, so it sees the enrolments at its schools and nothing of the
+pupil's time elsewhere. The penalty-notice threshold is judged per enrolment too, because it is the
+school and its LA that must consider a notice for absence from that school. The Year 6 summary is the
+exception: the receiving school needs the child's Year 6 attendance, so a pupil's Year 6 enrolments
+are added together into one row that names no previous school.
+
+The shell applies the scope and the window in its query; `select` checks both again and raises
+`OutOfScope` rather than release a row the decision did not allow.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence, Set
+from dataclasses import dataclass
+from fractions import Fraction
+
+from policies.dates import week_of
+from policies.fields import Criterion
+from policies.model import ConsentRule, Obligations
+from schemas.codes import PENALTY_NOTICE_CODES, classify, is_possible
+from schemas.records import EnrolmentTotals, Mark
+
+#: Persistent absence: an enrolment missing 10% or more of its own possible sessions (DfE threshold
+#: since 2015/16; attendance-data-dashboard, DOMAIN.md 2.2). Exactly 10% qualifies.
+PERSISTENT_ABSENCE_PERCENT = 10
+
+#: Severe absence: an enrolment missing 50% or more of its own possible sessions (DfE; DOMAIN.md 2.2).
+SEVERE_ABSENCE_PERCENT = 50
+
+#: National penalty-notice framework from 19 August 2024: 10 sessions of unauthorised absence (codes
+#: G, N, O, U) within a rolling period of 10 school weeks; a school week is any week with at least one
+#: session (SI 2024/210 and "Working together to improve school attendance"; DOMAIN.md 3.1).
+PENALTY_NOTICE_SESSIONS = 10
+PENALTY_NOTICE_SCHOOL_WEEKS = 10
+
+#: The year group whose attendance the transition summary reports.
+TRANSITION_YEAR_GROUP = "6"
+
+
+class OutOfScope(Exception):
+    """A row reached the core that the decision's scope or window does not allow: the query is wrong."""
+
+
+@dataclass(frozen=True, slots=True)
+class Selected:
+    """One row to release, before its fields are transformed: an enrolment, or a pupil's Year 6."""
+
+    pupil_id: str
+    school_urn: int | None  # None when the row adds up several enrolments
+    year_group: str | None
+    sen_status: str | None
+    fsm_eligible: bool | None
+    sessions_possible: int
+    sessions_attended: int  # present or approved educational activity
+    sessions_authorised: int
+    sessions_unauthorised: int
+    unauthorised_sessions: tuple[Mark, ...] = ()
+
+    @classmethod
+    def from_totals(cls, totals: EnrolmentTotals, unauthorised_sessions: tuple[Mark, ...] = ()) -> Selected:
+        return cls(
+            pupil_id=totals.pupil_id,
+            school_urn=totals.school_urn,
+            year_group=totals.year_group,
+            sen_status=totals.sen_status,
+            fsm_eligible=totals.fsm_eligible,
+            sessions_possible=totals.sessions_possible,
+            sessions_attended=totals.sessions_present + totals.sessions_aea,
+            sessions_authorised=totals.sessions_authorised,
+            sessions_unauthorised=totals.sessions_unauthorised,
+            unauthorised_sessions=unauthorised_sessions,
+        )
+
+    @property
+    def attendance(self) -> Fraction | None:
+        """Attendance as an exact fraction, so that thresholds are never missed by rounding."""
+        if self.sessions_possible == 0:
+            return None
+        return Fraction(self.sessions_attended, self.sessions_possible)
+
+    @property
+    def persistently_absent(self) -> bool:
+        return misses_at_least(
+            self.sessions_authorised + self.sessions_unauthorised,
+            self.sessions_possible,
+            PERSISTENT_ABSENCE_PERCENT,
+        )
+
+
+def misses_at_least(absent: int, possible: int, percent: int) -> bool:
+    """Whether `absent` is `percent`% or more of `possible`, in whole numbers so exactly 10% is 10%."""
+    return possible > 0 and absent * 100 >= possible * percent
+
+
+def is_persistently_absent(totals: EnrolmentTotals) -> bool:
+    return misses_at_least(totals.sessions_absent, totals.sessions_possible, PERSISTENT_ABSENCE_PERCENT)
+
+
+def is_severely_absent(totals: EnrolmentTotals) -> bool:
+    return misses_at_least(totals.sessions_absent, totals.sessions_possible, SEVERE_ABSENCE_PERCENT)
+
+
+def penalty_notice_sessions(marks: Iterable[Mark], to_date: dt.date) -> tuple[Mark, ...]:
+    """The G/N/O/U sessions of one enrolment in its last ten school weeks ending with the week of
+    `to_date`, or () when there are fewer than ten of them.
+
+    A school week is an ISO week (Monday to Sunday) in which the pupil had at least one possible
+    session at the school in the marks given: half terms, closures (#) and weeks not on roll do not
+    count, so the ten school weeks can span more than ten calendar weeks, terms and academic years.
+    """
+    considered = [mark for mark in marks if mark.date <= to_date]
+    school_weeks = sorted({week_of(m.date) for m in considered if is_possible(classify(m.code, m.date))})
+    counted_weeks = set(school_weeks[-PENALTY_NOTICE_SCHOOL_WEEKS:])
+    sessions = tuple(
+        sorted(
+            (m for m in considered if m.code in PENALTY_NOTICE_CODES and week_of(m.date) in counted_weeks),
+            key=lambda m: (m.date, m.session),
+        )
+    )
+    return sessions if len(sessions) >= PENALTY_NOTICE_SESSIONS else ()
+
+
+def year_6_summaries(totals: Iterable[EnrolmentTotals], pupil_ids: Set[str]) -> list[Selected]:
+    """One row per named pupil, adding up the pupil's Year 6 enrolments in the window.
+
+    Pupils with no possible session in Year 6 are left out: there is no attendance to summarise
+    (DfE likewise excludes enrolments with no possible sessions).
+    """
+    by_pupil: dict[str, list[EnrolmentTotals]] = defaultdict(list)
+    for row in totals:
+        if row.pupil_id in pupil_ids and row.year_group == TRANSITION_YEAR_GROUP:
+            by_pupil[row.pupil_id].append(row)
+    summaries = []
+    for pupil_id, rows in by_pupil.items():
+        possible = sum(r.sessions_possible for r in rows)
+        if possible == 0:
+            continue
+        summaries.append(
+            Selected(
+                pupil_id=pupil_id,
+                school_urn=None,
+                year_group=TRANSITION_YEAR_GROUP,
+                sen_status=None,
+                fsm_eligible=None,
+                sessions_possible=possible,
+                sessions_attended=sum(r.sessions_present + r.sessions_aea for r in rows),
+                sessions_authorised=sum(r.sessions_authorised for r in rows),
+                sessions_unauthorised=sum(r.sessions_unauthorised for r in rows),
+            )
+        )
+    return summaries
+
+
+def select(
+    obligations: Obligations,
+    totals: Sequence[EnrolmentTotals],
+    marks: Sequence[Mark] = (),
+    *,
+    named_pupil_ids: Set[str] | None = None,
+    consented: Set[str] = frozenset(),
+    objected: Set[str] = frozenset(),
+) -> list[Selected]:
+    """The rows an allowed release is about, in a stable order.
+
+    `totals` are the enrolments the query found in scope, totalled over the window; `marks` are their
+    marks in the window (needed by the penalty-notice criterion only); `named_pupil_ids` are the
+    pupil keys of the UPNs a named-pupils request gave; `consented` and `objected` are the pupil keys
+    with consent granted for, and with an objection to, this purpose. With no consent registry the
+    shell passes no consents, and an opt-in purpose releases nobody.
+    """
+    _check_scope(obligations, totals, marks, named_pupil_ids)
+
+    def eligible(pupil_id: str) -> bool:
+        if obligations.consent is ConsentRule.OPT_IN:
+            return pupil_id in consented and pupil_id not in objected
+        if obligations.consent is ConsentRule.OBJECTION_HONOURED:
+            return pupil_id not in objected
+        return True
+
+    candidates = [row for row in totals if eligible(row.pupil_id)]
+    criterion = obligations.criterion
+    if criterion is Criterion.PERSISTENT_ABSENCE:
+        rows = [Selected.from_totals(t) for t in candidates if is_persistently_absent(t)]
+    elif criterion is Criterion.SEVERE_ABSENCE:
+        rows = [Selected.from_totals(t) for t in candidates if is_severely_absent(t)]
+    elif criterion is Criterion.PENALTY_NOTICE_THRESHOLD:
+        rows = _penalty_notice_rows(candidates, marks, obligations.window.to_date)
+    elif criterion is Criterion.YEAR_6_SUMMARY:
+        assert named_pupil_ids is not None  # _check_scope demands them
+        rows = year_6_summaries(candidates, named_pupil_ids)
+    else:
+        raise ValueError(f"criterion '{criterion}' selects no pupil-level records")
+    return sorted(rows, key=lambda row: (row.school_urn or 0, row.pupil_id))
+
+
+def _penalty_notice_rows(
+    candidates: Sequence[EnrolmentTotals], marks: Sequence[Mark], to_date: dt.date
+) -> list[Selected]:
+    # An enrolment may have a totals row in each academic year the window touches; the latest one
+    # describes the pupil now.
+    latest: dict[tuple[str, int], EnrolmentTotals] = {}
+    for row in candidates:
+        key = (row.pupil_id, row.school_urn)
+        if key not in latest or row.academic_year > latest[key].academic_year:
+            latest[key] = row
+    marks_by_enrolment: dict[tuple[str, int], list[Mark]] = defaultdict(list)
+    for mark in marks:
+        marks_by_enrolment[(mark.pupil_id, mark.school_urn)].append(mark)
+    rows = []
+    for key, enrolment in latest.items():
+        sessions = penalty_notice_sessions(marks_by_enrolment.get(key, ()), to_date)
+        if sessions:
+            rows.append(Selected.from_totals(enrolment, sessions))
+    return rows
+
+
+def _check_scope(
+    obligations: Obligations,
+    totals: Sequence[EnrolmentTotals],
+    marks: Sequence[Mark],
+    named_pupil_ids: Set[str] | None,
+) -> None:
+    scope, window = obligations.scope, obligations.window
+    if scope.named_pupils and named_pupil_ids is None:
+        raise ValueError("a named-pupils release needs the pupil keys of the named UPNs")
+    enrolments = set()
+    for row in totals:
+        if not scope.admits(la_code=row.la_code, school_urn=row.school_urn):
+            raise OutOfScope(f"an enrolment at school {row.school_urn} is outside the decision's scope")
+        if scope.named_pupils and row.pupil_id not in (named_pupil_ids or ()):
+            raise OutOfScope("an enrolment of a pupil the request did not name reached the core")
+        if row.sessions_present + row.sessions_aea + row.sessions_absent != row.sessions_possible:
+            raise ValueError(f"the totals of an enrolment at school {row.school_urn} do not add up")
+        enrolments.add((row.pupil_id, row.school_urn))
+    seen = set()
+    for mark in marks:
+        if (mark.pupil_id, mark.school_urn) not in enrolments:
+            raise OutOfScope(f"a mark at school {mark.school_urn} belongs to no enrolment in scope")
+        if not window.from_date <= mark.date <= window.to_date:
+            raise OutOfScope("a mark outside the decision's window reached the core")
+        session = (mark.pupil_id, mark.school_urn, mark.date, mark.session)
+        if session in seen:
+            raise ValueError(f"two marks for one session at school {mark.school_urn} on {mark.date}")
+        seen.add(session)
