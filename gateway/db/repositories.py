@@ -45,6 +45,41 @@ def _upsert_stmt(db: Session, table: Any) -> Any:
     return postgresql.insert(table) if _is_pg(db) else sqlite.insert(table)
 
 
+def _sqlite_value(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def _executemany(db: Session, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    """One statement, many parameter rows, through the driver (psycopg pipelines it)."""
+    if not rows:
+        return
+    conn = db.connection()
+    if _is_pg(db):
+        driver = conn.connection.driver_connection
+        with driver.cursor() as cur:  # type: ignore[union-attr]
+            cur.executemany(sql, rows)
+    else:
+        conn.exec_driver_sql(sql.replace("%s", "?"), [tuple(_sqlite_value(v) for v in row) for row in rows])
+
+
+def _copy_upsert(db: Session, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]], conflict: str) -> None:
+    """PostgreSQL: COPY into a per-connection staging table (emptied at commit), then one upsert."""
+    driver = db.connection().connection.driver_connection
+    stage = f"stage_{table}"
+    cols = ", ".join(columns)
+    with driver.cursor() as cur:  # type: ignore[union-attr]
+        cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
+        cur.execute(f"TRUNCATE {stage}")
+        with cur.copy(f"COPY {stage} ({cols}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cur.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} {conflict}")
+
+
 # --- schools -----------------------------------------------------------------------------------
 
 
@@ -148,19 +183,22 @@ def wrapped_keys(db: Session, academic_year: int, pupil_ids: Sequence[str]) -> d
 
 
 def insert_data_keys(db: Session, rows: Sequence[dict[str, Any]]) -> None:
-    for chunk in _chunks(rows):
-        stmt = _upsert_stmt(db, DataKey).values(list(chunk)).on_conflict_do_nothing()
-        db.execute(stmt)
+    _executemany(
+        db,
+        "INSERT INTO data_keys (pupil_id, academic_year, wrapped_key, master_key_id, created_at) VALUES (%s, %s, %s, %s, %s) "
+        "ON CONFLICT (pupil_id, academic_year) DO NOTHING",
+        [(r["pupil_id"], r["academic_year"], r["wrapped_key"], r["master_key_id"], r["created_at"]) for r in rows],
+    )
 
 
 def upsert_identities(db: Session, rows: Sequence[dict[str, Any]]) -> None:
-    for chunk in _chunks(rows):
-        stmt = _upsert_stmt(db, PupilIdentity).values(list(chunk))
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[PupilIdentity.pupil_id, PupilIdentity.academic_year],
-            set_={"ciphertext": stmt.excluded.ciphertext, "digest": stmt.excluded.digest, "updated_at": stmt.excluded.updated_at},
-        )
-        db.execute(stmt)
+    _executemany(
+        db,
+        "INSERT INTO pupil_identities (pupil_id, academic_year, ciphertext, digest, updated_at) VALUES (%s, %s, %s, %s, %s) "
+        "ON CONFLICT (pupil_id, academic_year) DO UPDATE SET ciphertext = excluded.ciphertext, digest = excluded.digest, "
+        "updated_at = excluded.updated_at",
+        [(r["pupil_id"], r["academic_year"], r["ciphertext"], r["digest"], r["updated_at"]) for r in rows],
+    )
 
 
 def identities_with_keys(db: Session, academic_year: int, pupil_ids: Sequence[str]) -> dict[str, tuple[bytes, bytes, str]]:
@@ -188,27 +226,39 @@ _TOTAL_COLUMNS = (
 )
 
 
+_ENROLMENT_COLUMNS = (
+    "pupil_id", "urn", "academic_year", "la_code", "year_group", "sen_status", "fsm_eligible", "first_date", "last_date",
+    *_TOTAL_COLUMNS,
+)
+
+
 def upsert_enrolments(db: Session, rows: Sequence[dict[str, Any]]) -> None:
     """Add each row's session deltas to the enrolment's totals, creating it if new. The pupil's
-    attributes (year group, SEN, FSM) follow the latest register date seen."""
-    table = Enrolment.__table__
-    for chunk in _chunks(rows):
-        stmt = _upsert_stmt(db, Enrolment).values(list(chunk))
-        ex = stmt.excluded
-        newer = ex.last_date >= table.c.last_date
-        set_: dict[str, Any] = {c: table.c[c] + ex[c] for c in _TOTAL_COLUMNS}
-        set_.update(
-            {
-                "year_group": case((newer, ex.year_group), else_=table.c.year_group),
-                "sen_status": case((newer, ex.sen_status), else_=table.c.sen_status),
-                "fsm_eligible": case((newer, ex.fsm_eligible), else_=table.c.fsm_eligible),
-                "la_code": ex.la_code,
-                "first_date": func.min(table.c.first_date, ex.first_date) if not _is_pg(db) else func.least(table.c.first_date, ex.first_date),
-                "last_date": func.max(table.c.last_date, ex.last_date) if not _is_pg(db) else func.greatest(table.c.last_date, ex.last_date),
-            }
-        )
-        stmt = stmt.on_conflict_do_update(index_elements=[table.c.pupil_id, table.c.urn, table.c.academic_year], set_=set_)
-        db.execute(stmt)
+    attributes (year group, SEN, FSM) follow the latest register date seen.
+
+    PostgreSQL: COPY into a temporary staging table, then one INSERT ... ON CONFLICT. SQLite:
+    executemany of the same upsert. (Multi-row VALUES through the ORM spends its time compiling.)"""
+    if not rows:
+        return
+    pg = _is_pg(db)
+    least, greatest = ("LEAST", "GREATEST") if pg else ("MIN", "MAX")
+    columns = ", ".join(_ENROLMENT_COLUMNS)
+    updates = ", ".join(f"{c} = enrolments.{c} + excluded.{c}" for c in _TOTAL_COLUMNS)
+    newer = "excluded.last_date >= enrolments.last_date"
+    attributes = ", ".join(
+        f"{c} = CASE WHEN {newer} THEN excluded.{c} ELSE enrolments.{c} END" for c in ("year_group", "sen_status", "fsm_eligible")
+    )
+    conflict = (
+        f"ON CONFLICT (pupil_id, urn, academic_year) DO UPDATE SET {updates}, {attributes}, la_code = excluded.la_code, "
+        f"first_date = {least}(enrolments.first_date, excluded.first_date), "
+        f"last_date = {greatest}(enrolments.last_date, excluded.last_date)"
+    )
+    values = [tuple(r[c] for c in _ENROLMENT_COLUMNS) for r in rows]
+    if pg:
+        _copy_upsert(db, "enrolments", _ENROLMENT_COLUMNS, values, conflict)
+    else:
+        placeholders = ", ".join(["%s"] * len(_ENROLMENT_COLUMNS))
+        _executemany(db, f"INSERT INTO enrolments ({columns}) VALUES ({placeholders}) {conflict}", values)
 
 
 def subtract_enrolment_totals(db: Session, urn: int, academic_year: int, deltas: Sequence[dict[str, Any]]) -> None:
@@ -225,14 +275,15 @@ def subtract_enrolment_totals(db: Session, urn: int, academic_year: int, deltas:
 
 
 def upsert_code_totals(db: Session, rows: Sequence[dict[str, Any]]) -> None:
-    table = EnrolmentCodeTotal.__table__
-    for chunk in _chunks(rows):
-        stmt = _upsert_stmt(db, EnrolmentCodeTotal).values(list(chunk))
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[table.c.pupil_id, table.c.urn, table.c.academic_year, table.c.code],
-            set_={"sessions": table.c.sessions + stmt.excluded.sessions},
-        )
-        db.execute(stmt)
+    columns = ("pupil_id", "urn", "academic_year", "code", "sessions")
+    conflict = "ON CONFLICT (pupil_id, urn, academic_year, code) DO UPDATE SET sessions = enrolment_code_totals.sessions + excluded.sessions"
+    values = [tuple(r[c] for c in columns) for r in rows]
+    if not values:
+        return
+    if _is_pg(db):
+        _copy_upsert(db, "enrolment_code_totals", columns, values, conflict)
+    else:
+        _executemany(db, f"INSERT INTO enrolment_code_totals ({', '.join(columns)}) VALUES (%s, %s, %s, %s, %s) {conflict}", values)
 
 
 def prune_code_totals(db: Session, urn: int, academic_year: int) -> None:
