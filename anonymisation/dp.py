@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from fractions import Fraction
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, Literal, get_args
 
 import opendp.prelude as dp
@@ -208,6 +208,11 @@ def units_to_rho(units: int) -> float:
     return rho
 
 
+def _privacy_map(measurement: dp.Measurement, d_in: Any) -> Any:
+    """OpenDP's privacy map, behind one typed call: ``Measurement.map`` has no annotations."""
+    return measurement.map(d_in)  # type: ignore[no-untyped-call]
+
+
 def _check_delta(delta: float) -> None:
     if not 0 < delta < 1:
         raise ValueError("delta must lie strictly between 0 and 1")
@@ -221,7 +226,7 @@ def _rho_carrier(rho: float) -> tuple[dp.Measurement, float]:
     """
     carrier = dp.m.make_gaussian(dp.vector_domain(dp.atom_domain(T="i64")), dp.l2_distance(T=float), 1.0)
     d_in = math.sqrt(2 * rho)
-    while carrier.map(d_in) < rho:
+    while _privacy_map(carrier, d_in) < rho:
         d_in = math.nextafter(d_in, math.inf)
     return carrier, d_in
 
@@ -235,11 +240,11 @@ def zcdp_to_epsilon(rho: float, delta: float) -> float:
     _check_delta(delta)
     carrier, d_in = _rho_carrier(rho)
     fixed = dp.c.make_fix_delta(dp.c.make_zCDP_to_approxDP(carrier), delta)
-    epsilon, _ = fixed.map(d_in)
+    epsilon, _ = _privacy_map(fixed, d_in)
     return float(epsilon)
 
 
-@cache
+@lru_cache(maxsize=64)
 def epsilon_delta_to_rho(epsilon: float, delta: float) -> float:
     """The largest rho whose (epsilon, delta) equivalent is within ``epsilon``: a cap in rho.
 
@@ -274,8 +279,8 @@ def _build_measurement(mechanism: Mechanism, scale: float) -> dp.Measurement:
 
 
 #: Planned measurements, kept once built; the scale search itself builds uncached ones, or this cache
-#: would keep every scale it tried.
-_measurement = cache(_build_measurement)
+#: would keep every scale it tried. The caches are bounded because the service runs for months.
+_measurement = lru_cache(maxsize=4096)(_build_measurement)
 
 
 def _d_in(mechanism: Mechanism, sensitivity: int) -> float | int:
@@ -288,17 +293,19 @@ def _search_scale(
 ) -> float:
     """OpenDP's binary search for the smallest scale whose privacy map is within ``d_out``.
 
-    ``guess`` only brackets the search (an unbracketed search of the discrete Laplace takes ~600
-    steps, over a second); the answer is always the one OpenDP's map accepts. A bracket that misses
-    falls back to OpenDP's own unbounded search.
+    ``guess`` (the textbook scale) only brackets the search, to within a relative 2^-20: OpenDP's
+    float search bisects down to adjacent floats, so a tight bracket halves the steps, and an
+    unbracketed search of the discrete Laplace takes ~600 steps, over a second. The answer is always
+    the one OpenDP's map accepts; if the bracket misses it, OpenDP searches without one.
     """
+    bracket = (guess * (1 - 2**-20), guess * (1 + 2**-20))
     try:
-        return float(dp.binary_search_param(make, d_in=d_in, d_out=d_out, bounds=(guess / 16, guess * 16)))
+        return float(dp.binary_search_param(make, d_in=d_in, d_out=d_out, bounds=bracket))
     except ValueError:
         return float(dp.binary_search_param(make, d_in=d_in, d_out=d_out))
 
 
-@cache
+@lru_cache(maxsize=4096)
 def _solve_scale(mechanism: Mechanism, sensitivity: int, units: int) -> float:
     """The smallest noise scale whose OpenDP privacy map at ``sensitivity`` fits in ``units``."""
     d_out = units_to_rho(units)
@@ -316,7 +323,7 @@ def _solve_scale(mechanism: Mechanism, sensitivity: int, units: int) -> float:
 DISCRETE_GAUSSIAN_EXACT_ACCURACY_MAX_SCALE = 2.0**16
 
 
-@cache
+@lru_cache(maxsize=4096)
 def _half_width(mechanism: Mechanism, scale: float, alpha: float) -> int:
     """Integer half-width ``h`` with P(|noise| > h) <= alpha, from OpenDP's accuracy helpers.
 
@@ -375,7 +382,7 @@ class PlannedStatistic:
 
     def measurement_json(self) -> str:
         """``dp.serialize`` of the measurement, for the ledger: it rebuilds to the same privacy map."""
-        return str(dp.serialize(self.measurement()))
+        return str(dp.serialize(self.measurement()))  # type: ignore[no-untyped-call]
 
 
 @dataclass(frozen=True)
@@ -480,7 +487,7 @@ def plan_noise(
     for stat, units in zip(statistics, shares, strict=True):
         scale = _solve_scale(mechanism, stat.sensitivity, units)
         measurement = _measurement(mechanism, scale)
-        rho = float(measurement.map(_d_in(mechanism, stat.sensitivity)))
+        rho = float(_privacy_map(measurement, _d_in(mechanism, stat.sensitivity)))
         spent = rho_to_units_up(rho)
         _require(rho <= units_to_rho(units) and spent <= units, f"{stat.name} would overspend its allotment")
         epsilon = None
@@ -488,7 +495,7 @@ def plan_noise(
             laplace = dp.m.make_laplace(
                 dp.vector_domain(dp.atom_domain(T="i64")), dp.l1_distance(T="i64"), scale
             )
-            epsilon = float(laplace.map(stat.sensitivity))
+            epsilon = float(_privacy_map(laplace, stat.sensitivity))
         planned.append(
             PlannedStatistic(
                 statistic=stat,
@@ -571,8 +578,9 @@ class Measure:
     """A published measure: the statistics it needs and how to split budget between them.
 
     For a rate r = A / P, the denominator's error enters the interval about r times as strongly as
-    the numerator's, and minimising the union-bound width (a_A + r a_P, with a ~ 1 / sqrt(rho))
-    gives rho_P / rho_A = r^(2/3). ``typical_rate`` is the national 2025/26 year-to-date figure
+    the numerator's. Numerator and denominator have the same sensitivity in every measure, so
+    minimising the union-bound width (a_A + r a_P, with a ~ 1 / sqrt(rho)) gives
+    rho_P / rho_A = r^(2/3). ``typical_rate`` is the national 2025/26 year-to-date figure
     (DOMAIN.md section 5; severe absence from 2023/24), public information that only tunes the split.
     """
 

@@ -266,5 +266,49 @@ def policy_ropa(fmt: str, output: Path | None) -> None:
         click.echo(f"wrote {output}", err=True)
 
 
+@main.group()
+def retention() -> None:
+    """Retention and crypto-shredding."""
+
+
+@retention.command("run")
+@click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), default=None, help="the day to judge retention on (default: today)")
+@click.option("--dry-run", is_flag=True, help="report what would be done and change nothing")
+def retention_run(as_of: dt.datetime | None, dry_run: bool) -> None:
+    """Shred academic years past retention, expire releases, prune consent history; prints a JSON summary."""
+    from gateway.runtime import build_runtime
+    from gateway.services.retention import run
+
+    runtime = build_runtime(_settings())
+    try:
+        summary = run(runtime.sessions, runtime.keys, runtime.catalogue, as_of=as_of.date() if as_of else dt.date.today(),
+                      dry_run=dry_run)
+    finally:
+        runtime.engine.dispose()
+    _echo_json(summary)
+
+
+@main.group()
+def keys() -> None:
+    """Key management."""
+
+
+@keys.command("rotate-master")
+def keys_rotate_master() -> None:
+    """Rotate the master key: re-wrap the year keys under a new master key; no data is re-encrypted."""
+    from gateway.runtime import build_runtime
+    from gateway.services.keys import MasterKeyFromEnvironment, rotate_master
+
+    settings = _settings()
+    runtime = build_runtime(settings)
+    try:
+        result = rotate_master(settings, runtime.sessions, runtime.keys)
+    except MasterKeyFromEnvironment as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        runtime.engine.dispose()
+    _echo_json(result)
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

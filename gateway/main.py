@@ -17,6 +17,7 @@ from gateway.services import audit_log
 from gateway.errors import install_error_handlers
 from gateway.logging import configure_logging
 from gateway.runtime import Runtime, build_runtime
+from gateway.services.retention import retention_daily
 from gateway.settings import Settings
 
 log = structlog.get_logger("gateway.http")
@@ -30,7 +31,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Signs a tree head at least once per minute of audit activity (issue 5).
-        async with audit_log.head_signer(runtime.sessions, runtime.settings.data_dir):
+        # Runs retention daily (issue 6); the first run waits a few minutes after start-up.
+        async with audit_log.head_signer(runtime.sessions, runtime.settings.data_dir), retention_daily(runtime):
             yield
 
     app = FastAPI(

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = MAX_BODY_BYTES
     jwks_cache_seconds: int = 300
+    retention_first_run_seconds: float = 300
+    retention_interval_seconds: float = 24 * 3600
 
     @property
     def effective_jwks_file(self) -> Path:

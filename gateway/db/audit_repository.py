@@ -1,7 +1,7 @@
 """All SQL of the audit log: appends, stored Merkle nodes, tree heads, DPO queries, verification reads.
 
 Appends run inside the caller's transaction with the single `audit_state` row locked
-(`gateway.db.repositories.lock_audit_state`), so that indices, nodes and the size move together.
+(`claim_index`), so that indices, nodes and the size move together.
 Reads of nodes need no lock: a node never changes once written, and a size read from
 `audit_state` is only ever seen after the nodes it covers are committed.
 """
@@ -9,11 +9,12 @@ Reads of nodes need no lock: a node never changes once written, and a size read 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Row, and_, create_engine, event, exists, func, insert, or_, select, tuple_
+from sqlalchemy import Row, and_, create_engine, event, exists, func, insert, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -28,9 +29,11 @@ from gateway.db.models import (
     AuditTreeHead,
     Enrolment,
 )
-from gateway.db.repositories import lock_audit_state, set_audit_size
 
 __all__ = [
+    "claim_index",
+    "insert_entry",
+    "left_siblings",
     "event_org_rows",
     "event_pupil_ref_rows",
     "event_rows",
@@ -45,12 +48,10 @@ __all__ = [
     "insert_pupil_refs",
     "is_enrolled_at",
     "latest_head",
-    "lock_audit_state",
     "node_rows",
     "read_audit_size",
     "read_snapshot",
     "release_events_for_pupil",
-    "set_audit_size",
 ]
 
 #: Rows per INSERT of a pupil index: far under both backends' bind-parameter limits.
@@ -61,9 +62,73 @@ def _is_pg(db: Session) -> bool:
     return db.get_bind().dialect.name == "postgresql"
 
 
-# --- appends (caller holds the audit_state lock) -------------------------------------------------
-# Core table inserts rather than ORM ones: an append is on every request's path, and the ORM's
-# bulk-insert machinery costs more than the statements themselves.
+# --- appends ---------------------------------------------------------------------------------------
+# Appends are serialised by the `audit_state` row, so every round trip made while it is held is paid
+# by every concurrent request. On PostgreSQL an append is therefore two statements and the commit:
+# one claims the next index and reads the left siblings the new leaf completes, one writes the event,
+# its organisations, its nodes and its pupil index rows (data-modifying CTEs). SQLite runs in
+# process, where a statement costs microseconds, so it keeps one plain statement per table.
+
+_CLAIM_PG = text(
+    "WITH claimed AS (UPDATE audit_state SET tree_size = tree_size + 1 WHERE id = 1 RETURNING tree_size - 1 AS size) "
+    "SELECT claimed.size, n.level, n.idx, n.hash FROM claimed LEFT JOIN LATERAL ("
+    "  SELECT a.level, a.idx, a.hash FROM generate_series(0, 61) AS g(l)"
+    "  JOIN audit_nodes AS a ON a.level = g.l AND a.idx = (claimed.size >> g.l) - 1"
+    # level l is a left sibling of the new leaf's path exactly when the low l + 1 bits of size are 1s
+    "  WHERE (claimed.size + 1) % (CAST(2 AS bigint) << g.l) = 0"
+    ") AS n ON true"
+)
+_CLAIM_SQLITE = text("UPDATE audit_state SET tree_size = tree_size + 1 WHERE id = 1 RETURNING tree_size - 1")
+
+_INSERT_PG = text(
+    "WITH ev AS (INSERT INTO audit_events (idx, occurred_at, action, actor_org_type, actor_org_id, purpose, decision, "
+    "  release_id, entry, leaf_hash) VALUES (:idx, :occurred_at, :action, :actor_org_type, :actor_org_id, :purpose, "
+    "  :decision, :release_id, :entry, :leaf_hash)), "
+    "org AS (INSERT INTO audit_event_orgs (idx, org_id) SELECT :idx, unnest(CAST(:org_ids AS varchar[]))), "
+    "nod AS (INSERT INTO audit_nodes (level, idx, hash) "
+    "  SELECT * FROM unnest(CAST(:levels AS smallint[]), CAST(:idxs AS bigint[]), CAST(:hashes AS bytea[]))), "
+    "ref AS (INSERT INTO audit_pupil_refs (pupil_ref, idx) SELECT unnest(CAST(:refs AS varchar[])), :idx) "
+    "SELECT 1"
+)
+
+
+def left_siblings(size: int) -> list[tuple[int, int]]:
+    """The stored nodes that appending leaf ``size`` combines with: one per trailing 1-bit of size."""
+    wanted, level, position = [], 0, size
+    while position & 1:
+        wanted.append((level, position - 1))
+        level, position = level + 1, position >> 1
+    return wanted
+
+
+def claim_index(db: Session) -> tuple[int, dict[tuple[int, int], bytes]]:
+    """Take the next index (locking the log until commit) and read the nodes its leaf completes."""
+    if _is_pg(db):
+        rows = db.execute(_CLAIM_PG).all()
+        siblings = {(int(r.level), int(r.idx)): bytes(r.hash) for r in rows if r.level is not None}
+        return int(rows[0].size), siblings
+    size = int(db.execute(_CLAIM_SQLITE).scalar_one())
+    return size, get_nodes(db, left_siblings(size))
+
+
+def insert_entry(
+    db: Session,
+    values: dict[str, Any],
+    org_ids: Iterable[str],
+    nodes: Sequence[tuple[int, int, bytes]],
+    pupil_refs: Iterable[str],
+) -> None:
+    """Write an event at the index `claim_index` gave, with everything derived from it."""
+    orgs, refs = sorted(set(org_ids)), sorted(set(pupil_refs))
+    if _is_pg(db):
+        db.execute(_INSERT_PG, {
+            **values, "org_ids": orgs, "refs": refs,
+            "levels": [lv for lv, _, _ in nodes], "idxs": [ix for _, ix, _ in nodes], "hashes": [h for _, _, h in nodes],
+        })
+        return
+    insert_audit_event(db, values, orgs)
+    insert_nodes(db, nodes)
+    insert_pupil_refs(db, values["idx"], refs)
 
 
 def insert_audit_event(db: Session, values: dict[str, Any], org_ids: Sequence[str]) -> None:
@@ -72,14 +137,30 @@ def insert_audit_event(db: Session, values: dict[str, Any], org_ids: Sequence[st
         db.execute(insert(AuditEventOrg.__table__), [{"idx": values["idx"], "org_id": o} for o in sorted(set(org_ids))])
 
 
+# One statement text whatever the number of nodes, so that nothing is built or compiled per
+# proof: the wanted (level, idx) pairs go in as arrays (PostgreSQL) or one JSON array (SQLite),
+# and the join probes the primary key once per node. (A row-value IN is a full scan on SQLite, and
+# an OR of pairs costs more to build in SQLAlchemy than the query costs to run.)
+_NODES_PG = text(
+    "SELECT n.level, n.idx, n.hash FROM unnest(CAST(:levels AS smallint[]), CAST(:idxs AS bigint[])) AS w(level, idx) "
+    "JOIN audit_nodes AS n ON n.level = w.level AND n.idx = w.idx"
+)
+_NODES_SQLITE = text(
+    "SELECT n.level, n.idx, n.hash FROM json_each(:pairs) AS w "
+    "JOIN audit_nodes AS n ON n.level = json_extract(w.value, '$[0]') AND n.idx = json_extract(w.value, '$[1]')"
+)
+
+
 def get_nodes(db: Session, wanted: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
     """The stored hashes of ``(level, idx)`` nodes, in one query (absent nodes are simply absent)."""
     if not wanted:
         return {}
-    stmt = select(AuditNode.level, AuditNode.idx, AuditNode.hash).where(
-        tuple_(AuditNode.level, AuditNode.idx).in_(list(wanted))
-    )
-    return {(int(r.level), int(r.idx)): bytes(r.hash) for r in db.execute(stmt)}
+    pairs = sorted(set(wanted))
+    if _is_pg(db):
+        rows = db.execute(_NODES_PG, {"levels": [lv for lv, _ in pairs], "idxs": [ix for _, ix in pairs]})
+    else:
+        rows = db.execute(_NODES_SQLITE, {"pairs": json.dumps(pairs)})
+    return {(int(r.level), int(r.idx)): bytes(r.hash) for r in rows}
 
 
 def insert_nodes(db: Session, nodes: Sequence[tuple[int, int, bytes]]) -> None:
@@ -88,6 +169,8 @@ def insert_nodes(db: Session, nodes: Sequence[tuple[int, int, bytes]]) -> None:
 
 def insert_pupil_refs(db: Session, idx: int, pupil_refs: Iterable[str]) -> None:
     rows = [{"pupil_ref": ref, "idx": idx} for ref in sorted(set(pupil_refs))]
+    if not rows:
+        return
     for start in range(0, len(rows), _CHUNK):
         db.execute(insert(AuditPupilRef.__table__), rows[start : start + _CHUNK])
 
@@ -95,9 +178,12 @@ def insert_pupil_refs(db: Session, idx: int, pupil_refs: Iterable[str]) -> None:
 # --- sizes and tree heads -------------------------------------------------------------------------
 
 
+_SIZE = select(AuditState.__table__.c.tree_size).where(AuditState.__table__.c.id == 1)
+
+
 def read_audit_size(db: Session) -> int:
     """The committed size of the log, without taking the append lock."""
-    return int(db.execute(select(AuditState.tree_size).where(AuditState.id == 1)).scalar_one())
+    return int(db.execute(_SIZE).scalar_one())
 
 
 def latest_head(db: Session) -> AuditTreeHead | None:

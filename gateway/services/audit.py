@@ -60,8 +60,12 @@ def new_event(
 def _append(db: Session, event: AuditEvent) -> int:
     entry = event_bytes(event)
     leaf = leaf_hash(entry)
-    size = audit_repo.lock_audit_state(db)
-    audit_repo.insert_audit_event(
+    # From here to the commit the log is locked: only the index-dependent work happens inside.
+    size, siblings = audit_repo.claim_index(db)
+    # The complete subtrees this leaf finishes are stored with it, so that every proof afterwards is
+    # O(log n) row reads (audit.merkle, "Why stored nodes").
+    nodes = new_nodes_on_append(size, leaf, lambda level, index: siblings[(level, index)])
+    audit_repo.insert_entry(
         db,
         {
             "idx": size,
@@ -76,24 +80,10 @@ def _append(db: Session, event: AuditEvent) -> int:
             "leaf_hash": leaf,
         },
         [event.actor["org_id"], *event.subject_org_ids],
+        nodes,
+        event.pupil_refs,
     )
-    # The complete subtrees this leaf finishes: its left siblings, one per trailing 1-bit of the
-    # size, are read in one query, and every proof afterwards is O(log n) row reads.
-    siblings = audit_repo.get_nodes(db, _left_siblings(size))
-    audit_repo.insert_nodes(db, new_nodes_on_append(size, leaf, lambda level, index: siblings[(level, index)]))
-    if event.pupil_refs:
-        audit_repo.insert_pupil_refs(db, size, event.pupil_refs)
-    audit_repo.set_audit_size(db, size + 1)
     return size
-
-
-def _left_siblings(size: int) -> list[tuple[int, int]]:
-    """The stored nodes that appending leaf ``size`` combines with (see `new_nodes_on_append`)."""
-    wanted, level, position = [], 0, size
-    while position & 1:
-        wanted.append((level, position - 1))
-        level, position = level + 1, position >> 1
-    return wanted
 
 
 def record(db: Session, event: AuditEvent) -> int:

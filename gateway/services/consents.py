@@ -64,7 +64,7 @@ def _encrypt_evidence(db: Session, keys: Keys, pid: str, year: int, evidence: st
     wrapped = repo.wrapped_keys(db, year, [pid]).get(pid)
     if wrapped is None:
         return None
-    data_key = unwrap_data_key(wrapped[0], keys.master.get(wrapped[1]), pid, year)
+    data_key = unwrap_data_key(wrapped[0], keys.kek(wrapped[1]), pid, year)
     nonce = os.urandom(12)
     return nonce + AESGCM(data_key).encrypt(nonce, evidence.encode(), f"consent-evidence|{pid}|{year}".encode())
 

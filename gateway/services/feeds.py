@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
-from anonymisation.keys import encrypt_identity, identity_digest, new_key, unwrap_data_key, wrap_data_key
+from anonymisation.keys import KeyUnavailable, encrypt_identity, identity_digest, new_key, unwrap_data_key, wrap_data_key
 from anonymisation.pseudonyms import pupil_id as make_pupil_id
 from gateway.auth import Principal
 from gateway.db import repositories as repo
@@ -167,17 +167,21 @@ def _store_identities(db: Session, keys: Keys, rows: list[FeedRow], pupil_ids: l
     if not changed:
         return
     existing_keys = repo.wrapped_keys(db, year, [pid for pid, _, _ in changed])
+    try:
+        kek_id, kek = keys.kek_for_year(year)
+    except KeyUnavailable:
+        raise InvalidInput([{"row": None, "field": "date", "message": "this academic year is past retention: its registers are deleted"}]) from None
     now = utcnow()
     new_keys, identities = [], []
     for pid, identity, digest in changed:
         if pid in existing_keys:
             wrapped, master_id = existing_keys[pid]
-            data_key = unwrap_data_key(wrapped, keys.master.get(master_id), pid, year)
+            data_key = unwrap_data_key(wrapped, keys.kek(master_id), pid, year)
         else:
             data_key = new_key()
             new_keys.append({
-                "pupil_id": pid, "academic_year": year, "created_at": now, "master_key_id": keys.master.current_id,
-                "wrapped_key": wrap_data_key(data_key, keys.master.current, pid, year),
+                "pupil_id": pid, "academic_year": year, "created_at": now, "master_key_id": kek_id,
+                "wrapped_key": wrap_data_key(data_key, kek, pid, year),
             })
         identities.append({"pupil_id": pid, "academic_year": year, "updated_at": now, "digest": digest,
                            "ciphertext": encrypt_identity(identity, data_key, pid, year)})

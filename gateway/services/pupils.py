@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from anonymisation.keys import decrypt_identity, unwrap_data_key
+from anonymisation.keys import KeyUnavailable, decrypt_identity, unwrap_data_key
 from gateway.auth import Principal
 from gateway.db import repositories as repo
 from gateway.db.session import transaction
@@ -58,7 +58,10 @@ def attendance_rate(possible: int, present: int, aea: int) -> float | None:
 def decrypt_identities(db: Session, keys: Keys, year: int, pupil_ids: list[str]) -> dict[str, Identity]:
     out: dict[str, Identity] = {}
     for pid, (ciphertext, wrapped, master_id) in repo.identities_with_keys(db, year, pupil_ids).items():
-        data_key = unwrap_data_key(wrapped, keys.master.get(master_id), pid, year)
+        try:
+            data_key = unwrap_data_key(wrapped, keys.kek(master_id), pid, year)
+        except KeyUnavailable:
+            continue  # the year's key was destroyed at the end of retention: nothing identifying remains
         out[pid] = decrypt_identity(ciphertext, data_key, pid, year)
     return out
 
