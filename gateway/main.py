@@ -13,6 +13,8 @@ from fastapi import FastAPI, Request, Response
 from gateway.api import audit as audit_api
 from gateway.api import consents, releases
 from gateway.api import feeds, health, pupils
+from gateway.api import stats as stats_api
+from gateway.console.routes import router as console_router
 from gateway.services import audit_log
 from gateway.errors import install_error_handlers
 from gateway.logging import configure_logging
@@ -73,4 +75,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(audit_api.router)
     app.include_router(releases.router)
     app.include_router(consents.router)
+    app.include_router(stats_api.router)
+    app.include_router(console_router)
     return app

@@ -35,6 +35,14 @@ class Settings(BaseSettings):
     jwks_cache_seconds: int = 300
     retention_first_run_seconds: float = 300
     retention_interval_seconds: float = 24 * 3600
+    # Differentially private statistics (issue 8; DP-NOTES.md 5.2). The yearly cap per consumer is
+    # the zCDP rho whose (epsilon, delta) equivalent is this; it is spread over releases x statistics
+    # equal slots, and a request pays one slot per noisy vector its measure needs.
+    stats_epsilon_per_year: float = Field(default=10.0, gt=0)
+    stats_delta: float = Field(default=1e-9, gt=0, lt=1)
+    stats_releases_per_year: int = Field(default=26, ge=1)
+    stats_statistics_per_release: int = Field(default=8, ge=1)
+    stats_mechanism: Literal["gaussian", "laplace"] = "gaussian"
 
     @property
     def effective_jwks_file(self) -> Path:

@@ -114,15 +114,21 @@ def penalty_notice_sessions(marks: Iterable[Mark], to_date: dt.date) -> tuple[Ma
     session at the school in the marks given: half terms, closures (#) and weeks not on roll do not
     count, so the ten school weeks can span more than ten calendar weeks, terms and academic years.
     """
-    considered = [mark for mark in marks if mark.date <= to_date]
-    school_weeks = sorted({week_of(m.date) for m in considered if is_possible(classify(m.code, m.date))})
-    counted_weeks = set(school_weeks[-PENALTY_NOTICE_SCHOOL_WEEKS:])
-    sessions = tuple(
-        sorted(
-            (m for m in considered if m.code in PENALTY_NOTICE_CODES and week_of(m.date) in counted_weeks),
-            key=lambda m: (m.date, m.session),
-        )
-    )
+    weeks: set[dt.date] = set()
+    unauthorised: list[tuple[dt.date, Mark]] = []
+    for mark in marks:
+        if mark.date > to_date:
+            continue
+        week = week_of(mark.date)
+        if mark.code in PENALTY_NOTICE_CODES:
+            unauthorised.append((week, mark))  # G/N/O/U are possible sessions: their week is a school week
+            weeks.add(week)
+        elif week not in weeks and is_possible(classify(mark.code, mark.date)):
+            weeks.add(week)
+    if len(unauthorised) < PENALTY_NOTICE_SESSIONS:
+        return ()
+    counted_weeks = set(sorted(weeks)[-PENALTY_NOTICE_SCHOOL_WEEKS:])
+    sessions = tuple(sorted((m for week, m in unauthorised if week in counted_weeks), key=lambda m: (m.date, m.session)))
     return sessions if len(sessions) >= PENALTY_NOTICE_SESSIONS else ()
 
 

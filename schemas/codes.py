@@ -73,13 +73,14 @@ LEGACY_CODES: dict[str, StatClass] = {
 PENALTY_NOTICE_CODES = frozenset({"G", "N", "O", "U"})
 
 
+#: Before 19 August 2024 the 2006 code set applied; the 2024-only codes are still accepted since
+#: MIS suppliers back-filled them, and the legacy ones keep their old treatment.
+_CODES_BEFORE_2024: dict[str, StatClass] = {**CURRENT_CODES, **LEGACY_CODES}
+
+
 def codes_in_force(on: dt.date) -> dict[str, StatClass]:
-    """Every code a register may carry on a date, with its statistical class."""
-    if on >= CODES_2024_IN_FORCE:
-        return CURRENT_CODES
-    # Before 19 August 2024 the 2006 code set applied; the 2024-only codes are still accepted since
-    # MIS suppliers back-filled them, and the legacy ones keep their old treatment.
-    return {**CURRENT_CODES, **LEGACY_CODES}
+    """Every code a register may carry on a date, with its statistical class (do not mutate)."""
+    return CURRENT_CODES if on >= CODES_2024_IN_FORCE else _CODES_BEFORE_2024
 
 
 def classify(code: str, on: dt.date) -> StatClass:

@@ -56,10 +56,13 @@ def running_totals(
                        (e.sessions_authorised + e.sessions_unauthorised) * 100 >= e.sessions_possible * min_absence_percent]
     if year_group is not None:
         conditions.append(e.year_group == year_group)
-    stmt = select(e).where(*conditions).order_by(e.urn, e.pupil_id)
+    stmt = select(
+        e.pupil_id, e.urn, e.la_code, e.academic_year, e.year_group, e.sen_status, e.fsm_eligible,
+        e.sessions_present, e.sessions_aea, e.sessions_authorised, e.sessions_unauthorised,
+    ).where(*conditions).order_by(e.urn, e.pupil_id)
     return [
         _to_totals(r, r.sessions_present, r.sessions_aea, r.sessions_authorised, r.sessions_unauthorised)
-        for r in db.execute(stmt).scalars()
+        for r in db.execute(stmt)
     ]
 
 
@@ -103,24 +106,46 @@ def window_totals(
     return [_to_totals(r, int(r.present), int(r.aea), int(r.auth), int(r.unauth)) for r in db.execute(stmt)]
 
 
-def penalty_candidates(
-    db: Session, start: dt.date, end: dt.date, codes: Sequence[str], threshold: int, *, la_code: str, urns: Sequence[int] | None
-) -> list[tuple[str, int]]:
-    """Enrolments with at least `threshold` sessions coded G/N/O/U in the window: only these can
-    reach the threshold within any ten school weeks of it."""
+def _penalty_candidates_query(start: dt.date, end: dt.date, codes: Sequence[str], threshold: int, la_code: str,
+                              urns: Sequence[int] | None) -> Any:
     m = Mark
     school_filter = [School.la_code == la_code]
     if urns is not None:
         school_filter.append(School.urn.in_(list(urns)))
     unauthorised = func.sum(case((m.am.in_(list(codes)), 1), else_=0) + case((m.pm.in_(list(codes)), 1), else_=0))
-    stmt = (
+    return (
         select(m.pupil_id, m.urn)
         .join(School, School.urn == m.urn)
         .where(m.date >= start, m.date <= end, or_(m.am.in_(list(codes)), m.pm.in_(list(codes))), *school_filter)
         .group_by(m.pupil_id, m.urn)
         .having(unauthorised >= threshold)
     )
+
+
+def penalty_candidates(
+    db: Session, start: dt.date, end: dt.date, codes: Sequence[str], threshold: int, *, la_code: str, urns: Sequence[int] | None
+) -> list[tuple[str, int]]:
+    """Enrolments with at least `threshold` sessions coded G/N/O/U in the window: only these can
+    reach the threshold within any ten school weeks of it."""
+    stmt = _penalty_candidates_query(start, end, codes, threshold, la_code, urns)
     return [(r.pupil_id, int(r.urn)) for r in db.execute(stmt)]
+
+
+def penalty_candidate_marks(
+    db: Session, start: dt.date, end: dt.date, codes: Sequence[str], threshold: int, *, la_code: str, urns: Sequence[int] | None
+) -> list[MarkRecord]:
+    """Every mark in the window of the candidate enrolments, in one query joined to the candidates."""
+    candidates = _penalty_candidates_query(start, end, codes, threshold, la_code, urns).subquery()
+    stmt = (
+        select(Mark.pupil_id, Mark.urn, Mark.date, Mark.am, Mark.pm)
+        .join(candidates, and_(candidates.c.pupil_id == Mark.pupil_id, candidates.c.urn == Mark.urn))
+        .where(Mark.date >= start, Mark.date <= end)
+    )
+    out: list[MarkRecord] = []
+    for r in db.execute(stmt):
+        out.append(MarkRecord(r.pupil_id, int(r.urn), r.date, "AM", r.am))
+        out.append(MarkRecord(r.pupil_id, int(r.urn), r.date, "PM", r.pm))
+    return out
 
 
 def marks_for(db: Session, start: dt.date, end: dt.date, enrolment_keys: Sequence[tuple[str, int]]) -> list[MarkRecord]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from functools import partial
 from typing import Any
 
 import structlog
@@ -116,10 +115,19 @@ def create_release(
         named_ids = {make_pupil_id(u, keys.pupil_id_key) for u in upns} if obligations.scope.named_pupils else None
         totals, marks = _gather(db, obligations, named_ids)
         consented, objected = _consent_sets(db, obligations, [t.pupil_id for t in totals])
-        selected = select(obligations, totals, marks, named_pupil_ids=named_ids, consented=consented, objected=objected)
-        withheld_consent, withheld_objection = _withheld(obligations, totals, marks, named_ids, consented, objected, len(selected))
+        # The criterion once, for everyone; then the consent rule. select() filters on consent before the
+        # criterion and judges each enrolment on its own, so this equals select(..., consented, objected)
+        # and also yields the counts withheld (tests/unit/test_consent_rules.py checks the equivalence).
+        everyone = {t.pupil_id for t in totals}
+        meeting = select(obligations, totals, marks, named_pupil_ids=named_ids, consented=everyone, objected=set())
+        selected, withheld_consent, withheld_objection = _apply_consent(obligations, meeting, consented, objected)
         identities = _identities_if_needed(db, keys, obligations, [s.pupil_id for s in selected])
-        ref = partial(make_pupil_ref, key=keys.pupil_ref_key)
+        refs: dict[str, str] = {}
+
+        def ref(pid: str, recipient: str, year: int) -> str:
+            if pid not in refs:
+                refs[pid] = make_pupil_ref(pid, recipient, year, key=keys.pupil_ref_key)
+            return refs[pid]
 
         def identity_of(pid: str) -> Identity:
             identity = identities.get(pid)
@@ -188,11 +196,12 @@ def _gather(db: Session, obligations: Obligations, named_ids: set[str] | None) -
     la, urns = scope.la_code, scope.school_urns
     if criterion is Criterion.PENALTY_NOTICE_THRESHOLD:
         assert la is not None
-        keys = rrepo.penalty_candidates(db, window.from_date, window.to_date, sorted(PENALTY_NOTICE_CODES),
-                                        PENALTY_NOTICE_SESSIONS, la_code=la, urns=urns)
+        marks = rrepo.penalty_candidate_marks(db, window.from_date, window.to_date, sorted(PENALTY_NOTICE_CODES),
+                                              PENALTY_NOTICE_SESSIONS, la_code=la, urns=urns)
+        keys = sorted({(m.pupil_id, m.school_urn) for m in marks})
         totals = rrepo.window_totals(db, window.from_date, window.to_date, codes_by_class(), la_code=la, urns=urns,
                                      enrolment_keys=keys)
-        return totals, rrepo.marks_for(db, window.from_date, window.to_date, keys)
+        return totals, marks
     if criterion is Criterion.YEAR_6_SUMMARY:
         ids = sorted(named_ids or ())
         if not ids:
@@ -215,17 +224,17 @@ def _consent_sets(db: Session, obligations: Obligations, pupil_ids: list[str]) -
     return partition(obligations.consent, {p: ConsentDecision(d) for p, d in states.items()})
 
 
-def _withheld(obligations: Obligations, totals: list[EnrolmentTotals], marks: list[Mark], named_ids: set[str] | None,
-              consented: set[str], objected: set[str], released: int) -> tuple[int, int]:
-    """How many pupils meeting the criterion were withheld for consent or for objection: counts only."""
+def _apply_consent(obligations: Obligations, meeting: list[Any], consented: set[str], objected: set[str]) -> tuple[list[Any], int, int]:
+    """Rows that may be released under the consent rule, and how many were withheld for consent and for
+    objection: counts only, never who."""
     if obligations.consent is ConsentRule.NONE:
-        return 0, 0
-    everyone = {t.pupil_id for t in totals}
-    unfiltered = len(select(obligations, totals, marks, named_pupil_ids=named_ids, consented=everyone, objected=set()))
+        return meeting, 0, 0
+    kept = [row for row in meeting if row.pupil_id not in objected]
+    withheld_objection = len(meeting) - len(kept)
     if obligations.consent is ConsentRule.OPT_IN:
-        without_objection = len(select(obligations, totals, marks, named_pupil_ids=named_ids, consented=everyone, objected=objected))
-        return without_objection - released, unfiltered - without_objection
-    return 0, unfiltered - released
+        granted = [row for row in kept if row.pupil_id in consented]
+        return granted, len(kept) - len(granted), withheld_objection
+    return kept, 0, withheld_objection
 
 
 def _identities_if_needed(db: Session, keys: Keys, obligations: Obligations, pupil_ids: list[str]) -> dict[str, Identity]:

@@ -79,3 +79,32 @@ def test_no_identifier_is_stored_in_any_text_column(loaded: Gateway) -> None:
                 blob = " ".join(str(v) for v in row)
                 for needle in needles:
                     assert needle not in blob, table
+
+
+def test_outside_dev_logs_are_json_lines_each_with_a_request_id(loaded: Gateway, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from fastapi.testclient import TestClient
+
+    from gateway.main import create_app
+    from gateway.runtime import build_runtime
+
+    settings = loaded.settings.model_copy(update={"env": "production"})
+    runtime = build_runtime(settings)
+    capsys.readouterr()
+    try:
+        with TestClient(create_app(settings, runtime=runtime)) as client:
+            headers = {"Content-Type": "application/json", **loaded.auth("school", 100001, "feed_submitter")}
+            assert client.put(f"/v1/schools/100001/attendance/{DAY.isoformat()}", content=feed_json(_rows()), headers=headers).status_code == 201
+    finally:
+        runtime.engine.dispose()
+        from gateway.logging import configure_logging
+
+        configure_logging("dev")
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines]
+    request_lines = [r for r in records if r.get("event") in ("request", "feed_stored", "audit_recorded")]
+    assert {r["event"] for r in request_lines} >= {"request", "feed_stored", "audit_recorded"}
+    assert len({r["request_id"] for r in request_lines}) == 1
+    for needle in _needles(_rows()):
+        assert needle not in "\n".join(lines)

@@ -80,3 +80,10 @@ def test_a_release_never_contains_a_pupil_whose_latest_decision_is_withdrawn_or_
         if obligations.consent is ConsentRule.OPT_IN:
             assert states.get(pupil) is G
     assert released == {p for p in histories if may_release(obligations.consent, states.get(p))}
+    # The release service runs the criterion once for everyone, then applies consent: the same rows.
+    from gateway.services.releases import _apply_consent
+
+    meeting = select(obligations, totals, consented=set(histories), objected=set())
+    kept, withheld_consent, withheld_objection = _apply_consent(obligations, meeting, granted, objected)
+    assert {row.pupil_id for row in kept} == released
+    assert withheld_consent + withheld_objection == len(totals) - len(released)
