@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo serve test test-fast lint bench-ingest clean
+.PHONY: setup browser demo serve test lint bench-ingest bench-releases bench-audit bench-stats clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,15 @@ demo: setup
 serve: setup
 	$(BIN)/gateway serve
 
+## Debian's chromium for the end-to-end console tests (installed when we are root and it is missing).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium is not installed and we are not root: the browser tests will be skipped (CI installs it)"; fi; }
+
 ## Set up and run the whole test suite (SQLite always; PostgreSQL too when GATEWAY_TEST_POSTGRES_URL is set).
-test: setup
+test: setup browser
 	$(BIN)/pytest -q
 
 lint: setup
@@ -32,6 +39,15 @@ lint: setup
 
 bench-ingest: setup
 	$(BIN)/python bench/ingest.py
+
+bench-releases: setup
+	$(BIN)/python bench/releases.py
+
+bench-audit: setup
+	$(BIN)/python bench/audit.py
+
+bench-stats: setup
+	$(BIN)/python bench/stats.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
