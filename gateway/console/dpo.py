@@ -1,0 +1,445 @@
+"""The data protection officer's console: the audit trail, one event, the log's integrity, releases
+overdue for deletion, subject access, and the record of processing activities.
+
+Authorisation and audit events come from the same service functions as ``/v1/audit`` and
+``/v1/releases``. A UPN is only ever posted (subject access), never put in an address.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from stdnum.exceptions import ValidationError as UpnInvalid
+from stdnum.gb import upn as upn_rules
+
+from audit.canonical import canonical_bytes
+from audit.events import ACTIONS
+from audit.heads import head_from_json, verify_tree_head
+from audit.merkle import leaf_hash, verify_inclusion
+from gateway.audit_keys import SigningKeyMissing, signing_keys
+from gateway.auth import Principal
+from gateway.console.web import (
+    ConsoleRoute,
+    Forbidden,
+    NotFound,
+    Page,
+    Viewer,
+    current_viewer,
+    render,
+    runtime_of,
+    signed_in_form,
+)
+from gateway.db.session import transaction
+from gateway.runtime import Runtime
+from gateway.services import audit, audit_log, releases
+from gateway.services.audit_verify import verify_database
+from policies.ropa import CONSENT_NAMES, categories, fields_released, recipients, ropa_csv, ropa_markdown
+
+router = APIRouter(route_class=ConsoleRoute)
+ViewerDep = Annotated[Viewer, Depends(current_viewer)]
+
+#: Events per page of the audit trail: a screenful a DPO can read, well under the API's 1,000.
+PAGE_SIZE = 50
+#: Actions offered as suggestions in the filter (the log takes any well-formed action).
+KNOWN_ACTIONS = sorted(
+    ACTIONS
+    | {
+        "audit.events_viewed",
+        "audit.subject_access",
+        "audit.verified",
+        "consents.viewed",
+        "pupil_ref.resolved",
+        "pupils.viewed",
+        "release.deleted",
+        "schools.imported",
+    }
+)
+UPN_FORMAT = (
+    "Enter a UPN in the correct format: a letter, 11 digits and a check character, like A123456789012"
+)
+FILTER_FIELDS = ("from", "to", "org_id", "purpose", "decision", "action")
+
+
+def require_dpo(principal: Principal, what: str) -> None:
+    if not principal.has_role("dpo"):
+        raise Forbidden([f"wrong_role: {what} is for data protection officers (role dpo)"])
+
+
+# --- the audit trail -----------------------------------------------------------------------------
+
+
+def _day(value: str, *, end: bool) -> dt.datetime:
+    day = dt.date.fromisoformat(value)
+    start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+    return start + dt.timedelta(days=1, microseconds=-1) if end else start
+
+
+def _filters(values: dict[str, str]) -> tuple[audit_log.EventFilters | None, dict[str, str]]:
+    errors: dict[str, str] = {}
+    start = end = None
+    for name, label in (("from", "From"), ("to", "To")):
+        if values.get(name):
+            try:
+                parsed = _day(values[name], end=name == "to")
+            except ValueError:
+                errors[name] = f"{label} must be a real date, like 2025-10-03"
+                continue
+            if name == "from":
+                start = parsed
+            else:
+                end = parsed
+    if start and end and start > end:
+        errors["to"] = "To must be the same as or after From"
+    if values.get("decision") not in (None, "", "allow", "deny"):
+        errors["decision"] = "Choose allowed, denied or any decision"
+    if errors:
+        return None, errors
+    return audit_log.EventFilters(
+        start=start,
+        end=end,
+        org_id=values.get("org_id") or None,
+        purpose=values.get("purpose") or None,
+        decision=values.get("decision") or None,
+        action=values.get("action") or None,
+    ), {}
+
+
+def _summary(event: dict[str, Any]) -> dict[str, Any]:
+    body = event["event"]
+    return {
+        "index": event["index"],
+        "occurred_at": body["occurred_at"],
+        "action": body["action"],
+        "actor": f"{body['actor']['org_type']} {body['actor']['org_id']}",
+        "purpose": body.get("purpose"),
+        "decision": body.get("decision"),
+        "record_count": body.get("record_count"),
+        "reasons": [str(r).split(":")[0] for r in body.get("reasons") or []]
+        if body.get("decision") == "deny"
+        else [],
+    }
+
+
+Filter = Annotated[str | None, Query(max_length=60)]
+
+
+@router.get("/audit")
+async def audit_trail(
+    request: Request,
+    viewer: ViewerDep,
+    from_: Annotated[str | None, Query(alias="from", max_length=40)] = None,
+    to: Annotated[str | None, Query(max_length=40)] = None,
+    org_id: Filter = None,
+    purpose: Filter = None,
+    decision: Filter = None,
+    action: Filter = None,
+    cursor: Annotated[str | None, Query(max_length=80)] = None,
+) -> Response:
+    audit_log.authorise_dpo(viewer.principal)
+    values = {
+        k: (v or "").strip()
+        for k, v in zip(FILTER_FIELDS, (from_, to, org_id, purpose, decision, action), strict=True)
+    }
+    filters, errors = _filters(values)
+    page = Page(title="Audit trail", viewer=viewer, errors=errors)
+    context: dict[str, Any] = {
+        "values": values,
+        "actions": KNOWN_ACTIONS,
+        "events": [],
+        "next_href": None,
+        "first_href": None,
+        "purpose_options": [("", "Any purpose")]
+        + [(p.id, p.id) for p in runtime_of(request).catalogue.purposes],
+        "scope": audit_log.visible_org(viewer.principal),
+    }
+    if filters is None:
+        return render(request, "dpo/audit.html", page, status=400, **context)
+    runtime = runtime_of(request)
+    result = await run_in_threadpool(
+        audit_log.list_events, runtime.sessions, viewer.principal, filters, cursor or None, PAGE_SIZE
+    )
+    kept = {k: v for k, v in values.items() if v}
+    context["events"] = [_summary(e) for e in result["events"]]
+    if result["next_cursor"]:
+        context["next_href"] = "?" + urlencode({**kept, "cursor": result["next_cursor"]})
+    if cursor:
+        context["first_href"] = "?" + urlencode(kept) if kept else request.url.path
+    return render(request, "dpo/audit.html", page, **context)
+
+
+def _check_inclusion(runtime: Runtime, event: dict[str, Any]) -> dict[str, Any]:
+    """Is the entry shown the one the signed log holds? Re-hash it, prove it into the latest head."""
+    try:
+        keys = signing_keys(runtime.settings.data_dir)
+    except SigningKeyMissing:
+        raise audit_log.NoSigningKey() from None
+    head = audit_log.current_head(runtime.sessions, keys)
+    index = event["index"]
+    rehashed = leaf_hash(canonical_bytes(event["event"])).hex() == event["leaf_hash"]
+    signed = verify_tree_head(head_from_json(head), keys.public_keys())
+    included = False
+    if index < head["tree_size"]:
+        proof = audit_log.inclusion(runtime.sessions, index, head["tree_size"])
+        included = verify_inclusion(
+            bytes.fromhex(event["leaf_hash"]),
+            index,
+            head["tree_size"],
+            [bytes.fromhex(p) for p in proof["audit_path"]],
+            bytes.fromhex(head["root_hash"]),
+        )
+    return {
+        "head": head,
+        "rehashed": rehashed,
+        "signed": signed,
+        "included": included,
+        "holds": rehashed and signed and included,
+    }
+
+
+@router.get("/audit/events/{index}")
+async def audit_event(
+    request: Request, viewer: ViewerDep, index: Annotated[int, Path(ge=0, lt=2**62)]
+) -> Response:
+    audit_log.authorise_dpo(viewer.principal)
+    runtime = runtime_of(request)
+    # The one event, through the same query (and visibility) as the trail: a page of one after index - 1.
+    cursor = audit_log.encode_cursor(index - 1, index + 1) if index > 0 else None
+    result = await run_in_threadpool(
+        audit_log.list_events, runtime.sessions, viewer.principal, audit_log.EventFilters(), cursor, 1
+    )
+    found = [e for e in result["events"] if e["index"] == index]
+    if not found:
+        raise NotFound("There is no event with this number that you can see.")
+    event = found[0]
+    proof = await run_in_threadpool(_check_inclusion, runtime, event)
+    body = event["event"]
+    details = [
+        (k, v if isinstance(v, str) else json.dumps(v, indent=2, sort_keys=True))
+        for k, v in sorted(body["details"].items())
+    ]
+    return render(
+        request,
+        "dpo/event.html",
+        Page(title=f"Audit event {index}", viewer=viewer),
+        event=event,
+        body=body,
+        details=details,
+        proof=proof,
+    )
+
+
+# --- integrity -----------------------------------------------------------------------------------
+
+
+def _latest_head(runtime: Runtime) -> tuple[dict[str, Any], bool]:
+    try:
+        keys = signing_keys(runtime.settings.data_dir)
+    except SigningKeyMissing:
+        raise audit_log.NoSigningKey() from None
+    head = audit_log.current_head(runtime.sessions, keys)
+    return head, verify_tree_head(head_from_json(head), keys.public_keys())
+
+
+def verify_whole_log(runtime: Runtime, principal: Principal) -> dict[str, Any]:
+    """What `gateway audit verify` does, for a DPO in the browser; the check itself is recorded.
+
+    A use case without an API route yet: it belongs in gateway/services/audit_verify.py when one comes.
+    """
+    audit_log.authorise_dpo(principal)
+    try:
+        public_keys = signing_keys(runtime.settings.data_dir).public_keys()
+    except SigningKeyMissing:
+        raise audit_log.NoSigningKey() from None
+    report = verify_database(runtime.settings.database_url, public_keys)
+    with transaction(runtime.sessions) as db:
+        index = audit.record(
+            db,
+            audit.new_event(
+                principal,
+                "audit.verified",
+                decision="allow",
+                record_count=report.events_checked,
+                details={
+                    "ok": report.ok,
+                    "tree_size": report.tree_size,
+                    "heads_checked": report.heads_checked,
+                    "problem_count": report.problem_count,
+                    "first_bad_index": report.first_bad_index,
+                },
+            ),
+        )
+    return {**report.as_json(), "audit_index": index}
+
+
+@router.get("/audit/integrity")
+async def integrity(request: Request, viewer: ViewerDep) -> Response:
+    audit_log.authorise_dpo(viewer.principal)
+    head, signed = await run_in_threadpool(_latest_head, runtime_of(request))
+    return render(
+        request,
+        "dpo/integrity.html",
+        Page(title="Integrity of the audit log", viewer=viewer),
+        head=head,
+        signed=signed,
+        report=None,
+    )
+
+
+@router.post("/audit/integrity")
+async def verify_integrity(request: Request, viewer: ViewerDep) -> Response:
+    await signed_in_form(request, viewer)
+    audit_log.authorise_dpo(viewer.principal)
+    runtime = runtime_of(request)
+    report = await run_in_threadpool(verify_whole_log, runtime, viewer.principal)
+    head, signed = await run_in_threadpool(_latest_head, runtime)
+    return render(
+        request,
+        "dpo/integrity.html",
+        Page(title="Integrity of the audit log", viewer=viewer),
+        head=head,
+        signed=signed,
+        report=report,
+    )
+
+
+# --- releases ------------------------------------------------------------------------------------
+
+
+@router.get("/releases/overdue")
+async def overdue(request: Request, viewer: ViewerDep) -> Response:
+    runtime = runtime_of(request)
+    result = await run_in_threadpool(
+        releases.list_releases, runtime.sessions, viewer.principal, "overdue", 1000
+    )
+    now = dt.datetime.now(dt.UTC)
+    rows = [{**r, "days_overdue": max(0, (now - r["expires_at"]).days)} for r in result["releases"]]
+    return render(
+        request,
+        "dpo/overdue.html",
+        Page(title="Releases overdue for deletion", viewer=viewer),
+        releases=rows,
+        scope=audit_log.visible_org(viewer.principal),
+    )
+
+
+@router.get("/releases/{release_id}")
+async def release(
+    request: Request, viewer: ViewerDep, release_id: Annotated[str, Path(max_length=40)]
+) -> Response:
+    result = await run_in_threadpool(
+        releases.get_release, runtime_of(request).sessions, viewer.principal, release_id
+    )
+    return render(
+        request, "dpo/release.html", Page(title=f"Release {release_id}", viewer=viewer), release=result
+    )
+
+
+# --- subject access ------------------------------------------------------------------------------
+
+
+def _may_ask_subject_access(principal: Principal) -> None:
+    if not (
+        principal.has_role("dpo")
+        or (principal.org_type == "school" and principal.has_role("attendance_officer"))
+    ):
+        raise Forbidden(["wrong_role: subject access is for DPOs and the pupil's school attendance officer"])
+
+
+@router.get("/subject-access")
+def subject_access_form(request: Request, viewer: ViewerDep) -> Response:
+    _may_ask_subject_access(viewer.principal)
+    return render(
+        request, "dpo/subject_access.html", Page(title="Subject access", viewer=viewer), answer=None
+    )
+
+
+@router.post("/subject-access")
+async def subject_access(request: Request, viewer: ViewerDep) -> Response:
+    form = await signed_in_form(request, viewer)
+    _may_ask_subject_access(viewer.principal)
+    raw = "".join(form.get("upn", "").split()).upper()
+    error = None
+    if not raw:
+        error = "Enter the pupil's UPN"
+    else:
+        try:
+            upn = str(upn_rules.validate(raw))
+        except UpnInvalid:
+            # Never repeat the value: it is a child's identifier, right or wrong.
+            error = UPN_FORMAT
+    page = Page(title="Subject access", viewer=viewer)
+    if error:
+        page.errors = {"upn": error}
+        return render(request, "dpo/subject_access.html", page, status=422, answer=None)
+    runtime = runtime_of(request)
+    answer = await run_in_threadpool(
+        audit_log.subject_access, runtime.sessions, runtime.keys, viewer.principal, upn
+    )
+    return render(request, "dpo/subject_access.html", page, answer=answer)
+
+
+# --- the record of processing activities ----------------------------------------------------------
+
+
+@router.get("/ropa")
+def ropa(request: Request, viewer: ViewerDep) -> Response:
+    require_dpo(viewer.principal, "the record of processing activities")
+    catalogue = runtime_of(request).catalogue
+    purposes = [
+        {
+            "id": p.id,
+            "title": p.title,
+            "description": p.description,
+            "basis": p.lawful_basis.article,
+            "references": list(p.lawful_basis.legal_references),
+            "special": p.lawful_basis.special_category_condition,
+            "recipients": recipients(p),
+            "categories": categories(p),
+            "fields": fields_released(p),
+            "selection": p.criterion_description,
+            "consent": CONSENT_NAMES[p.consent],
+            "retention": p.retention.describe(),
+            "retention_justification": p.retention.justification,
+        }
+        for p in catalogue.purposes
+    ]
+    return render(
+        request,
+        "dpo/ropa.html",
+        Page(title="Record of processing activities", viewer=viewer),
+        catalogue=catalogue,
+        header=catalogue.catalogue,
+        purposes=purposes,
+        schedule=catalogue.retention_schedule,
+    )
+
+
+def _download(text: str, media: str, filename: str) -> Response:
+    return Response(
+        text, media_type=media, headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+    )
+
+
+@router.get("/ropa.csv")
+def ropa_as_csv(request: Request, viewer: ViewerDep) -> Response:
+    require_dpo(viewer.principal, "the record of processing activities")
+    catalogue = runtime_of(request).catalogue
+    return _download(
+        ropa_csv(catalogue), "text/csv; charset=utf-8", f"record-of-processing-{catalogue.version}.csv"
+    )
+
+
+@router.get("/ropa.md")
+def ropa_as_markdown(request: Request, viewer: ViewerDep) -> Response:
+    require_dpo(viewer.principal, "the record of processing activities")
+    catalogue = runtime_of(request).catalogue
+    return _download(
+        ropa_markdown(catalogue),
+        "text/markdown; charset=utf-8",
+        f"record-of-processing-{catalogue.version}.md",
+    )

@@ -1,0 +1,500 @@
+"""The console's web plumbing: the session cookie, CSRF tokens, templates and HTML error pages.
+
+The session cookie holds the identity provider's token itself, so that the gateway stays stateless
+(DESIGN.md "Shape": several workers behind a load balancer). The token is verified on every request
+exactly as the API verifies a bearer token. Cookies are HttpOnly and SameSite=Strict; Secure unless the
+request is plain http to this machine (a developer's browser on http://localhost).
+
+CSRF: every form carries an HMAC, under a secret kept in the data directory, of what binds it to its
+browser: the session token once signed in, or a random pre-session cookie on the sign-in form.
+Every POST is refused (403) unless the field matches; a browser that says the request is cross-site
+(`Sec-Fetch-Site`) is refused as well.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import os
+import secrets
+import threading
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, quote
+
+import structlog
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.routing import APIRoute
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from sqlalchemy.exc import OperationalError
+
+from gateway.api.feeds import read_body_capped
+from gateway.auth import Principal, verify_token
+from gateway.errors import Forbidden, GatewayError, InvalidInput, NotFound, Unauthenticated
+from gateway.runtime import Runtime
+
+log = structlog.get_logger("gateway.console")
+
+PREFIX = "/console"
+SESSION_COOKIE = "gw_console_session"
+PRESESSION_COOKIE = "gw_console_presession"
+#: Hosts on which a plain-http cookie is acceptable: the developer's own machine and the test client.
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "testserver", "::1"})
+#: Console forms are a few short fields; a token is about 1 KiB.
+MAX_FORM_BYTES = 64 * 1024
+MAX_FORM_FIELDS = 50
+
+HERE = Path(__file__).parent
+STATIC_DIR = HERE / "static"
+TEMPLATE_DIR = HERE / "templates"
+
+#: Sent with every console response. No inline script or style is ever needed: charts are SVG
+#: drawn on the server with presentation attributes, and there is no JavaScript at all.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+# --- signed-in user ------------------------------------------------------------------------------
+
+
+class NotSignedIn(Exception):
+    """No session cookie, or one whose token no longer verifies."""
+
+    def __init__(self, ended: bool) -> None:
+        super().__init__("not signed in")
+        self.ended = ended
+
+
+class CsrfRejected(Exception):
+    """A POST without the form's CSRF token, or sent from another site."""
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The signed-in user of one request: who the token says, and the form token of this session."""
+
+    principal: Principal
+    csrf: str
+
+    @property
+    def urn(self) -> int | None:
+        p = self.principal
+        return int(p.org_id) if p.org_type == "school" and p.org_id.isdigit() else None
+
+
+def runtime_of(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def verify(request: Request, token: str) -> Principal:
+    runtime = runtime_of(request)
+    settings = runtime.settings
+    return verify_token(token, runtime.key_source, issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+
+
+def current_viewer(request: Request) -> Viewer:
+    """FastAPI dependency of every signed-in page: the token in the cookie, verified now."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        raise NotSignedIn(ended=False)
+    try:
+        principal = verify(request, token)
+    except Unauthenticated:
+        raise NotSignedIn(ended=True) from None
+    request.state.principal = principal
+    viewer = Viewer(
+        principal=principal, csrf=csrf_token(runtime_of(request).settings.data_dir, session_binding(token))
+    )
+    request.state.console_viewer = viewer
+    return viewer
+
+
+# --- CSRF ----------------------------------------------------------------------------------------
+
+_secrets: dict[Path, bytes] = {}
+_secrets_lock = threading.Lock()
+
+
+def csrf_secret(data_dir: Path) -> bytes:
+    """32 random bytes in `<data dir>/console/csrf.key`, created once (mode 0600) and shared by workers."""
+    path = (data_dir / "console" / "csrf.key").resolve()
+    with _secrets_lock:
+        cached = _secrets.get(path)
+        if cached is not None:
+            return cached
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            secret = base64.b64decode(path.read_text().strip())
+        else:
+            secret = secrets.token_bytes(32)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(base64.b64encode(secret).decode("ascii"))
+        if len(secret) < 32:
+            raise RuntimeError(f"the console secret at {path} is too short; delete it to make a new one")
+        _secrets[path] = secret
+        return secret
+
+
+def session_binding(token: str) -> bytes:
+    return hashlib.sha256(b"session|" + token.encode()).digest()
+
+
+def presession_binding(value: str) -> bytes:
+    return hashlib.sha256(b"presession|" + value.encode()).digest()
+
+
+def csrf_token(data_dir: Path, binding: bytes) -> str:
+    mac = hmac.new(csrf_secret(data_dir), b"gateway-console-csrf/1|" + binding, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).rstrip(b"=").decode("ascii")
+
+
+def check_csrf(request: Request, form: Mapping[str, str], expected: str) -> None:
+    if request.headers.get("sec-fetch-site", "").lower() == "cross-site":
+        raise CsrfRejected()
+    sent = form.get("csrf_token", "")
+    if not sent or not hmac.compare_digest(sent.encode(), expected.encode()):
+        raise CsrfRejected()
+
+
+class FormData(dict[str, str]):
+    """A posted form: the first value of each field, and every value of fields that repeat (checkboxes)."""
+
+    def __init__(self, pairs: list[tuple[str, str]] | None = None) -> None:
+        super().__init__()
+        self._all: dict[str, list[str]] = {}
+        for key, value in pairs or []:
+            self.setdefault(key, value)
+            self._all.setdefault(key, []).append(value)
+
+    def getall(self, key: str) -> list[str]:
+        return list(self._all.get(key, []))
+
+
+async def read_form(request: Request) -> FormData:
+    """An urlencoded form, read with a size cap (Starlette's parser would buffer any size)."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/x-www-form-urlencoded":
+        # Not a form this console sent (JSON, multipart, nothing): read as empty, so that the CSRF
+        # check refuses it (403) like any other post without the form's token.
+        return FormData()
+    body = await read_body_capped(request, MAX_FORM_BYTES)
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)
+    except (UnicodeDecodeError, ValueError):
+        raise GatewayError("the form could not be read") from None
+    return FormData(pairs)
+
+
+async def signed_in_form(request: Request, viewer: Viewer) -> FormData:
+    form = await read_form(request)
+    check_csrf(request, form, viewer.csrf)
+    return form
+
+
+# --- cookies -------------------------------------------------------------------------------------
+
+
+def cookie_secure(request: Request) -> bool:
+    """Secure unless the request is plain http to this machine (no setting to get wrong)."""
+    return not (request.url.scheme == "http" and (request.url.hostname or "") in LOCAL_HOSTS)
+
+
+def set_cookie(request: Request, response: Response, name: str, value: str) -> None:
+    response.set_cookie(
+        name, value, path=PREFIX, httponly=True, samesite="strict", secure=cookie_secure(request)
+    )
+
+
+def clear_cookie(request: Request, response: Response, name: str) -> None:
+    response.delete_cookie(name, path=PREFIX, httponly=True, samesite="strict", secure=cookie_secure(request))
+
+
+# --- templates -----------------------------------------------------------------------------------
+
+
+def _static_versions() -> dict[str, str]:
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:12] for p in STATIC_DIR.iterdir() if p.is_file()
+    }
+
+
+STATIC_FILES = _static_versions()
+
+
+def static_url(name: str) -> str:
+    return f"{PREFIX}/static/{name}?v={STATIC_FILES[name]}"
+
+
+MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+
+
+def _when(value: Any) -> str:
+    """GOV.UK style dates: '3 October 2025' and '3 October 2025, 14:05 UTC'."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        try:
+            value = (
+                dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+                if "T" in value
+                else dt.date.fromisoformat(value)
+            )
+        except ValueError:
+            return value
+    if isinstance(value, dt.datetime):
+        utc = value.astimezone(dt.UTC) if value.tzinfo else value
+        return f"{utc.day} {MONTHS[utc.month - 1]} {utc.year}, {utc:%H:%M} UTC"
+    if isinstance(value, dt.date):
+        return f"{value.day} {MONTHS[value.month - 1]} {value.year}"
+    return str(value)
+
+
+def _percent(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "–"
+    return f"{float(value) * 100:.{digits}f}%"
+
+
+def _number(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:,.2f}"
+    return f"{int(value):,}"
+
+
+TEMPLATES = Environment(
+    loader=FileSystemLoader(TEMPLATE_DIR),
+    autoescape=select_autoescape(["html"]),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+TEMPLATES.filters.update(when=_when, percent=_percent, number=_number)
+TEMPLATES.globals.update(static=static_url, prefix=PREFIX)
+
+
+@dataclass(frozen=True)
+class NavItem:
+    href: str
+    text: str
+    current: bool = False
+
+
+def mark_current(items: list[NavItem], path: str) -> list[NavItem]:
+    """The one item whose address is the page's, or the longest that the page's address is under."""
+    matches = [i for i in items if path == i.href or path.startswith(i.href + "/")]
+    best = max(matches, key=lambda i: len(i.href), default=None)
+    return [NavItem(i.href, i.text, current=i is best) for i in items]
+
+
+def nav_for(principal: Principal | None) -> list[NavItem]:
+    if principal is None:
+        return []
+    items = []
+    if principal.has_role("dpo"):
+        items += [
+            NavItem(f"{PREFIX}/audit", "Audit trail"),
+            NavItem(f"{PREFIX}/audit/integrity", "Integrity"),
+            NavItem(f"{PREFIX}/releases/overdue", "Overdue releases"),
+            NavItem(f"{PREFIX}/subject-access", "Subject access"),
+            NavItem(f"{PREFIX}/ropa", "Processing record"),
+        ]
+    if principal.has_role("attendance_officer") and principal.org_type == "school":
+        items += [NavItem(f"{PREFIX}/school", "Pupils"), NavItem(f"{PREFIX}/school/consents", "Consent")]
+        if not principal.has_role("dpo"):
+            items.append(NavItem(f"{PREFIX}/subject-access", "Subject access"))
+    if principal.has_role("statistician"):
+        items.append(NavItem(f"{PREFIX}/statistics", "Statistics"))
+    items.append(NavItem(f"{PREFIX}/purposes", "Purposes"))
+    return items
+
+
+@dataclass
+class Page:
+    """What every template gets besides its own context."""
+
+    title: str
+    viewer: Viewer | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+    notice: str | None = None
+
+
+def render(request: Request, template: str, page: Page, *, status: int = 200, **context: Any) -> HTMLResponse:
+    viewer = page.viewer if page.viewer is not None else getattr(request.state, "console_viewer", None)
+    principal = viewer.principal if viewer else None
+    html = TEMPLATES.get_template(template).render(
+        page=page,
+        title=page.title,
+        errors=page.errors,
+        notice=page.notice,
+        principal=principal,
+        csrf_token=viewer.csrf if viewer else "",
+        nav=mark_current(nav_for(principal), request.url.path),
+        current_path=request.url.path,
+        **context,
+    )
+    return HTMLResponse(html, status_code=status)
+
+
+# --- errors as pages -----------------------------------------------------------------------------
+
+_TITLES = {
+    400: "There is a problem with what was sent",
+    401: "You need to sign in",
+    403: "You do not have permission to do this",
+    404: "Page not found",
+    409: "This has already been done",
+    413: "What was sent is too large",
+    415: "What was sent could not be read",
+    422: "There is a problem with what was sent",
+    503: "Sorry, there is a problem with the service",
+}
+
+
+def error_page(request: Request, status: int, detail: Any) -> HTMLResponse:
+    reasons: list[str] = []
+    message = ""
+    if isinstance(detail, dict) and "reasons" in detail:
+        reasons = [str(r) for r in detail["reasons"]]
+    elif isinstance(detail, dict) and "errors" in detail:
+        reasons = [f"{e.get('field') or 'input'}: {e.get('message')}" for e in detail["errors"]]
+    elif isinstance(detail, str):
+        message = detail
+    title = _TITLES.get(status, "Sorry, there is a problem")
+    return render(
+        request,
+        "error.html",
+        Page(title=title),
+        status=status,
+        status_code=status,
+        message=message,
+        reasons=reasons,
+    )
+
+
+def sign_in_redirect(request: Request, ended: bool) -> Response:
+    if request.method == "GET":
+        target = f"{PREFIX}/sign-in?next={quote(request.url.path, safe='/')}" + ("&ended=1" if ended else "")
+        response: Response = RedirectResponse(target, status_code=303)
+    else:
+        response = render(
+            request,
+            "error.html",
+            Page(title=_TITLES[401]),
+            status=401,
+            status_code=401,
+            message="Your session has ended or you are not signed in. Sign in and try again.",
+            reasons=[],
+        )
+    if ended:
+        clear_cookie(request, response, SESSION_COOKIE)
+    return response
+
+
+def safe_next(target: str | None) -> str:
+    """Only a console path of this site: never an absolute URL or a scheme-relative one."""
+    if (
+        target
+        and target.startswith(PREFIX + "/")
+        and len(target) <= 200
+        and not any(bad in target for bad in ("//", "\\", "..", "%", "?", "#"))
+    ):
+        return target
+    return PREFIX + "/"
+
+
+class ConsoleRoute(APIRoute):
+    """Console routes answer in HTML: refusals and errors become pages, never JSON.
+
+    Also puts the security headers on every console response.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                response = await handler(request)
+            except NotSignedIn as exc:
+                response = sign_in_redirect(request, exc.ended)
+            except CsrfRejected:
+                log.info("console_csrf_rejected", path=request.url.path)
+                response = error_page(
+                    request,
+                    403,
+                    "This form has expired or was not sent from this site. "
+                    "Go back, reload the page and try again.",
+                )
+            except GatewayError as exc:
+                response = error_page(request, exc.status_code, exc.detail)
+            except RequestValidationError:
+                response = error_page(request, 404, "There is no page at this address.")
+            except OperationalError as exc:
+                log.error(
+                    "database_unavailable", error_type=type(exc.orig).__name__ if exc.orig else "unknown"
+                )
+                response = error_page(request, 503, "The database is unavailable. Try again later.")
+            for name, value in SECURITY_HEADERS.items():
+                response.headers.setdefault(name, value)
+            if not request.url.path.startswith(f"{PREFIX}/static/"):
+                response.headers["Cache-Control"] = "no-store"
+            return response
+
+        return route
+
+
+__all__ = [
+    "ConsoleRoute",
+    "CsrfRejected",
+    "FormData",
+    "Forbidden",
+    "InvalidInput",
+    "NotFound",
+    "NotSignedIn",
+    "Page",
+    "Viewer",
+    "check_csrf",
+    "clear_cookie",
+    "cookie_secure",
+    "csrf_token",
+    "current_viewer",
+    "error_page",
+    "presession_binding",
+    "read_form",
+    "render",
+    "runtime_of",
+    "safe_next",
+    "set_cookie",
+    "signed_in_form",
+]

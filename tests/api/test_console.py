@@ -1,0 +1,795 @@
+"""The web console over HTTP (no browser): sign-in, cookies, CSRF, refusals, and each page's content.
+
+The browser tests in tests/e2e drive the same pages through Chromium; these run on every backend.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select, update
+
+from gateway.db.models import AuditEvent, ConsentRecord
+from policies.ropa import ropa_csv
+from tests.conftest import Gateway
+from tests.e2e.seed import CAMDEN_PRIMARY, WINDOW_FROM, WINDOW_TO, World, seed
+from tests.factories import upn
+from tests.integration.test_audit_log import as_attacker
+
+UPN_SHAPE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z][0-9]{11}[0-9A-Za-z](?![A-Za-z0-9])")
+A_UPN = upn(serial=999)
+
+DPO = ("operator", "operator", "dpo")
+LA_DPO = ("la", "211", "dpo")
+OFFICER = ("school", str(CAMDEN_PRIMARY), "attendance_officer")
+OTHER_OFFICER = ("school", "100003", "attendance_officer")
+STATISTICIAN = ("dfe", "dfe", "statistician")
+CASE_OFFICER = ("la", "202", "case_officer")
+SUBMITTER = ("school", str(CAMDEN_PRIMARY), "feed_submitter")
+
+
+class Links(HTMLParser):
+    """Every address a page links to or submits to, and every GET form's field names."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+        self.get_form_fields: list[str] = []
+        self._in_get_form = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        for name in ("href", "src", "action", "formaction"):
+            if a.get(name):
+                self.urls.append(str(a[name]))
+        if tag == "form":
+            self._in_get_form = (a.get("method") or "get").lower() == "get"
+        if tag in ("input", "select", "textarea") and self._in_get_form and a.get("name"):
+            self.get_form_fields.append(str(a["name"]))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self._in_get_form = False
+
+
+def links(html: str) -> Links:
+    parser = Links()
+    parser.feed(html)
+    return parser
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "the page has no form with a CSRF token"
+    return found.group(1)
+
+
+def sign_in(gw: Gateway, who: tuple[str, ...], client: TestClient | None = None) -> str:
+    """Sign in through the form; returns the CSRF token of the new session."""
+    client = client or gw.client
+    client.cookies.clear()
+    form = client.get("/console/sign-in")
+    assert form.status_code == 200
+    r = client.post(
+        "/console/sign-in",
+        data={"csrf_token": csrf_of(form.text), "token": gw.token(*who)},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    home = client.get("/console/")
+    assert home.status_code == 200
+    return csrf_of(home.text)
+
+
+def audit_size(gw: Gateway) -> int:
+    with gw.runtime.sessions() as db:
+        return int(db.execute(select(func.count()).select_from(AuditEvent)).scalar_one())
+
+
+def last_event(gw: Gateway) -> AuditEvent:
+    with gw.runtime.sessions() as db:
+        return db.execute(select(AuditEvent).order_by(AuditEvent.idx.desc()).limit(1)).scalar_one()
+
+
+@pytest.fixture
+def world(loaded: Gateway, tmp_path: Path) -> tuple[Gateway, World]:
+    return loaded, seed(loaded, tmp_path)
+
+
+def page_text(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+# --- signed out, sign-in, cookies ----------------------------------------------------------------
+
+PAGES = [
+    "/console/",
+    "/console/audit",
+    "/console/audit/events/0",
+    "/console/audit/integrity",
+    "/console/releases/overdue",
+    "/console/subject-access",
+    "/console/ropa",
+    "/console/ropa.csv",
+    "/console/purposes",
+    "/console/school",
+    "/console/school/consents",
+    "/console/statistics",
+]
+POSTS = [
+    "/console/audit/integrity",
+    "/console/subject-access",
+    "/console/school/consents",
+    "/console/school/consents/start",
+    "/console/statistics",
+    "/console/statistics.csv",
+]
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_a_signed_out_visitor_is_sent_to_sign_in_and_sees_nothing(gw: Gateway, path: str) -> None:
+    r = gw.client.get(path, follow_redirects=False)
+    assert r.status_code == 303
+    assert r.headers["location"] == f"/console/sign-in?next={path}"
+    assert r.text == ""
+
+
+@pytest.mark.parametrize("path", POSTS)
+def test_a_signed_out_post_is_refused(gw: Gateway, path: str) -> None:
+    before = audit_size(gw)
+    r = gw.client.post(path, data={"upn": A_UPN, "csrf_token": "x"}, follow_redirects=False)
+    assert r.status_code == 401
+    assert "Sign in" in r.text and A_UPN not in r.text
+    assert audit_size(gw) == before
+
+
+def test_signing_in_sets_an_httponly_samesite_strict_cookie_that_is_not_secure_on_local_http(
+    gw: Gateway,
+) -> None:
+    form = gw.client.get("/console/sign-in")
+    presession = form.headers["set-cookie"]
+    assert "HttpOnly" in presession and "SameSite=strict" in presession and "Secure" not in presession
+    r = gw.client.post(
+        "/console/sign-in",
+        data={"csrf_token": csrf_of(form.text), "token": gw.token(*DPO), "next": "/console/audit"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303 and r.headers["location"] == "/console/audit"
+    session = next(c for c in r.headers.get_list("set-cookie") if c.startswith("gw_console_session="))
+    assert "HttpOnly" in session and "SameSite=strict" in session and "Path=/console" in session
+    assert "Secure" not in session
+
+
+@pytest.mark.parametrize(
+    "base_url", ["https://gateway.example", "http://gateway.example", "http://10.0.0.5:8000"]
+)
+def test_the_cookies_are_secure_anywhere_but_plain_http_to_this_machine(gw: Gateway, base_url: str) -> None:
+    client = TestClient(gw.client.app, base_url=base_url)
+    form = client.get("/console/sign-in")
+    assert "Secure" in form.headers["set-cookie"]
+    r = client.post(
+        "/console/sign-in",
+        data={"csrf_token": csrf_of(form.text), "token": gw.token(*DPO)},
+        headers={"Cookie": f"gw_console_presession={client.cookies.get('gw_console_presession')}"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    session = next(c for c in r.headers.get_list("set-cookie") if c.startswith("gw_console_session="))
+    assert "Secure" in session and "HttpOnly" in session and "SameSite=strict" in session
+
+
+def test_a_token_the_identity_provider_did_not_sign_is_refused_at_sign_in(gw: Gateway) -> None:
+    form = gw.client.get("/console/sign-in")
+    forged = gw.token(*DPO)[:-4] + "AAAA"
+    r = gw.client.post(
+        "/console/sign-in", data={"csrf_token": csrf_of(form.text), "token": forged}, follow_redirects=False
+    )
+    assert r.status_code == 401
+    assert "There is a problem" in r.text and "The token was not accepted" in r.text
+    assert not any(c.startswith("gw_console_session=") for c in r.headers.get_list("set-cookie"))
+    empty = gw.client.post("/console/sign-in", data={"csrf_token": csrf_of(form.text), "token": " "})
+    assert empty.status_code == 422 and "Enter your token" in empty.text
+
+
+def test_sign_in_without_its_csrf_token_is_refused(gw: Gateway) -> None:
+    gw.client.get("/console/sign-in")
+    r = gw.client.post("/console/sign-in", data={"token": gw.token(*DPO)}, follow_redirects=False)
+    assert r.status_code == 403
+    assert not any(c.startswith("gw_console_session=") for c in r.headers.get_list("set-cookie"))
+    gw.client.cookies.clear()
+    stray = gw.client.post(
+        "/console/sign-in", data={"token": gw.token(*DPO), "csrf_token": "x"}, follow_redirects=False
+    )
+    assert stray.status_code == 403
+
+
+def test_an_expired_session_sends_the_user_back_to_sign_in(gw: Gateway) -> None:
+    expired = gw.token(*DPO, ttl=dt.timedelta(minutes=-5))
+    gw.client.cookies.set("gw_console_session", expired, path="/console")
+    r = gw.client.get("/console/audit", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].endswith("&ended=1")
+    assert any(c.startswith('gw_console_session=""') for c in r.headers.get_list("set-cookie"))
+    assert "Your session has ended" in gw.client.get(r.headers["location"]).text
+
+
+def test_sign_out_needs_the_sessions_csrf_token_and_then_ends_the_session(gw: Gateway) -> None:
+    csrf = sign_in(gw, DPO)
+    assert gw.client.post("/console/sign-out", data={}, follow_redirects=False).status_code == 403
+    assert gw.client.get("/console/audit", follow_redirects=False).status_code == 200
+    r = gw.client.post("/console/sign-out", data={"csrf_token": csrf}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/console/sign-in?signed_out=1"
+    assert gw.client.get("/console/audit", follow_redirects=False).status_code == 303
+
+
+def test_the_next_address_after_sign_in_never_leaves_the_console(gw: Gateway) -> None:
+    for target in (
+        "https://evil.example/",
+        "//evil.example/console/",
+        "/v1/releases",
+        "/console/../v1/purposes",
+    ):
+        gw.client.cookies.clear()
+        form = gw.client.get("/console/sign-in")
+        r = gw.client.post(
+            "/console/sign-in",
+            data={"csrf_token": csrf_of(form.text), "token": gw.token(*DPO), "next": target},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303 and r.headers["location"] == "/console/"
+
+
+# --- CSRF and roles ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", POSTS + ["/console/sign-out"])
+def test_every_form_post_without_the_csrf_token_is_403_and_changes_nothing(gw: Gateway, path: str) -> None:
+    sign_in(gw, OFFICER if "school" in path else STATISTICIAN if "statistics" in path else DPO)
+    before = audit_size(gw)
+    body = {"upn": A_UPN, "purpose": "mentoring-referral", "decision": "granted"}
+    r = gw.client.post(path, data=body, follow_redirects=False)
+    assert r.status_code == 403
+    assert "This form has expired or was not sent from this site" in r.text
+    assert audit_size(gw) == before
+    assert gw.client.get("/console/", follow_redirects=False).status_code == 200  # still signed in
+
+
+def test_a_csrf_token_from_another_session_is_refused(gw: Gateway) -> None:
+    other = sign_in(gw, DPO)
+    sign_in(gw, DPO)  # a new token, so a new session
+    r = gw.client.post("/console/subject-access", data={"upn": A_UPN, "csrf_token": other})
+    assert r.status_code == 403
+
+
+def test_a_post_the_browser_marks_cross_site_is_refused_even_with_the_token(gw: Gateway) -> None:
+    csrf = sign_in(gw, DPO)
+    r = gw.client.post(
+        "/console/subject-access",
+        data={"upn": A_UPN, "csrf_token": csrf},
+        headers={"Sec-Fetch-Site": "cross-site"},
+    )
+    assert r.status_code == 403
+    same_site = {"Sec-Fetch-Site": "same-origin"}
+    assert (
+        gw.client.post(
+            "/console/subject-access", data={"upn": A_UPN, "csrf_token": csrf}, headers=same_site
+        ).status_code
+        == 200
+    )
+
+
+@pytest.mark.parametrize(
+    ("who", "path", "reason"),
+    [
+        (OFFICER, "/console/audit", "wrong_role"),
+        (OFFICER, "/console/audit/integrity", "wrong_role"),
+        (OFFICER, "/console/releases/overdue", "wrong_role"),
+        (OFFICER, "/console/ropa", "wrong_role"),
+        (STATISTICIAN, "/console/audit/events/0", "wrong_role"),
+        (STATISTICIAN, "/console/school", "wrong_organisation"),
+        (DPO, "/console/school", "wrong_organisation"),
+        (DPO, "/console/statistics", "wrong_role"),
+        (SUBMITTER, "/console/school", "wrong_role"),
+        (SUBMITTER, "/console/school/consents", "wrong_role"),
+        (CASE_OFFICER, "/console/subject-access", "wrong_role"),
+        (CASE_OFFICER, "/console/ropa.csv", "wrong_role"),
+    ],
+)
+def test_a_wrong_role_is_refused_with_the_reason(
+    gw: Gateway, who: tuple[str, ...], path: str, reason: str
+) -> None:
+    sign_in(gw, who)
+    r = gw.client.get(path, follow_redirects=False)
+    assert r.status_code == 403
+    assert "You do not have permission" in r.text
+    assert any(reason in li for li in re.findall(r"<li>(.*?)</li>", r.text))
+    assert not UPN_SHAPE.search(r.text)
+
+
+def test_the_home_page_offers_each_role_its_own_sections(gw: Gateway) -> None:
+    sign_in(gw, DPO)
+    dpo = gw.client.get("/console/").text
+    assert "Audit trail" in dpo and "Subject access" in dpo and 'href="/console/school"' not in dpo
+    sign_in(gw, OFFICER)
+    school = gw.client.get("/console/").text
+    assert 'href="/console/school"' in school and 'href="/console/audit"' not in school
+    sign_in(gw, CASE_OFFICER)
+    assert "There is nothing in the console for your roles" in gw.client.get("/console/").text
+
+
+# --- the DPO console -----------------------------------------------------------------------------
+
+
+def test_the_audit_trail_filters_by_decision_and_action_and_records_the_view(
+    world: tuple[Gateway, World],
+) -> None:
+    gw, _ = world
+    sign_in(gw, DPO)
+    r = gw.client.get("/console/audit", params={"decision": "deny", "action": "release.decided"})
+    assert r.status_code == 200
+    rows = re.findall(r'href="/console/audit/events/(\d+)"', r.text)
+    assert len(rows) == 1 and "Denied" in r.text and "Allowed" not in r.text.split("<tbody>")[1]
+    event = last_event(gw)
+    assert event.action == "audit.events_viewed"
+    assert b'"decision":"deny"' in event.entry  # the filters are recorded, exactly as through the API
+    by_purpose = gw.client.get("/console/audit", params={"purpose": "la-targeting-support"}).text
+    assert len(re.findall(r'href="/console/audit/events/(\d+)"', by_purpose)) == 1
+    bad = gw.client.get("/console/audit", params={"from": "2025-13-01", "decision": "maybe"})
+    assert (
+        bad.status_code == 400
+        and "From must be a real date" in bad.text
+        and "Choose allowed, denied" in bad.text
+    )
+
+
+def test_the_audit_trail_pages_with_a_cursor(world: tuple[Gateway, World]) -> None:
+    gw, _ = world
+    for _ in range(40):  # each view of the pupils is an event: the log now holds more than a page
+        assert (
+            gw.client.get(f"/v1/schools/{CAMDEN_PRIMARY}/pupils", headers=gw.auth(*OFFICER)).status_code
+            == 200
+        )
+    sign_in(gw, DPO)
+    first = gw.client.get("/console/audit").text
+    shown = [int(i) for i in re.findall(r'href="/console/audit/events/(\d+)"', first)]
+    assert len(shown) == 50 and shown == sorted(shown)
+    nxt = re.search(r'href="(\?cursor=[^"]+)" rel="next"', first)
+    assert nxt, "a log of more than 50 events has a next page"
+    second = gw.client.get("/console/audit" + nxt.group(1).replace("&amp;", "&")).text
+    more = [int(i) for i in re.findall(r'href="/console/audit/events/(\d+)"', second)]
+    assert more and min(more) > max(shown)
+    assert "First page" in second
+
+
+def test_an_event_page_shows_the_event_and_proves_it_is_in_the_signed_log(
+    world: tuple[Gateway, World],
+) -> None:
+    gw, w = world
+    with gw.runtime.sessions() as db:
+        index = db.execute(
+            select(AuditEvent.idx).where(AuditEvent.release_id == w.targeting_release)
+        ).scalar_one()
+    sign_in(gw, DPO)
+    r = gw.client.get(f"/console/audit/events/{index}")
+    assert r.status_code == 200
+    text = page_text(r.text)
+    assert "release.decided" in text and "la-targeting-support" in text and "la 202" in text
+    assert "This entry is in the signed log" in text
+    assert f'href="/console/releases/{w.targeting_release}"' in r.text
+    assert gw.client.get("/console/audit/events/999999").status_code == 404
+    assert gw.client.get("/console/audit/events/abc").status_code == 404
+
+
+def test_a_local_authority_dpo_sees_only_events_about_its_organisation(world: tuple[Gateway, World]) -> None:
+    gw, w = world
+    with gw.runtime.sessions() as db:
+        camden = db.execute(
+            select(AuditEvent.idx).where(AuditEvent.release_id == w.targeting_release)
+        ).scalar_one()
+    sign_in(gw, LA_DPO)
+    assert gw.client.get(f"/console/audit/events/{camden}").status_code == 404
+    trail = gw.client.get("/console/audit").text
+    assert "Events about organisation 211" in page_text(trail)
+    assert f'href="/console/audit/events/{camden}"' not in trail
+
+
+def test_the_integrity_page_shows_the_signed_head_and_verifies_the_log(world: tuple[Gateway, World]) -> None:
+    gw, _ = world
+    csrf = sign_in(gw, DPO)
+    page = gw.client.get("/console/audit/integrity")
+    assert page.status_code == 200 and "Latest signed tree head" in page.text and "Valid" in page.text
+    r = gw.client.post("/console/audit/integrity", data={"csrf_token": csrf})
+    assert r.status_code == 200
+    assert 'data-ok="true"' in r.text and "The audit log holds" in r.text
+    assert last_event(gw).action == "audit.verified"
+
+
+def test_the_verify_button_says_plainly_when_the_log_does_not_hold(world: tuple[Gateway, World]) -> None:
+    gw, w = world
+    with gw.runtime.sessions() as db:
+        target = db.execute(
+            select(AuditEvent).where(AuditEvent.release_id == w.targeting_release)
+        ).scalar_one()
+    altered = bytes(target.entry).replace(b'"record_count":3', b'"record_count":2')
+    assert altered != bytes(target.entry)
+    with as_attacker(gw.settings.database_url) as engine, engine.begin() as conn:
+        conn.execute(update(AuditEvent).where(AuditEvent.idx == target.idx).values(entry=altered))
+    csrf = sign_in(gw, DPO)
+    r = gw.client.post("/console/audit/integrity", data={"csrf_token": csrf})
+    assert r.status_code == 200
+    assert 'data-ok="false"' in r.text and "The audit log does not hold" in r.text
+    assert f"The first entry found bad is number {target.idx}" in r.text
+
+
+def test_releases_overdue_for_deletion_are_listed(world: tuple[Gateway, World]) -> None:
+    gw, w = world
+    sign_in(gw, DPO)
+    r = gw.client.get("/console/releases/overdue")
+    assert r.status_code == 200
+    assert w.overdue_release in r.text and w.targeting_release not in r.text
+    assert "1 overdue release" in r.text
+    detail = gw.client.get(f"/console/releases/{w.overdue_release}")
+    assert detail.status_code == 200 and "Overdue" in detail.text and "la-severe-absence" in detail.text
+    sign_in(gw, LA_DPO)
+    assert w.overdue_release not in gw.client.get("/console/releases/overdue").text
+
+
+def test_subject_access_takes_the_upn_in_the_body_and_lists_the_releases(
+    world: tuple[Gateway, World],
+) -> None:
+    gw, w = world
+    csrf = sign_in(gw, DPO)
+    r = gw.client.post("/console/subject-access", data={"upn": w.upns[3], "csrf_token": csrf})
+    assert r.status_code == 200
+    assert str(r.url).endswith("/console/subject-access") and w.upns[3] not in str(r.url)
+    assert "2 releases included this pupil" in r.text
+    assert w.targeting_release in r.text and w.overdue_release in r.text
+    assert w.upns[3] not in r.text  # not even echoed back
+    event = last_event(gw)
+    assert event.action == "audit.subject_access" and w.upns[3].encode() not in bytes(event.entry)
+    none = gw.client.post("/console/subject-access", data={"upn": w.upns[2], "csrf_token": csrf})
+    assert "No release included this pupil" in none.text
+
+
+def test_subject_access_with_a_malformed_upn_is_an_error_that_does_not_repeat_it(
+    world: tuple[Gateway, World],
+) -> None:
+    gw, w = world
+    csrf = sign_in(gw, DPO)
+    wrong = ("B" if w.upns[3][0] != "B" else "C") + w.upns[3][1:]
+    before = audit_size(gw)
+    r = gw.client.post("/console/subject-access", data={"upn": wrong, "csrf_token": csrf})
+    assert r.status_code == 422
+    assert "Enter a UPN in the correct format" in r.text and 'href="#upn"' in r.text
+    assert wrong not in r.text and audit_size(gw) == before
+    assert (
+        "Enter the pupil"
+        in gw.client.post("/console/subject-access", data={"upn": "", "csrf_token": csrf}).text
+    )
+
+
+def test_the_pupils_school_can_ask_for_subject_access_and_another_school_cannot(
+    world: tuple[Gateway, World],
+) -> None:
+    gw, w = world
+    csrf = sign_in(gw, OFFICER)
+    assert (
+        "2 releases included this pupil"
+        in gw.client.post("/console/subject-access", data={"upn": w.upns[4], "csrf_token": csrf}).text
+    )
+    csrf = sign_in(gw, OTHER_OFFICER)
+    r = gw.client.post("/console/subject-access", data={"upn": w.upns[4], "csrf_token": csrf})
+    assert r.status_code == 403 and "not_your_pupil" in r.text
+
+
+def test_the_purposes_and_the_record_of_processing_come_from_the_live_catalogue(gw: Gateway) -> None:
+    sign_in(gw, DPO)
+    purposes = gw.client.get("/console/purposes")
+    catalogue = gw.runtime.catalogue
+    assert all(p.title in purposes.text for p in catalogue.purposes)
+    ropa = gw.client.get("/console/ropa")
+    assert catalogue.content_hash in ropa.text and "Records held by the gateway" in ropa.text
+    csv = gw.client.get("/console/ropa.csv")
+    assert csv.text == ropa_csv(catalogue)
+    assert csv.headers["content-disposition"].startswith("attachment;")
+    md = gw.client.get("/console/ropa.md")
+    assert md.text.startswith("# Record of processing activities")
+    sign_in(gw, STATISTICIAN)
+    assert gw.client.get("/console/purposes").status_code == 200
+
+
+# --- the school view -----------------------------------------------------------------------------
+
+
+def test_the_school_sees_running_totals_and_its_persistent_and_severe_lists(
+    world: tuple[Gateway, World],
+) -> None:
+    gw, w = world
+    sign_in(gw, OFFICER)
+    r = gw.client.get("/console/school", params={"from": WINDOW_FROM, "to": WINDOW_TO})
+    assert r.status_code == 200
+    severe = r.text.split('data-testid="severe"')[1].split("</table>")[0]
+    persistent = r.text.split('data-testid="persistent"')[1].split("</table>")[0]
+    everyone = r.text.split('data-testid="pupils"')[1].split("</table>")[0]
+    names = re.compile(r'<th scope="row" class="govuk-table__header">(Surname\d),')
+    assert names.findall(severe) == ["Surname4", "Surname3"]  # lowest attendance first
+    assert names.findall(persistent) == ["Surname4", "Surname3", "Surname1"]
+    assert names.findall(everyone) == ["Surname1", "Surname2", "Surname3", "Surname4"]
+    assert w.upns[51] not in r.text  # Tower Hamlets' pupil
+    assert "90.0%" in everyone and "95.0%" in everyone
+    event = last_event(gw)
+    assert event.action == "pupils.viewed" and event.actor_org_id == str(CAMDEN_PRIMARY)
+    assert gw.client.get("/console/school", params={"from": "someday"}).status_code == 400
+
+
+def test_recording_consent_gives_a_receipt_and_the_same_audit_event_as_the_api(
+    world: tuple[Gateway, World],
+) -> None:
+    gw, w = world
+    csrf = sign_in(gw, OFFICER)
+    start = gw.client.post("/console/school/consents/start", data={"upn": w.upns[3], "csrf_token": csrf})
+    assert start.status_code == 200 and f'value="{w.upns[3]}"' in start.text
+    r = gw.client.post(
+        "/console/school/consents",
+        data={
+            "upn": w.upns[3],
+            "purpose": "la-targeting-support",
+            "decision": "objected",
+            "evidence": "Letter of 5 October",
+            "csrf_token": csrf,
+        },
+    )
+    assert r.status_code == 200, r.text
+    assert "Decision recorded" in r.text and "Objection" in r.text
+    receipt = re.search(r"cr_[0-9a-f]{32}", r.text)
+    assert receipt
+    event = last_event(gw)
+    assert event.action == "consent.recorded" and event.purpose == "la-targeting-support"
+    assert w.upns[3].encode() not in bytes(event.entry)
+    with gw.runtime.sessions() as db:
+        stored = db.execute(
+            select(ConsentRecord).where(ConsentRecord.receipt_id == receipt.group(0))
+        ).scalar_one()
+    assert stored.decision == "objected" and stored.recorded_by_urn == CAMDEN_PRIMARY
+    listed = gw.client.get("/console/school/consents").text
+    assert receipt.group(0) in listed and "Objected" in listed
+
+
+CONSENT_PROBLEMS = [
+    ({"upn": "", "purpose": "mentoring-referral", "decision": "granted"}, "upn", "Enter the pupil", 422),
+    ({"purpose": "mentoring-referral", "decision": "granted"}, "upn", "Enter the pupil", 422),
+    ({"upn": "A123", "purpose": "mentoring-referral", "decision": "granted"}, "upn", "correct format", 422),
+    (
+        {"upn": "@51", "purpose": "mentoring-referral", "decision": "granted"},
+        "upn",
+        "not on your school",
+        403,
+    ),
+    (
+        {"upn": "@2", "purpose": "dfe-statistics", "decision": "objected"},
+        "purpose",
+        "Choose the purpose",
+        422,
+    ),
+    (
+        {"upn": "@2", "purpose": "mentoring-referral", "decision": "maybe"},
+        "decision",
+        "Choose what the parent",
+        422,
+    ),
+    (
+        {"upn": "@2", "purpose": "la-targeting-support", "decision": "granted"},
+        "decision",
+        "does not take",
+        422,
+    ),
+    (
+        {"upn": "@2", "purpose": "mentoring-referral", "decision": "granted", "evidence": "x" * 2001},
+        "evidence",
+        "2,000",
+        422,
+    ),
+]
+
+
+def test_a_consent_form_with_a_problem_says_which_field_and_records_nothing(
+    world: tuple[Gateway, World],
+) -> None:
+    gw, w = world
+    csrf = sign_in(gw, OFFICER)
+    with gw.runtime.sessions() as db:
+        before = db.execute(select(func.count()).select_from(ConsentRecord)).scalar_one()
+    for body, field, message, status in CONSENT_PROBLEMS:
+        if body.get("upn", "").startswith("@"):
+            body = {**body, "upn": w.upns[int(body["upn"][1:])]}
+        r = gw.client.post("/console/school/consents", data={**body, "csrf_token": csrf})
+        assert r.status_code == status, (body, r.status_code)
+        assert "There is a problem" in r.text and f'href="#{field}"' in r.text and message in r.text, body
+        assert "<title>Error: " in r.text
+    with gw.runtime.sessions() as db:
+        assert db.execute(select(func.count()).select_from(ConsentRecord)).scalar_one() == before
+
+
+# --- every page: no UPN in an address, headers, static files, logs --------------------------------
+
+
+def test_no_page_puts_a_upn_in_an_address(world: tuple[Gateway, World]) -> None:
+    gw, w = world
+    seen: list[str] = []
+    get_fields: list[str] = []
+
+    def visit(html: str) -> None:
+        found = links(html)
+        seen.extend(found.urls)
+        get_fields.extend(found.get_form_fields)
+
+    for who, paths in (
+        (
+            DPO,
+            [
+                "/console/",
+                "/console/audit",
+                "/console/audit/integrity",
+                "/console/releases/overdue",
+                "/console/subject-access",
+                "/console/ropa",
+                "/console/purposes",
+                f"/console/releases/{w.overdue_release}",
+            ],
+        ),
+        (
+            OFFICER,
+            ["/console/", f"/console/school?from={WINDOW_FROM}&to={WINDOW_TO}", "/console/school/consents"],
+        ),
+    ):
+        csrf = sign_in(gw, who)
+        for path in paths:
+            r = gw.client.get(path)
+            assert r.status_code == 200, path
+            visit(r.text)
+        if who == DPO:
+            for i in range(0, audit_size(gw), 7):
+                visit(gw.client.get(f"/console/audit/events/{i}").text)
+            visit(gw.client.post("/console/subject-access", data={"upn": w.upns[3], "csrf_token": csrf}).text)
+        else:
+            visit(
+                gw.client.post(
+                    "/console/school/consents/start", data={"upn": w.upns[2], "csrf_token": csrf}
+                ).text
+            )
+    assert seen
+    offenders = [u for u in seen if UPN_SHAPE.search(u) or any(upn in u for upn in w.upns.values())]
+    assert offenders == []
+    assert "upn" not in get_fields
+
+
+def test_console_pages_carry_security_headers_and_are_not_cached(gw: Gateway) -> None:
+    r = gw.client.get("/console/sign-in")
+    assert "default-src 'none'" in r.headers["content-security-policy"]
+    assert "script-src" not in r.headers["content-security-policy"]
+    assert r.headers["cache-control"] == "no-store" and r.headers["x-frame-options"] == "DENY"
+    assert r.headers["referrer-policy"] == "no-referrer"
+    css_href = re.search(r'href="(/console/static/console\.css\?v=[0-9a-f]+)"', r.text)
+    assert css_href
+    css = gw.client.get(css_href.group(1))
+    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+    assert "immutable" in css.headers["cache-control"]
+    assert gw.client.get("/console/static/..%2Fweb.py").status_code == 404
+    assert gw.client.get("/console/static/missing.js").status_code == 404
+
+
+def test_no_identifier_reaches_the_logs_through_the_console(
+    world: tuple[Gateway, World], capsys: pytest.CaptureFixture[str]
+) -> None:
+    gw, w = world
+    capsys.readouterr()
+    csrf = sign_in(gw, OFFICER)
+    gw.client.get("/console/school", params={"from": WINDOW_FROM, "to": WINDOW_TO})
+    gw.client.post(
+        "/console/school/consents",
+        data={"upn": w.upns[2], "purpose": "mentoring-referral", "decision": "granted", "csrf_token": csrf},
+    )
+    gw.client.post(
+        "/console/school/consents",
+        data={"upn": w.upns[51], "purpose": "mentoring-referral", "decision": "granted", "csrf_token": csrf},
+    )
+    gw.client.post("/console/subject-access", data={"upn": w.upns[1], "csrf_token": csrf})
+    csrf = sign_in(gw, DPO)
+    gw.client.post("/console/subject-access", data={"upn": w.upns[3], "csrf_token": csrf})
+    gw.client.post("/console/subject-access", data={"upn": "Z" + w.upns[3][1:], "csrf_token": csrf})
+    captured = capsys.readouterr()
+    log = captured.out + captured.err
+    assert "console_signed_in" in log and "request" in log
+    for needle in [*w.upns.values(), "Surname1", "Surname2", "Forename3", "2015-03-14"]:
+        assert needle not in log
+
+
+# --- the DfE dashboard ---------------------------------------------------------------------------
+
+QUESTION = {"measure": "enrolments", "by": "phase", "from": "2025-10-06", "to": "2025-10-17"}
+
+
+def test_the_statistician_sees_a_chart_with_intervals_the_table_and_the_budget(
+    world: tuple[Gateway, World],
+) -> None:
+    gw, _ = world
+    csrf = sign_in(gw, STATISTICIAN)
+    page = gw.client.get("/console/statistics")
+    assert page.status_code == 200 and 'data-testid="budget"' in page.text and "Show statistics" in page.text
+    r = gw.client.post("/console/statistics", data={**QUESTION, "csrf_token": csrf})
+    assert r.status_code == 200, r.text
+    assert "Enrolments by phase" in r.text and "This answer spent" in r.text
+    svg = r.text.split('data-testid="chart"')[1].split("</svg>")[0]
+    assert 'role="img"' in svg and "<title" in svg and "<desc" in svg
+    assert svg.count("<g>") == 3 and "95% interval" in svg
+    table = r.text.split('data-testid="stats-table"')[1].split("</table>")[0]
+    assert re.findall(r'<th scope="row" class="govuk-table__header">(\w+)</th>', table) == [
+        "Primary",
+        "Secondary",
+        "Special",
+    ]
+    events = [last_event(gw)]
+    assert events[0].action == "stats.released" and events[0].purpose == "dfe-statistics"
+    spent = re.search(r'data-testid="budget-spent">(.*?)<br>', r.text)
+    assert spent and spent.group(1) != "ε 0.000"
+    again = gw.client.post("/console/statistics", data={**QUESTION, "csrf_token": csrf})
+    assert "Asked before" in again.text
+    assert re.search(r'data-testid="budget-spent">(.*?)<br>', again.text).group(1) == spent.group(1)  # type: ignore[union-attr]
+
+
+def test_the_statistician_downloads_the_answer_as_csv_without_spending_again(
+    world: tuple[Gateway, World],
+) -> None:
+    gw, _ = world
+    csrf = sign_in(gw, STATISTICIAN)
+    shown = gw.client.post("/console/statistics", data={**QUESTION, "csrf_token": csrf})
+    release_id = re.search(r"st_[0-9a-f]{32}", shown.text).group(0)  # type: ignore[union-attr]
+    r = gw.client.post("/console/statistics.csv", data={**QUESTION, "csrf_token": csrf})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert (
+        r.headers["content-disposition"]
+        == 'attachment; filename="enrolments-2025-10-06-2025-10-17-by-phase.csv"'
+    )
+    rows = r.text.splitlines()
+    assert (
+        rows[0]
+        == "release_id,measure,period_start,period_end,phase,value,lower95,upper95,unit,reliability,mechanism"
+    )
+    assert [row.split(",")[4] for row in rows[1:]] == ["primary", "secondary", "special"]
+    assert all(row.startswith(release_id + ",enrolments,2025-10-06,2025-10-17,") for row in rows[1:])
+    with gw.runtime.sessions() as db:
+        spends = db.execute(
+            select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "budget.spent")
+        ).scalar_one()
+    assert spends == 1
+
+
+def test_a_question_with_a_problem_is_named_on_its_field(world: tuple[Gateway, World]) -> None:
+    gw, _ = world
+    csrf = sign_in(gw, STATISTICIAN)
+    bad = gw.client.post(
+        "/console/statistics",
+        data={"measure": "happiness", "by": "shoe_size", "from": "soon", "csrf_token": csrf},
+    )
+    assert bad.status_code == 422
+    for field in ("measure", "by", "from"):
+        assert f'href="#{field}"' in bad.text
+    future = gw.client.post("/console/statistics", data={**QUESTION, "to": "2099-01-01", "csrf_token": csrf})
+    assert (
+        future.status_code == 422
+        and 'href="#to"' in future.text
+        and "must not end after today" in future.text
+    )
+
+
+def test_only_dfe_statisticians_use_the_dashboard(gw: Gateway) -> None:
+    csrf = sign_in(gw, ("la", "202", "statistician"))
+    r = gw.client.get("/console/statistics")
+    assert r.status_code == 403 and "wrong_organisation" in r.text
+    assert gw.client.post("/console/statistics", data={**QUESTION, "csrf_token": csrf}).status_code == 403
+    sign_in(gw, DPO)
+    assert gw.client.get("/console/statistics").status_code == 403

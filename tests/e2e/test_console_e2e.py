@@ -1,0 +1,323 @@
+"""The console in a real browser: each role signs in, uses each page, and sees what it should.
+
+A screenshot of each main page goes to test-artifacts/screenshots/. Every address any page asked
+for, and every link, form action and source on every page, is kept and checked last: none may carry
+a UPN.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import SCREENSHOTS, Served
+from tests.e2e.seed import CAMDEN_PRIMARY, WINDOW_FROM, WINDOW_TO
+
+UPN_SHAPE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z][0-9]{11}[0-9A-Za-z](?![A-Za-z0-9])")
+
+DPO = ("operator", "operator", "dpo")
+OFFICER = ("school", str(CAMDEN_PRIMARY), "attendance_officer")
+STATISTICIAN = ("dfe", "dfe", "statistician")
+
+#: What every console page must have for a screen-reader user (a small subset of WCAG 2.2 AA that
+#: can be checked without a rules engine): a language, one h1, a title, and a label for every field.
+ACCESSIBILITY_PROBLEMS = """() => {
+  const problems = [];
+  if (!document.documentElement.lang) problems.push('no lang on <html>');
+  if (document.querySelectorAll('h1').length !== 1) problems.push('not exactly one h1');
+  if (!document.title.trim()) problems.push('no title');
+  for (const el of document.querySelectorAll('input:not([type=hidden]), select, textarea')) {
+    const labelled = (el.id && document.querySelector(`label[for="${el.id}"]`))
+      || el.closest('label') || el.getAttribute('aria-label');
+    if (!labelled) problems.push(`field without a label: ${el.name}`);
+  }
+  for (const img of document.querySelectorAll('img, svg[role=img]')) {
+    const named = img.getAttribute('alt') !== null || img.getAttribute('aria-labelledby')
+      || img.getAttribute('aria-label');
+    if (!named) problems.push('image without text');
+  }
+  return problems;
+}"""
+ADDRESSES = """() => Array.from(document.querySelectorAll('[href],[src],[action],[formaction]'))
+  .map(el => ['href', 'src', 'action', 'formaction'].map(name => el.getAttribute(name)).find(Boolean))"""
+
+
+class Browser:
+    """One signed-in (or signed-out) browser context, recording what it asks for."""
+
+    def __init__(self, served: Served, context: Any):
+        self.served = served
+        self.context = context
+        self.page = context.new_page()
+        self.page.set_default_timeout(10_000)
+        self.page.on("request", lambda request: served.requested.append(request.url))
+
+    def goto(self, path: str) -> Any:
+        response = self.page.goto(self.served.base_url + path)
+        self.check()
+        return response
+
+    def check(self) -> None:
+        """After every page: keep its addresses for the UPN check, and check its accessibility basics."""
+        self.page.wait_for_load_state()
+        self.served.linked.extend(a for a in self.page.evaluate(ADDRESSES) if a)
+        assert self.page.evaluate(ACCESSIBILITY_PROBLEMS) == [], self.page.url
+
+    def sign_in(self, who: tuple[str, ...]) -> None:
+        self.goto("/console/sign-in")
+        self.page.fill("#token", self.served.token(*who))
+        self.page.click("button:has-text('Sign in')")
+        self.page.wait_for_url(re.compile(r"/console/$"))
+        self.check()
+
+    def click(self, selector: str) -> None:
+        self.page.click(selector)
+        self.check()
+
+    def heading(self) -> str:
+        return str(self.page.inner_text("h1")).strip()
+
+    def text(self, selector: str = "main") -> str:
+        return re.sub(r"\s+", " ", str(self.page.inner_text(selector)))
+
+    def shot(self, name: str) -> None:
+        self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+    def path(self) -> str:
+        return re.sub(r"^https?://[^/]+", "", str(self.page.url))
+
+
+@pytest.fixture
+def browse(browser: Any, served: Served) -> Iterator[Any]:
+    contexts: list[Any] = []
+
+    def open_browser() -> Browser:
+        context = browser.new_context(
+            viewport={"width": 1280, "height": 900}, locale="en-GB", timezone_id="Europe/London"
+        )
+        contexts.append(context)
+        return Browser(served, context)
+
+    yield open_browser
+    for context in contexts:
+        context.close()
+
+
+def test_a_signed_out_browser_is_sent_to_sign_in_and_a_bad_token_is_refused(browse: Any) -> None:
+    b = browse()
+    b.goto("/console/audit")
+    assert b.path() == "/console/sign-in?next=/console/audit" and b.heading() == "Sign in"
+    b.shot("sign-in")
+    b.page.fill("#token", "not-a-token")
+    b.click("button:has-text('Sign in')")
+    assert b.page.title().startswith("Error: ")
+    assert "There is a problem" in b.text(".govuk-error-summary")
+    assert "The token was not accepted" in b.text(".govuk-error-summary")
+    b.click(".govuk-error-summary a[href='#token']")
+    assert b.page.evaluate("document.activeElement.id") == "token"
+    b.shot("sign-in-error")
+    cookies = {c["name"]: c for c in b.context.cookies()}
+    assert "gw_console_session" not in cookies
+    assert (
+        cookies["gw_console_presession"]["httpOnly"]
+        and cookies["gw_console_presession"]["sameSite"] == "Strict"
+    )
+
+
+def test_the_dpo_reviews_the_trail_checks_the_log_chases_deletions_and_answers_subject_access(
+    browse: Any, served: Served
+) -> None:
+    w = served.world
+    b = browse()
+    b.sign_in(DPO)
+    session = {c["name"]: c for c in b.context.cookies()}["gw_console_session"]
+    assert session["httpOnly"] and session["sameSite"] == "Strict" and session["path"] == "/console"
+    assert "Audit trail" in b.text() and "Subject access" in b.text()
+    b.shot("dpo-home")
+
+    # The audit trail, then filtered to denials of release requests.
+    b.click("nav a:has-text('Audit trail')")
+    assert b.heading() == "Audit trail"
+    assert b.page.locator("[data-testid=events] tbody tr").count() >= 20
+    b.page.select_option("#decision", "deny")
+    b.page.fill("#action", "release.decided")
+    b.click("button:has-text('Apply filters')")
+    rows = b.page.locator("[data-testid=events] tbody tr")
+    assert rows.count() == 1 and "Denied" in rows.first.inner_text() and "la 202" in rows.first.inner_text()
+    assert "decision=deny" in b.path()
+    b.shot("dpo-audit-trail")
+
+    # An allowed release's event: its detail, and the proof that it is in the signed log.
+    b.page.select_option("#decision", "allow")
+    b.page.select_option("#purpose", "la-targeting-support")
+    b.click("button:has-text('Apply filters')")
+    b.click("[data-testid=events] tbody tr a")
+    assert re.fullmatch(r"Event \d+", b.heading())
+    assert "This entry is in the signed log" in b.text("[data-testid=inclusion]")
+    assert w.targeting_release in b.text("[data-testid=event]")
+    b.shot("dpo-audit-event")
+
+    # Integrity: the latest signed head, and the verify button.
+    b.click("nav a:has-text('Integrity')")
+    assert "Valid" in b.text("[data-testid=tree-head]")
+    b.click("button:has-text('Verify the audit log')")
+    result = b.page.locator("[data-testid=verify-result]")
+    assert result.get_attribute("data-ok") == "true" and "The audit log holds" in result.inner_text()
+    b.shot("dpo-integrity")
+
+    # Releases overdue for deletion.
+    b.click("nav a:has-text('Overdue releases')")
+    overdue = b.text("[data-testid=overdue]")
+    assert (
+        w.overdue_release in overdue and w.targeting_release not in overdue and "la-severe-absence" in overdue
+    )
+    b.shot("dpo-overdue")
+
+    # Subject access: the UPN is posted, the answer lists both releases that included the pupil.
+    b.click("nav a:has-text('Subject access')")
+    b.page.fill("#upn", w.upns[3])
+    b.click("button:has-text('Find releases')")
+    assert b.path() == "/console/subject-access"
+    assert "2 releases included this pupil" in b.text("[data-testid=answer-title]")
+    found = b.text("[data-testid=subject-releases]")
+    assert w.targeting_release in found and w.overdue_release in found and "la 202" in found
+    assert w.upns[3] not in b.page.content()
+    b.shot("dpo-subject-access")
+    b.page.fill("#upn", "X12")
+    b.click("button:has-text('Find releases')")
+    assert "Enter a UPN in the correct format" in b.text(".govuk-error-summary")
+
+    # The record of processing activities and the purpose catalogue.
+    b.click("nav a:has-text('Processing record')")
+    assert "la-targeting-support" in b.text("[data-testid=ropa]")
+    with b.page.expect_download() as download:
+        b.page.click("a:has-text('Download as CSV')")
+    assert download.value.suggested_filename.startswith("record-of-processing-")
+    b.shot("dpo-ropa")
+    b.click("nav a:has-text('Purposes')")
+    assert "Targeting support meetings" in b.text()
+    b.shot("purposes")
+
+    # Sign out: the session is gone.
+    b.click("button:has-text('Sign out')")
+    assert "You have signed out" in b.text()
+    b.goto("/console/audit")
+    assert b.heading() == "Sign in"
+
+
+def test_the_school_sees_its_absence_lists_and_records_consent(browse: Any, served: Served) -> None:
+    w = served.world
+    b = browse()
+    b.sign_in(OFFICER)
+    b.shot("school-home")
+    b.click("nav a:has-text('Pupils')")
+    b.page.fill("#from", WINDOW_FROM)
+    b.page.fill("#to", WINDOW_TO)
+    b.click("button:has-text('Show')")
+    assert b.text("[data-testid=count-pupils]") == "4"
+    assert b.text("[data-testid=count-persistent]") == "3"
+    assert b.text("[data-testid=count-severe]") == "2"
+    severe = b.page.locator("[data-testid=severe] tbody th").all_inner_texts()
+    assert severe == ["Surname4, Forename4", "Surname3, Forename3"]
+    persistent = b.page.locator("[data-testid=persistent] tbody th").all_inner_texts()
+    assert persistent == ["Surname4, Forename4", "Surname3, Forename3", "Surname1, Forename1"]
+    everyone = b.text("[data-testid=pupils]")
+    assert w.upns[2] in everyone and "95.0%" in everyone and w.upns[51] not in b.page.content()
+    b.shot("school-pupils")
+
+    # Record a parent's consent for pupil 2 from the pupils table: the UPN travels in a posted form.
+    b.click("[data-testid=pupils] tbody tr:has-text('Surname2') button:has-text('Consent')")
+    assert b.path() == "/console/school/consents/start"
+    assert b.page.input_value("#upn") == w.upns[2]
+    b.page.check("input[name=purpose][value=mentoring-referral]")
+    b.page.check("input[name=decision][value=granted]")
+    b.page.fill("#evidence", "Signed form, 10 October 2025")
+    b.click("button:has-text('Record decision')")
+    assert "Decision recorded" in b.text("[data-testid=receipt]")
+    assert re.search(r"cr_[0-9a-f]{32}", b.text("[data-testid=receipt]"))
+    assert b.text("[data-testid=receipt-decision]") == "Consent granted"
+    b.shot("school-consent-receipt")
+
+    b.click("nav a:has-text('Consent')")
+    consents = b.page.locator("[data-testid=consents] tbody tr").all_inner_texts()
+    assert any("Surname2" in row and "Granted" in row for row in consents)
+    assert any("Surname1" in row and "Granted" in row for row in consents)
+    # A mistake is named on its field, GOV.UK style, and nothing is recorded.
+    b.click("button:has-text('Record decision')")
+    summary = b.text(".govuk-error-summary")
+    assert (
+        "Enter the pupil's UPN" in summary
+        and "Choose the purpose" in summary
+        and "Choose what the parent" in summary
+    )
+    b.shot("school-consents")
+
+
+def test_the_statistician_charts_a_measure_with_intervals_and_downloads_the_release(browse: Any) -> None:
+    b = browse()
+    b.sign_in(STATISTICIAN)
+    b.click("nav a:has-text('Statistics')")
+    assert b.heading() == "Statistics"
+    spent_before = b.text("[data-testid=budget-spent]")
+    # Enrolments by phase: counts are always published (a rate over so few pupils may be "x").
+    b.page.select_option("#measure", "enrolments")
+    b.page.check("input[name=by][value=phase]")
+    b.page.fill("#from", "2025-10-06")
+    b.page.fill("#to", "2025-10-17")
+    b.click("button:has-text('Show statistics')")
+    assert b.text("[data-testid=answer-title]") == "Enrolments by phase"
+    assert "This answer spent" in b.text("[data-testid=spend]")
+    chart = b.page.locator("[data-testid=chart] svg[role=img]")
+    assert chart.count() == 1
+    assert chart.locator("g").count() == 3  # one bar, with its interval, per phase
+    assert chart.locator("g line").count() == 9  # an interval bar and its two caps, three times
+    labels = b.page.locator("[data-testid=stats-table] tbody th").all_inner_texts()
+    assert labels == ["Primary", "Secondary", "Special"]
+    assert all(
+        " to " in cell
+        for cell in b.page.locator("[data-testid=stats-table] tbody td:nth-child(3)").all_inner_texts()
+    )
+    assert b.text("[data-testid=budget-spent]") != spent_before
+    b.shot("dfe-statistics")
+
+    with b.page.expect_download() as download:
+        b.page.click("button:has-text('Download this release as CSV')")
+    lines = Path(download.value.path()).read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("release_id,measure,period_start,period_end,phase,value,lower95,upper95")
+    assert [line.split(",")[4] for line in lines[1:]] == ["primary", "secondary", "special"]
+    assert download.value.suggested_filename == "enrolments-2025-10-06-2025-10-17-by-phase.csv"
+
+    # The same question again: the stored answer, nothing spent.
+    spent_after = b.text("[data-testid=budget-spent]")
+    b.click("[data-testid=asked] button:has-text('Show again')")
+    assert "Asked before" in b.text("[data-testid=spend]")
+    assert b.text("[data-testid=budget-spent]") == spent_after
+
+
+def test_a_wrong_role_is_refused_in_the_browser(browse: Any) -> None:
+    b = browse()
+    b.sign_in(OFFICER)
+    response = b.goto("/console/audit")
+    assert response.status == 403 and b.heading() == "You do not have permission to do this"
+    assert "wrong_role" in b.text("[data-testid=reasons]")
+    b.shot("refused")
+    d = browse()
+    d.sign_in(DPO)
+    assert d.goto("/console/school").status == 403
+    s = browse()
+    s.sign_in(STATISTICIAN)
+    assert s.goto("/console/subject-access").status == 403
+    assert s.goto("/console/audit/integrity").status == 403
+
+
+def test_no_address_any_page_asked_for_or_linked_to_carries_a_upn(served: Served) -> None:
+    """Runs last: every request of every browser above, and every href, src and action they saw."""
+    assert len(served.requested) > 30 and len(served.linked) > 100
+    upns = set(served.world.upns.values())
+    for address in served.requested + served.linked:
+        assert not UPN_SHAPE.search(address), address
+        assert not any(upn in address for upn in upns), address
