@@ -20,6 +20,8 @@ import hashlib
 import hmac
 from collections.abc import Iterable
 
+from anonymisation.keys import hmac_sha256
+
 #: 256-bit keys: the HMAC-SHA-256 key length that gives its full strength (RFC 2104 section 3).
 MIN_KEY_BYTES = 32
 
@@ -45,6 +47,14 @@ def normalise_upn(upn: str) -> str:
 def pupil_id(upn: str, key: bytes) -> str:
     """The internal key of a pupil: HMAC-SHA-256 hex of the normalised UPN."""
     return _mac(key, normalise_upn(upn)).hex()
+
+
+def pupil_ids(upns: Iterable[str], key: bytes) -> list[str]:
+    """`pupil_id` of many UPNs (a register's), with the key set up once."""
+    if len(key) < MIN_KEY_BYTES:
+        raise ValueError(f"a pseudonym key needs at least {MIN_KEY_BYTES} bytes")
+    mac = hmac_sha256(key)
+    return [mac(normalise_upn(upn).encode("utf-8")).hex() for upn in upns]
 
 
 def pupil_ref(pupil_id: str, recipient: str, academic_year: int, key: bytes) -> str:

@@ -223,7 +223,10 @@ def _normalise(key: str) -> str:
 
 
 def _looks_like_upn(text: str) -> bool:
-    return bool(_UPN_SHAPE.search(text)) or upn.is_valid(text)
+    # stdnum's validation of a string shorter than a UPN's 13 characters always fails (its cleaning
+    # only removes or replaces characters, and no upper-case expansion yields the digits a UPN
+    # needs), so it is skipped for the many short strings of every event.
+    return bool(_UPN_SHAPE.search(text)) or (len(text) >= 13 and upn.is_valid(text))
 
 
 def _copy(value: Any) -> Any:

@@ -128,7 +128,11 @@ def promote_key(data_dir: Path, key_id: str) -> None:
     for kid, entry in manifest["keys"].items():
         if kid != key_id and entry.get("retired_at") is None:
             entry["retired_at"] = now
-    manifest["keys"][key_id] = {"public_key": _raw_public(private.public_key()), "created_at": now, "retired_at": None}
+    manifest["keys"][key_id] = {
+        "public_key": _raw_public(private.public_key()),
+        "created_at": now,
+        "retired_at": None,
+    }
     manifest["current"] = key_id
     _write_manifest(folder, manifest)
     for kid in manifest["keys"]:
@@ -182,7 +186,9 @@ class SigningKeys:
             try:
                 info = (self.folder / _MANIFEST).stat()
             except OSError:
-                raise SigningKeyMissing(f"no audit signing keys in {self.folder}; run `gateway init`") from None
+                raise SigningKeyMissing(
+                    f"no audit signing keys in {self.folder}; run `gateway init`"
+                ) from None
             # The manifest is replaced, never edited in place, so a new inode means new keys.
             stamp = (info.st_ino, info.st_mtime_ns)
             if self._loaded is None or self._loaded.stamp != stamp:
@@ -215,7 +221,9 @@ class SigningKeys:
     def jwks(self) -> dict[str, Any]:
         """Every public key, current first, as an RFC 7517 JWK Set (RFC 8037 OKP keys)."""
         loaded = self._load()
-        order = sorted(loaded.public, key=lambda kid: (kid != loaded.current_id, loaded.created.get(kid) or "", kid))
+        order = sorted(
+            loaded.public, key=lambda kid: (kid != loaded.current_id, loaded.created.get(kid) or "", kid)
+        )
         keys = []
         for kid in order:
             jwk: dict[str, Any] = public_key_to_jwk(loaded.public[kid], kid)

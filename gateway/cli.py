@@ -142,7 +142,9 @@ def audit() -> None:
 @click.option("--keys", "keys_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="trust these public keys (a JWKS, e.g. saved from GET /v1/audit/keys) rather than the data directory's")
 @click.option("--batch", default=10_000, show_default=True, type=click.IntRange(min=1), help="entries read per query")
-def audit_verify(export_dir: Path | None, keys_file: Path | None, batch: int) -> None:
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
+              help="processes that examine entries, beside the one that rebuilds the tree")
+def audit_verify(export_dir: Path | None, keys_file: Path | None, batch: int, workers: int) -> None:
     """Re-hash every entry, rebuild the tree, check every signed head. Exit status 0 only if all holds."""
     from gateway.audit_keys import SigningKeyMissing, jwks_public_keys, signing_keys
     from gateway.services.audit_verify import ExportInvalid, verify_database, verify_export
@@ -150,11 +152,11 @@ def audit_verify(export_dir: Path | None, keys_file: Path | None, batch: int) ->
     settings = _settings()
     try:
         if export_dir is not None:
-            report = verify_export(export_dir, keys_file, batch=batch)
+            report = verify_export(export_dir, keys_file, batch=batch, workers=workers)
         else:
             keys = (jwks_public_keys(json.loads(keys_file.read_text())) if keys_file
                     else signing_keys(settings.data_dir).public_keys())
-            report = verify_database(settings.database_url, keys, batch=batch)
+            report = verify_database(settings.database_url, keys, batch=batch, workers=workers)
     except (ExportInvalid, SigningKeyMissing, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     _echo_json(report.as_json())
@@ -172,12 +174,15 @@ def audit_verify(export_dir: Path | None, keys_file: Path | None, batch: int) ->
 def audit_export(directory: Path) -> None:
     """Write every event, every signed head and the public keys to DIRECTORY, for offline checking."""
     from gateway.db.session import make_engine, make_sessionmaker
+    from gateway.errors import GatewayError
     from gateway.services.audit_log import export
 
     settings = _settings()
     engine = make_engine(settings.database_url)
     try:
         _echo_json(export(make_sessionmaker(engine), settings.data_dir, directory))
+    except GatewayError as exc:
+        raise click.ClickException(str(exc.detail)) from None
     finally:
         engine.dispose()
 
@@ -186,12 +191,15 @@ def audit_export(directory: Path) -> None:
 def audit_rotate_key() -> None:
     """Replace the tree-head signing key; the old public key stays published."""
     from gateway.db.session import make_engine, make_sessionmaker
+    from gateway.errors import GatewayError
     from gateway.services.audit_log import rotate_signing_key
 
     settings = _settings()
     engine = make_engine(settings.database_url)
     try:
         _echo_json(rotate_signing_key(make_sessionmaker(engine), settings.data_dir))
+    except GatewayError as exc:
+        raise click.ClickException(str(exc.detail)) from None
     finally:
         engine.dispose()
 

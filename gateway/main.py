@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.api import audit as audit_api
 from gateway.api import consents, releases
@@ -23,6 +25,49 @@ from gateway.services.retention import retention_daily
 from gateway.settings import Settings
 
 log = structlog.get_logger("gateway.http")
+
+
+class RequestContext:
+    """Binds a request id to every log line of a request and logs one line per request.
+
+    Plain ASGI rather than `@app.middleware("http")`: Starlette's BaseHTTPMiddleware runs the rest of
+    the app in a task group with a memory stream per request, which cost about a millisecond of CPU
+    per request, a fifth of what a small register costs in all (issue 2)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = Headers(scope=scope).get("x-request-id")
+        if not request_id or len(request_id) > 64 or not request_id.replace("-", "").isalnum():
+            request_id = uuid.uuid4().hex
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message)["x-request-id"] = request_id
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+        principal = scope.get("state", {}).get("principal")
+        # The path only: query strings are never logged (they could carry anything a client sends).
+        log.info(
+            "request",
+            method=scope["method"],
+            path=scope["path"],
+            status=status,
+            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+            org_type=getattr(principal, "org_type", None),
+            org_id=getattr(principal, "org_id", None),
+        )
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
@@ -46,28 +91,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.state.runtime = runtime
     install_error_handlers(app)
 
-    @app.middleware("http")
-    async def request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        request_id = request.headers.get("x-request-id")
-        if not request_id or len(request_id) > 64 or not request_id.replace("-", "").isalnum():
-            request_id = uuid.uuid4().hex
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id)
-        started = time.perf_counter()
-        response = await call_next(request)
-        principal = getattr(request.state, "principal", None)
-        # The path only: query strings are never logged (they could carry anything a client sends).
-        log.info(
-            "request",
-            method=request.method,
-            path=request.url.path,
-            status=response.status_code,
-            duration_ms=round((time.perf_counter() - started) * 1000, 1),
-            org_type=getattr(principal, "org_type", None),
-            org_id=getattr(principal, "org_id", None),
-        )
-        response.headers["x-request-id"] = request_id
-        return response
+    app.add_middleware(RequestContext)
 
     app.include_router(health.router)
     app.include_router(feeds.router)

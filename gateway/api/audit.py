@@ -11,10 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from stdnum.exceptions import ValidationError as UpnInvalid
 from stdnum.gb import upn as upn_rules
 
+from gateway.audit_keys import signing_keys
 from gateway.deps import PrincipalDep, RuntimeDep
 from gateway.errors import InvalidInput
 from gateway.services import audit_log
-from gateway.audit_keys import signing_keys
 
 router = APIRouter(tags=["audit"])
 
@@ -25,7 +25,9 @@ class TreeHeadOut(BaseModel):
     timestamp: str = Field(description="RFC 3339 UTC, whole seconds")
     key_id: str
     algorithm: Literal["Ed25519"]
-    signature: str = Field(description='base64 Ed25519 signature of "{tree_size}\\n{root_hash}\\n{timestamp}\\n"')
+    signature: str = Field(
+        description='base64 Ed25519 signature of "{tree_size}\\n{root_hash}\\n{timestamp}\\n"'
+    )
 
 
 class InclusionProofOut(BaseModel):
@@ -136,7 +138,9 @@ def _instant(field: str, text: str | None, *, end: bool) -> dt.datetime | None:
             return start + dt.timedelta(days=1, microseconds=-1) if end else start
         when = dt.datetime.fromisoformat(text)
     except ValueError:
-        raise InvalidInput([{"row": None, "field": field, "message": "must be a date or an RFC 3339 date-time"}]) from None
+        raise InvalidInput(
+            [{"row": None, "field": field, "message": "must be a date or an RFC 3339 date-time"}]
+        ) from None
     return when if when.tzinfo is not None else when.replace(tzinfo=dt.UTC)
 
 
@@ -149,7 +153,9 @@ async def get_keys(runtime: RuntimeDep) -> JwksOut:
 @router.get("/v1/audit/tree-head", response_model=TreeHeadOut)
 async def get_tree_head(runtime: RuntimeDep, principal: PrincipalDep) -> TreeHeadOut:
     audit_log.authorise_dpo(principal)
-    head = await run_in_threadpool(audit_log.current_head, runtime.sessions, signing_keys(runtime.settings.data_dir))
+    head = await run_in_threadpool(
+        audit_log.current_head, runtime.sessions, signing_keys(runtime.settings.data_dir)
+    )
     return TreeHeadOut(**head)
 
 
@@ -192,14 +198,22 @@ async def get_events(
 ) -> EventPageOut:
     audit_log.authorise_dpo(principal)
     filters = audit_log.EventFilters(
-        start=_instant("from", from_, end=False), end=_instant("to", to, end=True), org_id=org_id, purpose=purpose,
-        decision=decision, action=action,
+        start=_instant("from", from_, end=False),
+        end=_instant("to", to, end=True),
+        org_id=org_id,
+        purpose=purpose,
+        decision=decision,
+        action=action,
     )
     page = await run_in_threadpool(audit_log.list_events, runtime.sessions, principal, filters, cursor, limit)
     return EventPageOut.model_validate(page)
 
 
 @router.post("/v1/audit/subject-access", response_model=SubjectAccessOut)
-async def post_subject_access(runtime: RuntimeDep, principal: PrincipalDep, body: SubjectAccessIn) -> SubjectAccessOut:
-    result = await run_in_threadpool(audit_log.subject_access, runtime.sessions, runtime.keys, principal, body.upn)
+async def post_subject_access(
+    runtime: RuntimeDep, principal: PrincipalDep, body: SubjectAccessIn
+) -> SubjectAccessOut:
+    result = await run_in_threadpool(
+        audit_log.subject_access, runtime.sessions, runtime.keys, principal, body.upn
+    )
     return SubjectAccessOut.model_validate(result)

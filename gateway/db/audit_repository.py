@@ -14,11 +14,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Row, and_, create_engine, event, exists, func, insert, or_, select, text
+from sqlalchemy import Row, create_engine, event, exists, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
-
-from gateway.db.session import normalise_url
+from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.db.models import (
     AuditEvent,
@@ -29,11 +27,10 @@ from gateway.db.models import (
     AuditTreeHead,
     Enrolment,
 )
+from gateway.db.session import normalise_url
 
 __all__ = [
     "claim_index",
-    "insert_entry",
-    "left_siblings",
     "event_org_rows",
     "event_pupil_ref_rows",
     "event_rows",
@@ -43,15 +40,19 @@ __all__ = [
     "get_nodes",
     "heads",
     "insert_audit_event",
+    "insert_entry",
     "insert_head",
     "insert_nodes",
     "insert_pupil_refs",
     "is_enrolled_at",
     "latest_head",
+    "left_siblings",
     "node_rows",
+    "one_statement",
     "read_audit_size",
     "read_snapshot",
     "release_events_for_pupil",
+    "size_and_nodes",
 ]
 
 #: Rows per INSERT of a pupil index: far under both backends' bind-parameter limits.
@@ -64,29 +65,21 @@ def _is_pg(db: Session) -> bool:
 
 # --- appends ---------------------------------------------------------------------------------------
 # Appends are serialised by the `audit_state` row, so every round trip made while it is held is paid
-# by every concurrent request. On PostgreSQL an append is therefore two statements and the commit:
-# one claims the next index and reads the left siblings the new leaf completes, one writes the event,
-# its organisations, its nodes and its pupil index rows (data-modifying CTEs). SQLite runs in
-# process, where a statement costs microseconds, so it keeps one plain statement per table.
+# by every concurrent request. On PostgreSQL an append is therefore at most three statements and the
+# commit: one claims the next index, one reads the left siblings the new leaf completes (for an odd
+# index only), one writes the event, its organisations, its nodes and its pupil index rows
+# (data-modifying CTEs). SQLite runs in process, where a statement costs microseconds, so it keeps
+# one plain statement per table.
 
-_CLAIM_PG = text(
-    "WITH claimed AS (UPDATE audit_state SET tree_size = tree_size + 1 WHERE id = 1 RETURNING tree_size - 1 AS size) "
-    "SELECT claimed.size, n.level, n.idx, n.hash FROM claimed LEFT JOIN LATERAL ("
-    "  SELECT a.level, a.idx, a.hash FROM generate_series(0, 61) AS g(l)"
-    "  JOIN audit_nodes AS a ON a.level = g.l AND a.idx = (claimed.size >> g.l) - 1"
-    # level l is a left sibling of the new leaf's path exactly when the low l + 1 bits of size are 1s
-    "  WHERE (claimed.size + 1) % (CAST(2 AS bigint) << g.l) = 0"
-    ") AS n ON true"
-)
-_CLAIM_SQLITE = text("UPDATE audit_state SET tree_size = tree_size + 1 WHERE id = 1 RETURNING tree_size - 1")
+_CLAIM = text("UPDATE audit_state SET tree_size = tree_size + 1 WHERE id = 1 RETURNING tree_size - 1")
 
 _INSERT_PG = text(
-    "WITH ev AS (INSERT INTO audit_events (idx, occurred_at, action, actor_org_type, actor_org_id, purpose, decision, "
-    "  release_id, entry, leaf_hash) VALUES (:idx, :occurred_at, :action, :actor_org_type, :actor_org_id, :purpose, "
-    "  :decision, :release_id, :entry, :leaf_hash)), "
+    "WITH ev AS (INSERT INTO audit_events (idx, occurred_at, action, actor_org_type, actor_org_id, purpose,"
+    "  decision, release_id, entry, leaf_hash) VALUES (:idx, :occurred_at, :action, :actor_org_type,"
+    "  :actor_org_id, :purpose, :decision, :release_id, :entry, :leaf_hash)), "
     "org AS (INSERT INTO audit_event_orgs (idx, org_id) SELECT :idx, unnest(CAST(:org_ids AS varchar[]))), "
-    "nod AS (INSERT INTO audit_nodes (level, idx, hash) "
-    "  SELECT * FROM unnest(CAST(:levels AS smallint[]), CAST(:idxs AS bigint[]), CAST(:hashes AS bytea[]))), "
+    "nod AS (INSERT INTO audit_nodes (level, idx, hash) SELECT * FROM"
+    "  unnest(CAST(:levels AS smallint[]), CAST(:idxs AS bigint[]), CAST(:hashes AS bytea[]))), "
     "ref AS (INSERT INTO audit_pupil_refs (pupil_ref, idx) SELECT unnest(CAST(:refs AS varchar[])), :idx) "
     "SELECT 1"
 )
@@ -102,12 +95,13 @@ def left_siblings(size: int) -> list[tuple[int, int]]:
 
 
 def claim_index(db: Session) -> tuple[int, dict[tuple[int, int], bytes]]:
-    """Take the next index (locking the log until commit) and read the nodes its leaf completes."""
-    if _is_pg(db):
-        rows = db.execute(_CLAIM_PG).all()
-        siblings = {(int(r.level), int(r.idx)): bytes(r.hash) for r in rows if r.level is not None}
-        return int(rows[0].size), siblings
-    size = int(db.execute(_CLAIM_SQLITE).scalar_one())
+    """Take the next index (locking the log until commit) and read the nodes its leaf completes.
+
+    Two statements, not one: under READ COMMITTED a statement that waited for the row lock still
+    reads with the snapshot it started with, so a sibling committed by the append it waited for
+    would be invisible to it. The read after the lock is a new statement, with a new snapshot.
+    """
+    size = int(db.execute(_CLAIM).scalar_one())
     return size, get_nodes(db, left_siblings(size))
 
 
@@ -121,10 +115,17 @@ def insert_entry(
     """Write an event at the index `claim_index` gave, with everything derived from it."""
     orgs, refs = sorted(set(org_ids)), sorted(set(pupil_refs))
     if _is_pg(db):
-        db.execute(_INSERT_PG, {
-            **values, "org_ids": orgs, "refs": refs,
-            "levels": [lv for lv, _, _ in nodes], "idxs": [ix for _, ix, _ in nodes], "hashes": [h for _, _, h in nodes],
-        })
+        db.execute(
+            _INSERT_PG,
+            {
+                **values,
+                "org_ids": orgs,
+                "refs": refs,
+                "levels": [lv for lv, _, _ in nodes],
+                "idxs": [ix for _, ix, _ in nodes],
+                "hashes": [h for _, _, h in nodes],
+            },
+        )
         return
     insert_audit_event(db, values, orgs)
     insert_nodes(db, nodes)
@@ -134,7 +135,10 @@ def insert_entry(
 def insert_audit_event(db: Session, values: dict[str, Any], org_ids: Sequence[str]) -> None:
     db.execute(insert(AuditEvent.__table__).values(**values))
     if org_ids:
-        db.execute(insert(AuditEventOrg.__table__), [{"idx": values["idx"], "org_id": o} for o in sorted(set(org_ids))])
+        db.execute(
+            insert(AuditEventOrg.__table__),
+            [{"idx": values["idx"], "org_id": o} for o in sorted(set(org_ids))],
+        )
 
 
 # One statement text whatever the number of nodes, so that nothing is built or compiled per
@@ -142,13 +146,25 @@ def insert_audit_event(db: Session, values: dict[str, Any], org_ids: Sequence[st
 # and the join probes the primary key once per node. (A row-value IN is a full scan on SQLite, and
 # an OR of pairs costs more to build in SQLAlchemy than the query costs to run.)
 _NODES_PG = text(
-    "SELECT n.level, n.idx, n.hash FROM unnest(CAST(:levels AS smallint[]), CAST(:idxs AS bigint[])) AS w(level, idx) "
-    "JOIN audit_nodes AS n ON n.level = w.level AND n.idx = w.idx"
+    "SELECT n.level, n.idx, n.hash"
+    " FROM unnest(CAST(:levels AS smallint[]), CAST(:idxs AS bigint[])) AS w(level, idx)"
+    " JOIN audit_nodes AS n ON n.level = w.level AND n.idx = w.idx"
 )
 _NODES_SQLITE = text(
-    "SELECT n.level, n.idx, n.hash FROM json_each(:pairs) AS w "
-    "JOIN audit_nodes AS n ON n.level = json_extract(w.value, '$[0]') AND n.idx = json_extract(w.value, '$[1]')"
+    "SELECT n.level, n.idx, n.hash FROM json_each(:pairs) AS w"
+    " JOIN audit_nodes AS n"
+    " ON n.level = json_extract(w.value, '$[0]') AND n.idx = json_extract(w.value, '$[1]')"
 )
+# The same, with the log's committed size as a first row (level -1), so that a proof is one query.
+_SIZE_ROW = "SELECT -1 AS level, tree_size AS idx, NULL AS hash FROM audit_state WHERE id = 1 UNION ALL "
+_SIZED_NODES_PG = text(_SIZE_ROW + _NODES_PG.text)
+_SIZED_NODES_SQLITE = text(_SIZE_ROW + _NODES_SQLITE.text)
+
+
+def _node_params(db: Session, pairs: list[tuple[int, int]]) -> dict[str, Any]:
+    if _is_pg(db):
+        return {"levels": [lv for lv, _ in pairs], "idxs": [ix for _, ix in pairs]}
+    return {"pairs": json.dumps(pairs)}
 
 
 def get_nodes(db: Session, wanted: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
@@ -156,11 +172,18 @@ def get_nodes(db: Session, wanted: Sequence[tuple[int, int]]) -> dict[tuple[int,
     if not wanted:
         return {}
     pairs = sorted(set(wanted))
-    if _is_pg(db):
-        rows = db.execute(_NODES_PG, {"levels": [lv for lv, _ in pairs], "idxs": [ix for _, ix in pairs]})
-    else:
-        rows = db.execute(_NODES_SQLITE, {"pairs": json.dumps(pairs)})
+    rows = db.execute(_NODES_PG if _is_pg(db) else _NODES_SQLITE, _node_params(db, pairs))
     return {(int(r.level), int(r.idx)): bytes(r.hash) for r in rows}
+
+
+def size_and_nodes(
+    db: Session, wanted: Sequence[tuple[int, int]]
+) -> tuple[int, dict[tuple[int, int], bytes]]:
+    """The log's committed size and the stored hashes of ``wanted``, in one round trip."""
+    pairs = sorted(set(wanted))
+    rows = db.execute(_SIZED_NODES_PG if _is_pg(db) else _SIZED_NODES_SQLITE, _node_params(db, pairs)).all()
+    size = next(int(r.idx) for r in rows if r.level == -1)
+    return size, {(int(r.level), int(r.idx)): bytes(r.hash) for r in rows if r.level != -1}
 
 
 def insert_nodes(db: Session, nodes: Sequence[tuple[int, int, bytes]]) -> None:
@@ -187,7 +210,11 @@ def read_audit_size(db: Session) -> int:
 
 
 def latest_head(db: Session) -> AuditTreeHead | None:
-    stmt = select(AuditTreeHead).order_by(AuditTreeHead.tree_size.desc(), AuditTreeHead.signed_at.desc()).limit(1)
+    stmt = (
+        select(AuditTreeHead)
+        .order_by(AuditTreeHead.tree_size.desc(), AuditTreeHead.signed_at.desc())
+        .limit(1)
+    )
     return db.execute(stmt).scalar_one_or_none()
 
 
@@ -203,7 +230,9 @@ def insert_head(db: Session, values: dict[str, Any]) -> bool:
 
 
 def heads(db: Session, max_size: int | None = None) -> list[AuditTreeHead]:
-    stmt = select(AuditTreeHead).order_by(AuditTreeHead.tree_size, AuditTreeHead.signed_at, AuditTreeHead.key_id)
+    stmt = select(AuditTreeHead).order_by(
+        AuditTreeHead.tree_size, AuditTreeHead.signed_at, AuditTreeHead.key_id
+    )
     if max_size is not None:
         stmt = stmt.where(AuditTreeHead.tree_size <= max_size)
     return list(db.execute(stmt).scalars())
@@ -234,7 +263,9 @@ def events_page(
     max_index: int | None = None,
 ) -> list[Row[Any]]:
     """Up to ``limit`` events in log order after index ``after``, filtered, as (idx, entry, leaf_hash)."""
-    stmt = select(AuditEvent.idx, AuditEvent.entry, AuditEvent.leaf_hash).order_by(AuditEvent.idx).limit(limit)
+    stmt = (
+        select(AuditEvent.idx, AuditEvent.entry, AuditEvent.leaf_hash).order_by(AuditEvent.idx).limit(limit)
+    )
     conditions = [
         _visible_to(visible_org),
         _visible_to(org_id),
@@ -252,7 +283,9 @@ def events_page(
     return list(db.execute(stmt).all())
 
 
-def release_events_for_pupil(db: Session, pupil_ref: str, *, visible_org: str | None, max_index: int) -> list[Row[Any]]:
+def release_events_for_pupil(
+    db: Session, pupil_ref: str, *, visible_org: str | None, max_index: int
+) -> list[Row[Any]]:
     """Allowed release decisions whose event names the pupil, in log order, as (idx, entry)."""
     stmt = (
         select(AuditEvent.idx, AuditEvent.entry)
@@ -278,13 +311,22 @@ def is_enrolled_at(db: Session, pupil_id: str, urn: int) -> bool:
 
 
 # --- verification reads ---------------------------------------------------------------------------
+# Plain tuples through the connection, not ORM rows: `audit verify` reads every row of the log, and
+# ORM loading cost more than the rest of the check together.
+
+_EVENT_ROWS = text(
+    "SELECT idx, entry, leaf_hash, action, actor_org_type, actor_org_id, purpose, decision, release_id,"
+    " occurred_at FROM audit_events WHERE idx >= :start AND idx < :end ORDER BY idx"
+)
+_ORG_ROWS = text("SELECT idx, org_id FROM audit_event_orgs WHERE idx >= :start AND idx < :end")
+_PUPIL_ROWS = text("SELECT idx, pupil_ref FROM audit_pupil_refs WHERE idx >= :start AND idx < :end")
 
 
 def event_rows(db: Session, start: int, end: int) -> list[Row[Any]]:
-    """Every stored column of the events with ``start <= idx < end``, in index order."""
-    table = AuditEvent.__table__
-    stmt = select(*table.c).where(table.c.idx >= start, table.c.idx < end).order_by(table.c.idx)
-    return list(db.execute(stmt).all())
+    """(idx, entry, leaf_hash, action, actor_org_type, actor_org_id, purpose, decision, release_id,
+    occurred_at) of the events with ``start <= idx < end``, in index order; occurred_at as the
+    driver returns it (text on SQLite)."""
+    return list(db.connection().execute(_EVENT_ROWS, {"start": start, "end": end}).all())
 
 
 def events_beyond(db: Session, size: int) -> int | None:
@@ -293,21 +335,45 @@ def events_beyond(db: Session, size: int) -> int | None:
 
 
 def event_org_rows(db: Session, start: int, end: int) -> list[Row[Any]]:
-    stmt = select(AuditEventOrg.idx, AuditEventOrg.org_id).where(AuditEventOrg.idx >= start, AuditEventOrg.idx < end)
-    return list(db.execute(stmt).all())
+    return list(db.connection().execute(_ORG_ROWS, {"start": start, "end": end}).all())
 
 
 def event_pupil_ref_rows(db: Session, start: int, end: int) -> list[Row[Any]]:
-    stmt = select(AuditPupilRef.idx, AuditPupilRef.pupil_ref).where(AuditPupilRef.idx >= start, AuditPupilRef.idx < end)
-    return list(db.execute(stmt).all())
+    return list(db.connection().execute(_PUPIL_ROWS, {"start": start, "end": end}).all())
 
 
 def node_rows(db: Session, ranges: Sequence[tuple[int, int, int]]) -> list[Row[Any]]:
-    """Stored nodes in ``(level, first_idx, last_idx)`` ranges (inclusive), in one query."""
+    """Stored (level, idx, hash) in ``(level, first_idx, last_idx)`` ranges (inclusive), in one query."""
     if not ranges:
         return []
-    condition = or_(*(and_(AuditNode.level == lv, AuditNode.idx >= lo, AuditNode.idx <= hi) for lv, lo, hi in ranges))
-    return list(db.execute(select(AuditNode.level, AuditNode.idx, AuditNode.hash).where(condition)).all())
+    params: dict[str, int] = {}
+    terms = []
+    for k, (level, low, high) in enumerate(ranges):
+        terms.append(f"(level = :l{k} AND idx BETWEEN :a{k} AND :b{k})")
+        params.update({f"l{k}": level, f"a{k}": low, f"b{k}": high})
+    stmt = text("SELECT level, idx, hash FROM audit_nodes WHERE " + " OR ".join(terms))  # noqa: S608 (bound values)
+    return list(db.connection().execute(stmt, params).all())
+
+
+@contextmanager
+def one_statement(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """A session for a read made of one statement, which sees one snapshot on its own.
+
+    On PostgreSQL the connection runs in autocommit, which saves the BEGIN and COMMIT round trips
+    (a proof is one statement, and these were most of its time). SQLite's transactions cost
+    nothing to open, and the gateway's engine begins them itself, so it keeps the usual one.
+    """
+    engine = sessions.kw["bind"]
+    if engine.dialect.name != "postgresql":
+        db = sessions()
+        try:
+            yield db
+            db.commit()
+        finally:
+            db.close()
+        return
+    with engine.connect() as conn, Session(bind=conn.execution_options(isolation_level="AUTOCOMMIT")) as db:
+        yield db
 
 
 @contextmanager

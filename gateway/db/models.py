@@ -294,3 +294,83 @@ class ConsentRecord(Base):
 
 
 __all__ += ["ConsentRecord"]
+
+
+# --- differentially private statistics (issue 8) ------------------------------------------------
+
+from sqlalchemy import CheckConstraint, Float, ForeignKeyConstraint, Text, UniqueConstraint  # noqa: E402
+
+
+class PrivacyBudget(Base):
+    """The yearly privacy budget of one consumer (an organisation such as ``dfe:dfe``): zCDP rho in
+    integer units of ``anonymisation.dp.RHO_UNIT``. The cap follows settings (every change is audited);
+    what was spent is the sum of the consumer's ``privacy_spends`` rows for the year. Locking this row
+    serialises reservations, so concurrent requests can never overspend."""
+
+    __tablename__ = "privacy_budgets"
+
+    academic_year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    consumer: Mapped[str] = mapped_column(String(40), primary_key=True)
+    cap_units: Mapped[int] = mapped_column(BigInteger)
+    epsilon: Mapped[float] = mapped_column(Float)
+    delta: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class PrivacySpend(Base):
+    """One reservation of budget, made before any noise is drawn and never refunded. ``reserved``
+    becomes ``released`` once the noisy answer is stored; a reservation whose answer never came (a
+    crash between the two) stays spent. ``measurement`` is the plan: each statistic's OpenDP
+    measurement (``dp.serialize``), scale, sensitivity and rho."""
+
+    __tablename__ = "privacy_spends"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    academic_year: Mapped[int] = mapped_column(Integer)
+    consumer: Mapped[str] = mapped_column(String(40))
+    units: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(10))
+    kind: Mapped[str] = mapped_column(String(10))
+    question_hash: Mapped[str] = mapped_column(String(64), index=True)
+    question: Mapped[str] = mapped_column(Text)
+    measurement: Mapped[str] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    released_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    audit_index: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["academic_year", "consumer"],
+            ["privacy_budgets.academic_year", "privacy_budgets.consumer"],
+            name="fk_privacy_spends_budget",
+        ),
+        CheckConstraint("units > 0", name="units_positive"),
+        CheckConstraint("status IN ('reserved', 'released')", name="status_known"),
+        Index("ix_privacy_spends_year_consumer", "academic_year", "consumer"),
+    )
+
+
+class StatsAnswer(Base):
+    """The stored noisy answer to one question (a statistic, or a named bundle of them): asking the
+    same question again returns it, spending nothing. ``answer`` is the published JSON body (noisy
+    values, intervals, scales), ``csv`` a bundle's DfE open-data file; nothing exact is kept."""
+
+    __tablename__ = "stats_answers"
+
+    question_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    spend_id: Mapped[str] = mapped_column(String(40), ForeignKey("privacy_spends.id"), unique=True)
+    academic_year: Mapped[int] = mapped_column(Integer)
+    consumer: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(10))
+    bundle: Mapped[str | None] = mapped_column(String(80))
+    answer: Mapped[str] = mapped_column(Text)
+    csv: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    audit_index: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (UniqueConstraint("consumer", "bundle", name="uq_stats_answers_consumer_bundle"),)
+
+
+__all__ += ["PrivacyBudget", "PrivacySpend", "StatsAnswer"]

@@ -53,31 +53,56 @@ def _sqlite_value(value: Any) -> Any:
     return value
 
 
-def _executemany(db: Session, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
-    """One statement, many parameter rows, through the driver (psycopg pipelines it)."""
-    if not rows:
-        return
-    conn = db.connection()
-    if _is_pg(db):
-        driver = conn.connection.driver_connection
-        with driver.cursor() as cur:  # type: ignore[union-attr]
-            cur.executemany(sql, rows)
-    else:
-        conn.exec_driver_sql(sql.replace("%s", "?"), [tuple(_sqlite_value(v) for v in row) for row in rows])
+def _driver(db: Session) -> Any:
+    """The DBAPI connection (psycopg or sqlite3) under the session's transaction."""
+    return db.connection().connection.driver_connection
 
 
-def _copy_upsert(db: Session, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]], conflict: str) -> None:
-    """PostgreSQL: COPY into a per-connection staging table (emptied at commit), then one upsert."""
-    driver = db.connection().connection.driver_connection
-    stage = f"stage_{table}"
+#: PostgreSQL staging tables of the bulk writes: TEMP (one set per connection), ON COMMIT DELETE ROWS
+#: (truncated at every commit, so never bloated), and emptied by the statement that reads them, so a
+#: second use in one transaction starts empty. Rows reach them by binary COPY, which costs the client
+#: less than half what text COPY does.
+_STAGES = {
+    # A register: one row per pupil, what its marks, totals and reason codes need (see store_register).
+    "stage_register": "pupil_id varchar(64), am varchar(2), pm varchar(2), year_group varchar(2), sen_status varchar(1), "
+                      "fsm_eligible boolean, possible integer, present integer, aea integer, authorised integer, "
+                      "unauthorised integer, not_counted integer, code1 varchar(2), n1 integer, code2 varchar(2), n2 integer",
+    "stage_enrolment_code_totals": "LIKE enrolment_code_totals",
+    "stage_data_keys": "LIKE data_keys",
+    "stage_pupil_identities": "LIKE pupil_identities",
+}
+_REGISTER_TYPES = ("varchar", "varchar", "varchar", "varchar", "varchar", "bool", "int4", "int4", "int4", "int4", "int4",
+                   "int4", "varchar", "int4", "varchar", "int4")
+
+
+def _copy_in(db: Session, cur: Any, stage: str, columns: Sequence[str], types: Sequence[str],
+             rows: Iterable[tuple[Any, ...]]) -> None:
+    """Binary COPY of rows into a staging table. The staging tables are made sure of once per
+    transaction, in one round trip (made in a transaction that rolls back, they go with it)."""
+    transaction = db.get_transaction()
+    if db.info.get("gateway_stages") is not transaction:
+        cur.execute("; ".join(f"CREATE TEMP TABLE IF NOT EXISTS {name} ({ddl}) ON COMMIT DELETE ROWS"
+                              for name, ddl in _STAGES.items()))
+        db.info["gateway_stages"] = transaction
+    with cur.copy(f"COPY {stage} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(list(types))
+        write = copy.write_row
+        for row in rows:
+            write(row)
+
+
+def _copy_upsert(db: Session, table: str, columns: Sequence[str], types: Sequence[str], rows: Iterable[tuple[Any, ...]],
+                 conflict: str, returning: str | None = None) -> list[tuple[Any, ...]]:
+    """PostgreSQL: COPY into the table's staging table, then one INSERT ... SELECT ... ON CONFLICT that
+    empties the stage as it reads it. Rows must be unique on the conflict target."""
     cols = ", ".join(columns)
-    with driver.cursor() as cur:  # type: ignore[union-attr]
-        cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
-        cur.execute(f"TRUNCATE {stage}")
-        with cur.copy(f"COPY {stage} ({cols}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        cur.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} {conflict}")
+    stage = f"stage_{table}"
+    with _driver(db).cursor() as cur:
+        _copy_in(db, cur, stage, columns, types, rows)
+        cur.execute(f"WITH staged AS (DELETE FROM {stage} RETURNING {cols}) "
+                    f"INSERT INTO {table} ({cols}) SELECT {cols} FROM staged {conflict}"
+                    + (f" RETURNING {returning}" if returning else ""))
+        return list(cur.fetchall()) if returning else []
 
 
 # --- schools -----------------------------------------------------------------------------------
@@ -114,6 +139,26 @@ def school_las(db: Session, urns: Sequence[int]) -> dict[int, str]:
 # --- feeds and marks ---------------------------------------------------------------------------
 
 
+# Built once: a statement built per call spends longer in SQLAlchemy than in the database.
+_LATEST_VERSION = select(func.max(Feed.version)).where(Feed.urn == bindparam("urn"), Feed.date == bindparam("day")).scalar_subquery()
+_FEED_TARGET = (
+    select(School.la_code, School.status, Feed.version, Feed.body_sha256, Feed.pupil_count, Feed.audit_index)
+    .select_from(School)
+    .outerjoin(Feed, and_(Feed.urn == School.urn, Feed.date == bindparam("day"), Feed.version == _LATEST_VERSION))
+    .where(School.urn == bindparam("urn"))
+)
+_FEED_TARGET_LOCKED = _FEED_TARGET.with_for_update(of=School)
+_INSERT_FEED = insert(Feed.__table__)
+
+
+def feed_target(db: Session, urn: int, day: dt.date, *, lock: bool = False) -> Row[Any] | None:
+    """The school (la_code, status) and its latest register for the day (version, body_sha256,
+    pupil_count, audit_index: None when there is none), in one query. With `lock`, the school's
+    row is locked until commit (PostgreSQL), which serialises the feeds of one school."""
+    stmt = _FEED_TARGET_LOCKED if lock and _is_pg(db) else _FEED_TARGET
+    return db.execute(stmt, {"urn": urn, "day": day}).one_or_none()
+
+
 def current_feed(db: Session, urn: int, day: dt.date) -> Feed | None:
     stmt = select(Feed).where(Feed.urn == urn, Feed.date == day).order_by(Feed.version.desc()).limit(1)
     return db.execute(stmt).scalar_one_or_none()
@@ -124,7 +169,7 @@ def feed_versions(db: Session, urn: int, day: dt.date) -> list[Feed]:
 
 
 def insert_feed(db: Session, **values: Any) -> None:
-    db.execute(insert(Feed).values(**values))
+    db.execute(_INSERT_FEED, values)
 
 
 def current_marks(db: Session, urn: int, day: dt.date) -> list[Row[Any]]:
@@ -144,61 +189,104 @@ def archive_marks(db: Session, urn: int, day: dt.date) -> None:
     db.execute(delete(Mark).where(Mark.urn == urn, Mark.date == day))
 
 
-def insert_marks(db: Session, rows: Sequence[tuple[int, dt.date, str, int, str, str, int]]) -> None:
-    """(urn, date, pupil_id, academic_year, am, pm, version) rows, by COPY on PostgreSQL."""
-    if _is_pg(db):
-        driver = db.connection().connection.driver_connection
-        with driver.cursor() as cur:  # type: ignore[union-attr]
-            with cur.copy("COPY marks (urn, date, pupil_id, academic_year, am, pm, version) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-        return
-    db.connection().exec_driver_sql(
-        "INSERT INTO marks (urn, date, pupil_id, academic_year, am, pm, version) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [(u, d.isoformat(), p, y, a, m, v) for (u, d, p, y, a, m, v) in rows],
-    )
-
-
 # --- identities and data keys ------------------------------------------------------------------
 
 
+#: One pupil's row of a (pupil_id, academic_year)-keyed table, for a LATERAL join from a list of pupil
+#: ids: a primary-key probe per pupil whatever the planner's statistics say (without them, a join
+#: from a 1,000-pupil list was planned as a scan of the whole table: a second instead of 12 ms).
+_ONE_ROW = "SELECT {columns} FROM {table} AS t WHERE t.pupil_id = w.pupil_id AND t.academic_year = %s LIMIT 1"
+
+
 def identity_digests(db: Session, academic_year: int, pupil_ids: Sequence[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for chunk in _chunks(pupil_ids, 5000):
-        stmt = select(PupilIdentity.pupil_id, PupilIdentity.digest).where(
-            PupilIdentity.academic_year == academic_year, PupilIdentity.pupil_id.in_(list(chunk))
-        )
-        out.update({r.pupil_id: r.digest for r in db.execute(stmt)})
-    return out
+    """pupil_id -> digest of the identities stored for the year (pupils without one are absent)."""
+    return {pid: digest for pid, digest in _by_pupil(db, "pupil_id, digest", "pupil_identities", academic_year, pupil_ids)}
+
+
+def changed_identities(db: Session, academic_year: int, pupil_ids: Sequence[str], digests: Sequence[str]) -> list[str]:
+    """The pupils whose stored identity for the year is missing or has another digest. PostgreSQL
+    compares in the database (both lists go as one string each: hex has no commas), so that on a
+    day after the first, when nobody's changed, no digest comes back."""
+    if not pupil_ids:
+        return []
+    if _is_pg(db):
+        with _driver(db).cursor() as cur:
+            cur.execute(
+                "SELECT w.pupil_id FROM unnest(string_to_array(%s, ','), string_to_array(%s, ',')) AS w(pupil_id, digest) "
+                f"LEFT JOIN LATERAL ({_ONE_ROW.format(columns='digest', table='pupil_identities')}) AS i ON true "
+                "WHERE i.digest IS DISTINCT FROM w.digest",
+                (",".join(pupil_ids), ",".join(digests), academic_year),
+            )
+            return [r[0] for r in cur.fetchall()]
+    known = identity_digests(db, academic_year, pupil_ids)
+    return [pid for pid, digest in zip(pupil_ids, digests, strict=True) if known.get(pid) != digest]
 
 
 def wrapped_keys(db: Session, academic_year: int, pupil_ids: Sequence[str]) -> dict[str, tuple[bytes, str]]:
-    out: dict[str, tuple[bytes, str]] = {}
+    rows = _by_pupil(db, "pupil_id, wrapped_key, master_key_id", "data_keys", academic_year, pupil_ids)
+    return {pid: (bytes(wrapped), key_id) for pid, wrapped, key_id in rows}
+
+
+def _by_pupil(db: Session, columns: str, table: str, academic_year: int, pupil_ids: Sequence[str]) -> list[tuple[Any, ...]]:
+    """Rows of a (pupil_id, academic_year)-keyed table for many pupils: one array parameter on
+    PostgreSQL (one statement text, whatever the number), chunks of placeholders on SQLite."""
+    if not pupil_ids:
+        return []
+    if _is_pg(db):
+        with _driver(db).cursor() as cur:
+            cur.execute(f"SELECT x.* FROM unnest(string_to_array(%s, ',')) AS w(pupil_id) "
+                        f"CROSS JOIN LATERAL ({_ONE_ROW.format(columns=columns, table=table)}) AS x",
+                        (",".join(pupil_ids), academic_year))
+            return list(cur.fetchall())
+    out: list[tuple[Any, ...]] = []
+    driver = _driver(db)
     for chunk in _chunks(pupil_ids, 5000):
-        stmt = select(DataKey.pupil_id, DataKey.wrapped_key, DataKey.master_key_id).where(
-            DataKey.academic_year == academic_year, DataKey.pupil_id.in_(list(chunk))
-        )
-        out.update({r.pupil_id: (bytes(r.wrapped_key), r.master_key_id) for r in db.execute(stmt)})
+        sql = f"SELECT {columns} FROM {table} WHERE academic_year = ? AND pupil_id IN ({', '.join('?' * len(chunk))})"
+        out += driver.execute(sql, (academic_year, *chunk)).fetchall()
     return out
 
 
-def insert_data_keys(db: Session, rows: Sequence[dict[str, Any]]) -> None:
-    _executemany(
-        db,
-        "INSERT INTO data_keys (pupil_id, academic_year, wrapped_key, master_key_id, created_at) VALUES (%s, %s, %s, %s, %s) "
-        "ON CONFLICT (pupil_id, academic_year) DO NOTHING",
-        [(r["pupil_id"], r["academic_year"], r["wrapped_key"], r["master_key_id"], r["created_at"]) for r in rows],
-    )
+def insert_data_keys(db: Session, academic_year: int, master_key_id: str, created_at: dt.datetime,
+                     rows: Sequence[tuple[str, bytes]]) -> set[str]:
+    """Store new (pupil_id, wrapped data key) rows; the pupil ids actually inserted. A pupil whose
+    key another transaction stored first (a pupil on two schools' rolls, both sending at once)
+    keeps that key, and is not in the result: the caller encrypts under the stored key instead."""
+    if not rows:
+        return set()
+    ordered = sorted(rows)  # one lock order for concurrent registers that share pupils
+    conflict = "ON CONFLICT (pupil_id, academic_year) DO NOTHING"
+    if _is_pg(db):
+        columns = ("pupil_id", "academic_year", "wrapped_key", "master_key_id", "created_at")
+        types = ("varchar", "int4", "bytea", "varchar", "timestamptz")
+        values = ((pid, academic_year, wrapped, master_key_id, created_at) for pid, wrapped in ordered)
+        return {r[0] for r in _copy_upsert(db, "data_keys", columns, types, values, conflict, returning="pupil_id")}
+    driver = _driver(db)
+    created = _sqlite_value(created_at)
+    inserted = set()
+    for pid, wrapped in ordered:  # SQLite writers are serialised: nobody can insert in between
+        cur = driver.execute("INSERT INTO data_keys (pupil_id, academic_year, wrapped_key, master_key_id, created_at) "
+                             f"VALUES (?, ?, ?, ?, ?) {conflict}", (pid, academic_year, wrapped, master_key_id, created))
+        if cur.rowcount:
+            inserted.add(pid)
+    return inserted
 
 
-def upsert_identities(db: Session, rows: Sequence[dict[str, Any]]) -> None:
-    _executemany(
-        db,
-        "INSERT INTO pupil_identities (pupil_id, academic_year, ciphertext, digest, updated_at) VALUES (%s, %s, %s, %s, %s) "
-        "ON CONFLICT (pupil_id, academic_year) DO UPDATE SET ciphertext = excluded.ciphertext, digest = excluded.digest, "
-        "updated_at = excluded.updated_at",
-        [(r["pupil_id"], r["academic_year"], r["ciphertext"], r["digest"], r["updated_at"]) for r in rows],
-    )
+def upsert_identities(db: Session, academic_year: int, updated_at: dt.datetime, rows: Sequence[tuple[str, bytes, str]]) -> None:
+    """Store (pupil_id, ciphertext, digest) rows, replacing the year's previous identity."""
+    if not rows:
+        return
+    ordered = sorted(rows)
+    columns = ("pupil_id", "academic_year", "ciphertext", "digest", "updated_at")
+    conflict = ("ON CONFLICT (pupil_id, academic_year) DO UPDATE SET ciphertext = excluded.ciphertext, "
+                "digest = excluded.digest, updated_at = excluded.updated_at")
+    if _is_pg(db):
+        types = ("varchar", "int4", "bytea", "varchar", "timestamptz")
+        _copy_upsert(db, "pupil_identities", columns, types, ((pid, academic_year, c, d, updated_at) for pid, c, d in ordered),
+                     conflict)
+        return
+    updated = _sqlite_value(updated_at)
+    _driver(db).executemany(f"INSERT INTO pupil_identities ({', '.join(columns)}) VALUES (?, ?, ?, ?, ?) {conflict}",
+                            [(pid, academic_year, c, d, updated) for pid, c, d in ordered])
 
 
 def identities_with_keys(db: Session, academic_year: int, pupil_ids: Sequence[str]) -> dict[str, tuple[bytes, bytes, str]]:
@@ -232,33 +320,74 @@ _ENROLMENT_COLUMNS = (
 )
 
 
-def upsert_enrolments(db: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Add each row's session deltas to the enrolment's totals, creating it if new. The pupil's
-    attributes (year group, SEN, FSM) follow the latest register date seen.
-
-    PostgreSQL: COPY into a temporary staging table, then one INSERT ... ON CONFLICT. SQLite:
-    executemany of the same upsert. (Multi-row VALUES through the ORM spends its time compiling.)"""
-    if not rows:
-        return
-    pg = _is_pg(db)
+def _enrolment_conflict(pg: bool) -> str:
+    """The upsert that adds a register's deltas to an enrolment's totals; the pupil's attributes (year
+    group, SEN, FSM) follow the latest register date seen."""
     least, greatest = ("LEAST", "GREATEST") if pg else ("MIN", "MAX")
-    columns = ", ".join(_ENROLMENT_COLUMNS)
     updates = ", ".join(f"{c} = enrolments.{c} + excluded.{c}" for c in _TOTAL_COLUMNS)
     newer = "excluded.last_date >= enrolments.last_date"
     attributes = ", ".join(
         f"{c} = CASE WHEN {newer} THEN excluded.{c} ELSE enrolments.{c} END" for c in ("year_group", "sen_status", "fsm_eligible")
     )
-    conflict = (
+    return (
         f"ON CONFLICT (pupil_id, urn, academic_year) DO UPDATE SET {updates}, {attributes}, la_code = excluded.la_code, "
         f"first_date = {least}(enrolments.first_date, excluded.first_date), "
         f"last_date = {greatest}(enrolments.last_date, excluded.last_date)"
     )
-    values = [tuple(r[c] for c in _ENROLMENT_COLUMNS) for r in rows]
-    if pg:
-        _copy_upsert(db, "enrolments", _ENROLMENT_COLUMNS, values, conflict)
-    else:
-        placeholders = ", ".join(["%s"] * len(_ENROLMENT_COLUMNS))
-        _executemany(db, f"INSERT INTO enrolments ({columns}) VALUES ({placeholders}) {conflict}", values)
+
+
+_CODE_CONFLICT = ("ON CONFLICT (pupil_id, urn, academic_year, code) DO UPDATE SET "
+                  "sessions = enrolment_code_totals.sessions + excluded.sessions")
+
+_REGISTER_COLUMNS = ("pupil_id", "am", "pm", "year_group", "sen_status", "fsm_eligible", "possible", "present", "aea",
+                     "authorised", "unauthorised", "not_counted", "code1", "n1", "code2", "n2")
+_STORE_REGISTER_PG = (
+    "WITH s AS (DELETE FROM stage_register RETURNING *), "
+    "m AS (INSERT INTO marks (urn, date, pupil_id, academic_year, am, pm, version) "
+    "SELECT %(urn)s, %(day)s, pupil_id, %(year)s, am, pm, %(version)s FROM s), "
+    f"e AS (INSERT INTO enrolments ({', '.join(_ENROLMENT_COLUMNS)}) "
+    "SELECT pupil_id, %(urn)s, %(year)s, %(la)s, year_group, sen_status, fsm_eligible, %(day)s, %(day)s, "
+    f"possible, present, aea, authorised, unauthorised, not_counted FROM s {_enrolment_conflict(True)}) "
+    "INSERT INTO enrolment_code_totals (pupil_id, urn, academic_year, code, sessions) "
+    "SELECT pupil_id, %(urn)s, %(year)s, code1, n1 FROM s WHERE code1 IS NOT NULL "
+    f"UNION ALL SELECT pupil_id, %(urn)s, %(year)s, code2, n2 FROM s WHERE code2 IS NOT NULL {_CODE_CONFLICT}"
+)
+
+
+def store_register(db: Session, urn: int, day: dt.date, academic_year: int, version: int, la_code: str,
+                   rows: Sequence[tuple[Any, ...]]) -> None:
+    """Store a register's marks and move its pupils' totals, in bulk.
+
+    Rows are one per pupil (unique): (pupil_id, am, pm, year_group, sen_status, fsm_eligible, then the
+    six deltas of the totals in `_TOTAL_COLUMNS` order, then code1, n1, code2, n2: up to two reason
+    codes and the sessions to add to each, None when there are none). Marks are inserted; each
+    enrolment at the school gets the deltas added, created if new; each reason code its sessions.
+
+    PostgreSQL: one binary COPY into a staging table and one statement that writes the three tables
+    from it. SQLite: an executemany per table."""
+    if not rows:
+        return
+    if _is_pg(db):
+        with _driver(db).cursor() as cur:
+            _copy_in(db, cur, "stage_register", _REGISTER_COLUMNS, _REGISTER_TYPES, rows)
+            cur.execute(_STORE_REGISTER_PG, {"urn": urn, "day": day, "year": academic_year, "version": version, "la": la_code})
+        return
+    driver = _driver(db)
+    day_text = day.isoformat()
+    driver.executemany(
+        "INSERT INTO marks (urn, date, pupil_id, academic_year, am, pm, version) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(urn, day_text, r[0], academic_year, r[1], r[2], version) for r in rows],
+    )
+    placeholders = ", ".join(["?"] * len(_ENROLMENT_COLUMNS))
+    driver.executemany(
+        f"INSERT INTO enrolments ({', '.join(_ENROLMENT_COLUMNS)}) VALUES ({placeholders}) {_enrolment_conflict(False)}",
+        [(r[0], urn, academic_year, la_code, r[3], r[4], r[5], day_text, day_text, *r[6:12]) for r in rows],
+    )
+    codes = [(r[0], urn, academic_year, r[12], r[13]) for r in rows if r[12] is not None]
+    codes += [(r[0], urn, academic_year, r[14], r[15]) for r in rows if r[14] is not None]
+    if codes:
+        driver.executemany("INSERT INTO enrolment_code_totals (pupil_id, urn, academic_year, code, sessions) "
+                           f"VALUES (?, ?, ?, ?, ?) {_CODE_CONFLICT}", codes)
 
 
 def subtract_enrolment_totals(db: Session, urn: int, academic_year: int, deltas: Sequence[dict[str, Any]]) -> None:
@@ -274,16 +403,17 @@ def subtract_enrolment_totals(db: Session, urn: int, academic_year: int, deltas:
     db.execute(stmt, [{f"b_{k}": v for k, v in d.items()} for d in deltas])
 
 
-def upsert_code_totals(db: Session, rows: Sequence[dict[str, Any]]) -> None:
-    columns = ("pupil_id", "urn", "academic_year", "code", "sessions")
-    conflict = "ON CONFLICT (pupil_id, urn, academic_year, code) DO UPDATE SET sessions = enrolment_code_totals.sessions + excluded.sessions"
-    values = [tuple(r[c] for c in columns) for r in rows]
-    if not values:
+def upsert_code_totals(db: Session, urn: int, academic_year: int, rows: Sequence[tuple[str, str, int]]) -> None:
+    """Add (pupil_id, code, sessions) counts (negative for superseded marks) to the reason-code totals."""
+    if not rows:
         return
+    columns = ("pupil_id", "urn", "academic_year", "code", "sessions")
+    values = [(pid, urn, academic_year, code, n) for pid, code, n in rows]
     if _is_pg(db):
-        _copy_upsert(db, "enrolment_code_totals", columns, values, conflict)
+        _copy_upsert(db, "enrolment_code_totals", columns, ("varchar", "int4", "int4", "varchar", "int4"), values, _CODE_CONFLICT)
     else:
-        _executemany(db, f"INSERT INTO enrolment_code_totals ({', '.join(columns)}) VALUES (%s, %s, %s, %s, %s) {conflict}", values)
+        _driver(db).executemany(f"INSERT INTO enrolment_code_totals ({', '.join(columns)}) VALUES (?, ?, ?, ?, ?) {_CODE_CONFLICT}",
+                                values)
 
 
 def prune_code_totals(db: Session, urn: int, academic_year: int) -> None:

@@ -108,17 +108,25 @@ def sign_head(sessions: sessionmaker[Session], keys: SigningKeys, *, force: bool
         size = audit_repo.read_audit_size(db)
         latest = audit_repo.get_head(db, size, key_id) if force else audit_repo.latest_head(db)
         if latest is not None and latest.tree_size >= size:
-            return _head_of(latest)
+            # After a rotation two keys have signed this size: answer with the current key's head.
+            return _head_of(audit_repo.get_head(db, latest.tree_size, key_id) or latest)
         try:
             root = root_hash(size, _getter(audit_repo.get_nodes(db, nodes_for_root(size))))
         except MissingNode:
             log.error("audit_node_missing", tree_size=size)
             raise AuditStoreDamaged() from None
         head = sign_tree_head(size, root, dt.datetime.now(dt.UTC), private_key, key_id)
-        stored = audit_repo.insert_head(db, {
-            "tree_size": head.tree_size, "key_id": head.key_id, "root_hash": head.root_hash,
-            "signed_at": head.timestamp, "algorithm": head.algorithm, "signature": head.signature,
-        })
+        stored = audit_repo.insert_head(
+            db,
+            {
+                "tree_size": head.tree_size,
+                "key_id": head.key_id,
+                "root_hash": head.root_hash,
+                "signed_at": head.timestamp,
+                "algorithm": head.algorithm,
+                "signature": head.signature,
+            },
+        )
         if not stored:  # another process signed this size with this key first: theirs stands
             theirs = audit_repo.get_head(db, size, key_id)
             if theirs is None:
@@ -174,13 +182,14 @@ def _bad(field: str, message: str) -> InvalidInput:
 
 def inclusion(sessions: sessionmaker[Session], index: int, tree_size: int) -> dict[str, Any]:
     """RFC 9162 audit path of leaf ``index`` in the tree of ``tree_size`` leaves."""
-    with transaction(sessions) as db:
-        size = audit_repo.read_audit_size(db)
-        if tree_size < 1 or tree_size > size:
-            raise _bad("tree_size", f"tree_size must be between 1 and the log's size ({size})")
-        if index < 0 or index >= tree_size:
-            raise _bad("index", "index must be at least 0 and smaller than tree_size")
-        nodes = audit_repo.get_nodes(db, [(0, index), *nodes_for_inclusion(index, tree_size)])
+    if tree_size < 1:
+        raise _bad("tree_size", "tree_size must be at least 1")
+    if index < 0 or index >= tree_size:
+        raise _bad("index", "index must be at least 0 and smaller than tree_size")
+    with audit_repo.one_statement(sessions) as db:
+        size, nodes = audit_repo.size_and_nodes(db, [(0, index), *nodes_for_inclusion(index, tree_size)])
+    if tree_size > size:
+        raise _bad("tree_size", f"tree_size must be between 1 and the log's size ({size})")
     try:
         get = _getter(nodes)
         path = inclusion_proof(index, tree_size, get)
@@ -188,18 +197,25 @@ def inclusion(sessions: sessionmaker[Session], index: int, tree_size: int) -> di
     except MissingNode:
         log.error("audit_node_missing", index=index, tree_size=tree_size)
         raise AuditStoreDamaged() from None
-    return {"index": index, "tree_size": tree_size, "leaf_hash": leaf.hex(), "audit_path": [p.hex() for p in path]}
+    return {
+        "index": index,
+        "tree_size": tree_size,
+        "leaf_hash": leaf.hex(),
+        "audit_path": [p.hex() for p in path],
+    }
 
 
 def consistency(sessions: sessionmaker[Session], first: int, second: int) -> dict[str, Any]:
     """RFC 9162 proof that the tree of ``first`` leaves is a prefix of the tree of ``second``."""
-    with transaction(sessions) as db:
-        size = audit_repo.read_audit_size(db)
-        if second < 1 or second > size:
-            raise _bad("second", f"second must be between 1 and the log's size ({size})")
-        if first < 1 or first > second:
-            raise _bad("first", "first must be at least 1 and at most second (RFC 9162 has no proof from the empty tree)")
-        nodes = audit_repo.get_nodes(db, nodes_for_consistency(first, second))
+    if second < 1:
+        raise _bad("second", "second must be at least 1")
+    if first < 1 or first > second:
+        # RFC 9162 defines no proof from the empty tree: every tree extends it.
+        raise _bad("first", "first must be at least 1 and at most second")
+    with audit_repo.one_statement(sessions) as db:
+        size, nodes = audit_repo.size_and_nodes(db, nodes_for_consistency(first, second))
+    if second > size:
+        raise _bad("second", f"second must be between 1 and the log's size ({size})")
     try:
         proof = consistency_proof(first, second, _getter(nodes))
     except MissingNode:
@@ -259,7 +275,11 @@ def decode_cursor(cursor: str) -> tuple[int, int]:
 
 
 def list_events(
-    sessions: sessionmaker[Session], principal: Principal, filters: EventFilters, cursor: str | None, limit: int
+    sessions: sessionmaker[Session],
+    principal: Principal,
+    filters: EventFilters,
+    cursor: str | None,
+    limit: int,
 ) -> dict[str, Any]:
     """``GET /v1/audit/events``: a page of the events this DPO may see, in log order."""
     authorise_dpo(principal)
@@ -271,16 +291,37 @@ def list_events(
         if until is None:
             until = audit_repo.read_audit_size(db)
         rows = audit_repo.events_page(
-            db, visible_org=scope, after=after, limit=limit + 1, max_index=until, start=filters.start, end=filters.end,
-            org_id=filters.org_id, purpose=filters.purpose, decision=filters.decision, action=filters.action,
+            db,
+            visible_org=scope,
+            after=after,
+            limit=limit + 1,
+            max_index=until,
+            start=filters.start,
+            end=filters.end,
+            org_id=filters.org_id,
+            purpose=filters.purpose,
+            decision=filters.decision,
+            action=filters.action,
         )
         page, more = rows[:limit], len(rows) > limit
-        events = [{"index": int(r.idx), "leaf_hash": bytes(r.leaf_hash).hex(), "event": json.loads(bytes(r.entry))}
-                  for r in page]
-        index = audit.record(db, audit.new_event(
-            principal, "audit.events_viewed", decision="allow", subject_org_ids=[scope] if scope else [],
-            record_count=len(events), details={"filters": filters.as_details(), "first_index": events[0]["index"] if events else None},
-        ))
+        events = [
+            {"index": int(r.idx), "leaf_hash": bytes(r.leaf_hash).hex(), "event": json.loads(bytes(r.entry))}
+            for r in page
+        ]
+        index = audit.record(
+            db,
+            audit.new_event(
+                principal,
+                "audit.events_viewed",
+                decision="allow",
+                subject_org_ids=[scope] if scope else [],
+                record_count=len(events),
+                details={
+                    "filters": filters.as_details(),
+                    "first_index": events[0]["index"] if events else None,
+                },
+            ),
+        )
     next_cursor = encode_cursor(events[-1]["index"], until) if more else None
     return {"events": events, "next_cursor": next_cursor, "audit_index": index}
 
@@ -288,7 +329,9 @@ def list_events(
 # --- subject access -------------------------------------------------------------------------------
 
 
-def subject_access(sessions: sessionmaker[Session], keys: Keys, principal: Principal, upn: str) -> dict[str, Any]:
+def subject_access(
+    sessions: sessionmaker[Session], keys: Keys, principal: Principal, upn: str
+) -> dict[str, Any]:
     """``POST /v1/audit/subject-access``: every release that included the pupil, for its DPOs and school.
 
     Who sees what: the operator's DPO, and the DPO or attendance officer of a school where the pupil
@@ -315,29 +358,46 @@ def subject_access(sessions: sessionmaker[Session], keys: Keys, principal: Princ
         else:
             scope = None
             if principal.has_role("attendance_officer") and principal.org_type == "school":
-                reasons.append("not_your_pupil: a school answers subject access only for pupils enrolled there")
+                reasons.append(
+                    "not_your_pupil: a school answers subject access only for pupils enrolled there"
+                )
             else:
-                reasons.append("wrong_role: subject access is for DPOs and the pupil's school attendance officer")
+                reasons.append(
+                    "wrong_role: subject access is for DPOs and the pupil's school attendance officer"
+                )
         releases = []
         if not reasons:
             size = audit_repo.read_audit_size(db)
             for row in audit_repo.release_events_for_pupil(db, ref, visible_org=scope, max_index=size):
                 event = json.loads(bytes(row.entry))
                 details = event.get("details") or {}
-                releases.append({
-                    "audit_index": int(row.idx),
-                    "release_id": event.get("release_id"),
-                    "when": event["occurred_at"],
-                    "recipient": {"org_type": event["actor"]["org_type"], "org_id": event["actor"]["org_id"]},
-                    "purpose": event.get("purpose"),
-                    "fields": list(details.get("fields") or []),
-                    "expires_at": details.get("expires_at"),
-                })
-        index = audit.record(db, audit.new_event(
-            principal, "audit.subject_access", decision="deny" if reasons else "allow", reasons=reasons,
-            subject_org_ids=[principal.org_id], record_count=len(releases), pupil_refs=[ref],
-            details={"scope": "all" if scope is None else "own_organisation"},
-        ))
+                releases.append(
+                    {
+                        "audit_index": int(row.idx),
+                        "release_id": event.get("release_id"),
+                        "when": event["occurred_at"],
+                        "recipient": {
+                            "org_type": event["actor"]["org_type"],
+                            "org_id": event["actor"]["org_id"],
+                        },
+                        "purpose": event.get("purpose"),
+                        "fields": list(details.get("fields") or []),
+                        "expires_at": details.get("expires_at"),
+                    }
+                )
+        index = audit.record(
+            db,
+            audit.new_event(
+                principal,
+                "audit.subject_access",
+                decision="deny" if reasons else "allow",
+                reasons=reasons,
+                subject_org_ids=[principal.org_id],
+                record_count=len(releases),
+                pupil_refs=[ref],
+                details={"scope": "all" if scope is None else "own_organisation"},
+            ),
+        )
     if reasons:
         raise Forbidden(reasons)
     log.info("subject_access_answered", releases=len(releases), audit_index=index)
@@ -362,10 +422,15 @@ def rotate_signing_key(sessions: sessionmaker[Session], data_dir: Path) -> dict[
     new_id, _ = prepare_next_key(data_dir)
     try:
         with transaction(sessions) as db:
-            index = audit.record(db, audit.new_event(
-                None, "keys.rotated", decision="allow",
-                details={"key": "audit-signing", "key_id": new_id, "previous_key_id": old_id},
-            ))
+            index = audit.record(
+                db,
+                audit.new_event(
+                    None,
+                    "keys.rotated",
+                    decision="allow",
+                    details={"key": "audit-signing", "key_id": new_id, "previous_key_id": old_id},
+                ),
+            )
     except BaseException:
         (data_dir / "audit-keys" / f"{new_id}.pem").unlink(missing_ok=True)
         raise
@@ -373,8 +438,12 @@ def rotate_signing_key(sessions: sessionmaker[Session], data_dir: Path) -> dict[
     promote_key(data_dir, new_id)
     first_new = sign_head(sessions, keys, force=True)
     log.info("audit_signing_key_rotated", key_id=new_id, previous_key_id=old_id, audit_index=index)
-    return {"key_id": new_id, "previous_key_id": old_id, "audit_index": index,
-            "heads": [head_to_json(last_old), head_to_json(first_new)]}
+    return {
+        "key_id": new_id,
+        "previous_key_id": old_id,
+        "audit_index": index,
+        "heads": [head_to_json(last_old), head_to_json(first_new)],
+    }
 
 
 # --- export ---------------------------------------------------------------------------------------
@@ -413,7 +482,11 @@ def export(sessions: sessionmaker[Session], data_dir: Path, out: Path, batch: in
         digests["events.jsonl"] = events_hash.hexdigest()
     heads_text = "".join(json.dumps(h, sort_keys=True) + "\n" for h in heads)
     keys_text = json.dumps(keys.jwks(), indent=2, sort_keys=True) + "\n"
-    for name, text in (("tree-heads.jsonl", heads_text), ("keys.json", keys_text), ("README.txt", _EXPORT_README)):
+    for name, text in (
+        ("tree-heads.jsonl", heads_text),
+        ("keys.json", keys_text),
+        ("README.txt", _EXPORT_README),
+    ):
         (out / name).write_text(text)
         digests[name] = hashlib.sha256(text.encode()).hexdigest()
     manifest = {
@@ -426,4 +499,9 @@ def export(sessions: sessionmaker[Session], data_dir: Path, out: Path, batch: in
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     log.info("audit_exported", tree_size=size, heads=len(heads))
-    return {"directory": str(out), "tree_size": size, "heads": len(heads), "latest_head": head_to_json(latest)}
+    return {
+        "directory": str(out),
+        "tree_size": size,
+        "heads": len(heads),
+        "latest_head": head_to_json(latest),
+    }

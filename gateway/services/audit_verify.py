@@ -27,11 +27,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import multiprocessing
+import re
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.orm import Session
@@ -59,9 +63,11 @@ MAX_LISTED_PROBLEMS = 100
 BATCH = 10_000
 
 
-@dataclass(frozen=True)
-class StoredEvent:
-    """One entry as stored, with whatever else the store derived from it (None: not available)."""
+class StoredEvent(NamedTuple):
+    """One entry as stored, with whatever else the store derived from it (None: not available).
+
+    A named tuple, not a dataclass: ten million of them are made, and sent to worker processes.
+    """
 
     idx: int
     entry: bytes
@@ -92,9 +98,13 @@ class VerifyReport:
         if kind in ("event", "node", "log") and index is not None:
             self.first_bad_index = index if self.first_bad_index is None else min(self.first_bad_index, index)
         if kind == "head" and tree_size is not None:
-            self.first_bad_head = tree_size if self.first_bad_head is None else min(self.first_bad_head, tree_size)
+            self.first_bad_head = (
+                tree_size if self.first_bad_head is None else min(self.first_bad_head, tree_size)
+            )
             if index is not None:
-                self._unvouched_from = index if self._unvouched_from is None else min(self._unvouched_from, index)
+                self._unvouched_from = (
+                    index if self._unvouched_from is None else min(self._unvouched_from, index)
+                )
         if len(self.problems) < MAX_LISTED_PROBLEMS:
             problem: dict[str, Any] = {"kind": kind, "index": index, "message": message}
             if tree_size is not None:
@@ -137,6 +147,10 @@ def _columns_of(event: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _lookup(nodes: dict[tuple[int, int], bytes]) -> Callable[[int, int], bytes]:
+    return lambda level, index: nodes[(level, index)]
+
+
 class _Rebuild:
     """The right edge of the rebuilt tree: for each level, the last complete node made there."""
 
@@ -152,7 +166,11 @@ class _Rebuild:
     def root(self, size: int) -> bytes:
         if size == 0:
             return EMPTY_ROOT
-        parts = [self.get(level, (size >> level) - 1) for level in range(size.bit_length() - 1, -1, -1) if size >> level & 1]
+        parts = [
+            self.get(level, (size >> level) - 1)
+            for level in range(size.bit_length() - 1, -1, -1)
+            if size >> level & 1
+        ]
         value = parts.pop()
         for left in reversed(parts):
             value = node_hash(left, value)
@@ -166,11 +184,13 @@ def verify_log(
     public_keys: Mapping[str, Ed25519PublicKey],
     *,
     events_beyond: int | None = None,
+    workers: int = 1,
 ) -> VerifyReport:
     """Check a log of ``size`` entries delivered in index-ordered ``batches``.
 
     Each batch is (events, stored nodes made by appending them, or None when the source keeps no
-    nodes). ``heads`` are every stored head of size <= ``size``, sorted by size.
+    nodes). ``heads`` are every stored head of size <= ``size``, sorted by size. With ``workers``
+    above one, entries are examined in that many processes; the tree is rebuilt here, in order.
     """
     started = time.perf_counter()
     report = VerifyReport(tree_size=size)
@@ -190,13 +210,24 @@ def verify_log(
             when = format_timestamp(head.timestamp)
             if not verify_tree_head(head, public_keys):
                 known = head.key_id in public_keys
-                report.add("head", f"the head of size {count} signed at {when} by key {head.key_id} "
-                           + ("has a signature that does not verify" if known else "names a key the log never published"),
-                           tree_size=count)
+                report.add(
+                    "head",
+                    f"the head of size {count} signed at {when} by key {head.key_id} "
+                    + (
+                        "has a signature that does not verify"
+                        if known
+                        else "names a key the log never published"
+                    ),
+                    tree_size=count,
+                )
             if head.root_hash != tree.root(count):
-                report.add("head", f"the signed root of size {count} ({when}) is not the root of the stored log: "
-                           f"an entry at or after index {last_matching_size} was changed, removed or reordered",
-                           index=last_matching_size, tree_size=count)
+                report.add(
+                    "head",
+                    f"the signed root of size {count} ({when}) is not the root of the stored log: "
+                    f"an entry at or after index {last_matching_size} was changed, removed or reordered",
+                    index=last_matching_size,
+                    tree_size=count,
+                )
             else:
                 last_matching_size = count
             if p > 0:
@@ -207,13 +238,19 @@ def verify_log(
                     consistent = previous.root_hash == EMPTY_ROOT
                 else:
                     try:
-                        proof = consistency_proof(previous.tree_size, count, lambda lv, ix: captured[(lv, ix)])
+                        proof = consistency_proof(previous.tree_size, count, _lookup(captured))
                     except KeyError:  # pragma: no cover - every node is gathered on the way (see below)
                         proof = []
-                    consistent = verify_consistency(previous.tree_size, count, previous.root_hash, head.root_hash, proof)
+                    consistent = verify_consistency(
+                        previous.tree_size, count, previous.root_hash, head.root_hash, proof
+                    )
                 if not consistent:
-                    report.add("head", f"the head of size {count} is not consistent with the head of size "
-                               f"{previous.tree_size} before it", tree_size=count)
+                    report.add(
+                        "head",
+                        f"the head of size {count} is not consistent with the head of size "
+                        f"{previous.tree_size} before it",
+                        tree_size=count,
+                    )
             # Set up the next pair: the nodes below `count` are all on the rebuild's right edge now
             # (RFC 9162 proofs use the old tree's complete subtrees), the others are made later.
             wanted, captured = set(), {}
@@ -230,13 +267,16 @@ def verify_log(
     check_heads_at(0)
     expected = 0
     broken = False
-    for events, stored_nodes in batches:
-        for ev in events:
+    for events, examined, stored_nodes in _examined(batches, workers):
+        for ev, (leaf, problems) in zip(events, examined, strict=True):
             if ev.idx != expected:
-                report.add("log", f"event {expected} is missing (the next stored event is {ev.idx})", index=expected)
+                report.add(
+                    "log", f"event {expected} is missing (the next stored event is {ev.idx})", index=expected
+                )
                 broken = True
                 break
-            leaf = _check_event(report, ev)
+            for message in problems:
+                report.add("event", message, index=ev.idx)
             for level, index, value in new_nodes_on_append(expected, leaf, tree.get):
                 tree.edge[level] = (index, value)
                 if (level, index) in wanted:
@@ -245,8 +285,12 @@ def verify_log(
                     report.nodes_checked += 1
                     if stored_nodes.get((level, index)) != value:
                         state = "missing" if (level, index) not in stored_nodes else "different"
-                        report.add("node", f"the stored Merkle node at level {level}, index {index} is {state} "
-                                   "from the tree rebuilt from the entries", index=expected)
+                        report.add(
+                            "node",
+                            f"the stored Merkle node at level {level}, index {index} is {state} "
+                            "from the tree rebuilt from the entries",
+                            index=expected,
+                        )
             expected += 1
             report.events_checked += 1
             check_heads_at(expected)
@@ -255,10 +299,16 @@ def verify_log(
     if not broken and expected < size:
         report.add("log", f"event {expected} is missing (the log records {size} entries)", index=expected)
     if events_beyond is not None:
-        report.add("log", f"event {events_beyond} lies beyond the log's recorded size {size}", index=events_beyond)
+        report.add(
+            "log", f"event {events_beyond} lies beyond the log's recorded size {size}", index=events_beyond
+        )
     for head in heads[next_head:]:
-        report.add("head", f"the head of size {head.tree_size} covers entries the log does not hold "
-                   f"(checked {expected})", index=min(expected, last_matching_size), tree_size=head.tree_size)
+        report.add(
+            "head",
+            f"the head of size {head.tree_size} covers entries the log does not hold (checked {expected})",
+            index=min(expected, last_matching_size),
+            tree_size=head.tree_size,
+        )
     return report.finish(started)
 
 
@@ -295,38 +345,117 @@ def _is_canonical(entry: bytes, data: Any, fast: bool) -> bool:
         return False
 
 
-def _check_event(report: VerifyReport, ev: StoredEvent) -> bytes:
-    """Re-hash one entry and compare everything stored beside it; returns the recomputed leaf hash."""
+_EVENT_KEYS = frozenset(
+    {
+        "action",
+        "actor",
+        "occurred_at",
+        "purpose",
+        "decision",
+        "reasons",
+        "subject_org_ids",
+        "record_count",
+        "release_id",
+        "details",
+        "pupil_refs",
+    }
+)
+_ACTOR_KEYS = frozenset({"org_type", "org_id", "sub"})
+_ACTION = re.compile(r"[a-z][a-z_]*(\.[a-z][a-z_]*)+")
+_OCCURRED_AT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
+
+
+def _has_event_shape(data: Any) -> bool:
+    """The rules of `audit.events.AuditEvent` (fields, actor, action, time, decision, counts, lists),
+    checked without building one: an event that passes is one `event_from_dict` accepts, at a
+    fraction of the cost, which matters ten million times over."""
+    if type(data) is not dict or data.keys() != _EVENT_KEYS:
+        return False
+    actor, count = data["actor"], data["record_count"]
+    return (
+        type(actor) is dict
+        and actor.keys() == _ACTOR_KEYS
+        and all(type(v) is str for v in actor.values())
+        and type(data["action"]) is str
+        and _ACTION.fullmatch(data["action"]) is not None
+        and type(data["occurred_at"]) is str
+        and _OCCURRED_AT.fullmatch(data["occurred_at"]) is not None
+        and data["decision"] in (None, "allow", "deny")
+        and (count is None or (type(count) is int and count >= 0))
+        and all(data[name] is None or type(data[name]) is str for name in ("purpose", "release_id"))
+        and all(
+            type(data[name]) is list and all(type(v) is str for v in data[name])
+            for name in ("reasons", "subject_org_ids", "pupil_refs")
+        )
+        and type(data["details"]) is dict
+    )
+
+
+def _examine(ev: StoredEvent) -> tuple[bytes, list[str]]:
+    """Re-hash one entry and compare everything stored beside it: (recomputed leaf hash, problems).
+
+    Pure, so that worker processes can run it on batches while the tree is rebuilt in order.
+    """
     leaf = leaf_hash(ev.entry)
+    problems = []
     if ev.leaf_hash is not None and ev.leaf_hash != leaf:
-        report.add("event", f"event {ev.idx}: the stored leaf hash is not the hash of the stored entry", index=ev.idx)
+        problems.append(f"event {ev.idx}: the stored leaf hash is not the hash of the stored entry")
+    malformed = f"event {ev.idx}: the entry is not a well-formed event in canonical form"
     try:
         data = json.loads(ev.entry, parse_float=_refuse, parse_constant=_refuse, parse_int=_i_json_int)
-        fast = True
+        fast = _has_event_shape(data)
     except _NeedsFullCheck:
         data, fast = None, False
     except ValueError:
-        report.add("event", f"event {ev.idx}: the entry is not a well-formed event in canonical form", index=ev.idx)
-        return leaf
+        return leaf, [*problems, malformed]
     try:
-        if data is None:
+        if not fast:  # floats, huge integers, odd shapes: the core's own parser and RFC 8785 decide
             data = json.loads(ev.entry)
-        event_from_dict(data)  # the shape and types every event has
+            event_from_dict(data)
         if not _is_canonical(ev.entry, data, fast):
             raise ValueError("not canonical")
         columns = _columns_of(data)
-    except (ValueError, TypeError, KeyError, AttributeError):  # json, event and canonical errors are ValueErrors
-        report.add("event", f"event {ev.idx}: the entry is not a well-formed event in canonical form", index=ev.idx)
-        return leaf
+    except (ValueError, TypeError, KeyError, AttributeError):  # json, event and canonical errors
+        return leaf, [*problems, malformed]
     if ev.columns is not None:
         changed = sorted(name for name, value in columns.items() if ev.columns.get(name) != value)
         if changed:
-            report.add("event", f"event {ev.idx}: stored columns {', '.join(changed)} disagree with the entry", index=ev.idx)
+            problems.append(f"event {ev.idx}: stored columns {', '.join(changed)} disagree with the entry")
     if ev.org_ids is not None and ev.org_ids != {data["actor"]["org_id"], *data["subject_org_ids"]}:
-        report.add("event", f"event {ev.idx}: the organisations indexed for it disagree with the entry", index=ev.idx)
+        problems.append(f"event {ev.idx}: the organisations indexed for it disagree with the entry")
     if ev.pupil_refs is not None and ev.pupil_refs != frozenset(data["pupil_refs"]):
-        report.add("event", f"event {ev.idx}: the pupils indexed for it disagree with the entry", index=ev.idx)
-    return leaf
+        problems.append(f"event {ev.idx}: the pupils indexed for it disagree with the entry")
+    return leaf, problems
+
+
+def _examine_batch(events: list[StoredEvent]) -> list[tuple[bytes, list[str]]]:
+    return [_examine(ev) for ev in events]
+
+
+def _examined(
+    batches: Iterable[tuple[list[StoredEvent], Mapping[tuple[int, int], bytes] | None]], workers: int
+) -> Iterator[
+    tuple[list[StoredEvent], list[tuple[bytes, list[str]]], Mapping[tuple[int, int], bytes] | None]
+]:
+    """The batches with each entry examined, in order; by ``workers`` processes when more than one.
+
+    At most two batches per worker are in flight, so memory stays bounded on any size of log.
+    """
+    if workers <= 1:
+        for events, nodes in batches:
+            yield events, _examine_batch(events), nodes
+        return
+    # spawn, not fork: a verify may run inside a threaded server, where forking is unsafe.
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pending: deque[tuple[list[StoredEvent], Future[list[tuple[bytes, list[str]]]], Any]] = deque()
+        for events, nodes in batches:
+            pending.append((events, pool.submit(_examine_batch, events), nodes))
+            if len(pending) >= 2 * workers:
+                done_events, future, done_nodes = pending.popleft()
+                yield done_events, future.result(), done_nodes
+        while pending:
+            done_events, future, done_nodes = pending.popleft()
+            yield done_events, future.result(), done_nodes
 
 
 # --- sources --------------------------------------------------------------------------------------
@@ -346,57 +475,89 @@ def _node_ranges(start: int, end: int) -> list[tuple[int, int, int]]:
     return ranges
 
 
-def _database_batches(db: Session, size: int, batch: int) -> Iterator[tuple[list[StoredEvent], dict[tuple[int, int], bytes]]]:
-    column_names = ("action", "actor_org_type", "actor_org_id", "purpose", "decision", "release_id", "occurred_at")
+_COLUMNS = ("action", "actor_org_type", "actor_org_id", "purpose", "decision", "release_id", "occurred_at")
+
+
+def _utc(value: Any) -> Any:
+    """A stored time as an aware UTC datetime (SQLite hands back the text SQLAlchemy wrote)."""
+    if isinstance(value, str):
+        return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC) if isinstance(value, dt.datetime) and value.tzinfo else value
+
+
+def _database_batches(
+    db: Session, size: int, batch: int
+) -> Iterator[tuple[list[StoredEvent], dict[tuple[int, int], bytes]]]:
     for start in range(0, size, batch):
         end = min(size, start + batch)
         orgs: dict[int, set[str]] = {}
-        for row in audit_repo.event_org_rows(db, start, end):
-            orgs.setdefault(int(row.idx), set()).add(row.org_id)
+        for idx, org_id in audit_repo.event_org_rows(db, start, end):
+            orgs.setdefault(idx, set()).add(org_id)
         refs: dict[int, set[str]] = {}
-        for row in audit_repo.event_pupil_ref_rows(db, start, end):
-            refs.setdefault(int(row.idx), set()).add(row.pupil_ref)
+        for idx, pupil_ref in audit_repo.event_pupil_ref_rows(db, start, end):
+            refs.setdefault(idx, set()).add(pupil_ref)
         events = [
             StoredEvent(
-                idx=int(row.idx), entry=bytes(row.entry), leaf_hash=bytes(row.leaf_hash),
-                columns={name: getattr(row, name) for name in column_names},
-                org_ids=frozenset(orgs.get(int(row.idx), ())), pupil_refs=frozenset(refs.get(int(row.idx), ())),
+                idx,
+                bytes(entry),
+                bytes(leaf),
+                dict(zip(_COLUMNS, (*derived, _utc(occurred_at)), strict=True)),
+                frozenset(orgs.get(idx, ())),
+                frozenset(refs.get(idx, ())),
             )
-            for row in audit_repo.event_rows(db, start, end)
+            for idx, entry, leaf, *derived, occurred_at in audit_repo.event_rows(db, start, end)
         ]
-        nodes = {(int(r.level), int(r.idx)): bytes(r.hash) for r in audit_repo.node_rows(db, _node_ranges(start, end))}
+        nodes = {
+            (level, idx): bytes(value)
+            for level, idx, value in audit_repo.node_rows(db, _node_ranges(start, end))
+        }
         yield events, nodes
 
 
 def _heads_from_rows(rows: Iterable[Any]) -> list[TreeHead]:
     return [
-        TreeHead(tree_size=int(r.tree_size), root_hash=bytes(r.root_hash), timestamp=r.signed_at, key_id=r.key_id,
-                 algorithm=r.algorithm, signature=bytes(r.signature))
+        TreeHead(
+            tree_size=int(r.tree_size),
+            root_hash=bytes(r.root_hash),
+            timestamp=r.signed_at,
+            key_id=r.key_id,
+            algorithm=r.algorithm,
+            signature=bytes(r.signature),
+        )
         for r in rows
     ]
 
 
-def verify_database(database_url: str, public_keys: Mapping[str, Ed25519PublicKey], batch: int = BATCH) -> VerifyReport:
+def verify_database(
+    database_url: str, public_keys: Mapping[str, Ed25519PublicKey], batch: int = BATCH, workers: int = 1
+) -> VerifyReport:
     """Verify the log in a database, in one read-only snapshot (appends may go on meanwhile)."""
     with audit_repo.read_snapshot(database_url) as db:
         size = audit_repo.read_audit_size(db)
         heads = _heads_from_rows(audit_repo.heads(db))
         beyond = audit_repo.events_beyond(db, size)
-        return verify_log(size, _database_batches(db, size, batch), heads, public_keys, events_beyond=beyond)
+        batches = _database_batches(db, size, batch)
+        return verify_log(size, batches, heads, public_keys, events_beyond=beyond, workers=workers)
 
 
 class ExportInvalid(Exception):
     """An export directory is missing a file or holds one that cannot be read."""
 
 
-def verify_export(folder: Path, keys_file: Path | None = None, batch: int = BATCH) -> VerifyReport:
+def verify_export(
+    folder: Path, keys_file: Path | None = None, batch: int = BATCH, workers: int = 1
+) -> VerifyReport:
     """Verify an export offline. Keys come from ``keys_file`` (a JWKS the DPO obtained separately,
     e.g. from ``GET /v1/audit/keys``) or else from the export itself."""
     try:
         manifest = json.loads((folder / "manifest.json").read_text())
         size = int(manifest["tree_size"])
         jwks = json.loads((keys_file or folder / "keys.json").read_text())
-        heads = [head_from_json(json.loads(line)) for line in (folder / "tree-heads.jsonl").read_text().splitlines() if line]
+        heads = [
+            head_from_json(json.loads(line))
+            for line in (folder / "tree-heads.jsonl").read_text().splitlines()
+            if line
+        ]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ExportInvalid(f"not a readable audit export ({type(exc).__name__})") from None
     events_path = folder / "events.jsonl"
@@ -420,14 +581,27 @@ def verify_export(folder: Path, keys_file: Path | None = None, batch: int = BATC
     if lines > size:
         beyond = size
     heads_in_range = [h for h in heads if h.tree_size <= size]
-    report = verify_log(size, _limited(batches(), size), heads_in_range, jwks_public_keys(jwks), events_beyond=beyond)
+    report = verify_log(
+        size,
+        _limited(batches(), size),
+        heads_in_range,
+        jwks_public_keys(jwks),
+        events_beyond=beyond,
+        workers=workers,
+    )
     for head in heads:
         if head.tree_size > size:
-            report.add("head", f"the head of size {head.tree_size} is beyond the export's size {size}", tree_size=head.tree_size)
+            report.add(
+                "head",
+                f"the head of size {head.tree_size} is beyond the export's size {size}",
+                tree_size=head.tree_size,
+            )
     return report
 
 
-def _limited(batches: Iterator[tuple[list[StoredEvent], None]], size: int) -> Iterator[tuple[list[StoredEvent], None]]:
+def _limited(
+    batches: Iterator[tuple[list[StoredEvent], None]], size: int
+) -> Iterator[tuple[list[StoredEvent], None]]:
     for events, nodes in batches:
         kept = [ev for ev in events if ev.idx < size]
         if kept:

@@ -1,9 +1,15 @@
-"""Use case: a school submits its register for a day (first submission, correction, or repeat)."""
+"""Use case: a school submits its register for a day (first submission, correction, or repeat).
+
+A national day is about 20,000 registers and 8 million pupil-days, so the work is arranged for bulk:
+everything that needs no database (validation, the body's digest, pupil ids, identity digests, the
+marks and how they move each pupil's totals) is done before the transaction opens; inside it, each
+table is written once for the whole register (COPY on PostgreSQL, executemany on SQLite), and the
+audit event is appended last, so that the log's append lock is held only from there to the commit.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -12,8 +18,8 @@ from zoneinfo import ZoneInfo
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
-from anonymisation.keys import KeyUnavailable, encrypt_identity, identity_digest, new_key, unwrap_data_key, wrap_data_key
-from anonymisation.pseudonyms import pupil_id as make_pupil_id
+from anonymisation.keys import KeyUnavailable, encrypt_identity, identity_digests, seal_new_identities, unwrap_data_key
+from anonymisation.pseudonyms import pupil_ids as make_pupil_ids
 from gateway.auth import Principal
 from gateway.db import repositories as repo
 from gateway.db.base import utcnow
@@ -22,8 +28,8 @@ from gateway.errors import Forbidden, InvalidInput, NotFound
 from gateway.keystore import Keys
 from gateway.services import audit
 from schemas.calendar import academic_year_of
-from schemas.codes import codes_in_force
-from schemas.feeds import FeedInvalid, FeedRow, SessionTotals, parse_csv, parse_json
+from schemas.codes import StatClass, codes_in_force
+from schemas.feeds import FeedInvalid, FeedRowData, canonical_digest, parse_csv, parse_json, session_deltas
 from schemas.records import Identity
 
 log = structlog.get_logger("gateway.feeds")
@@ -35,6 +41,7 @@ OPEN_STATUSES = frozenset({"Open", "Open, but proposed to close"})
 #: Codes not kept in the per-code totals: they are implied by sessions_present less L.
 _PLAIN_PRESENT = frozenset({"/", "\\"})
 _TOTAL_KEYS = ("possible", "present", "aea", "authorised", "unauthorised", "not_counted")
+
 
 
 @dataclass(frozen=True)
@@ -68,7 +75,7 @@ def authorise_feed(principal: Principal, urn: int) -> None:
         raise Forbidden(reasons)
 
 
-def parse_body(body: bytes, content_type: str, day: dt.date) -> list[FeedRow]:
+def parse_body(body: bytes, content_type: str, day: dt.date) -> list[FeedRowData]:
     media = content_type.split(";")[0].strip().lower()
     try:
         if media == "text/csv":
@@ -78,24 +85,25 @@ def parse_body(body: bytes, content_type: str, day: dt.date) -> list[FeedRow]:
         raise InvalidInput(exc.errors) from None
 
 
-def canonical_digest(rows: list[FeedRow]) -> str:
-    """Digest of the register's content, independent of format and row order: the same register
-    sent as JSON or CSV, in any order, is the same body."""
-    h = hashlib.sha256()
-    for line in sorted(row.model_dump_json() for row in rows):
-        h.update(line.encode())
-        h.update(b"\n")
-    return h.hexdigest()
+@dataclass(frozen=True, slots=True)
+class _Register:
+    """A validated register and what is derived from it without the database."""
+
+    rows: list[FeedRowData]
+    digest: str  # of the content (schemas.feeds.canonical_digest)
+    pupil_ids: list[str]
+    identity_digests: list[str]
 
 
-def _deltas(marks: list[tuple[str, str, str]], day: dt.date, sign: int) -> dict[str, SessionTotals]:
-    table = codes_in_force(day)
-    out: dict[str, SessionTotals] = {}
-    for pid, am, pm in marks:
-        t = out.setdefault(pid, SessionTotals())
-        t.add(table[am], sign)
-        t.add(table[pm], sign)
-    return out
+def _prepare(rows: list[FeedRowData], keys: Keys) -> _Register:
+    upns = [row["upn"] for row in rows]
+    identities = [(row["upn"], row["forename"], row["surname"], row["date_of_birth"]) for row in rows]
+    return _Register(
+        rows=rows,
+        digest=canonical_digest(rows),
+        pupil_ids=make_pupil_ids(upns, keys.pupil_id_key),
+        identity_digests=identity_digests(identities, keys.digest_key),
+    )
 
 
 def ingest(
@@ -111,40 +119,38 @@ def ingest(
     today = dt.datetime.now(LONDON).date()
     if day > today:
         raise InvalidInput([{"row": None, "field": "date", "message": "a register cannot be for a date in the future"}])
-    rows = parse_body(body, content_type, day)
-    digest = canonical_digest(rows)
+    register = _prepare(parse_body(body, content_type, day), keys)
+    rows, digest, pupil_ids = register.rows, register.digest, register.pupil_ids
     year = academic_year_of(day)
-    pupil_ids = [make_pupil_id(r.upn, keys.pupil_id_key) for r in rows]
 
     with transaction(sessions) as db:
-        school = repo.get_school(db, urn, lock=True)
-        if school is None:
+        target = repo.feed_target(db, urn, day, lock=True)
+        if target is None:
             raise NotFound(f"school {urn} is not in the register of schools")
-        if school.status not in OPEN_STATUSES:
+        if target.status not in OPEN_STATUSES:
             raise Forbidden(["school_not_open: only open schools may submit registers"])
-        current = repo.current_feed(db, urn, day)
-        if current is not None and current.body_sha256 == digest:
-            log.info("feed_unchanged", urn=urn, date=day.isoformat(), version=current.version)
-            return FeedReceipt(urn, day, current.pupil_count, current.version,
-                               current.version - 1 if current.version > 1 else None, current.audit_index, created=False)
-        version = 1 if current is None else current.version + 1
+        current: int | None = target.version
+        if current is not None and target.body_sha256 == digest:
+            log.info("feed_unchanged", urn=urn, date=day.isoformat(), version=current)
+            return FeedReceipt(urn, day, target.pupil_count, current, current - 1 if current > 1 else None,
+                               target.audit_index, created=False)
+        version = 1 if current is None else current + 1
 
         old: list[tuple[str, str, str]] = []
         if current is not None:
             old = [(m.pupil_id, m.am, m.pm) for m in repo.current_marks(db, urn, day)]
             repo.archive_marks(db, urn, day)
 
-        _store_identities(db, keys, rows, pupil_ids, year)
-        repo.insert_marks(db, [(urn, day, pid, year, r.am, r.pm, version) for pid, r in zip(pupil_ids, rows, strict=True)])
-        _move_totals(db, school.la_code, urn, day, year, rows, pupil_ids, old)
+        _store_identities(db, keys, register, year)
+        _store_marks_and_totals(db, target.la_code, urn, day, year, version, rows, pupil_ids, old)
 
+        # Last, so that the log's append lock is held only from here to the commit.
         event = audit.new_event(
             principal,
             "feed.corrected" if current is not None else "feed.accepted",
-            subject_org_ids=[str(urn), school.la_code],
+            subject_org_ids=[str(urn), target.la_code],
             record_count=len(rows),
-            details={"urn": urn, "date": day.isoformat(), "version": version, "supersedes": current.version if current else None,
-                     "body_sha256": digest},
+            details={"urn": urn, "date": day.isoformat(), "version": version, "supersedes": current, "body_sha256": digest},
         )
         index = audit.record(db, event)
         repo.insert_feed(
@@ -152,80 +158,110 @@ def ingest(
             received_at=utcnow(), submitted_by=principal.sub, audit_index=index,
         )
     log.info("feed_stored", urn=urn, date=day.isoformat(), version=version, pupils=len(rows), audit_index=index)
-    return FeedReceipt(urn, day, len(rows), version, current.version if current else None, index, created=True)
+    return FeedReceipt(urn, day, len(rows), version, current, index, created=True)
 
 
-def _store_identities(db: Session, keys: Keys, rows: list[FeedRow], pupil_ids: list[str], year: int) -> None:
-    """Encrypt identifiers only for pupils new this year or whose identifiers changed."""
-    known = repo.identity_digests(db, year, pupil_ids)
-    changed: list[tuple[str, Identity, str]] = []
-    for pid, row in zip(pupil_ids, rows, strict=True):
-        identity = Identity(row.upn, row.forename, row.surname, row.date_of_birth)
-        digest = identity_digest(identity, keys.digest_key)
-        if known.get(pid) != digest:
-            changed.append((pid, identity, digest))
-    if not changed:
+def _store_identities(db: Session, keys: Keys, register: _Register, year: int) -> None:
+    """Encrypt identifiers only for pupils new this year or whose identifiers changed (their keyed
+    digest differs from the stored one). On a school day after the first, nobody's has."""
+    pupil_ids, digests = register.pupil_ids, register.identity_digests
+    different = set(repo.changed_identities(db, year, pupil_ids, digests))
+    if not different:
         return
-    existing_keys = repo.wrapped_keys(db, year, [pid for pid, _, _ in changed])
+    changed = [n for n, pid in enumerate(pupil_ids) if pid in different]
+    existing_keys = repo.wrapped_keys(db, year, [pupil_ids[n] for n in changed])
     try:
         kek_id, kek = keys.kek_for_year(year)
     except KeyUnavailable:
         raise InvalidInput([{"row": None, "field": "date", "message": "this academic year is past retention: its registers are deleted"}]) from None
+    rows = register.rows
+
+    def identity(n: int) -> Identity:
+        row = rows[n]
+        return Identity(row["upn"], row["forename"], row["surname"], row["date_of_birth"])
+
     now = utcnow()
-    new_keys, identities = [], []
-    for pid, identity, digest in changed:
-        if pid in existing_keys:
-            wrapped, master_id = existing_keys[pid]
-            data_key = unwrap_data_key(wrapped, keys.kek(master_id), pid, year)
-        else:
-            data_key = new_key()
-            new_keys.append({
-                "pupil_id": pid, "academic_year": year, "created_at": now, "master_key_id": kek_id,
-                "wrapped_key": wrap_data_key(data_key, kek, pid, year),
-            })
-        identities.append({"pupil_id": pid, "academic_year": year, "updated_at": now, "digest": digest,
-                           "ciphertext": encrypt_identity(identity, data_key, pid, year)})
-    repo.insert_data_keys(db, new_keys)
-    repo.upsert_identities(db, identities)
+    fresh = [n for n in changed if pupil_ids[n] not in existing_keys]
+    sealed = seal_new_identities([identity(n) for n in fresh], [pupil_ids[n] for n in fresh], year, kek)
+    inserted = repo.insert_data_keys(db, year, kek_id, now, [(pupil_ids[n], wrapped) for n, (wrapped, _) in zip(fresh, sealed, strict=True)])
+    stored = [(pupil_ids[n], ciphertext, digests[n]) for n, (_, ciphertext) in zip(fresh, sealed, strict=True) if pupil_ids[n] in inserted]
+    # Everyone else has a data key for the year: their identity is encrypted under it. That includes
+    # a pupil on two schools' rolls whose other register stored a key between our read and our insert.
+    rekeyed = [n for n in changed if pupil_ids[n] not in inserted]
+    missing = [pupil_ids[n] for n in rekeyed if pupil_ids[n] not in existing_keys]
+    if missing:
+        existing_keys.update(repo.wrapped_keys(db, year, missing))
+    for n in rekeyed:
+        pid = pupil_ids[n]
+        wrapped, key_id = existing_keys[pid]
+        data_key = unwrap_data_key(wrapped, keys.kek(key_id), pid, year)
+        stored.append((pid, encrypt_identity(identity(n), data_key, pid, year), digests[n]))
+    repo.upsert_identities(db, year, now, stored)
 
 
-def _move_totals(
+def _store_marks_and_totals(
     db: Session,
     la_code: str,
     urn: int,
     day: dt.date,
     year: int,
-    rows: list[FeedRow],
+    version: int,
+    rows: list[FeedRowData],
     pupil_ids: list[str],
     old: list[tuple[str, str, str]],
 ) -> None:
-    table = codes_in_force(day)
-    minus = _deltas(old, day, -1)
-    enrolments = []
-    codes: dict[tuple[str, str], int] = defaultdict(int)
+    """Store the register's marks and move each pupil's running totals by them, less those of the
+    register it supersedes (a correction); the reason-code totals likewise."""
+    moves = _moves(day)
+    superseded: dict[str, tuple[str, str]] = {pid: (am, pm) for pid, am, pm in old}
+    register = []
     for pid, row in zip(pupil_ids, rows, strict=True):
-        t = minus.pop(pid, SessionTotals())
-        t.add(table[row.am])
-        t.add(table[row.pm])
-        enrolments.append({
-            "pupil_id": pid, "urn": urn, "academic_year": year, "la_code": la_code, "year_group": row.year_group,
-            "sen_status": row.sen_status, "fsm_eligible": row.fsm_eligible, "first_date": day, "last_date": day,
-            **{f"sessions_{k}": getattr(t, k) for k in _TOTAL_KEYS},
-        })
-        for code in (row.am, row.pm):
-            if code not in _PLAIN_PRESENT:
-                codes[(pid, code)] += 1
+        am, pm = row["am"], row["pm"]
+        move = moves[(am, pm)]
+        if superseded:
+            previous = superseded.pop(pid, None)
+            if previous is not None:
+                before = moves[previous]
+                move = (*(a - b for a, b in zip(move[:6], before[:6], strict=True)), *move[6:])
+        register.append((pid, am, pm, row["year_group"], row["sen_status"], row["fsm_eligible"], *move))
+    repo.store_register(db, urn, day, year, version, la_code, register)
+    if not old:
+        return
+    # The superseded marks' reason codes come off; pupils in the superseded register but not in the
+    # correction have all their marks taken off.
+    codes: dict[tuple[str, str], int] = defaultdict(int)
     for pid, am, pm in old:
         for code in (am, pm):
             if code not in _PLAIN_PRESENT:
                 codes[(pid, code)] -= 1
-    repo.upsert_enrolments(db, enrolments)
-    # Pupils in the superseded register but not in the correction: take their marks off.
+    repo.upsert_code_totals(db, urn, year, [(pid, code, n) for (pid, code), n in codes.items()])
     repo.subtract_enrolment_totals(
-        db, urn, year, [{"pupil_id": pid, **{f"sessions_{k}": getattr(t, k) for k in _TOTAL_KEYS}} for pid, t in minus.items()]
+        db, urn, year, [{"pupil_id": pid, **{f"sessions_{k}": -v for k, v in zip(_TOTAL_KEYS, moves[marks][:6], strict=True)}}
+                        for pid, marks in superseded.items()]
     )
-    code_rows = [{"pupil_id": pid, "urn": urn, "academic_year": year, "code": code, "sessions": n}
-                 for (pid, code), n in codes.items() if n != 0]
-    repo.upsert_code_totals(db, code_rows)
-    if old:
-        repo.prune_code_totals(db, urn, year)
+    repo.prune_code_totals(db, urn, year)
+
+
+Move = tuple[int, int, int, int, int, int, str | None, int | None, str | None, int | None]
+#: Moves per set of codes in force (there are two: before and since the 2024 regulations).
+_MOVES: dict[frozenset[tuple[str, StatClass]], dict[tuple[str, str], Move]] = {}
+
+
+def _moves(day: dt.date) -> dict[tuple[str, str], Move]:
+    """For every (AM, PM) pair of codes in force on the day: how it moves a pupil's totals (the six
+    deltas of `schemas.feeds.session_deltas`), then the reason codes it adds (code1, n1, code2, n2:
+    the codes other than plain present, with their sessions; None when fewer)."""
+    key = frozenset(codes_in_force(day).items())
+    moves = _MOVES.get(key)
+    if moves is None:
+        moves = {}
+        for (am, pm), delta in session_deltas(day).items():
+            counted = [code for code in (am, pm) if code not in _PLAIN_PRESENT]
+            codes: tuple[str | None, int | None, str | None, int | None] = (None, None, None, None)
+            if len(counted) == 1 or (len(counted) == 2 and counted[0] == counted[1]):
+                codes = (counted[0], len(counted), None, None)
+            elif counted:
+                codes = (counted[0], 1, counted[1], 1)
+            moves[(am, pm)] = (*delta, *codes)
+        _MOVES[key] = moves
+    return moves

@@ -25,7 +25,9 @@ branch_labels = None
 depends_on = None
 
 #: Tables that no one may UPDATE, DELETE or TRUNCATE once written (issue 5).
-APPEND_ONLY_TABLES = ('audit_events', 'audit_event_orgs', 'audit_nodes', 'audit_tree_heads', 'audit_pupil_refs')
+APPEND_ONLY_TABLES = (
+    'audit_events', 'audit_event_orgs', 'audit_nodes', 'audit_tree_heads', 'audit_pupil_refs',
+)
 _FUNCTION = 'audit_refuse_change'
 _MESSAGE = 'audit log is append-only'
 
@@ -106,8 +108,10 @@ def _backfill() -> None:
 
     bind = op.get_bind()
     events = sa.table('audit_events', sa.column('idx', sa.BigInteger), sa.column('entry', sa.LargeBinary))
-    nodes = sa.table('audit_nodes', sa.column('level', sa.SmallInteger), sa.column('idx', sa.BigInteger),
-                     sa.column('hash', sa.LargeBinary))
+    nodes = sa.table(
+        'audit_nodes', sa.column('level', sa.SmallInteger), sa.column('idx', sa.BigInteger),
+        sa.column('hash', sa.LargeBinary),
+    )
     refs = sa.table('audit_pupil_refs', sa.column('pupil_ref', sa.String), sa.column('idx', sa.BigInteger))
     frontier: dict[int, tuple[int, bytes]] = {}
 
@@ -120,17 +124,22 @@ def _backfill() -> None:
     size, batch = 0, 5000
     while True:
         rows = bind.execute(
-            sa.select(events.c.idx, events.c.entry).where(events.c.idx >= size).order_by(events.c.idx).limit(batch)
+            sa.select(events.c.idx, events.c.entry)
+            .where(events.c.idx >= size).order_by(events.c.idx).limit(batch)
         ).all()
         if not rows:
             return
         if rows[0].idx != size or rows[-1].idx != size + len(rows) - 1:
-            raise RuntimeError('the audit log has a gap; run `gateway audit verify` on a copy before migrating')
+            raise RuntimeError('the audit log has a gap: run `gateway audit verify` on a copy first')
         created = new_nodes_on_append_many(size, [leaf_hash(bytes(r.entry)) for r in rows], get_node)
         for level, index, value in created:
             frontier[level] = (index, value)
         bind.execute(sa.insert(nodes), [{'level': lv, 'idx': ix, 'hash': h} for lv, ix, h in created])
-        pupils = [{'pupil_ref': ref, 'idx': r.idx} for r in rows for ref in sorted(set(json.loads(bytes(r.entry))['pupil_refs']))]
+        pupils = [
+            {'pupil_ref': ref, 'idx': r.idx}
+            for r in rows
+            for ref in sorted(set(json.loads(bytes(r.entry))['pupil_refs']))
+        ]
         if pupils:
             bind.execute(sa.insert(refs), pupils)
         size += len(rows)

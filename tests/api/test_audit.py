@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
-import json
 from typing import Any
 
 import pytest
@@ -32,7 +31,9 @@ def operator_dpo(gw: Gateway) -> dict[str, str]:
     return gw.auth("operator", "operator", "dpo")
 
 
-def submit(gw: Gateway, urn: int = 100001, day: dt.date = DAY, serials: tuple[int, ...] = (1, 2)) -> dict[str, Any]:
+def submit(
+    gw: Gateway, urn: int = 100001, day: dt.date = DAY, serials: tuple[int, ...] = (1, 2)
+) -> dict[str, Any]:
     response = gw.client.put(
         f"/v1/schools/{urn}/attendance/{day.isoformat()}",
         content=feed_json([pupil(s) for s in serials]),
@@ -42,16 +43,34 @@ def submit(gw: Gateway, urn: int = 100001, day: dt.date = DAY, serials: tuple[in
     return response.json()
 
 
-def release(gw: Gateway, upns: list[str], *, recipient: tuple[str, str] = ("la", "202"), purpose: str = "la-severe-absence",
-            fields: tuple[str, ...] = ("upn", "forename", "surname", "school_urn"), decision: str = "allow",
-            subject_org_ids: tuple[str, ...] = ("202", "100001")) -> int:
+def release(
+    gw: Gateway,
+    upns: list[str],
+    *,
+    recipient: tuple[str, str] = ("la", "202"),
+    purpose: str = "la-severe-absence",
+    fields: tuple[str, ...] = ("upn", "forename", "surname", "school_urn"),
+    decision: str = "allow",
+    subject_org_ids: tuple[str, ...] = ("202", "100001"),
+) -> int:
     """A release decision as the releases service records it: pupils by audit pseudonym only."""
     keys = gw.runtime.keys
-    refs = [audit_pseudonym(pupil_id(u, keys.pupil_id_key), keys.audit_key) for u in upns] if decision == "allow" else []
+    refs = (
+        [audit_pseudonym(pupil_id(u, keys.pupil_id_key), keys.audit_key) for u in upns]
+        if decision == "allow"
+        else []
+    )
     event = audit.new_event(
-        None, "release.decided", purpose=purpose, decision=decision, reasons=[] if decision == "allow" else ["no_consent"],
-        subject_org_ids=list(subject_org_ids), record_count=len(refs), release_id=f"rel-{len(upns)}-{recipient[1]}-{purpose}",
-        details={"fields": list(fields), "expires_at": "2027-10-06T00:00:00Z"}, pupil_refs=refs,
+        None,
+        "release.decided",
+        purpose=purpose,
+        decision=decision,
+        reasons=[] if decision == "allow" else ["no_consent"],
+        subject_org_ids=list(subject_org_ids),
+        record_count=len(refs),
+        release_id=f"rel-{len(upns)}-{recipient[1]}-{purpose}",
+        details={"fields": list(fields), "expires_at": "2027-10-06T00:00:00Z"},
+        pupil_refs=refs,
         actor={"org_type": recipient[0], "org_id": recipient[1], "sub": "officer-9"},
     )
     with transaction(gw.runtime.sessions) as db:
@@ -109,13 +128,23 @@ def test_an_empty_log_has_a_signed_head_of_size_zero(gw: Gateway) -> None:
     assert (body["tree_size"], body["root_hash"]) == (0, hashlib.sha256(b"").hexdigest())
 
 
-@pytest.mark.parametrize("path", ["/v1/audit/tree-head", "/v1/audit/events", "/v1/audit/proofs/inclusion?index=0&tree_size=1",
-                                  "/v1/audit/proofs/consistency?first=1&second=1"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/audit/tree-head",
+        "/v1/audit/events",
+        "/v1/audit/proofs/inclusion?index=0&tree_size=1",
+        "/v1/audit/proofs/consistency?first=1&second=1",
+    ],
+)
 def test_the_audit_trail_is_for_dpos_only(loaded: Gateway, path: str) -> None:
     submit(loaded)
     assert loaded.client.get(path).status_code == 401
-    for headers in (loaded.auth("school", 100001, "attendance_officer"), loaded.auth("la", "202", "case_officer"),
-                    loaded.auth("dfe", "dfe", "statistician")):
+    for headers in (
+        loaded.auth("school", 100001, "attendance_officer"),
+        loaded.auth("la", "202", "case_officer"),
+        loaded.auth("dfe", "dfe", "statistician"),
+    ):
         response = loaded.client.get(path, headers=headers)
         assert response.status_code == 403
         assert response.json()["detail"]["decision"] == "deny"
@@ -136,8 +165,11 @@ def test_every_inclusion_proof_from_the_api_verifies_in_proofbundle(loaded: Gate
     assert events[receipt["audit_index"]]["event"]["action"] == "feed.accepted"
     for item in events:
         entry = rfc8785.dumps(item["event"])  # the leaf's entry, re-derived without the gateway's code
-        response = loaded.client.get("/v1/audit/proofs/inclusion", params={"index": item["index"], "tree_size": size},
-                                     headers=operator_dpo(loaded))
+        response = loaded.client.get(
+            "/v1/audit/proofs/inclusion",
+            params={"index": item["index"], "tree_size": size},
+            headers=operator_dpo(loaded),
+        )
         assert response.status_code == 200, response.text
         proof = response.json()
         assert set(proof) == {"index", "tree_size", "leaf_hash", "audit_path"}
@@ -157,15 +189,22 @@ def test_consistency_proofs_between_heads_from_the_api_verify_in_proofbundle(loa
         for newer in heads:
             if older["tree_size"] > newer["tree_size"]:
                 continue
-            response = loaded.client.get("/v1/audit/proofs/consistency",
-                                         params={"first": older["tree_size"], "second": newer["tree_size"]},
-                                         headers=operator_dpo(loaded))
+            response = loaded.client.get(
+                "/v1/audit/proofs/consistency",
+                params={"first": older["tree_size"], "second": newer["tree_size"]},
+                headers=operator_dpo(loaded),
+            )
             assert response.status_code == 200, response.text
             body = response.json()
             assert set(body) == {"first", "second", "proof"}
             proof = [bytes.fromhex(p) for p in body["proof"]]
-            assert independent_verify_consistency(older["tree_size"], newer["tree_size"], proof,
-                                                  bytes.fromhex(older["root_hash"]), bytes.fromhex(newer["root_hash"]))
+            assert independent_verify_consistency(
+                older["tree_size"],
+                newer["tree_size"],
+                proof,
+                bytes.fromhex(older["root_hash"]),
+                bytes.fromhex(newer["root_hash"]),
+            )
 
 
 @pytest.mark.parametrize(
@@ -182,7 +221,9 @@ def test_consistency_proofs_between_heads_from_the_api_verify_in_proofbundle(loa
         ("/v1/audit/proofs/consistency?first=1&second=99999999999999999999", "second"),
     ],
 )
-def test_a_proof_outside_the_log_is_refused_with_422_naming_the_field(loaded: Gateway, path: str, field: str) -> None:
+def test_a_proof_outside_the_log_is_refused_with_422_naming_the_field(
+    loaded: Gateway, path: str, field: str
+) -> None:
     for n in range(3):
         release(loaded, [PUPIL_A], purpose=f"p{n}")
     response = loaded.client.get(path, headers=operator_dpo(loaded))
@@ -219,7 +260,13 @@ def test_events_filter_by_action_decision_purpose_organisation_and_time(loaded: 
     submit(loaded, urn=100003, serials=(5,))
     release(loaded, [PUPIL_A], purpose="la-severe-absence")
     release(loaded, [PUPIL_A], purpose="la-penalty-notice", decision="deny")
-    release(loaded, [PUPIL_B], purpose="mentoring-referral", recipient=("la", "211"), subject_org_ids=("211", "100003"))
+    release(
+        loaded,
+        [PUPIL_B],
+        purpose="mentoring-referral",
+        recipient=("la", "211"),
+        subject_org_ids=("211", "100003"),
+    )
 
     def actions(**params: Any) -> list[tuple[str, str | None]]:
         return [(e["event"]["action"], e["event"]["purpose"]) for e in all_events(loaded, **params)]
@@ -230,20 +277,37 @@ def test_events_filter_by_action_decision_purpose_organisation_and_time(loaded: 
     assert actions(purpose="mentoring-referral") == [("release.decided", "mentoring-referral")]
     assert [e["index"] for e in all_events(loaded, org_id="211", action="release.decided")] == [5]
     today = dt.datetime.now(dt.UTC).date()
-    assert len(all_events(loaded, **{"from": today.isoformat(), "to": today.isoformat()}, action="release.decided")) == 3
+    assert (
+        len(
+            all_events(
+                loaded, **{"from": today.isoformat(), "to": today.isoformat()}, action="release.decided"
+            )
+        )
+        == 3
+    )
     assert all_events(loaded, **{"to": (today - dt.timedelta(days=1)).isoformat()}) == []
     later = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)).isoformat()
     assert all_events(loaded, **{"from": later}) == []
     bad = loaded.client.get("/v1/audit/events", params={"from": "yesterday"}, headers=operator_dpo(loaded))
     assert bad.status_code == 422 and bad.json()["detail"]["errors"][0]["field"] == "from"
-    assert loaded.client.get("/v1/audit/events", params={"cursor": "bm9wZQ"}, headers=operator_dpo(loaded)).status_code == 422
-    assert loaded.client.get("/v1/audit/events", params={"decision": "maybe"}, headers=operator_dpo(loaded)).status_code == 422
+    assert (
+        loaded.client.get(
+            "/v1/audit/events", params={"cursor": "bm9wZQ"}, headers=operator_dpo(loaded)
+        ).status_code
+        == 422
+    )
+    assert (
+        loaded.client.get(
+            "/v1/audit/events", params={"decision": "maybe"}, headers=operator_dpo(loaded)
+        ).status_code
+        == 422
+    )
 
 
 def test_an_organisations_dpo_sees_only_the_events_about_its_organisation(loaded: Gateway) -> None:
-    submit(loaded)                                  # about 100001 and LA 202
-    submit(loaded, urn=100003, serials=(5,))        # about 100003 and LA 211
-    release(loaded, [PUPIL_A])                      # LA 202 about 100001
+    submit(loaded)  # about 100001 and LA 202
+    submit(loaded, urn=100003, serials=(5,))  # about 100003 and LA 211
+    release(loaded, [PUPIL_A])  # LA 202 about 100001
 
     def indices(org_type: str, own_id: str, **params: Any) -> list[int]:
         return [e["index"] for e in all_events(loaded, loaded.auth(org_type, own_id, "dpo"), **params)]
@@ -269,16 +333,26 @@ def test_a_dpo_learns_every_release_that_included_a_pupil(loaded: Gateway) -> No
     first = release(loaded, [PUPIL_A, PUPIL_B], purpose="la-severe-absence")
     release(loaded, [PUPIL_B], purpose="la-targeting-support")
     release(loaded, [PUPIL_A], purpose="la-penalty-notice", decision="deny")
-    third = release(loaded, [PUPIL_A], purpose="transition-y6-y7", recipient=("school", "100002"),
-                    fields=("upn", "attendance_band", "persistent_absence"), subject_org_ids=("100002", "100001"))
+    third = release(
+        loaded,
+        [PUPIL_A],
+        purpose="transition-y6-y7",
+        recipient=("school", "100002"),
+        fields=("upn", "attendance_band", "persistent_absence"),
+        subject_org_ids=("100002", "100001"),
+    )
     response = subject_access(loaded, operator_dpo(loaded))
     assert response.status_code == 200, response.text
     body = response.json()
     assert [r["audit_index"] for r in body["releases"]] == [first, third]
     assert body["releases"][1] == {
-        "audit_index": third, "release_id": "rel-1-100002-transition-y6-y7", "when": body["releases"][1]["when"],
-        "recipient": {"org_type": "school", "org_id": "100002"}, "purpose": "transition-y6-y7",
-        "fields": ["upn", "attendance_band", "persistent_absence"], "expires_at": "2027-10-06T00:00:00Z",
+        "audit_index": third,
+        "release_id": "rel-1-100002-transition-y6-y7",
+        "when": body["releases"][1]["when"],
+        "recipient": {"org_type": "school", "org_id": "100002"},
+        "purpose": "transition-y6-y7",
+        "fields": ["upn", "attendance_band", "persistent_absence"],
+        "expires_at": "2027-10-06T00:00:00Z",
     }
     assert body["releases"][0]["fields"] == ["upn", "forename", "surname", "school_urn"]
     # The question is itself on the log, by pseudonym; the UPN appears nowhere in the log.
@@ -292,14 +366,21 @@ def test_a_dpo_learns_every_release_that_included_a_pupil(loaded: Gateway) -> No
 def test_an_organisations_dpo_sees_only_releases_about_its_organisation(loaded: Gateway) -> None:
     submit(loaded)
     release(loaded, [PUPIL_A], purpose="la-severe-absence")
-    mine = release(loaded, [PUPIL_A], purpose="mentoring-referral", recipient=("la", "211"), subject_org_ids=("211",))
+    mine = release(
+        loaded, [PUPIL_A], purpose="mentoring-referral", recipient=("la", "211"), subject_org_ids=("211",)
+    )
     body = subject_access(loaded, loaded.auth("la", "211", "dpo")).json()
     assert [r["audit_index"] for r in body["releases"]] == [mine]
 
 
-def test_the_pupils_own_school_officer_sees_every_release_and_another_school_is_refused(loaded: Gateway) -> None:
+def test_the_pupils_own_school_officer_sees_every_release_and_another_school_is_refused(
+    loaded: Gateway,
+) -> None:
     submit(loaded)
-    releases = [release(loaded, [PUPIL_A]), release(loaded, [PUPIL_A], recipient=("la", "211"), subject_org_ids=("211",))]
+    releases = [
+        release(loaded, [PUPIL_A]),
+        release(loaded, [PUPIL_A], recipient=("la", "211"), subject_org_ids=("211",)),
+    ]
     own = subject_access(loaded, loaded.auth("school", 100001, "attendance_officer"))
     assert own.status_code == 200
     assert [r["audit_index"] for r in own.json()["releases"]] == releases
@@ -317,7 +398,9 @@ def test_subject_access_refuses_a_bad_upn_without_repeating_it(loaded: Gateway) 
     response = subject_access(loaded, operator_dpo(loaded), who=bad)
     assert response.status_code == 422
     assert bad not in response.text
-    extra = loaded.client.post("/v1/audit/subject-access", json={"upn": PUPIL_A, "name": "x"}, headers=operator_dpo(loaded))
+    extra = loaded.client.post(
+        "/v1/audit/subject-access", json={"upn": PUPIL_A, "name": "x"}, headers=operator_dpo(loaded)
+    )
     assert extra.status_code == 422 and PUPIL_A not in extra.text
 
 
@@ -328,26 +411,44 @@ def inject_append_fault(gw: Gateway) -> None:
     """Make every append fail inside the database, as a full disk or a lost replica would."""
     with transaction(gw.runtime.sessions) as db:
         if gw.backend == "postgresql":
-            db.execute(text("CREATE FUNCTION inject_fault() RETURNS trigger LANGUAGE plpgsql AS "
-                            "$$ BEGIN RAISE EXCEPTION 'injected fault: no space left'; END $$"))
-            db.execute(text("CREATE TRIGGER audit_nodes_fault BEFORE INSERT ON audit_nodes "
-                            "FOR EACH ROW EXECUTE FUNCTION inject_fault()"))
+            db.execute(
+                text(
+                    "CREATE FUNCTION inject_fault() RETURNS trigger LANGUAGE plpgsql AS "
+                    "$$ BEGIN RAISE EXCEPTION 'injected fault: no space left'; END $$"
+                )
+            )
+            db.execute(
+                text(
+                    "CREATE TRIGGER audit_nodes_fault BEFORE INSERT ON audit_nodes "
+                    "FOR EACH ROW EXECUTE FUNCTION inject_fault()"
+                )
+            )
         else:
-            db.execute(text("CREATE TRIGGER audit_nodes_fault BEFORE INSERT ON audit_nodes "
-                            "BEGIN SELECT RAISE(ABORT, 'injected fault: no space left'); END"))
+            db.execute(
+                text(
+                    "CREATE TRIGGER audit_nodes_fault BEFORE INSERT ON audit_nodes "
+                    "BEGIN SELECT RAISE(ABORT, 'injected fault: no space left'); END"
+                )
+            )
 
 
-def test_when_the_audit_append_fails_requests_get_503_and_no_data_leaves_or_is_stored(loaded: Gateway) -> None:
+def test_when_the_audit_append_fails_requests_get_503_and_no_data_leaves_or_is_stored(
+    loaded: Gateway,
+) -> None:
     submit(loaded)
     release(loaded, [PUPIL_A])
     before = (count(loaded, AuditEvent), count(loaded, Feed), count(loaded, Mark))
     inject_append_fault(loaded)
-    pupils = loaded.client.get("/v1/schools/100001/pupils", headers=loaded.auth("school", 100001, "attendance_officer"))
+    pupils = loaded.client.get(
+        "/v1/schools/100001/pupils", headers=loaded.auth("school", 100001, "attendance_officer")
+    )
     assert pupils.status_code == 503
     assert "Forename1" not in pupils.text and PUPIL_A not in pupils.text and "pupils" not in pupils.json()
-    feed = loaded.client.put(f"/v1/schools/100001/attendance/{(DAY + dt.timedelta(days=1)).isoformat()}",
-                             content=feed_json([pupil(1, am="N", pm="N")]),
-                             headers={"Content-Type": "application/json", **loaded.auth("school", 100001, "feed_submitter")})
+    feed = loaded.client.put(
+        f"/v1/schools/100001/attendance/{(DAY + dt.timedelta(days=1)).isoformat()}",
+        content=feed_json([pupil(1, am="N", pm="N")]),
+        headers={"Content-Type": "application/json", **loaded.auth("school", 100001, "feed_submitter")},
+    )
     assert feed.status_code == 503
     asked = subject_access(loaded, operator_dpo(loaded))
     assert asked.status_code == 503 and "releases" not in asked.json()

@@ -5,19 +5,30 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 import structlog
 from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.audit_keys import signing_keys
 from gateway.db.session import make_engine, make_sessionmaker, transaction
 from gateway.services import audit
 from gateway.services.audit_log import head_signer, sign_head
 from gateway.services.audit_verify import verify_database
-from tests.integration.test_audit_log import an_event, append, sessions  # noqa: F401  (fixture)
+from tests.integration.test_audit_log import an_event, append
 
 APPENDS_PER_PROCESS = 100
+
+
+@pytest.fixture
+def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
+    engine = make_engine(database_url)
+    yield make_sessionmaker(engine)
+    engine.dispose()
 
 
 def _append_as_a_gateway(url: str, data_dir: str, worker: int, start: object) -> None:
@@ -28,7 +39,9 @@ def _append_as_a_gateway(url: str, data_dir: str, worker: int, start: object) ->
     start.wait(60)  # type: ignore[attr-defined]
     for n in range(APPENDS_PER_PROCESS):
         with transaction(sessions) as db:
-            audit.record(db, an_event(n, actor={"org_type": "la", "org_id": f"20{worker}", "sub": f"worker-{worker}"}))
+            audit.record(
+                db, an_event(n, actor={"org_type": "la", "org_id": f"20{worker}", "sub": f"worker-{worker}"})
+            )
         if n % 20 == 0:
             sign_head(sessions, keys)
     engine.dispose()
@@ -40,7 +53,9 @@ def _other_process(url: str, data_dir: str, worker: int, start: object, ready: o
     _append_as_a_gateway(url, data_dir, worker, start)
 
 
-def test_two_processes_appending_at_once_make_one_log_that_verifies(database_url: str, data_dir: Path) -> None:
+def test_two_processes_appending_at_once_make_one_log_that_verifies(
+    database_url: str, data_dir: Path
+) -> None:
     context = multiprocessing.get_context("spawn")
     start, ready = context.Event(), context.Event()
     other = context.Process(target=_other_process, args=(database_url, str(data_dir), 2, start, ready))
@@ -63,24 +78,31 @@ def test_two_processes_appending_at_once_make_one_log_that_verifies(database_url
     assert sum(1 for a, b in zip(order, order[1:], strict=False) if a != b) > 1
 
 
-def test_the_background_signer_signs_a_head_whenever_the_log_has_grown(sessions, data_dir: Path) -> None:  # noqa: F811
+def test_the_background_signer_signs_a_head_whenever_the_log_has_grown(
+    sessions: sessionmaker[Session], data_dir: Path
+) -> None:
     from gateway.db import audit_repository as audit_repo
 
     def head_sizes() -> list[int]:
         with sessions() as db:
             return [h.tree_size for h in audit_repo.heads(db)]
 
+    async def eventually(expected: list[int]) -> list[int]:
+        """Poll rather than sleep a fixed time: on a busy machine a tick can come late."""
+        deadline = time.monotonic() + 20
+        while head_sizes() != expected and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        return head_sizes()
+
     async def scenario() -> list[list[int]]:
         seen = []
         async with head_signer(sessions, data_dir, interval=0.05):
             append(sessions, 3)
-            await asyncio.sleep(0.3)
-            seen.append(head_sizes())
-            await asyncio.sleep(0.2)  # nothing new: no new head
+            seen.append(await eventually([3]))
+            await asyncio.sleep(0.3)  # several ticks with nothing new: no new head
             seen.append(head_sizes())
             append(sessions, 2, start=3)
-            await asyncio.sleep(0.3)
-            seen.append(head_sizes())
+            seen.append(await eventually([3, 5]))
         return seen
 
     assert asyncio.run(scenario()) == [[3], [3], [3, 5]]

@@ -36,9 +36,14 @@ ACTOR = {"org_type": "la", "org_id": "202", "sub": "officer-1"}
 
 def an_event(n: int, **overrides: Any) -> Any:
     values: dict[str, Any] = {
-        "actor": ACTOR, "purpose": "la-targeting-support", "decision": "allow" if n % 3 else "deny",
-        "subject_org_ids": ["202", "100001"], "record_count": n, "release_id": f"rel-{n:04d}",
-        "details": {"n": n}, "pupil_refs": [f"ap_test{n:04d}", "ap_shared"],
+        "actor": ACTOR,
+        "purpose": "la-targeting-support",
+        "decision": "allow" if n % 3 else "deny",
+        "subject_org_ids": ["202", "100001"],
+        "record_count": n,
+        "release_id": f"rel-{n:04d}",
+        "details": {"n": n},
+        "pupil_refs": [f"ap_test{n:04d}", "ap_shared"],
     }
     values.update(overrides)
     return audit.new_event(None, values.pop("action", "release.decided"), **values)
@@ -91,7 +96,9 @@ def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
     engine.dispose()
 
 
-def build_log(sessions: sessionmaker[Session], data_dir: Path, sizes: tuple[int, ...] = (3, 8, 9, 14, 20)) -> None:
+def build_log(
+    sessions: sessionmaker[Session], data_dir: Path, sizes: tuple[int, ...] = (3, 8, 9, 14, 20)
+) -> None:
     """A log with a signed head at each of ``sizes``."""
     keys = signing_keys(data_dir)
     done = 0
@@ -108,12 +115,17 @@ def verify(database_url: str, data_dir: Path) -> dict[str, Any]:
 # --- what an append stores ------------------------------------------------------------------------
 
 
-def test_every_append_stores_exactly_the_complete_subtrees_an_in_memory_tree_has(sessions: sessionmaker[Session]) -> None:
+def test_every_append_stores_exactly_the_complete_subtrees_an_in_memory_tree_has(
+    sessions: sessionmaker[Session],
+) -> None:
     append(sessions, 37)
     reference = InMemoryNodes()
     with sessions() as db:
         entries = [bytes(e) for (e,) in db.execute(text("SELECT entry FROM audit_events ORDER BY idx"))]
-        stored = {(int(lv), int(ix)): bytes(h) for lv, ix, h in db.execute(text("SELECT level, idx, hash FROM audit_nodes"))}
+        stored = {
+            (int(lv), int(ix)): bytes(h)
+            for lv, ix, h in db.execute(text("SELECT level, idx, hash FROM audit_nodes"))
+        }
         size = db.execute(text("SELECT tree_size FROM audit_state")).scalar_one()
     reference.extend(entries)
     assert size == 37
@@ -125,8 +137,14 @@ def test_an_append_indexes_the_pupils_it_names_by_audit_pseudonym(sessions: sess
     append(sessions, 3)
     with sessions() as db:
         rows = set(db.execute(text("SELECT pupil_ref, idx FROM audit_pupil_refs")).all())
-    assert rows == {("ap_test0000", 0), ("ap_test0001", 1), ("ap_test0002", 2), ("ap_shared", 0), ("ap_shared", 1),
-                    ("ap_shared", 2)}
+    assert rows == {
+        ("ap_test0000", 0),
+        ("ap_test0001", 1),
+        ("ap_test0002", 2),
+        ("ap_shared", 0),
+        ("ap_shared", 1),
+        ("ap_shared", 2),
+    }
 
 
 # --- append-only at the database level ------------------------------------------------------------
@@ -159,7 +177,9 @@ def test_the_database_refuses_to_update_or_delete_audit_rows(
     assert verify(database_url, data_dir)["ok"] is True
 
 
-def test_postgresql_refuses_to_truncate_audit_tables(sessions: sessionmaker[Session], database_url: str) -> None:
+def test_postgresql_refuses_to_truncate_audit_tables(
+    sessions: sessionmaker[Session], database_url: str
+) -> None:
     if not database_url.startswith("postgresql"):
         pytest.skip("SQLite has no TRUNCATE: its DELETE trigger covers a DELETE of every row")
     append(sessions, 2)
@@ -185,16 +205,25 @@ def test_the_migration_backfills_nodes_and_pupils_for_a_log_begun_before_it(data
         for n in range(11):  # the 0001 append: event and size; no nodes
             entry = event_bytes(an_event(n))
             entries.append(entry)
-            db.execute(text("INSERT INTO audit_events (idx, occurred_at, action, actor_org_type, actor_org_id, entry, leaf_hash) "
-                            "VALUES (:i, :t, 'release.decided', 'la', '202', :e, :h)"),
-                       {"i": n, "t": "2025-01-01 00:00:00.000000", "e": entry, "h": leaf_hash(entry)})
+            db.execute(
+                text(
+                    "INSERT INTO audit_events (idx, occurred_at, action, actor_org_type, actor_org_id, entry, leaf_hash) "
+                    "VALUES (:i, :t, 'release.decided', 'la', '202', :e, :h)"
+                ),
+                {"i": n, "t": "2025-01-01 00:00:00.000000", "e": entry, "h": leaf_hash(entry)},
+            )
         db.execute(text("UPDATE audit_state SET tree_size = 11"))
     upgrade(database_url)
     reference = InMemoryNodes()
     reference.extend(entries)
     with sessions() as db:
-        stored = {(int(lv), int(ix)): bytes(h) for lv, ix, h in db.execute(text("SELECT level, idx, hash FROM audit_nodes"))}
-        refs = db.execute(text("SELECT count(*) FROM audit_pupil_refs WHERE pupil_ref = 'ap_shared'")).scalar_one()
+        stored = {
+            (int(lv), int(ix)): bytes(h)
+            for lv, ix, h in db.execute(text("SELECT level, idx, hash FROM audit_nodes"))
+        }
+        refs = db.execute(
+            text("SELECT count(*) FROM audit_pupil_refs WHERE pupil_ref = 'ap_shared'")
+        ).scalar_one()
     engine.dispose()
     assert stored == dict(reference.nodes)
     assert refs == 11
@@ -203,7 +232,9 @@ def test_the_migration_backfills_nodes_and_pupils_for_a_log_begun_before_it(data
 # --- verify ---------------------------------------------------------------------------------------
 
 
-def test_an_untouched_log_verifies(sessions: sessionmaker[Session], database_url: str, data_dir: Path) -> None:
+def test_an_untouched_log_verifies(
+    sessions: sessionmaker[Session], database_url: str, data_dir: Path
+) -> None:
     build_log(sessions, data_dir)
     report = verify(database_url, data_dir)
     assert report["ok"] is True, report["problems"]
@@ -229,7 +260,9 @@ def test_changing_one_byte_of_one_stored_event_is_caught_at_its_index(
     assert report["first_bad_head"] == 14
 
 
-def test_deleting_one_stored_event_is_caught_at_its_index(sessions: sessionmaker[Session], database_url: str, data_dir: Path) -> None:
+def test_deleting_one_stored_event_is_caught_at_its_index(
+    sessions: sessionmaker[Session], database_url: str, data_dir: Path
+) -> None:
     build_log(sessions, data_dir)
     with as_attacker(database_url) as engine, engine.begin() as conn:
         for table in ("audit_events", "audit_event_orgs", "audit_pupil_refs"):
@@ -267,6 +300,23 @@ def test_reordering_two_stored_events_is_caught_at_the_first_of_them(
     assert report["problems"][0]["index"] == 10 and "Merkle node" in report["problems"][0]["message"]
 
 
+def test_verifying_with_worker_processes_finds_the_same_problems(
+    sessions: sessionmaker[Session], database_url: str, data_dir: Path
+) -> None:
+    build_log(sessions, data_dir)
+    with as_attacker(database_url) as engine, engine.begin() as conn:
+        conn.execute(text("UPDATE audit_events SET decision = 'allow' WHERE idx = 12"))
+        conn.execute(text("DELETE FROM audit_event_orgs WHERE idx = 15"))
+    keys = signing_keys(data_dir).public_keys()
+    alone = verify_database(database_url, keys, batch=4).as_json()
+    shared = verify_database(database_url, keys, batch=4, workers=2).as_json()
+    for report in (alone, shared):
+        report.pop("seconds"), report.pop("events_per_second")
+    assert shared == alone
+    assert alone["first_bad_index"] == 12 and "decision" in alone["problems"][0]["message"]
+    assert alone["problems"][1]["index"] == 15
+
+
 def test_replacing_a_heads_signature_is_caught_naming_the_head(
     sessions: sessionmaker[Session], database_url: str, data_dir: Path
 ) -> None:
@@ -291,11 +341,15 @@ def test_rewriting_an_event_with_every_stored_hash_is_still_caught_by_the_signed
         entries[17] = forged = canonical_bytes(event)
         tree = InMemoryNodes()
         tree.extend(entries)
-        conn.execute(text("UPDATE audit_events SET entry = :e, leaf_hash = :h WHERE idx = 17"),
-                     {"e": forged, "h": leaf_hash(forged)})
+        conn.execute(
+            text("UPDATE audit_events SET entry = :e, leaf_hash = :h WHERE idx = 17"),
+            {"e": forged, "h": leaf_hash(forged)},
+        )
         conn.execute(text("DELETE FROM audit_nodes"))
-        conn.execute(text("INSERT INTO audit_nodes (level, idx, hash) VALUES (:l, :i, :h)"),
-                     [{"l": lv, "i": ix, "h": h} for (lv, ix), h in tree.nodes.items()])
+        conn.execute(
+            text("INSERT INTO audit_nodes (level, idx, hash) VALUES (:l, :i, :h)"),
+            [{"l": lv, "i": ix, "h": h} for (lv, ix), h in tree.nodes.items()],
+        )
     report = verify(database_url, data_dir)
     assert report["ok"] is False
     assert report["first_bad_head"] == 20
@@ -303,7 +357,9 @@ def test_rewriting_an_event_with_every_stored_hash_is_still_caught_by_the_signed
     assert all(p["kind"] == "head" for p in report["problems"])
 
 
-def test_hiding_a_pupil_from_subject_access_is_caught(sessions: sessionmaker[Session], database_url: str, data_dir: Path) -> None:
+def test_hiding_a_pupil_from_subject_access_is_caught(
+    sessions: sessionmaker[Session], database_url: str, data_dir: Path
+) -> None:
     build_log(sessions, data_dir)
     with as_attacker(database_url) as engine, engine.begin() as conn:
         conn.execute(text("DELETE FROM audit_pupil_refs WHERE idx = 6 AND pupil_ref = 'ap_test0006'"))
@@ -317,8 +373,12 @@ def test_an_event_slipped_in_beyond_the_recorded_size_is_caught(
 ) -> None:
     build_log(sessions, data_dir, sizes=(4,))
     with as_attacker(database_url) as engine, engine.begin() as conn:
-        conn.execute(text("INSERT INTO audit_events (idx, occurred_at, action, actor_org_type, actor_org_id, entry, leaf_hash) "
-                          "SELECT 7, occurred_at, action, actor_org_type, actor_org_id, entry, leaf_hash FROM audit_events WHERE idx = 0"))
+        conn.execute(
+            text(
+                "INSERT INTO audit_events (idx, occurred_at, action, actor_org_type, actor_org_id, entry, leaf_hash) "
+                "SELECT 7, occurred_at, action, actor_org_type, actor_org_id, entry, leaf_hash FROM audit_events WHERE idx = 0"
+            )
+        )
     report = verify(database_url, data_dir)
     assert report["ok"] is False and report["first_bad_index"] == 7
 
@@ -330,7 +390,9 @@ def _env(database_url: str, data_dir: Path) -> dict[str, str]:
     return {"GATEWAY_DATABASE_URL": database_url, "GATEWAY_DATA_DIR": str(data_dir)}
 
 
-def test_audit_verify_exits_zero_only_when_the_log_holds(sessions: sessionmaker[Session], database_url: str, data_dir: Path) -> None:
+def test_audit_verify_exits_zero_only_when_the_log_holds(
+    sessions: sessionmaker[Session], database_url: str, data_dir: Path
+) -> None:
     build_log(sessions, data_dir, sizes=(6, 9))
     runner = CliRunner()
     good = runner.invoke(main, ["audit", "verify"], env=_env(database_url, data_dir))
@@ -357,8 +419,15 @@ def test_an_export_verifies_offline_and_a_tampered_export_does_not(
     assert json.loads(result.stdout)["tree_size"] == 14
     lines = (out / "events.jsonl").read_bytes().splitlines()
     assert len(lines) == 14 and all(json.loads(line)["actor"] == ACTOR for line in lines)
-    assert [json.loads(h)["tree_size"] for h in (out / "tree-heads.jsonl").read_text().splitlines()] == [5, 11, 14]
-    offline = {"GATEWAY_DATABASE_URL": "sqlite:///" + str(tmp_path / "nothing-here.db"), "GATEWAY_DATA_DIR": str(tmp_path / "none")}
+    assert [json.loads(h)["tree_size"] for h in (out / "tree-heads.jsonl").read_text().splitlines()] == [
+        5,
+        11,
+        14,
+    ]
+    offline = {
+        "GATEWAY_DATABASE_URL": "sqlite:///" + str(tmp_path / "nothing-here.db"),
+        "GATEWAY_DATA_DIR": str(tmp_path / "none"),
+    }
     ok = runner.invoke(main, ["audit", "verify", "--export", str(out)], env=offline)
     assert ok.exit_code == 0, ok.output
     assert json.loads(ok.stdout)["heads_checked"] == 3
@@ -379,7 +448,11 @@ def test_an_export_checked_against_keys_that_did_not_sign_it_fails(
     ensure_signing_key(stranger)
     pinned = tmp_path / "pinned.json"
     pinned.write_text(json.dumps(signing_keys(stranger).jwks()))
-    result = runner.invoke(main, ["audit", "verify", "--export", str(out), "--keys", str(pinned)], env=_env(database_url, data_dir))
+    result = runner.invoke(
+        main,
+        ["audit", "verify", "--export", str(out), "--keys", str(pinned)],
+        env=_env(database_url, data_dir),
+    )
     assert result.exit_code == 1
     assert "never published" in json.loads(result.stdout)["problems"][0]["message"]
 

@@ -1,0 +1,688 @@
+"""Use cases: differentially private statistics for DfE, and the yearly privacy budget behind them.
+
+DfE gets the national picture without ever holding a pupil's row (issue 8; DP-NOTES.md sections 4-5):
+
+* the exact aggregate is computed where the data lives, in SQL (``gateway.db.stats_repository``):
+  one row per pupil-year (the privacy unit), clamped to ``S_t``, grouped over public key sets;
+* noise comes from OpenDP core measurements on ``i64`` vectors (``anonymisation.dp``): the discrete
+  Gaussian under zCDP by default, at scales solved from OpenDP's privacy maps;
+* the budget is a persistent ledger per academic year and consumer, in integer units of rho:
+  reserved (and audited) before any noise is drawn, never refunded;
+* every answer is stored: the same question again gets the stored noisy answer and spends nothing.
+
+How the budget is split. The yearly cap is the rho whose (epsilon, delta) equivalent is the configured
+``stats_epsilon_per_year`` at ``stats_delta`` (10 at 1e-9 by default: rho ~ 1.09), converted with
+OpenDP's zCDP-to-approximate-DP map. It is spread over ``stats_releases_per_year`` x
+``stats_statistics_per_release`` equal *slots* (26 fortnightly releases of 8 noisy vectors, as in
+DP-NOTES.md 3.5), each a whole number of units (``floor``, so that all of them fit the cap exactly).
+A request pays one slot per noisy vector its measure needs: one for ``enrolments``, two for a rate
+(numerator and denominator). Inside a request the slots are split between the vectors by the
+measure's weights (a rate's denominator gets r^(2/3) of its numerator's share, ``dp.Measure``).
+A named bundle pays the sum of its tables' slots in one reservation. What is charged is OpenDP's
+own privacy map of the planned measurements, rounded up to units, never more than the slots.
+
+Windows. ``from`` and ``to`` lie in one academic year, ``to`` no later than today. ``S_t``, the most
+sessions one pupil can have in the window, is public and data-independent: two sessions for every
+weekday (Monday to Friday) of the window, at most 380. It over-counts holidays, which only costs
+accuracy. The year to date (``from`` = 1 August, and no register sent after ``to``) is read from the
+running totals; any other window sums the marks dated inside it.
+
+Stored answers. A question is the consumer, measure(s), canonical grouping, resolved window, key-set
+version and mechanism. Its answer is kept and returned again even if registers were corrected since:
+a fresh answer to the same question would be a second release of the same cells, paid again, and two
+noisy answers to one question average out the noise. To see newer data, ask a new question (a later
+``to``). Lifetime exposure: the cap resets each academic year because the privacy unit is a
+pupil's year, so a pupil's total loss is the sum over the years they are in school.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import json
+import re
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any, Literal
+
+import structlog
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from anonymisation import dp as adp
+from anonymisation import keysets
+from gateway.auth import Principal
+from gateway.db import stats_repository as srepo
+from gateway.db.base import utcnow
+from gateway.db.session import transaction
+from gateway.errors import Conflict, Forbidden, InvalidInput, NotFound
+from gateway.services import audit
+from gateway.services.feeds import LONDON
+from gateway.services.pupils import codes_by_class
+from gateway.settings import Settings
+from schemas.calendar import academic_year_bounds, academic_year_label, academic_year_of
+
+log = structlog.get_logger("gateway.stats")
+
+PURPOSE = "dfe-statistics"
+ROLE = "statistician"
+#: A reservation not released within this long is taken as abandoned (the process died between
+#: reserving and storing): it stays spent, and the same question may then be paid and answered anew.
+ABANDONED_RESERVATION = dt.timedelta(minutes=5)
+#: How long a request waits for an identical question already being answered, before a 409.
+WAIT_FOR_SAME_QUESTION_SECONDS = 30.0
+#: Most tables in one named bundle.
+MAX_BUNDLE_TABLES = 20
+BUNDLE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,79}")
+
+Kind = Literal["query", "bundle"]
+
+# --------------------------------------------------------------------------------------------------
+# Questions
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Table:
+    measure: str
+    by: tuple[str, ...]
+
+    @property
+    def slots(self) -> int:
+        return len(adp.measure(self.measure).statistics)
+
+
+@dataclass(frozen=True)
+class Window:
+    start: dt.date
+    end: dt.date
+    academic_year: int
+    sessions_possible: int
+
+
+@dataclass(frozen=True)
+class Question:
+    kind: Kind
+    consumer: str
+    window: Window
+    tables: tuple[Table, ...]
+    mechanism: str
+    bundle: str | None = None
+
+    def canonical(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind, "consumer": self.consumer, "bundle": self.bundle,
+            "from": self.window.start.isoformat(), "to": self.window.end.isoformat(),
+            "tables": [{"measure": t.measure, "by": list(t.by)} for t in self.tables],
+            "keyset_version": keysets.KEYSET_VERSION, "mechanism": self.mechanism,
+        }
+
+    @property
+    def hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.canonical(), sort_keys=True).encode()).hexdigest()
+
+    @property
+    def slots(self) -> int:
+        return sum(t.slots for t in self.tables)
+
+
+def _invalid(field: str, message: str) -> InvalidInput:
+    return InvalidInput([{"row": None, "field": field, "message": message}])
+
+
+def today() -> dt.date:
+    return dt.datetime.now(LONDON).date()
+
+
+def sessions_possible_bound(start: dt.date, end: dt.date) -> int:
+    """``S_t``: two sessions per weekday of the window, at most 380 (public, from the calendar only)."""
+    days = (end - start).days + 1
+    full_weeks, rest = divmod(days, 7)
+    weekdays = 5 * full_weeks + sum(1 for i in range(rest) if (start + dt.timedelta(days=i)).weekday() < 5)
+    return min(adp.MAX_SESSIONS_PER_YEAR, 2 * weekdays)
+
+
+def resolve_window(start: dt.date | None, end: dt.date | None, now: dt.date) -> Window:
+    end_ = end or now
+    if end_ > now:
+        raise _invalid("to", "the window must not end after today: an answer is stored and would never see later registers")
+    year = academic_year_of(end_)
+    start_ = start or academic_year_bounds(year)[0]
+    if start_ > end_:
+        raise _invalid("from", "the window starts after it ends")
+    if academic_year_of(start_) != year:
+        raise _invalid("from", "the window must lie within one academic year (1 August to 31 July)")
+    bound = sessions_possible_bound(start_, end_)
+    if bound < 1:
+        raise _invalid("from", "the window has no weekday, so no session could be possible in it")
+    return Window(start_, end_, year, bound)
+
+
+def _table(measure: str, by: Sequence[str], field: str = "") -> Table:
+    try:
+        adp.measure(measure)
+    except adp.UnknownMeasure:
+        raise _invalid(f"{field}measure", f"not a measure; expected one of {', '.join(adp.MEASURES)}") from None
+    try:
+        dims = keysets.canonical_by([d.strip() for d in by])
+    except keysets.UnknownDimension as exc:
+        raise _invalid(f"{field}by", f"{exc}") from None
+    return Table(measure, dims)
+
+
+# --------------------------------------------------------------------------------------------------
+# Who may ask, and the budget's numbers
+# --------------------------------------------------------------------------------------------------
+
+
+def consumer_of(principal: Principal) -> str:
+    """Budgets belong to the organisation, so that two statisticians of one organisation share one."""
+    return principal.recipient
+
+
+def _refusal_reasons(principal: Principal) -> list[str]:
+    reasons = []
+    if principal.org_type != "dfe":
+        reasons.append("wrong_organisation: differentially private statistics are released to DfE only")
+    if not principal.has_role(ROLE):
+        reasons.append("wrong_role: statistics need the statistician role")
+    return reasons
+
+
+@dataclass(frozen=True)
+class BudgetRules:
+    cap_units: int
+    slot_units: int
+    epsilon: float
+    delta: float
+    mechanism: adp.Mechanism
+    releases_per_year: int
+    statistics_per_release: int
+
+
+#: OpenDP's searches (the cap's rho, each statistic's scale) are cached by the core, but twenty
+#: requests arriving together would all miss the cache and search at once, each holding the GIL. One
+#: lock makes the first search and lets the others read its result.
+_PLANNING = threading.Lock()
+
+
+def rules(settings: Settings) -> BudgetRules:
+    with _PLANNING:
+        rho = adp.epsilon_delta_to_rho(settings.stats_epsilon_per_year, settings.stats_delta)
+    cap = adp.rho_to_units_down(rho)
+    slots = settings.stats_releases_per_year * settings.stats_statistics_per_release
+    return BudgetRules(
+        cap_units=cap, slot_units=cap // slots, epsilon=settings.stats_epsilon_per_year, delta=settings.stats_delta,
+        mechanism=settings.stats_mechanism, releases_per_year=settings.stats_releases_per_year,
+        statistics_per_release=settings.stats_statistics_per_release,
+    )
+
+
+def _amount(units: int, delta: float) -> dict[str, Any]:
+    rho = adp.units_to_rho(units)
+    return {"units": units, "rho": rho, "epsilon": adp.zcdp_to_epsilon(rho, delta)}
+
+
+def _budget_summary(year: int, consumer: str, cap_units: int, spent: int, r: BudgetRules) -> dict[str, Any]:
+    """Cap, spent and remaining, each in units, rho and its (epsilon, delta) equivalent taken alone."""
+    return {
+        "academic_year": year, "academic_year_label": academic_year_label(year), "consumer": consumer,
+        "privacy_measure": "zero-concentrated differential privacy (rho), shown with its (epsilon, delta) equivalent",
+        "delta": r.delta, "cap": _amount(cap_units, r.delta), "spent": _amount(spent, r.delta),
+        "remaining": _amount(max(cap_units - spent, 0), r.delta),
+    }
+
+
+def _allotment(r: BudgetRules) -> dict[str, Any]:
+    return {
+        "releases_per_year": r.releases_per_year, "statistics_per_release": r.statistics_per_release,
+        "units_per_statistic": r.slot_units, "rho_per_statistic": adp.units_to_rho(r.slot_units),
+        "rule": "one slot per noisy vector: 1 for enrolments, 2 for a rate; a bundle pays the sum of its tables",
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# Public use cases
+# --------------------------------------------------------------------------------------------------
+
+
+def get_statistics(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    principal: Principal,
+    measure: str,
+    by: Sequence[str],
+    from_: dt.date | None,
+    to: dt.date | None,
+) -> dict[str, Any]:
+    """One noisy table (``GET /v1/stats``): rows with values and 95% intervals, noise and budget."""
+    table = _table(measure, by)
+    window = resolve_window(from_, to, today())
+    r = rules(settings)
+    question = Question("query", consumer_of(principal), window, (table,), r.mechanism)
+    body = _answer(sessions, settings, principal, question, r)
+    return body
+
+
+def create_bundle(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    principal: Principal,
+    name: str,
+    tables: Sequence[tuple[str, Sequence[str]]],
+    from_: dt.date | None,
+    to: dt.date | None,
+) -> dict[str, Any]:
+    """A named release bundle (``POST /v1/stats/releases``): several tables, one reservation, one
+    CSV in DfE's open-data layout. Posting the same bundle again returns it, spending nothing."""
+    if not BUNDLE_NAME.fullmatch(name):
+        raise _invalid("name", "a bundle name is 1 to 80 lower-case letters, digits and hyphens")
+    if not 1 <= len(tables) <= MAX_BUNDLE_TABLES:
+        raise _invalid("tables", f"a bundle has 1 to {MAX_BUNDLE_TABLES} tables")
+    parsed = tuple(_table(m, b, f"tables.{i}.") for i, (m, b) in enumerate(tables))
+    if len(set(parsed)) != len(parsed):
+        raise _invalid("tables", "a table is listed twice")
+    window = resolve_window(from_, to, today())
+    r = rules(settings)
+    question = Question("bundle", consumer_of(principal), window, parsed, r.mechanism, bundle=name)
+    return _answer(sessions, settings, principal, question, r)
+
+
+def get_bundle(sessions: sessionmaker[Session], settings: Settings, principal: Principal, name: str) -> dict[str, Any]:
+    """A bundle already released to this consumer, again (audited, free)."""
+    _authorise(sessions, principal, {"bundle": name})
+    with transaction(sessions) as db:
+        stored = srepo.get_bundle(db, consumer_of(principal), name)
+        if stored is None:
+            raise NotFound("no bundle of that name was released to your organisation")
+        body = json.loads(stored.answer)
+        index = _record_served(db, principal, body, stored.spend_id, cached=True)
+    return _finish(sessions, settings, body, cached=True, index=index)
+
+
+def get_bundle_csv(sessions: sessionmaker[Session], principal: Principal, name: str) -> str:
+    _authorise(sessions, principal, {"bundle": name})
+    with transaction(sessions) as db:
+        stored = srepo.get_bundle(db, consumer_of(principal), name)
+        if stored is None or stored.csv is None:
+            raise NotFound("no bundle of that name was released to your organisation")
+        _record_served(db, principal, json.loads(stored.answer), stored.spend_id, cached=True)
+        return stored.csv
+
+
+def budget(
+    sessions: sessionmaker[Session], settings: Settings, principal: Principal, year: int | None, consumer: str | None = None
+) -> dict[str, Any]:
+    """The privacy budget of an academic year (``GET /v1/stats/budget``): cap, spent, remaining, and
+    every release with its noise. Statisticians see their organisation's; DPOs their organisation's,
+    the operator's DPO anyone's."""
+    own = consumer_of(principal)
+    is_statistician = principal.org_type == "dfe" and principal.has_role(ROLE)
+    is_dpo = principal.has_role("dpo")
+    if not (is_statistician or is_dpo):
+        raise Forbidden(["wrong_role: the privacy budget is shown to statisticians and data protection officers"])
+    wanted = consumer or own
+    if wanted != own and not (is_dpo and principal.org_type == "operator"):
+        raise Forbidden(["wrong_organisation: only the operator's DPO sees another organisation's budget"])
+    year_ = year if year is not None else academic_year_of(today())
+    r = rules(settings)
+    with transaction(sessions) as db:
+        row = srepo.get_budget(db, year_, wanted)
+        ledger = srepo.spends(db, year_, wanted)
+        cap = row.cap_units if row is not None else r.cap_units
+        spent = sum(s.units for s in ledger)
+        releases = [
+            {
+                "release_id": s.id, "kind": s.kind, "status": s.status, "question": json.loads(s.question),
+                "units": s.units, "rho": adp.units_to_rho(s.units), "created_at": s.created_at,
+                "released_at": s.released_at, "audit_index": s.audit_index, "noise": json.loads(s.measurement),
+            }
+            for s in ledger
+        ]
+    return _budget_summary(year_, wanted, cap, spent, r) | {
+        "mechanism": adp.MECHANISM_LABELS[r.mechanism],
+        "configured": {"epsilon_per_year": r.epsilon, "delta": r.delta},
+        "allotment": _allotment(r),
+        "lifetime": "the cap resets each academic year because the privacy unit is a pupil's year; a pupil's "
+                    "lifetime privacy loss is the sum over the years they are in school",
+        "releases": releases,
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# The answer to a question: cached, or reserved -> noised -> stored
+# --------------------------------------------------------------------------------------------------
+
+
+def _authorise(sessions: sessionmaker[Session], principal: Principal, details: dict[str, Any]) -> None:
+    reasons = _refusal_reasons(principal)
+    if not reasons:
+        return
+    with transaction(sessions) as db:
+        audit.record(db, audit.new_event(principal, "stats.denied", purpose=PURPOSE, decision="deny", reasons=reasons,
+                                         record_count=0, details=details))
+    log.info("stats_denied", reasons=[x.split(":")[0] for x in reasons])
+    raise Forbidden(reasons)
+
+
+def _deny_budget(db: Session, principal: Principal, question: Question, spent: int, cap: int, cost: int) -> Forbidden:
+    reasons = [f"budget_exhausted: this question needs {cost} units of rho but {max(cap - spent, 0)} of the "
+               f"{cap} in the {academic_year_label(question.window.academic_year)} budget remain; nothing was released"]
+    audit.record(db, audit.new_event(principal, "stats.denied", purpose=PURPOSE, decision="deny", reasons=reasons,
+                                     record_count=0, details=question.canonical() | {"question_hash": question.hash}))
+    return Forbidden(reasons)
+
+
+def _answer(sessions: sessionmaker[Session], settings: Settings, principal: Principal, question: Question,
+            r: BudgetRules) -> dict[str, Any]:
+    _authorise(sessions, principal, question.canonical())
+    qhash = question.hash
+    # 1. Plan the noise (pure: OpenDP privacy maps). Each table gets its slots, and is charged what
+    #    OpenDP says its measurements spend, rounded up to units.
+    try:
+        with _PLANNING:
+            plans = [adp.plan_measure(t.measure, question.window.sessions_possible, t.slots * r.slot_units,
+                                      mechanism=r.mechanism) for t in question.tables]
+    except adp.BudgetTooSmall:
+        raise Forbidden(["budget_too_small: the configured yearly budget cannot give each statistic one unit"]) from None
+    cost = sum(p.units_spent for p in plans)
+    # 2. Already answered? Serve it. Over the cap? Refuse before touching pupil data.
+    denial = None
+    with transaction(sessions) as db:
+        served = _serve_stored(db, principal, qhash)
+        if served is None and srepo.latest_spend_for(db, qhash) is None:
+            spent = srepo.spent_units(db, question.window.academic_year, question.consumer)
+            if spent + cost > r.cap_units:
+                denial = _deny_budget(db, principal, question, spent, r.cap_units, cost)
+    if served is not None:
+        return _finish(sessions, settings, served[0], cached=True, index=served[1])
+    if denial is not None:
+        raise denial
+    # The exact cells, in SQL where the data is; secret, discarded once noised.
+    with transaction(sessions) as db:
+        exact = _exact_tables(db, question.window, question.tables, plans)
+
+    # 3. Reserve (audited, committed) before any noise; wait if the same question is in flight.
+    spend_id = _reserve(sessions, principal, question, plans, cost, r)
+    if isinstance(spend_id, tuple):
+        return _finish(sessions, settings, spend_id[0], cached=True, index=spend_id[1])
+
+    # 4. Noise, post-process, store and release.
+    tables = []
+    for table, plan, cells in zip(question.tables, plans, exact, strict=True):
+        noisy = adp.release_noisy(plan, {s: [c[s] for c in cells] for s in plan.names})
+        keys = [{k: v for k, v in c.items() if k not in plan.names} for c in cells]
+        rows = adp.publish_table(table.measure, keys, noisy, plan)
+        tables.append(_table_body(table, plan, rows))
+    del exact
+    now = utcnow()
+    body: dict[str, Any] = {
+        "release_id": spend_id, "kind": question.kind, "consumer": question.consumer,
+        "from": question.window.start.isoformat(), "to": question.window.end.isoformat(),
+        "academic_year": question.window.academic_year,
+        "academic_year_label": academic_year_label(question.window.academic_year),
+        "sessions_possible_bound": question.window.sessions_possible, "keyset_version": keysets.KEYSET_VERSION,
+        "mechanism": adp.MECHANISM_LABELS[r.mechanism], "released_at": now.isoformat(),
+        "release_rho": adp.units_to_rho(cost), "release_units": cost,
+        "release_epsilon": adp.zcdp_to_epsilon(adp.units_to_rho(cost), r.delta),
+    }
+    if question.kind == "query":
+        body |= tables[0]
+    else:
+        body |= {"bundle": question.bundle, "tables": tables}
+    csv_text = _bundle_csv(question, tables) if question.kind == "bundle" else None
+    try:
+        with transaction(sessions) as db:
+            index = audit.record(db, _released_event(principal, body, spend_id, cached=False))
+            srepo.insert_answer(db, {
+                "question_hash": qhash, "spend_id": spend_id, "academic_year": question.window.academic_year,
+                "consumer": question.consumer, "kind": question.kind, "bundle": question.bundle,
+                "answer": json.dumps(body), "csv": csv_text, "created_at": now, "audit_index": index,
+            })
+            srepo.mark_released(db, spend_id, now)
+    except IntegrityError:
+        raise Conflict("a bundle of that name was released meanwhile with other tables; this reservation stays spent") from None
+    log.info("stats_released", kind=question.kind, tables=len(tables), units=cost, audit_index=index)
+    return _finish(sessions, settings, body, cached=False, index=index, spent=cost)
+
+
+def _exact_tables(db: Session, window: Window, tables: Sequence[Table], plans: Sequence[adp.NoisePlan]) -> list[list[dict[str, Any]]]:
+    """Each table's exact cells. A bundle collapses the pupils once, grouped by the union of its
+    tables' dimensions, and sums that into each table (``stats_repository.marginalise``)."""
+    if len(tables) == 1:
+        return [_exact(db, window, tables[0].by, plans[0].names)]
+    union = keysets.canonical_by(sorted({d for t in tables for d in t.by}))
+    statistics = tuple(dict.fromkeys(s for p in plans for s in p.names))
+    fine = _exact(db, window, union, statistics)
+    return [srepo.marginalise(fine, t.by, p.names) for t, p in zip(tables, plans, strict=True)]
+
+
+def _exact(db: Session, window: Window, by: Sequence[str], statistics: Sequence[str]) -> list[dict[str, Any]]:
+    year_start = academic_year_bounds(window.academic_year)[0]
+    year_to_date = False
+    if window.start == year_start:
+        latest = srepo.latest_feed_date(db, window.academic_year)
+        year_to_date = latest is None or latest <= window.end
+    return srepo.exact_cells(
+        db, window.academic_year, by, window.sessions_possible, statistics,
+        window=None if year_to_date else (window.start, window.end), codes=None if year_to_date else codes_by_class(),
+    )
+
+
+def _reserve(sessions: sessionmaker[Session], principal: Principal, question: Question, plans: list[adp.NoisePlan],
+             cost: int, r: BudgetRules) -> str | tuple[dict[str, Any], int]:
+    """Reserve ``cost`` units under the budget row's lock; returns the spend id, or the stored answer
+    (and its audit index) if the same question was answered meanwhile."""
+    year, consumer, qhash = question.window.academic_year, question.consumer, question.hash
+    deadline = time.monotonic() + WAIT_FOR_SAME_QUESTION_SECONDS
+    while True:
+        now = utcnow()
+        with transaction(sessions) as db:
+            srepo.ensure_budget(db, {"academic_year": year, "consumer": consumer, "cap_units": r.cap_units,
+                                     "epsilon": r.epsilon, "delta": r.delta, "created_at": now, "updated_at": now})
+            row = srepo.lock_budget(db, year, consumer)
+            if row.cap_units != r.cap_units:
+                audit.record(db, audit.new_event(principal, "budget.cap_changed", purpose=PURPOSE, details={
+                    "academic_year": year, "consumer": consumer, "old_cap_units": row.cap_units,
+                    "new_cap_units": r.cap_units, "epsilon": r.epsilon, "delta": r.delta}))
+                srepo.set_cap(db, year, consumer, {"cap_units": r.cap_units, "epsilon": r.epsilon, "delta": r.delta,
+                                                   "updated_at": now})
+            served = _serve_stored(db, principal, qhash)
+            if served is not None:
+                return served
+            in_flight = srepo.latest_spend_for(db, qhash)
+            waiting = in_flight is not None and in_flight.status == "reserved" and now - in_flight.created_at < ABANDONED_RESERVATION
+            if not waiting:
+                if question.bundle is not None and srepo.get_bundle(db, consumer, question.bundle) is not None:
+                    raise Conflict("a bundle of that name was already released with other tables or another window")
+                spent = srepo.spent_units(db, year, consumer)
+                if spent + cost > r.cap_units:
+                    denial = _deny_budget(db, principal, question, spent, r.cap_units, cost)
+                else:
+                    denial = None
+                    spend_id = "st_" + uuid.uuid4().hex
+                    measurement = [
+                        {"table": {"measure": t.measure, "by": list(t.by)}, "statistics": p.describe()}
+                        for t, p in zip(question.tables, plans, strict=True)
+                    ]
+                    index = audit.record(db, audit.new_event(
+                        principal, "budget.spent", purpose=PURPOSE, decision="allow", release_id=spend_id, details={
+                            "academic_year": year, "consumer": consumer, "units": cost, "rho": adp.units_to_rho(cost),
+                            "spent_before": spent, "cap_units": r.cap_units, "question_hash": qhash,
+                            "question": question.canonical(),
+                            "noise": [{"measure": t.measure, "statistic": s["statistic"], "sensitivity": s["sensitivity"],
+                                       "scale": s["scale"], "units": s["units"]}
+                                      for t, p in zip(question.tables, plans, strict=True) for s in p.describe()],
+                        }))
+                    srepo.insert_spend(db, {
+                        "id": spend_id, "academic_year": year, "consumer": consumer, "units": cost, "status": "reserved",
+                        "kind": question.kind, "question_hash": qhash, "question": json.dumps(question.canonical()),
+                        "measurement": json.dumps(measurement), "requested_by": principal.sub, "created_at": now,
+                        "released_at": None, "audit_index": index,
+                    })
+        if not waiting:
+            if denial is not None:
+                log.info("stats_budget_exhausted", units=cost)
+                raise denial
+            return spend_id
+        if time.monotonic() > deadline:
+            raise Conflict("the same question is being answered by another request; ask again shortly")
+        time.sleep(0.1)
+
+
+def _serve_stored(db: Session, principal: Principal, qhash: str) -> tuple[dict[str, Any], int] | None:
+    stored = srepo.get_answer(db, qhash)
+    if stored is None:
+        return None
+    body = json.loads(stored.answer)
+    return body, _record_served(db, principal, body, stored.spend_id, cached=True)
+
+
+def _released_event(principal: Principal, body: dict[str, Any], spend_id: str, *, cached: bool) -> Any:
+    tables = body.get("tables") or [body]
+    return audit.new_event(
+        principal, "stats.released", purpose=PURPOSE, decision="allow", release_id=spend_id,
+        record_count=sum(len(t["rows"]) for t in tables),
+        details={"cached": cached, "kind": body["kind"], "bundle": body.get("bundle"), "from": body["from"],
+                 "to": body["to"], "tables": [{"measure": t["measure"], "by": t["by"]} for t in tables],
+                 "release_units": body["release_units"], "keyset_version": body["keyset_version"]},
+    )
+
+
+def _record_served(db: Session, principal: Principal, body: dict[str, Any], spend_id: str, *, cached: bool) -> int:
+    return audit.record(db, _released_event(principal, body, spend_id, cached=cached))
+
+
+def _finish(sessions: sessionmaker[Session], settings: Settings, body: dict[str, Any], *, cached: bool, index: int,
+            spent: int = 0) -> dict[str, Any]:
+    """The stored body plus what belongs to this request: cached or not, what it spent, the budget now."""
+    r = rules(settings)
+    year, consumer = body["academic_year"], body["consumer"]
+    with transaction(sessions) as db:
+        row = srepo.get_budget(db, year, consumer)
+        spent_total = srepo.spent_units(db, year, consumer)
+    summary = _budget_summary(year, consumer, row.cap_units if row is not None else r.cap_units, spent_total, r)
+    rho = adp.units_to_rho(spent)
+    return body | {
+        "cached": cached, "audit_index": index, "rho_spent": rho, "epsilon_spent": adp.zcdp_to_epsilon(rho, r.delta),
+        "delta": r.delta, "budget_remaining": summary["remaining"], "budget": summary,
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# Published shapes: JSON rows and DfE's open-data CSV
+# --------------------------------------------------------------------------------------------------
+
+
+@cache
+def _la_names() -> dict[str, keysets.LocalAuthority]:
+    return {la.old_la_code: la for la in keysets.local_authorities()}
+
+
+def _table_body(table: Table, plan: adp.NoisePlan, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    las = _la_names()
+    published = []
+    for row in rows:
+        if "la_code" in row:
+            row = {"la_code": row["la_code"], "la_name": las[row["la_code"]].la_name} | row
+        published.append(row)
+    return {
+        "measure": table.measure, "by": list(table.by), "rows": published,
+        "noise": [
+            {"statistic": p.name, "kind": p.statistic.kind, "sensitivity": p.statistic.sensitivity,
+             "mechanism": adp.MECHANISM_LABELS[p.mechanism], "scale": p.scale, "noise_sd": p.noise_sd,
+             "half_width_95": p.half_width_95, "half_width_97_5": p.half_width(adp.RATE_COMPONENT_ALPHA),
+             "rho": p.rho, "units": p.units}
+            for p in plan.planned
+        ],
+        "interval": "95% for counts; for rates a union bound over the noisy numerator and denominator, "
+                    "each at 97.5%; intervals cover the noise only and are per cell, not simultaneous",
+    }
+
+
+#: DfE's column names where DfE publishes the measure (``pa_perc`` in its attendance files).
+_CSV_MEASURE_COLUMNS = {
+    "enrolments": "enrolments",
+    "overall_absence_rate": "overall_absence_perc",
+    "authorised_absence_rate": "authorised_absence_perc",
+    "unauthorised_absence_rate": "unauthorised_absence_perc",
+    "persistent_absence_rate": "pa_perc",
+    "severe_absence_rate": "severe_absence_perc",
+}
+_SEN_LABELS = {"N": "No SEN", "K": "SEN support", "E": "EHC plan"}
+_ENGLAND = ("E92000001", "England")
+
+
+@cache
+def _region_codes() -> dict[str, str]:
+    """Region code of each LA, from DfE's published file shipped with the gateway (public data)."""
+    source = resources.files("gateway.data").joinpath("dfe-pupil-attendance-ytd-2025-26.csv")
+    text = source.read_text(encoding="utf-8-sig")
+    return {r["old_la_code"]: r["region_code"] for r in csv.DictReader(io.StringIO(text, newline="")) if r["old_la_code"]}
+
+
+def _year_group_label(value: str) -> str:
+    return "Reception" if value == "R" else f"Year {value}"
+
+
+def _bundle_csv(question: Question, tables: list[dict[str, Any]]) -> str:
+    """One tidy file in the layout of DfE's open data (Explore Education Statistics): time and
+    geography columns, filter columns (``Total`` when a table is not split by them), then each
+    measure's value and interval. Rates are percentages, unrounded. Symbols (DOMAIN.md 2.4): ``x``
+    not available (no rate over a non-positive noisy denominator, or a measure not in that table),
+    ``z`` not applicable; the ``_reliability`` column holds ``u`` for low reliability."""
+    measures = list(dict.fromkeys(t["measure"] for t in tables))
+    header = ["time_period", "time_identifier", "period_start", "period_end", "geographic_level", "country_code",
+              "country_name", "region_code", "region_name", "old_la_code", "new_la_code", "la_name",
+              "education_phase", "year_group", "sen_status", "fsm_status"]
+    for m in measures:
+        col = _CSV_MEASURE_COLUMNS[m]
+        header += [col, f"{col}_lower95", f"{col}_upper95", f"{col}_reliability"]
+    year = question.window.academic_year
+    # Tables with the same grouping share rows, one column group per measure.
+    merged: dict[tuple[tuple[str, ...], tuple[Any, ...]], dict[str, Any]] = {}
+    las, regions = _la_names(), _region_codes()
+    for table in tables:
+        col = _CSV_MEASURE_COLUMNS[table["measure"]]
+        percent = table["measure"] != "enrolments"
+        for row in table["rows"]:
+            key_values = tuple(row.get(c) for c in ("la_code", "phase", "year_group", "sen_status", "fsm"))
+            out = merged.setdefault((tuple(table["by"]), key_values), _csv_keys(question, year, row, las, regions))
+            value, ci = row["value"], row["ci95"]
+            if isinstance(value, str):
+                out.update({col: value, f"{col}_lower95": value, f"{col}_upper95": value, f"{col}_reliability": ""})
+                continue
+            scale = 100 if percent else 1
+            out.update({col: value * scale, f"{col}_lower95": ci[0] * scale, f"{col}_upper95": ci[1] * scale,
+                        f"{col}_reliability": row["symbol"] or ""})
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=header, restval=adp.SYMBOL_NOT_AVAILABLE, lineterminator="\n")
+    writer.writeheader()
+    for out in merged.values():
+        writer.writerow(out)
+    return buffer.getvalue()
+
+
+def _csv_keys(question: Question, year: int, row: dict[str, Any], las: dict[str, keysets.LocalAuthority],
+              regions: dict[str, str]) -> dict[str, Any]:
+    la = las.get(row["la_code"]) if "la_code" in row else None
+    return {
+        "time_period": f"{year}{(year + 1) % 100:02d}", "time_identifier": "Academic year",
+        "period_start": question.window.start.isoformat(), "period_end": question.window.end.isoformat(),
+        "geographic_level": "Local authority" if la else "National",
+        "country_code": _ENGLAND[0], "country_name": _ENGLAND[1],
+        "region_code": regions.get(la.old_la_code, "") if la else "", "region_name": la.region_name if la else "",
+        "old_la_code": la.old_la_code if la else "", "new_la_code": la.new_la_code if la else "",
+        "la_name": la.la_name if la else "",
+        "education_phase": row["phase"].capitalize() if "phase" in row else "Total",
+        "year_group": _year_group_label(row["year_group"]) if "year_group" in row else "Total",
+        "sen_status": _SEN_LABELS[row["sen_status"]] if "sen_status" in row else "Total",
+        "fsm_status": ("FSM eligible" if row["fsm"] else "FSM not eligible") if "fsm" in row else "Total",
+    }
