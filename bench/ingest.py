@@ -619,7 +619,8 @@ def run_backend(backend: str, plan: Plan, args: argparse.Namespace, workdir: Pat
     from gateway.keystore import load_keys
     from gateway.settings import Settings
 
-    workers = args.workers if args.workers else (2 if backend == "postgresql" else 1)
+    # As `gateway serve` chooses: one per CPU on PostgreSQL, one on SQLite.
+    workers = args.workers or (1 if backend == "sqlite" else (os.cpu_count() or 1))
     data_dir = workdir / "data"
     db = Database(backend, args.pg_url, workdir)
     server: Server | None = None
@@ -730,7 +731,7 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=0.05, help="fraction of England's schools (1.0 = national)")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--concurrency", type=int, default=8, help="concurrent client connections")
-    parser.add_argument("--workers", type=int, default=0, help="server worker processes (default 2 PostgreSQL, 1 SQLite)")
+    parser.add_argument("--workers", type=int, default=0, help="server worker processes (default as gateway serve: one per CPU on PostgreSQL, one on SQLite)")
     parser.add_argument("--format", dest="fmt", choices=["json", "csv"], default="json")
     parser.add_argument("--pg-url", default=os.environ.get("GATEWAY_BENCH_POSTGRES_URL", DEFAULT_PG),
                         help="admin URL of the PostgreSQL server (a database is created and dropped)")

@@ -37,11 +37,17 @@ def init() -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--workers", default=1, show_default=True, type=int)
-def serve(host: str, port: int, workers: int) -> None:
+@click.option("--workers", default=None, type=click.IntRange(min=1),
+              help="worker processes [default: one per CPU on PostgreSQL, where the GIL holds a process to one "
+                   "core; one on SQLite, which has one writer at a time]")
+def serve(host: str, port: int, workers: int | None) -> None:
     """Serve the HTTP API."""
+    import os
+
     import uvicorn
 
+    if workers is None:
+        workers = 1 if _settings().is_sqlite else (os.cpu_count() or 1)
     if workers > 1:
         uvicorn.run("gateway.asgi:app", host=host, port=port, workers=workers, access_log=False, log_config=None)
     else:

@@ -17,7 +17,7 @@ from gateway.services import stats
 router = APIRouter(tags=["statistics"])
 
 _DENIED: dict[int | str, dict[str, Any]] = {
-    403: {"description": "denied (wrong role or organisation, or over the yearly privacy budget), with reasons; recorded"}
+    403: {"description": "denied (wrong role or organisation, or over the yearly budget), with reasons"}
 }
 _NAME = Path(min_length=1, max_length=80, pattern=stats.BUNDLE_NAME.pattern)
 
@@ -31,7 +31,9 @@ async def get_stats(
     runtime: RuntimeDep,
     principal: PrincipalDep,
     measure: Annotated[str, Query(min_length=1, max_length=40)],
-    by: Annotated[str, Query(max_length=80, description="comma list of la, phase, year_group, sen_status, fsm")] = "",
+    by: Annotated[
+        str, Query(max_length=80, description="comma list of la, phase, year_group, sen_status, fsm")
+    ] = "",
     from_: Annotated[dt.date | None, Query(alias="from")] = None,
     to: Annotated[dt.date | None, Query()] = None,
 ) -> JSONResponse:
@@ -45,10 +47,14 @@ async def get_stats(
 async def get_budget(
     runtime: RuntimeDep,
     principal: PrincipalDep,
-    year: Annotated[int | None, Query(ge=2000, le=2100, description="academic year, 2025 for 2025/26")] = None,
+    year: Annotated[
+        int | None, Query(ge=2000, le=2100, description="academic year, 2025 for 2025/26")
+    ] = None,
     consumer: Annotated[str | None, Query(max_length=40)] = None,
 ) -> JSONResponse:
-    result = await run_in_threadpool(stats.budget, runtime.sessions, runtime.settings, principal, year, consumer)
+    result = await run_in_threadpool(
+        stats.budget, runtime.sessions, runtime.settings, principal, year, consumer
+    )
     return JSONResponse(content=jsonable_encoder(result))
 
 
@@ -72,19 +78,33 @@ class BundleIn(BaseModel):
 async def post_bundle(runtime: RuntimeDep, principal: PrincipalDep, body: BundleIn) -> JSONResponse:
     tables = [(t.measure, t.by) for t in body.tables]
     result: dict[str, Any] = await run_in_threadpool(
-        stats.create_bundle, runtime.sessions, runtime.settings, principal, body.name, tables, body.from_, body.to
+        stats.create_bundle,
+        runtime.sessions,
+        runtime.settings,
+        principal,
+        body.name,
+        tables,
+        body.from_,
+        body.to,
     )
     return JSONResponse(status_code=200 if result["cached"] else 201, content=jsonable_encoder(result))
 
 
 @router.get("/v1/stats/releases/{name}", responses=_DENIED)
-async def get_bundle(runtime: RuntimeDep, principal: PrincipalDep, name: Annotated[str, _NAME]) -> JSONResponse:
+async def get_bundle(
+    runtime: RuntimeDep, principal: PrincipalDep, name: Annotated[str, _NAME]
+) -> JSONResponse:
     result = await run_in_threadpool(stats.get_bundle, runtime.sessions, runtime.settings, principal, name)
     return JSONResponse(content=jsonable_encoder(result))
 
 
 @router.get("/v1/stats/releases/{name}/csv", responses=_DENIED, response_class=Response)
-async def get_bundle_csv(runtime: RuntimeDep, principal: PrincipalDep, name: Annotated[str, _NAME]) -> Response:
+async def get_bundle_csv(
+    runtime: RuntimeDep, principal: PrincipalDep, name: Annotated[str, _NAME]
+) -> Response:
     text = await run_in_threadpool(stats.get_bundle_csv, runtime.sessions, principal, name)
-    return Response(content=text, media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+    return Response(
+        content=text,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+    )

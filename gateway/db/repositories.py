@@ -58,10 +58,9 @@ def _driver(db: Session) -> Any:
     return db.connection().connection.driver_connection
 
 
-#: PostgreSQL staging tables of the bulk writes: TEMP (one set per connection), ON COMMIT DELETE ROWS
-#: (truncated at every commit, so never bloated), and emptied by the statement that reads them, so a
-#: second use in one transaction starts empty. Rows reach them by binary COPY, which costs the client
-#: less than half what text COPY does.
+#: PostgreSQL staging tables of the bulk writes: TEMP (one set per connection) and ON COMMIT DELETE
+#: ROWS (truncated at every commit, so never bloated); one filled twice in a transaction is emptied
+#: first. Rows reach them by binary COPY, which costs the client less than half what text COPY does.
 _STAGES = {
     # A register: one row per pupil, what its marks, totals and reason codes need (see store_register).
     "stage_register": "pupil_id varchar(64), am varchar(2), pm varchar(2), year_group varchar(2), sen_status varchar(1), "
@@ -77,13 +76,17 @@ _REGISTER_TYPES = ("varchar", "varchar", "varchar", "varchar", "varchar", "bool"
 
 def _copy_in(db: Session, cur: Any, stage: str, columns: Sequence[str], types: Sequence[str],
              rows: Iterable[tuple[Any, ...]]) -> None:
-    """Binary COPY of rows into a staging table. The staging tables are made sure of once per
+    """Binary COPY of rows into an empty staging table. The staging tables are made sure of once per
     transaction, in one round trip (made in a transaction that rolls back, they go with it)."""
     transaction = db.get_transaction()
-    if db.info.get("gateway_stages") is not transaction:
+    state = db.info.get("gateway_stages")
+    if state is None or state[0] is not transaction:
         cur.execute("; ".join(f"CREATE TEMP TABLE IF NOT EXISTS {name} ({ddl}) ON COMMIT DELETE ROWS"
                               for name, ddl in _STAGES.items()))
-        db.info["gateway_stages"] = transaction
+        state = db.info["gateway_stages"] = (transaction, set())
+    if stage in state[1]:
+        cur.execute(f"DELETE FROM {stage}")
+    state[1].add(stage)
     with cur.copy(f"COPY {stage} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
         copy.set_types(list(types))
         write = copy.write_row
@@ -93,14 +96,13 @@ def _copy_in(db: Session, cur: Any, stage: str, columns: Sequence[str], types: S
 
 def _copy_upsert(db: Session, table: str, columns: Sequence[str], types: Sequence[str], rows: Iterable[tuple[Any, ...]],
                  conflict: str, returning: str | None = None) -> list[tuple[Any, ...]]:
-    """PostgreSQL: COPY into the table's staging table, then one INSERT ... SELECT ... ON CONFLICT that
-    empties the stage as it reads it. Rows must be unique on the conflict target."""
+    """PostgreSQL: COPY into the table's staging table, then one INSERT ... SELECT ... ON CONFLICT.
+    Rows must be unique on the conflict target."""
     cols = ", ".join(columns)
     stage = f"stage_{table}"
     with _driver(db).cursor() as cur:
         _copy_in(db, cur, stage, columns, types, rows)
-        cur.execute(f"WITH staged AS (DELETE FROM {stage} RETURNING {cols}) "
-                    f"INSERT INTO {table} ({cols}) SELECT {cols} FROM staged {conflict}"
+        cur.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} {conflict}"
                     + (f" RETURNING {returning}" if returning else ""))
         return list(cur.fetchall()) if returning else []
 
@@ -156,7 +158,9 @@ def feed_target(db: Session, urn: int, day: dt.date, *, lock: bool = False) -> R
     pupil_count, audit_index: None when there is none), in one query. With `lock`, the school's
     row is locked until commit (PostgreSQL), which serialises the feeds of one school."""
     stmt = _FEED_TARGET_LOCKED if lock and _is_pg(db) else _FEED_TARGET
-    return db.execute(stmt, {"urn": urn, "day": day}).one_or_none()
+    # Core statements through the connection: the ORM session's execute adds a fifth of a
+    # millisecond per statement, on every register.
+    return db.connection().execute(stmt, {"urn": urn, "day": day}).one_or_none()
 
 
 def current_feed(db: Session, urn: int, day: dt.date) -> Feed | None:
@@ -169,7 +173,7 @@ def feed_versions(db: Session, urn: int, day: dt.date) -> list[Feed]:
 
 
 def insert_feed(db: Session, **values: Any) -> None:
-    db.execute(_INSERT_FEED, values)
+    db.connection().execute(_INSERT_FEED, values)
 
 
 def current_marks(db: Session, urn: int, day: dt.date) -> list[Row[Any]]:
@@ -342,15 +346,15 @@ _CODE_CONFLICT = ("ON CONFLICT (pupil_id, urn, academic_year, code) DO UPDATE SE
 _REGISTER_COLUMNS = ("pupil_id", "am", "pm", "year_group", "sen_status", "fsm_eligible", "possible", "present", "aea",
                      "authorised", "unauthorised", "not_counted", "code1", "n1", "code2", "n2")
 _STORE_REGISTER_PG = (
-    "WITH s AS (DELETE FROM stage_register RETURNING *), "
-    "m AS (INSERT INTO marks (urn, date, pupil_id, academic_year, am, pm, version) "
-    "SELECT %(urn)s, %(day)s, pupil_id, %(year)s, am, pm, %(version)s FROM s), "
+    "WITH m AS (INSERT INTO marks (urn, date, pupil_id, academic_year, am, pm, version) "
+    "SELECT %(urn)s, %(day)s, pupil_id, %(year)s, am, pm, %(version)s FROM stage_register), "
     f"e AS (INSERT INTO enrolments ({', '.join(_ENROLMENT_COLUMNS)}) "
     "SELECT pupil_id, %(urn)s, %(year)s, %(la)s, year_group, sen_status, fsm_eligible, %(day)s, %(day)s, "
-    f"possible, present, aea, authorised, unauthorised, not_counted FROM s {_enrolment_conflict(True)}) "
+    f"possible, present, aea, authorised, unauthorised, not_counted FROM stage_register {_enrolment_conflict(True)}) "
     "INSERT INTO enrolment_code_totals (pupil_id, urn, academic_year, code, sessions) "
-    "SELECT pupil_id, %(urn)s, %(year)s, code1, n1 FROM s WHERE code1 IS NOT NULL "
-    f"UNION ALL SELECT pupil_id, %(urn)s, %(year)s, code2, n2 FROM s WHERE code2 IS NOT NULL {_CODE_CONFLICT}"
+    "SELECT pupil_id, %(urn)s, %(year)s, code1, n1 FROM stage_register WHERE code1 IS NOT NULL "
+    "UNION ALL SELECT pupil_id, %(urn)s, %(year)s, code2, n2 FROM stage_register WHERE code2 IS NOT NULL "
+    f"{_CODE_CONFLICT}"
 )
 
 
@@ -369,7 +373,8 @@ def store_register(db: Session, urn: int, day: dt.date, academic_year: int, vers
         return
     if _is_pg(db):
         with _driver(db).cursor() as cur:
-            _copy_in(db, cur, "stage_register", _REGISTER_COLUMNS, _REGISTER_TYPES, rows)
+            # In pupil order, the marks' primary key (urn, date, pupil_id) fills its pages in sequence.
+            _copy_in(db, cur, "stage_register", _REGISTER_COLUMNS, _REGISTER_TYPES, sorted(rows))
             cur.execute(_STORE_REGISTER_PG, {"urn": urn, "day": day, "year": academic_year, "version": version, "la": la_code})
         return
     driver = _driver(db)

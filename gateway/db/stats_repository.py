@@ -5,8 +5,10 @@ on it giving each pupil one row, clamped, in at most one public cell. It is one 
 top to bottom:
 
 1. ``school``: each school's kind (primary, secondary, special, all-through, out of scope), from its
-   GIAS phase of education and type of establishment (:func:`phase_key` says the same in Python).
-   MATERIALIZED, so that it is worked out once per school, not once per enrolment.
+   GIAS phase of education and type of establishment (:func:`phase_key` says the same in Python),
+   and its LA's index in the key set. A pupil's LA is the LA of the school of the enrolment they are
+   attributed to, as in DfE's school-based LA figures (at ingest an enrolment takes its school's LA).
+   Worked out once per school, not once per enrolment.
 2. ``enrolment``: one row per enrolment of the academic year with its session totals: the running
    totals for the year to date, or the marks of the window summed per enrolment.
 3. ``packed``: each enrolment's attributes as public key-set indexes (out-of-scope values get an index
@@ -14,15 +16,20 @@ top to bottom:
 4. ``pupil``: the collapse to one row per pupil (the privacy unit: a pupil's academic year) by
    ``GROUP BY pupil_id``: totals summed over the pupil's enrolments, attributes from one of them, the
    one with the most possible sessions, then the latest last date, then the higher URN, exactly as
-   ``anonymisation.dp.collapse_to_pupil_year``: that enrolment has the largest ``pick``.
-5. ``clamped``: possible sessions to ``[0, S_t]``, authorised to ``[0, possible]``, unauthorised to
-   ``[0, possible - authorised]`` (``anonymisation.dp.clamp_pupil_year``), so one pupil moves a session
-   sum by at most ``S_t``; ``S_t`` is public (the service derives it from the calendar, not the data).
-6. ``scoped``: pupils with possible sessions whose every attribute is in the public key sets,
-   whatever the grouping (``anonymisation.keysets.in_scope``).
-7. ``cells``: the GROUP BY of the requested dimensions, in 64-bit integers.
-8. the public key set (``anonymisation.keysets``: index VALUES lists, cross joined) LEFT JOINed *to* the
-   cells, so that every public cell is there, empty ones as 0, and nothing else.
+   ``anonymisation.dp.collapse_to_pupil_year``: that enrolment has the largest ``pick``. The summed
+   totals are clamped here: possible sessions to ``[0, S_t]``, authorised to ``[0, possible]``,
+   unauthorised to ``[0, possible - authorised]`` (``anonymisation.dp.clamp_pupil_year``), so one
+   pupil moves a session sum by at most ``S_t``; ``S_t`` is public (the service derives it from the
+   calendar, not the data).
+5. ``scoped``: ``in_scope`` marks pupils with possible sessions whose every attribute is in the public
+   key sets, whatever the grouping (``anonymisation.keysets.in_scope``).
+6. ``cells``: the GROUP BY of ``in_scope`` and the requested dimensions, in 64-bit integers.
+7. the public key set (``anonymisation.keysets``: index VALUES lists, cross joined) LEFT JOINed *to* the
+   in-scope cells, so that every public cell is there, empty ones as 0, and nothing else.
+
+The scope test sits in the join rather than a WHERE so that PostgreSQL cannot push it into the
+per-pupil aggregate, where it wrecks the row estimates (and ``cells`` is MATERIALIZED for the same
+reason): with them, the planner sorts every pupil to group a few hundred cells.
 
 Why ``pick`` rather than ``ROW_NUMBER() OVER (PARTITION BY pupil_id ...)``: both say the same, but a
 window sorts every enrolment of the year by a 64-character pseudonym, several times slower on
@@ -58,7 +65,10 @@ from gateway.db.models import Feed, PrivacyBudget, PrivacySpend, StatsAnswer
 #: (DOMAIN.md 2.2): independent and non-maintained schools, pupil referral units and alternative
 #: provision (reported separately by DfE). Matched case-insensitively as substrings.
 OUT_OF_SCOPE_TYPES: tuple[str, ...] = (
-    "independent", "non-maintained", "alternative provision", "pupil referral unit",
+    "independent",
+    "non-maintained",
+    "alternative provision",
+    "pupil referral unit",
 )
 #: A state-funded special school is special whatever its phase of education (GIAS gives most of them
 #: "Not applicable"): community, foundation, academy and free special schools.
@@ -157,9 +167,9 @@ _STATISTIC_SQL: Mapping[str, str] = {
 assert set(_STATISTIC_SQL) == set(adp.STATISTIC_NAMES)
 
 _YEAR_TO_DATE_SOURCE = """
-        SELECT e.pupil_id, e.urn, e.la_code, e.year_group, e.sen_status, e.fsm_eligible, e.last_date,
+        SELECT e.pupil_id, e.urn, e.year_group, e.sen_status, e.fsm_eligible, e.last_date,
                e.sessions_possible AS possible, e.sessions_authorised AS authorised,
-               e.sessions_unauthorised AS unauthorised, s.kind
+               e.sessions_unauthorised AS unauthorised, s.kind, s.la_idx
         FROM enrolments e
         JOIN school s ON s.urn = e.urn
         WHERE e.academic_year = :academic_year"""
@@ -170,8 +180,8 @@ def _sessions(codes: str) -> str:
 
 
 _WINDOW_SOURCE = f"""
-        SELECT e.pupil_id, e.urn, e.la_code, e.year_group, e.sen_status, e.fsm_eligible, w.last_date,
-               w.possible, w.authorised, w.unauthorised, s.kind
+        SELECT e.pupil_id, e.urn, e.year_group, e.sen_status, e.fsm_eligible, w.last_date,
+               w.possible, w.authorised, w.unauthorised, s.kind, s.la_idx
         FROM (
             SELECT m.pupil_id, m.urn, MAX(m.date) AS last_date,
                    SUM({_sessions(":possible_codes")}) AS possible,
@@ -182,11 +192,13 @@ _WINDOW_SOURCE = f"""
             GROUP BY m.pupil_id, m.urn
         ) w
         JOIN enrolments e ON e.pupil_id = w.pupil_id AND e.urn = w.urn AND e.academic_year = :academic_year
-        JOIN school s ON s.urn = e.urn"""
+        JOIN school s ON s.urn = e.urn"""  # noqa: S608 (our constants only; values are bound)
 
 
-def _clamp(value: str, upper: str) -> str:
-    return f"CASE WHEN {value} < 0 THEN 0 WHEN {value} > {upper} THEN {upper} ELSE {value} END"
+def _clamp(value: str, upper: str, dialect: str) -> str:
+    """``value`` clamped to ``[0, upper]``: LEAST/GREATEST on PostgreSQL, two-argument MIN/MAX on SQLite."""
+    least, greatest = ("LEAST", "GREATEST") if dialect == "postgresql" else ("MIN", "MAX")
+    return f"{least}({greatest}({value}, 0), {upper})"
 
 
 def _i64(expr: str) -> str:
@@ -205,63 +217,69 @@ def _keys_sql(dims: Sequence[str]) -> str:
     parts = []
     for d in dims:
         values = ", ".join(f"({i})" for i in range(len(keysets.values_for(d))))
-        parts.append(f"(SELECT column1 AS {d}_idx FROM (VALUES {values}) AS v_{d}) k_{d}")
+        parts.append(f"(SELECT column1 AS {d}_idx FROM (VALUES {values}) AS v_{d}) k_{d}")  # noqa: S608
     return " CROSS JOIN ".join(parts)
 
 
 def _exact_sql(dims: Sequence[str], statistics: Sequence[str], *, window: bool, dialect: str) -> str:
-    days = ("(en.last_date - DATE '2000-01-01')" if dialect == "postgresql"
-            else "CAST(julianday(en.last_date) - julianday('2000-01-01') AS INTEGER)")
+    days = (
+        "(en.last_date - DATE '2000-01-01')"
+        if dialect == "postgresql"
+        else "CAST(julianday(en.last_date) - julianday('2000-01-01') AS INTEGER)"
+    )
     la_codes = ", ".join(f"(:la_code_{i}, {i})" for i in range(len(keysets.values_for("la"))))
     in_scope = " AND ".join(f"{_field(d)} < {len(keysets.values_for(d))}" for d in _OUT_OF_SCOPE)
-    group = ", ".join(f"{d}_idx" for d in dims)
     join = " AND ".join(f"c.{d}_idx = k_{d}.{d}_idx" for d in dims) or "1 = 1"
+    year_group = _case_index("en.year_group", "year_group", _OUT_OF_SCOPE["year_group"])
+    sen_status = _case_index("en.sen_status", "sen_status", _OUT_OF_SCOPE["sen_status"])
+    sums = ", ".join(f"{_i64(_STATISTIC_SQL[s])} AS {s}" for s in statistics)
+    outputs = ", ".join(f"COALESCE(c.{s}, 0) AS {s}" for s in statistics)
+    # Clamped totals, each worked out once per pupil (in the aggregate's projection, which the
+    # planner cannot inline into later steps and so repeat).
+    possible = _clamp("SUM(possible)", ":sessions_possible", dialect)
+    authorised = _clamp("SUM(authorised)", possible, dialect)
+    unauthorised = _clamp("SUM(unauthorised)", f"{possible} - {authorised}", dialect)
+    # PostgreSQL: OFFSET 0 keeps the per-school step a step (worked out per school, not per enrolment)
+    # without hiding its statistics, so the planner hashes the schools, not the enrolments.
+    fence = "OFFSET 0" if dialect == "postgresql" else ""
+    # Every name spliced in below is one of our constants or a canonical dimension; values are bound.
     sql = f"""
     WITH la_key (la_code, la_idx) AS (VALUES {la_codes}
-    ), school AS MATERIALIZED (
-        SELECT s.urn, {_SCHOOL_KIND_SQL} AS kind
+    ), school AS (
+        SELECT s.urn, {_SCHOOL_KIND_SQL} AS kind,
+               COALESCE(la_key.la_idx, {_OUT_OF_SCOPE["la"]}) AS la_idx
         FROM schools s
+        LEFT JOIN la_key ON la_key.la_code = s.la_code
+        {fence}
     ), enrolment AS ({_WINDOW_SOURCE if window else _YEAR_TO_DATE_SOURCE}
     ), packed AS (
         SELECT en.pupil_id, en.possible, en.authorised, en.unauthorised,
-               ({_i64(_clamp("en.possible", str(_POSSIBLE_ORDER_MAX)))} << {_POSSIBLE_SHIFT})
+               ({_i64(_clamp("en.possible", str(_POSSIBLE_ORDER_MAX), dialect))} << {_POSSIBLE_SHIFT})
                | ({_i64(days)} << {_DAYS_SHIFT})
                | ({_i64("en.urn")} << {_URN_SHIFT})
-               | ({_i64(f"COALESCE(la_key.la_idx, {_OUT_OF_SCOPE['la']})")} << {_SHIFT["la"]})
+               | ({_i64("en.la_idx")} << {_SHIFT["la"]})
                | ({_i64(_PHASE_INDEX_SQL)} << {_SHIFT["phase"]})
-               | ({_i64(_case_index("en.year_group", "year_group", _OUT_OF_SCOPE["year_group"]))} << {_SHIFT["year_group"]})
-               | ({_i64(_case_index("en.sen_status", "sen_status", _OUT_OF_SCOPE["sen_status"]))} << {_SHIFT["sen_status"]})
+               | ({_i64(year_group)} << {_SHIFT["year_group"]})
+               | ({_i64(sen_status)} << {_SHIFT["sen_status"]})
                | {_i64("CASE WHEN en.fsm_eligible THEN 1 ELSE 0 END")} AS pick
         FROM enrolment en
-        LEFT JOIN la_key ON la_key.la_code = en.la_code
     ), pupil AS (
-        SELECT SUM(possible) AS possible_total, SUM(authorised) AS authorised_total,
-               SUM(unauthorised) AS unauthorised_total, MAX(pick) & {2 ** _ATTRIBUTE_WIDTH - 1} AS attributes
+        SELECT MAX(pick) & {2**_ATTRIBUTE_WIDTH - 1} AS attributes,
+               {possible} AS possible, {authorised} AS authorised, {unauthorised} AS unauthorised
         FROM packed
         GROUP BY pupil_id
-    ), clamped_possible AS (
-        SELECT attributes, {_clamp("possible_total", ":sessions_possible")} AS possible,
-               authorised_total, unauthorised_total
-        FROM pupil
-    ), clamped_authorised AS (
-        SELECT attributes, possible, {_clamp("authorised_total", "possible")} AS authorised, unauthorised_total
-        FROM clamped_possible
-    ), clamped AS (
-        SELECT attributes, possible, authorised,
-               {_clamp("unauthorised_total", "possible - authorised")} AS unauthorised
-        FROM clamped_authorised
     ), scoped AS (
-        SELECT {"".join(f"{_field(d)} AS {d}_idx, " for d in dims)}possible, authorised, unauthorised
-        FROM clamped
-        WHERE possible > 0 AND {in_scope}
-    ), cells AS (
-        SELECT {"".join(f"{d}_idx, " for d in dims)}{", ".join(f"{_i64(_STATISTIC_SQL[s])} AS {s}" for s in statistics)}
+        SELECT {"".join(f"{_field(d)} AS {d}_idx, " for d in dims)}possible, authorised, unauthorised,
+               CASE WHEN possible > 0 AND {in_scope} THEN 1 ELSE 0 END AS in_scope
+        FROM pupil
+    ), cells AS MATERIALIZED (
+        SELECT in_scope, {"".join(f"{d}_idx, " for d in dims)}{sums}
         FROM scoped
-        {f"GROUP BY {group}" if dims else ""}
+        GROUP BY in_scope{"".join(f", {d}_idx" for d in dims)}
     )
-    SELECT {"".join(f"k_{d}.{d}_idx, " for d in dims)}{", ".join(f"COALESCE(c.{s}, 0) AS {s}" for s in statistics)}
+    SELECT {"".join(f"k_{d}.{d}_idx, " for d in dims)}{outputs}
     FROM {_keys_sql(dims)}
-    LEFT JOIN cells c ON {join}"""
+    LEFT JOIN cells c ON c.in_scope = 1 AND {join}"""  # noqa: S608
     return sql
 
 
@@ -289,15 +307,22 @@ def exact_cells(
     dialect = db.get_bind().dialect.name
     sql = _exact_sql(dims, statistics, window=window is not None, dialect=dialect)
     params: dict[str, Any] = {f"la_code_{i}": code for i, code in enumerate(keysets.values_for("la"))}
-    params |= {"academic_year": academic_year,
-               "sessions_possible": adp.statistic("possible", sessions_possible).sensitivity}
+    params |= {
+        "academic_year": academic_year,
+        "sessions_possible": adp.statistic("possible", sessions_possible).sensitivity,
+    }
     expanding = []
     if window is not None:
         if codes is None:
             raise ValueError("a window needs the register codes of each statistical class")
         possible_codes = [c for cls in ("present", "aea", "authorised", "unauthorised") for c in codes[cls]]
-        params |= {"window_from": window[0], "window_to": window[1], "possible_codes": possible_codes,
-                   "authorised_codes": list(codes["authorised"]), "unauthorised_codes": list(codes["unauthorised"])}
+        params |= {
+            "window_from": window[0],
+            "window_to": window[1],
+            "possible_codes": possible_codes,
+            "authorised_codes": list(codes["authorised"]),
+            "unauthorised_codes": list(codes["unauthorised"]),
+        }
         expanding = ["possible_codes", "authorised_codes", "unauthorised_codes"]
     stmt = text(sql).bindparams(*(bindparam(name, expanding=True) for name in expanding))
     if dialect == "postgresql":
@@ -316,11 +341,14 @@ def exact_cells(
     columns = [keysets.DIMENSION_COLUMNS[d] for d in dims]
     values = [keysets.values_for(d) for d in dims]
     return [
-        {c: values[j][i] for j, (c, i) in enumerate(zip(columns, key, strict=True))} | by_key[key] for key in order
+        {c: values[j][i] for j, (c, i) in enumerate(zip(columns, key, strict=True))} | by_key[key]
+        for key in order
     ]
 
 
-def marginalise(cells: Sequence[Mapping[str, Any]], by: Sequence[str], statistics: Sequence[str]) -> list[dict[str, Any]]:
+def marginalise(
+    cells: Sequence[Mapping[str, Any]], by: Sequence[str], statistics: Sequence[str]
+) -> list[dict[str, Any]]:
     """Exact cells of a coarser grouping, summed from a finer one over the same population.
 
     Sound because every grouping covers the same in-scope pupils (the scope test uses every dimension)
@@ -330,7 +358,9 @@ def marginalise(cells: Sequence[Mapping[str, Any]], by: Sequence[str], statistic
     """
     dims = keysets.canonical_by(by)
     columns = [keysets.DIMENSION_COLUMNS[d] for d in dims]
-    totals: dict[tuple[Any, ...], dict[str, int]] = {key: dict.fromkeys(statistics, 0) for key in keysets.key_tuples(dims)}
+    totals: dict[tuple[Any, ...], dict[str, int]] = {
+        key: dict.fromkeys(statistics, 0) for key in keysets.key_tuples(dims)
+    }
     for cell in cells:
         bucket = totals[tuple(cell[c] for c in columns)]
         for s in statistics:
@@ -340,7 +370,9 @@ def marginalise(cells: Sequence[Mapping[str, Any]], by: Sequence[str], statistic
 
 def latest_feed_date(db: Session, academic_year: int) -> dt.date | None:
     """The latest register date of the year any school has sent: after it, the totals cannot change."""
-    return db.execute(select(func.max(Feed.date)).where(Feed.academic_year == academic_year)).scalar_one_or_none()
+    return db.execute(
+        select(func.max(Feed.date)).where(Feed.academic_year == academic_year)
+    ).scalar_one_or_none()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -349,7 +381,7 @@ def latest_feed_date(db: Session, academic_year: int) -> dt.date | None:
 
 
 def _insert_ignore(db: Session, table: Any) -> Any:
-    return (postgresql.insert(table) if db.get_bind().dialect.name == "postgresql" else sqlite.insert(table))
+    return postgresql.insert(table) if db.get_bind().dialect.name == "postgresql" else sqlite.insert(table)
 
 
 def ensure_budget(db: Session, values: dict[str, Any]) -> None:
@@ -360,14 +392,18 @@ def ensure_budget(db: Session, values: dict[str, Any]) -> None:
 def lock_budget(db: Session, academic_year: int, consumer: str) -> PrivacyBudget:
     """The budget row, locked until commit: ``SELECT ... FOR UPDATE`` on PostgreSQL; on SQLite every
     transaction already holds the database's write lock (``BEGIN IMMEDIATE``, gateway.db.session)."""
-    stmt = select(PrivacyBudget).where(PrivacyBudget.academic_year == academic_year, PrivacyBudget.consumer == consumer)
+    stmt = select(PrivacyBudget).where(
+        PrivacyBudget.academic_year == academic_year, PrivacyBudget.consumer == consumer
+    )
     if db.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update()
     return db.execute(stmt).scalar_one()
 
 
 def get_budget(db: Session, academic_year: int, consumer: str) -> PrivacyBudget | None:
-    stmt = select(PrivacyBudget).where(PrivacyBudget.academic_year == academic_year, PrivacyBudget.consumer == consumer)
+    stmt = select(PrivacyBudget).where(
+        PrivacyBudget.academic_year == academic_year, PrivacyBudget.consumer == consumer
+    )
     return db.execute(stmt).scalar_one_or_none()
 
 
@@ -420,7 +456,9 @@ def spends(db: Session, academic_year: int, consumer: str) -> list[PrivacySpend]
 
 
 def get_answer(db: Session, question_hash: str) -> StatsAnswer | None:
-    return db.execute(select(StatsAnswer).where(StatsAnswer.question_hash == question_hash)).scalar_one_or_none()
+    return db.execute(
+        select(StatsAnswer).where(StatsAnswer.question_hash == question_hash)
+    ).scalar_one_or_none()
 
 
 def get_bundle(db: Session, consumer: str, bundle: str) -> StatsAnswer | None:

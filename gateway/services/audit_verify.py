@@ -262,8 +262,6 @@ def verify_log(
                         wanted.add((level, index))
             next_head += 1
 
-    if heads and heads[0].tree_size < 0:  # pragma: no cover - sizes are unsigned in storage
-        raise ValueError("negative tree size")
     check_heads_at(0)
     expected = 0
     broken = False

@@ -10,7 +10,10 @@ audit event is appended last, so that the log's append lock is held only from th
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -123,7 +126,7 @@ def ingest(
     rows, digest, pupil_ids = register.rows, register.digest, register.pupil_ids
     year = academic_year_of(day)
 
-    with transaction(sessions) as db:
+    with _one_writer(sessions), transaction(sessions) as db:
         target = repo.feed_target(db, urn, day, lock=True)
         if target is None:
             raise NotFound(f"school {urn} is not in the register of schools")
@@ -159,6 +162,23 @@ def ingest(
         )
     log.info("feed_stored", urn=urn, date=day.isoformat(), version=version, pupils=len(rows), audit_index=index)
     return FeedReceipt(urn, day, len(rows), version, current, index, created=True)
+
+
+#: SQLite has one writer at a time, and a writer that finds the database locked sleeps in growing
+#: steps (up to 100 ms) before it tries again, so concurrent registers spent most of their time asleep
+#: while the database was free. In one process they queue here instead, and each starts as soon as the
+#: previous one commits. (PostgreSQL needs nothing of the kind: a register locks only its school's row
+#: and, at the end, the audit log's.)
+_SQLITE_WRITER = threading.Lock()
+
+
+@contextmanager
+def _one_writer(sessions: sessionmaker[Session]) -> Iterator[None]:
+    if sessions.kw["bind"].dialect.name != "sqlite":
+        yield
+        return
+    with _SQLITE_WRITER:
+        yield
 
 
 def _store_identities(db: Session, keys: Keys, register: _Register, year: int) -> None:

@@ -81,6 +81,7 @@ WAIT_FOR_SAME_QUESTION_SECONDS = 30.0
 #: Most tables in one named bundle.
 MAX_BUNDLE_TABLES = 20
 BUNDLE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,79}")
+_BUNDLE_TAKEN = "a bundle of that name was already released with other tables or another window"
 
 Kind = Literal["query", "bundle"]
 
@@ -118,10 +119,14 @@ class Question:
 
     def canonical(self) -> dict[str, Any]:
         return {
-            "kind": self.kind, "consumer": self.consumer, "bundle": self.bundle,
-            "from": self.window.start.isoformat(), "to": self.window.end.isoformat(),
+            "kind": self.kind,
+            "consumer": self.consumer,
+            "bundle": self.bundle,
+            "from": self.window.start.isoformat(),
+            "to": self.window.end.isoformat(),
             "tables": [{"measure": t.measure, "by": list(t.by)} for t in self.tables],
-            "keyset_version": keysets.KEYSET_VERSION, "mechanism": self.mechanism,
+            "keyset_version": keysets.KEYSET_VERSION,
+            "mechanism": self.mechanism,
         }
 
     @property
@@ -152,7 +157,10 @@ def sessions_possible_bound(start: dt.date, end: dt.date) -> int:
 def resolve_window(start: dt.date | None, end: dt.date | None, now: dt.date) -> Window:
     end_ = end or now
     if end_ > now:
-        raise _invalid("to", "the window must not end after today: an answer is stored and would never see later registers")
+        raise _invalid(
+            "to",
+            "the window must not end after today: an answer is stored and would never see later registers",
+        )
     year = academic_year_of(end_)
     start_ = start or academic_year_bounds(year)[0]
     if start_ > end_:
@@ -169,7 +177,9 @@ def _table(measure: str, by: Sequence[str], field: str = "") -> Table:
     try:
         adp.measure(measure)
     except adp.UnknownMeasure:
-        raise _invalid(f"{field}measure", f"not a measure; expected one of {', '.join(adp.MEASURES)}") from None
+        raise _invalid(
+            f"{field}measure", f"not a measure; expected one of {', '.join(adp.MEASURES)}"
+        ) from None
     try:
         dims = keysets.canonical_by([d.strip() for d in by])
     except keysets.UnknownDimension as exc:
@@ -219,8 +229,12 @@ def rules(settings: Settings) -> BudgetRules:
     cap = adp.rho_to_units_down(rho)
     slots = settings.stats_releases_per_year * settings.stats_statistics_per_release
     return BudgetRules(
-        cap_units=cap, slot_units=cap // slots, epsilon=settings.stats_epsilon_per_year, delta=settings.stats_delta,
-        mechanism=settings.stats_mechanism, releases_per_year=settings.stats_releases_per_year,
+        cap_units=cap,
+        slot_units=cap // slots,
+        epsilon=settings.stats_epsilon_per_year,
+        delta=settings.stats_delta,
+        mechanism=settings.stats_mechanism,
+        releases_per_year=settings.stats_releases_per_year,
         statistics_per_release=settings.stats_statistics_per_release,
     )
 
@@ -233,18 +247,24 @@ def _amount(units: int, delta: float) -> dict[str, Any]:
 def _budget_summary(year: int, consumer: str, cap_units: int, spent: int, r: BudgetRules) -> dict[str, Any]:
     """Cap, spent and remaining, each in units, rho and its (epsilon, delta) equivalent taken alone."""
     return {
-        "academic_year": year, "academic_year_label": academic_year_label(year), "consumer": consumer,
-        "privacy_measure": "zero-concentrated differential privacy (rho), shown with its (epsilon, delta) equivalent",
-        "delta": r.delta, "cap": _amount(cap_units, r.delta), "spent": _amount(spent, r.delta),
+        "academic_year": year,
+        "academic_year_label": academic_year_label(year),
+        "consumer": consumer,
+        "privacy_measure": "zero-concentrated DP (rho), with its (epsilon, delta) equivalent",
+        "delta": r.delta,
+        "cap": _amount(cap_units, r.delta),
+        "spent": _amount(spent, r.delta),
         "remaining": _amount(max(cap_units - spent, 0), r.delta),
     }
 
 
 def _allotment(r: BudgetRules) -> dict[str, Any]:
     return {
-        "releases_per_year": r.releases_per_year, "statistics_per_release": r.statistics_per_release,
-        "units_per_statistic": r.slot_units, "rho_per_statistic": adp.units_to_rho(r.slot_units),
-        "rule": "one slot per noisy vector: 1 for enrolments, 2 for a rate; a bundle pays the sum of its tables",
+        "releases_per_year": r.releases_per_year,
+        "statistics_per_release": r.statistics_per_release,
+        "units_per_statistic": r.slot_units,
+        "rho_per_statistic": adp.units_to_rho(r.slot_units),
+        "rule": "a slot per noisy vector: 1 for enrolments, 2 for a rate; a bundle pays its tables' sum",
     }
 
 
@@ -295,7 +315,9 @@ def create_bundle(
     return _answer(sessions, settings, principal, question, r)
 
 
-def get_bundle(sessions: sessionmaker[Session], settings: Settings, principal: Principal, name: str) -> dict[str, Any]:
+def get_bundle(
+    sessions: sessionmaker[Session], settings: Settings, principal: Principal, name: str
+) -> dict[str, Any]:
     """A bundle already released to this consumer, again (audited, free)."""
     _authorise(sessions, principal, {"bundle": name})
     with transaction(sessions) as db:
@@ -318,7 +340,11 @@ def get_bundle_csv(sessions: sessionmaker[Session], principal: Principal, name: 
 
 
 def budget(
-    sessions: sessionmaker[Session], settings: Settings, principal: Principal, year: int | None, consumer: str | None = None
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    principal: Principal,
+    year: int | None,
+    consumer: str | None = None,
 ) -> dict[str, Any]:
     """The privacy budget of an academic year (``GET /v1/stats/budget``): cap, spent, remaining, and
     every release with its noise. Statisticians see their organisation's; DPOs their organisation's,
@@ -327,7 +353,9 @@ def budget(
     is_statistician = principal.org_type == "dfe" and principal.has_role(ROLE)
     is_dpo = principal.has_role("dpo")
     if not (is_statistician or is_dpo):
-        raise Forbidden(["wrong_role: the privacy budget is shown to statisticians and data protection officers"])
+        raise Forbidden(
+            ["wrong_role: the privacy budget is shown to statisticians and data protection officers"]
+        )
     wanted = consumer or own
     if wanted != own and not (is_dpo and principal.org_type == "operator"):
         raise Forbidden(["wrong_organisation: only the operator's DPO sees another organisation's budget"])
@@ -340,9 +368,16 @@ def budget(
         spent = sum(s.units for s in ledger)
         releases = [
             {
-                "release_id": s.id, "kind": s.kind, "status": s.status, "question": json.loads(s.question),
-                "units": s.units, "rho": adp.units_to_rho(s.units), "created_at": s.created_at,
-                "released_at": s.released_at, "audit_index": s.audit_index, "noise": json.loads(s.measurement),
+                "release_id": s.id,
+                "kind": s.kind,
+                "status": s.status,
+                "question": json.loads(s.question),
+                "units": s.units,
+                "rho": adp.units_to_rho(s.units),
+                "created_at": s.created_at,
+                "released_at": s.released_at,
+                "audit_index": s.audit_index,
+                "noise": json.loads(s.measurement),
             }
             for s in ledger
         ]
@@ -351,7 +386,7 @@ def budget(
         "configured": {"epsilon_per_year": r.epsilon, "delta": r.delta},
         "allotment": _allotment(r),
         "lifetime": "the cap resets each academic year because the privacy unit is a pupil's year; a pupil's "
-                    "lifetime privacy loss is the sum over the years they are in school",
+        "lifetime privacy loss is the sum over the years they are in school",
         "releases": releases,
     }
 
@@ -366,37 +401,79 @@ def _authorise(sessions: sessionmaker[Session], principal: Principal, details: d
     if not reasons:
         return
     with transaction(sessions) as db:
-        audit.record(db, audit.new_event(principal, "stats.denied", purpose=PURPOSE, decision="deny", reasons=reasons,
-                                         record_count=0, details=details))
+        audit.record(
+            db,
+            audit.new_event(
+                principal,
+                "stats.denied",
+                purpose=PURPOSE,
+                decision="deny",
+                reasons=reasons,
+                record_count=0,
+                details=details,
+            ),
+        )
     log.info("stats_denied", reasons=[x.split(":")[0] for x in reasons])
     raise Forbidden(reasons)
 
 
-def _deny_budget(db: Session, principal: Principal, question: Question, spent: int, cap: int, cost: int) -> Forbidden:
-    reasons = [f"budget_exhausted: this question needs {cost} units of rho but {max(cap - spent, 0)} of the "
-               f"{cap} in the {academic_year_label(question.window.academic_year)} budget remain; nothing was released"]
-    audit.record(db, audit.new_event(principal, "stats.denied", purpose=PURPOSE, decision="deny", reasons=reasons,
-                                     record_count=0, details=question.canonical() | {"question_hash": question.hash}))
+def _deny_budget(
+    db: Session, principal: Principal, question: Question, spent: int, cap: int, cost: int
+) -> Forbidden:
+    reasons = [
+        f"budget_exhausted: this question needs {cost} units of rho but {max(cap - spent, 0)} of the "
+        f"{cap} in the {academic_year_label(question.window.academic_year)} budget remain; "
+        "nothing was released"
+    ]
+    audit.record(
+        db,
+        audit.new_event(
+            principal,
+            "stats.denied",
+            purpose=PURPOSE,
+            decision="deny",
+            reasons=reasons,
+            record_count=0,
+            details=question.canonical() | {"question_hash": question.hash},
+        ),
+    )
     return Forbidden(reasons)
 
 
-def _answer(sessions: sessionmaker[Session], settings: Settings, principal: Principal, question: Question,
-            r: BudgetRules) -> dict[str, Any]:
+def _answer(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    principal: Principal,
+    question: Question,
+    r: BudgetRules,
+) -> dict[str, Any]:
     _authorise(sessions, principal, question.canonical())
     qhash = question.hash
     # 1. Plan the noise (pure: OpenDP privacy maps). Each table gets its slots, and is charged what
     #    OpenDP says its measurements spend, rounded up to units.
     try:
         with _PLANNING:
-            plans = [adp.plan_measure(t.measure, question.window.sessions_possible, t.slots * r.slot_units,
-                                      mechanism=r.mechanism) for t in question.tables]
+            plans = [
+                adp.plan_measure(
+                    t.measure,
+                    question.window.sessions_possible,
+                    t.slots * r.slot_units,
+                    mechanism=r.mechanism,
+                )
+                for t in question.tables
+            ]
     except adp.BudgetTooSmall:
-        raise Forbidden(["budget_too_small: the configured yearly budget cannot give each statistic one unit"]) from None
+        raise Forbidden(
+            ["budget_too_small: the configured yearly budget cannot give each statistic one unit"]
+        ) from None
     cost = sum(p.units_spent for p in plans)
     # 2. Already answered? Serve it. Over the cap? Refuse before touching pupil data.
     denial = None
     with transaction(sessions) as db:
         served = _serve_stored(db, principal, qhash)
+        if served is None and question.bundle is not None:
+            if srepo.get_bundle(db, question.consumer, question.bundle) is not None:
+                raise Conflict(_BUNDLE_TAKEN)
         if served is None and srepo.latest_spend_for(db, qhash) is None:
             spent = srepo.spent_units(db, question.window.academic_year, question.consumer)
             if spent + cost > r.cap_units:
@@ -424,13 +501,19 @@ def _answer(sessions: sessionmaker[Session], settings: Settings, principal: Prin
     del exact
     now = utcnow()
     body: dict[str, Any] = {
-        "release_id": spend_id, "kind": question.kind, "consumer": question.consumer,
-        "from": question.window.start.isoformat(), "to": question.window.end.isoformat(),
+        "release_id": spend_id,
+        "kind": question.kind,
+        "consumer": question.consumer,
+        "from": question.window.start.isoformat(),
+        "to": question.window.end.isoformat(),
         "academic_year": question.window.academic_year,
         "academic_year_label": academic_year_label(question.window.academic_year),
-        "sessions_possible_bound": question.window.sessions_possible, "keyset_version": keysets.KEYSET_VERSION,
-        "mechanism": adp.MECHANISM_LABELS[r.mechanism], "released_at": now.isoformat(),
-        "release_rho": adp.units_to_rho(cost), "release_units": cost,
+        "sessions_possible_bound": question.window.sessions_possible,
+        "keyset_version": keysets.KEYSET_VERSION,
+        "mechanism": adp.MECHANISM_LABELS[r.mechanism],
+        "released_at": now.isoformat(),
+        "release_rho": adp.units_to_rho(cost),
+        "release_units": cost,
         "release_epsilon": adp.zcdp_to_epsilon(adp.units_to_rho(cost), r.delta),
     }
     if question.kind == "query":
@@ -441,19 +524,33 @@ def _answer(sessions: sessionmaker[Session], settings: Settings, principal: Prin
     try:
         with transaction(sessions) as db:
             index = audit.record(db, _released_event(principal, body, spend_id, cached=False))
-            srepo.insert_answer(db, {
-                "question_hash": qhash, "spend_id": spend_id, "academic_year": question.window.academic_year,
-                "consumer": question.consumer, "kind": question.kind, "bundle": question.bundle,
-                "answer": json.dumps(body), "csv": csv_text, "created_at": now, "audit_index": index,
-            })
+            srepo.insert_answer(
+                db,
+                {
+                    "question_hash": qhash,
+                    "spend_id": spend_id,
+                    "academic_year": question.window.academic_year,
+                    "consumer": question.consumer,
+                    "kind": question.kind,
+                    "bundle": question.bundle,
+                    "answer": json.dumps(body),
+                    "csv": csv_text,
+                    "created_at": now,
+                    "audit_index": index,
+                },
+            )
             srepo.mark_released(db, spend_id, now)
     except IntegrityError:
-        raise Conflict("a bundle of that name was released meanwhile with other tables; this reservation stays spent") from None
+        raise Conflict(
+            "a bundle of that name was released meanwhile with other tables; this reservation stays spent"
+        ) from None
     log.info("stats_released", kind=question.kind, tables=len(tables), units=cost, audit_index=index)
     return _finish(sessions, settings, body, cached=False, index=index, spent=cost)
 
 
-def _exact_tables(db: Session, window: Window, tables: Sequence[Table], plans: Sequence[adp.NoisePlan]) -> list[list[dict[str, Any]]]:
+def _exact_tables(
+    db: Session, window: Window, tables: Sequence[Table], plans: Sequence[adp.NoisePlan]
+) -> list[list[dict[str, Any]]]:
     """Each table's exact cells. A bundle collapses the pupils once, grouped by the union of its
     tables' dimensions, and sums that into each table (``stats_repository.marginalise``)."""
     if len(tables) == 1:
@@ -471,13 +568,24 @@ def _exact(db: Session, window: Window, by: Sequence[str], statistics: Sequence[
         latest = srepo.latest_feed_date(db, window.academic_year)
         year_to_date = latest is None or latest <= window.end
     return srepo.exact_cells(
-        db, window.academic_year, by, window.sessions_possible, statistics,
-        window=None if year_to_date else (window.start, window.end), codes=None if year_to_date else codes_by_class(),
+        db,
+        window.academic_year,
+        by,
+        window.sessions_possible,
+        statistics,
+        window=None if year_to_date else (window.start, window.end),
+        codes=None if year_to_date else codes_by_class(),
     )
 
 
-def _reserve(sessions: sessionmaker[Session], principal: Principal, question: Question, plans: list[adp.NoisePlan],
-             cost: int, r: BudgetRules) -> str | tuple[dict[str, Any], int]:
+def _reserve(
+    sessions: sessionmaker[Session],
+    principal: Principal,
+    question: Question,
+    plans: list[adp.NoisePlan],
+    cost: int,
+    r: BudgetRules,
+) -> str | tuple[dict[str, Any], int]:
     """Reserve ``cost`` units under the budget row's lock; returns the spend id, or the stored answer
     (and its audit index) if the same question was answered meanwhile."""
     year, consumer, qhash = question.window.academic_year, question.consumer, question.hash
@@ -485,23 +593,57 @@ def _reserve(sessions: sessionmaker[Session], principal: Principal, question: Qu
     while True:
         now = utcnow()
         with transaction(sessions) as db:
-            srepo.ensure_budget(db, {"academic_year": year, "consumer": consumer, "cap_units": r.cap_units,
-                                     "epsilon": r.epsilon, "delta": r.delta, "created_at": now, "updated_at": now})
+            srepo.ensure_budget(
+                db,
+                {
+                    "academic_year": year,
+                    "consumer": consumer,
+                    "cap_units": r.cap_units,
+                    "epsilon": r.epsilon,
+                    "delta": r.delta,
+                    "created_at": now,
+                    "updated_at": now,
+                },
+            )
             row = srepo.lock_budget(db, year, consumer)
             if row.cap_units != r.cap_units:
-                audit.record(db, audit.new_event(principal, "budget.cap_changed", purpose=PURPOSE, details={
-                    "academic_year": year, "consumer": consumer, "old_cap_units": row.cap_units,
-                    "new_cap_units": r.cap_units, "epsilon": r.epsilon, "delta": r.delta}))
-                srepo.set_cap(db, year, consumer, {"cap_units": r.cap_units, "epsilon": r.epsilon, "delta": r.delta,
-                                                   "updated_at": now})
+                audit.record(
+                    db,
+                    audit.new_event(
+                        principal,
+                        "budget.cap_changed",
+                        purpose=PURPOSE,
+                        details={
+                            "academic_year": year,
+                            "consumer": consumer,
+                            "old_cap_units": row.cap_units,
+                            "new_cap_units": r.cap_units,
+                            "epsilon": r.epsilon,
+                            "delta": r.delta,
+                        },
+                    ),
+                )
+                srepo.set_cap(
+                    db,
+                    year,
+                    consumer,
+                    {"cap_units": r.cap_units, "epsilon": r.epsilon, "delta": r.delta, "updated_at": now},
+                )
             served = _serve_stored(db, principal, qhash)
             if served is not None:
                 return served
             in_flight = srepo.latest_spend_for(db, qhash)
-            waiting = in_flight is not None and in_flight.status == "reserved" and now - in_flight.created_at < ABANDONED_RESERVATION
+            waiting = (
+                in_flight is not None
+                and in_flight.status == "reserved"
+                and now - in_flight.created_at < ABANDONED_RESERVATION
+            )
             if not waiting:
-                if question.bundle is not None and srepo.get_bundle(db, consumer, question.bundle) is not None:
-                    raise Conflict("a bundle of that name was already released with other tables or another window")
+                if (
+                    question.bundle is not None
+                    and srepo.get_bundle(db, consumer, question.bundle) is not None
+                ):
+                    raise Conflict(_BUNDLE_TAKEN)
                 spent = srepo.spent_units(db, year, consumer)
                 if spent + cost > r.cap_units:
                     denial = _deny_budget(db, principal, question, spent, r.cap_units, cost)
@@ -512,21 +654,55 @@ def _reserve(sessions: sessionmaker[Session], principal: Principal, question: Qu
                         {"table": {"measure": t.measure, "by": list(t.by)}, "statistics": p.describe()}
                         for t, p in zip(question.tables, plans, strict=True)
                     ]
-                    index = audit.record(db, audit.new_event(
-                        principal, "budget.spent", purpose=PURPOSE, decision="allow", release_id=spend_id, details={
-                            "academic_year": year, "consumer": consumer, "units": cost, "rho": adp.units_to_rho(cost),
-                            "spent_before": spent, "cap_units": r.cap_units, "question_hash": qhash,
-                            "question": question.canonical(),
-                            "noise": [{"measure": t.measure, "statistic": s["statistic"], "sensitivity": s["sensitivity"],
-                                       "scale": s["scale"], "units": s["units"]}
-                                      for t, p in zip(question.tables, plans, strict=True) for s in p.describe()],
-                        }))
-                    srepo.insert_spend(db, {
-                        "id": spend_id, "academic_year": year, "consumer": consumer, "units": cost, "status": "reserved",
-                        "kind": question.kind, "question_hash": qhash, "question": json.dumps(question.canonical()),
-                        "measurement": json.dumps(measurement), "requested_by": principal.sub, "created_at": now,
-                        "released_at": None, "audit_index": index,
-                    })
+                    index = audit.record(
+                        db,
+                        audit.new_event(
+                            principal,
+                            "budget.spent",
+                            purpose=PURPOSE,
+                            decision="allow",
+                            release_id=spend_id,
+                            details={
+                                "academic_year": year,
+                                "consumer": consumer,
+                                "units": cost,
+                                "rho": adp.units_to_rho(cost),
+                                "spent_before": spent,
+                                "cap_units": r.cap_units,
+                                "question_hash": qhash,
+                                "question": question.canonical(),
+                                "noise": [
+                                    {
+                                        "measure": t.measure,
+                                        "statistic": s["statistic"],
+                                        "sensitivity": s["sensitivity"],
+                                        "scale": s["scale"],
+                                        "units": s["units"],
+                                    }
+                                    for t, p in zip(question.tables, plans, strict=True)
+                                    for s in p.describe()
+                                ],
+                            },
+                        ),
+                    )
+                    srepo.insert_spend(
+                        db,
+                        {
+                            "id": spend_id,
+                            "academic_year": year,
+                            "consumer": consumer,
+                            "units": cost,
+                            "status": "reserved",
+                            "kind": question.kind,
+                            "question_hash": qhash,
+                            "question": json.dumps(question.canonical()),
+                            "measurement": json.dumps(measurement),
+                            "requested_by": principal.sub,
+                            "created_at": now,
+                            "released_at": None,
+                            "audit_index": index,
+                        },
+                    )
         if not waiting:
             if denial is not None:
                 log.info("stats_budget_exhausted", units=cost)
@@ -548,31 +724,58 @@ def _serve_stored(db: Session, principal: Principal, qhash: str) -> tuple[dict[s
 def _released_event(principal: Principal, body: dict[str, Any], spend_id: str, *, cached: bool) -> Any:
     tables = body.get("tables") or [body]
     return audit.new_event(
-        principal, "stats.released", purpose=PURPOSE, decision="allow", release_id=spend_id,
+        principal,
+        "stats.released",
+        purpose=PURPOSE,
+        decision="allow",
+        release_id=spend_id,
         record_count=sum(len(t["rows"]) for t in tables),
-        details={"cached": cached, "kind": body["kind"], "bundle": body.get("bundle"), "from": body["from"],
-                 "to": body["to"], "tables": [{"measure": t["measure"], "by": t["by"]} for t in tables],
-                 "release_units": body["release_units"], "keyset_version": body["keyset_version"]},
+        details={
+            "cached": cached,
+            "kind": body["kind"],
+            "bundle": body.get("bundle"),
+            "from": body["from"],
+            "to": body["to"],
+            "tables": [{"measure": t["measure"], "by": t["by"]} for t in tables],
+            "release_units": body["release_units"],
+            "keyset_version": body["keyset_version"],
+        },
     )
 
 
-def _record_served(db: Session, principal: Principal, body: dict[str, Any], spend_id: str, *, cached: bool) -> int:
+def _record_served(
+    db: Session, principal: Principal, body: dict[str, Any], spend_id: str, *, cached: bool
+) -> int:
     return audit.record(db, _released_event(principal, body, spend_id, cached=cached))
 
 
-def _finish(sessions: sessionmaker[Session], settings: Settings, body: dict[str, Any], *, cached: bool, index: int,
-            spent: int = 0) -> dict[str, Any]:
+def _finish(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    body: dict[str, Any],
+    *,
+    cached: bool,
+    index: int,
+    spent: int = 0,
+) -> dict[str, Any]:
     """The stored body plus what belongs to this request: cached or not, what it spent, the budget now."""
     r = rules(settings)
     year, consumer = body["academic_year"], body["consumer"]
     with transaction(sessions) as db:
         row = srepo.get_budget(db, year, consumer)
         spent_total = srepo.spent_units(db, year, consumer)
-    summary = _budget_summary(year, consumer, row.cap_units if row is not None else r.cap_units, spent_total, r)
+    summary = _budget_summary(
+        year, consumer, row.cap_units if row is not None else r.cap_units, spent_total, r
+    )
     rho = adp.units_to_rho(spent)
     return body | {
-        "cached": cached, "audit_index": index, "rho_spent": rho, "epsilon_spent": adp.zcdp_to_epsilon(rho, r.delta),
-        "delta": r.delta, "budget_remaining": summary["remaining"], "budget": summary,
+        "cached": cached,
+        "audit_index": index,
+        "rho_spent": rho,
+        "epsilon_spent": adp.zcdp_to_epsilon(rho, r.delta),
+        "delta": r.delta,
+        "budget_remaining": summary["remaining"],
+        "budget": summary,
     }
 
 
@@ -594,16 +797,26 @@ def _table_body(table: Table, plan: adp.NoisePlan, rows: list[dict[str, Any]]) -
             row = {"la_code": row["la_code"], "la_name": las[row["la_code"]].la_name} | row
         published.append(row)
     return {
-        "measure": table.measure, "by": list(table.by), "rows": published,
+        "measure": table.measure,
+        "by": list(table.by),
+        "rows": published,
         "noise": [
-            {"statistic": p.name, "kind": p.statistic.kind, "sensitivity": p.statistic.sensitivity,
-             "mechanism": adp.MECHANISM_LABELS[p.mechanism], "scale": p.scale, "noise_sd": p.noise_sd,
-             "half_width_95": p.half_width_95, "half_width_97_5": p.half_width(adp.RATE_COMPONENT_ALPHA),
-             "rho": p.rho, "units": p.units}
+            {
+                "statistic": p.name,
+                "kind": p.statistic.kind,
+                "sensitivity": p.statistic.sensitivity,
+                "mechanism": adp.MECHANISM_LABELS[p.mechanism],
+                "scale": p.scale,
+                "noise_sd": p.noise_sd,
+                "half_width_95": p.half_width_95,
+                "half_width_97_5": p.half_width(adp.RATE_COMPONENT_ALPHA),
+                "rho": p.rho,
+                "units": p.units,
+            }
             for p in plan.planned
         ],
         "interval": "95% for counts; for rates a union bound over the noisy numerator and denominator, "
-                    "each at 97.5%; intervals cover the noise only and are per cell, not simultaneous",
+        "each at 97.5%; intervals cover the noise only and are per cell, not simultaneous",
     }
 
 
@@ -625,7 +838,11 @@ def _region_codes() -> dict[str, str]:
     """Region code of each LA, from DfE's published file shipped with the gateway (public data)."""
     source = resources.files("gateway.data").joinpath("dfe-pupil-attendance-ytd-2025-26.csv")
     text = source.read_text(encoding="utf-8-sig")
-    return {r["old_la_code"]: r["region_code"] for r in csv.DictReader(io.StringIO(text, newline="")) if r["old_la_code"]}
+    return {
+        r["old_la_code"]: r["region_code"]
+        for r in csv.DictReader(io.StringIO(text, newline=""))
+        if r["old_la_code"]
+    }
 
 
 def _year_group_label(value: str) -> str:
@@ -639,9 +856,24 @@ def _bundle_csv(question: Question, tables: list[dict[str, Any]]) -> str:
     not available (no rate over a non-positive noisy denominator, or a measure not in that table),
     ``z`` not applicable; the ``_reliability`` column holds ``u`` for low reliability."""
     measures = list(dict.fromkeys(t["measure"] for t in tables))
-    header = ["time_period", "time_identifier", "period_start", "period_end", "geographic_level", "country_code",
-              "country_name", "region_code", "region_name", "old_la_code", "new_la_code", "la_name",
-              "education_phase", "year_group", "sen_status", "fsm_status"]
+    header = [
+        "time_period",
+        "time_identifier",
+        "period_start",
+        "period_end",
+        "geographic_level",
+        "country_code",
+        "country_name",
+        "region_code",
+        "region_name",
+        "old_la_code",
+        "new_la_code",
+        "la_name",
+        "education_phase",
+        "year_group",
+        "sen_status",
+        "fsm_status",
+    ]
     for m in measures:
         col = _CSV_MEASURE_COLUMNS[m]
         header += [col, f"{col}_lower95", f"{col}_upper95", f"{col}_reliability"]
@@ -654,14 +886,24 @@ def _bundle_csv(question: Question, tables: list[dict[str, Any]]) -> str:
         percent = table["measure"] != "enrolments"
         for row in table["rows"]:
             key_values = tuple(row.get(c) for c in ("la_code", "phase", "year_group", "sen_status", "fsm"))
-            out = merged.setdefault((tuple(table["by"]), key_values), _csv_keys(question, year, row, las, regions))
+            out = merged.setdefault(
+                (tuple(table["by"]), key_values), _csv_keys(question, year, row, las, regions)
+            )
             value, ci = row["value"], row["ci95"]
             if isinstance(value, str):
-                out.update({col: value, f"{col}_lower95": value, f"{col}_upper95": value, f"{col}_reliability": ""})
+                out.update(
+                    {col: value, f"{col}_lower95": value, f"{col}_upper95": value, f"{col}_reliability": ""}
+                )
                 continue
             scale = 100 if percent else 1
-            out.update({col: value * scale, f"{col}_lower95": ci[0] * scale, f"{col}_upper95": ci[1] * scale,
-                        f"{col}_reliability": row["symbol"] or ""})
+            out.update(
+                {
+                    col: value * scale,
+                    f"{col}_lower95": ci[0] * scale,
+                    f"{col}_upper95": ci[1] * scale,
+                    f"{col}_reliability": row["symbol"] or "",
+                }
+            )
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=header, restval=adp.SYMBOL_NOT_AVAILABLE, lineterminator="\n")
     writer.writeheader()
@@ -670,16 +912,26 @@ def _bundle_csv(question: Question, tables: list[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-def _csv_keys(question: Question, year: int, row: dict[str, Any], las: dict[str, keysets.LocalAuthority],
-              regions: dict[str, str]) -> dict[str, Any]:
+def _csv_keys(
+    question: Question,
+    year: int,
+    row: dict[str, Any],
+    las: dict[str, keysets.LocalAuthority],
+    regions: dict[str, str],
+) -> dict[str, Any]:
     la = las.get(row["la_code"]) if "la_code" in row else None
     return {
-        "time_period": f"{year}{(year + 1) % 100:02d}", "time_identifier": "Academic year",
-        "period_start": question.window.start.isoformat(), "period_end": question.window.end.isoformat(),
+        "time_period": f"{year}{(year + 1) % 100:02d}",
+        "time_identifier": "Academic year",
+        "period_start": question.window.start.isoformat(),
+        "period_end": question.window.end.isoformat(),
         "geographic_level": "Local authority" if la else "National",
-        "country_code": _ENGLAND[0], "country_name": _ENGLAND[1],
-        "region_code": regions.get(la.old_la_code, "") if la else "", "region_name": la.region_name if la else "",
-        "old_la_code": la.old_la_code if la else "", "new_la_code": la.new_la_code if la else "",
+        "country_code": _ENGLAND[0],
+        "country_name": _ENGLAND[1],
+        "region_code": regions.get(la.old_la_code, "") if la else "",
+        "region_name": la.region_name if la else "",
+        "old_la_code": la.old_la_code if la else "",
+        "new_la_code": la.new_la_code if la else "",
         "la_name": la.la_name if la else "",
         "education_phase": row["phase"].capitalize() if "phase" in row else "Total",
         "year_group": _year_group_label(row["year_group"]) if "year_group" in row else "Total",

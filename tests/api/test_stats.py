@@ -47,8 +47,11 @@ def make_gateway(settings: Settings, tmp_path: Any) -> Iterator[Callable[..., Ga
 
 
 def submit(gw: Gateway, urn: int, day: dt.date, rows: list[dict]) -> None:
-    r = gw.client.put(f"/v1/schools/{urn}/attendance/{day.isoformat()}", content=feed_json(rows),
-                      headers={"Content-Type": "application/json", **gw.auth("school", urn, "feed_submitter")})
+    r = gw.client.put(
+        f"/v1/schools/{urn}/attendance/{day.isoformat()}",
+        content=feed_json(rows),
+        headers={"Content-Type": "application/json", **gw.auth("school", urn, "feed_submitter")},
+    )
     assert r.status_code == 201, r.text
 
 
@@ -56,7 +59,12 @@ def with_registers(gw: Gateway) -> Gateway:
     """Camden primary: four pupils, one absent all week; Camden secondary: two; Tower Hamlets: one."""
     for day in DAYS:
         submit(gw, 100001, day, [pupil(1), pupil(2), pupil(3, am="I", pm="I"), pupil(4, pm="O")])
-        submit(gw, 100002, day, [pupil(5, est="4001", year_group="8"), pupil(6, est="4001", year_group="9", sen_status="E")])
+        submit(
+            gw,
+            100002,
+            day,
+            [pupil(5, est="4001", year_group="8"), pupil(6, est="4001", year_group="9", sen_status="E")],
+        )
         submit(gw, 100003, day, [pupil(7, la="211", est="2002", fsm_eligible=True)])
     return gw
 
@@ -89,9 +97,20 @@ def test_a_statistician_gets_every_la_and_phase_cell_with_a_noisy_value_and_a_95
     assert (body["from"], body["to"], body["academic_year"]) == ("2025-08-01", "2025-10-31", 2025)
     # Every public cell, empty ones included: 153 LAs x 3 phases.
     assert len(body["rows"]) == 459
-    assert {(row["la_code"], row["phase"]) for row in body["rows"]} >= {("202", "primary"), ("420", "special")}
+    assert {(row["la_code"], row["phase"]) for row in body["rows"]} >= {
+        ("202", "primary"),
+        ("420", "special"),
+    }
     camden = cell(body["rows"], la_code="202", phase="primary")
-    assert camden["la_name"] == "Camden" and set(camden) == {"la_code", "la_name", "phase", "value", "ci95", "reliability", "symbol"}
+    assert camden["la_name"] == "Camden" and set(camden) == {
+        "la_code",
+        "la_name",
+        "phase",
+        "value",
+        "ci95",
+        "reliability",
+        "symbol",
+    }
     for row in body["rows"]:
         if row["value"] == "x":  # a noisy denominator at or below zero: no rate, DfE's symbol
             assert row["ci95"] is None
@@ -115,7 +134,11 @@ def test_asking_the_same_question_again_returns_the_stored_answer_and_spends_not
     gw = make_gateway()
     first = stats(gw, measure="persistent_absence_rate", by="phase,sen_status", **YEAR_TO_DATE).json()
     again = stats(gw, measure="persistent_absence_rate", by="sen_status,phase", **YEAR_TO_DATE).json()
-    assert again["cached"] is True and again["rows"] == first["rows"] and again["release_id"] == first["release_id"]
+    assert (
+        again["cached"] is True
+        and again["rows"] == first["rows"]
+        and again["release_id"] == first["release_id"]
+    )
     assert again["rho_spent"] == 0 and again["epsilon_spent"] == 0
     assert again["budget"]["spent"] == first["budget"]["spent"]
     assert again["audit_index"] > first["audit_index"]
@@ -138,28 +161,43 @@ def test_noisy_values_sit_near_the_truth_and_counts_are_never_clipped_at_zero(
     assert window["sessions_possible_bound"] == 4
 
 
-def test_only_a_dfe_statistician_may_ask_and_every_refusal_is_recorded(make_gateway: Callable[..., Gateway]) -> None:
+def test_only_a_dfe_statistician_may_ask_and_every_refusal_is_recorded(
+    make_gateway: Callable[..., Gateway],
+) -> None:
     gw = make_gateway()
-    askers = [(("la", "202", "statistician"), "wrong_organisation"), (("dfe", "dfe", "dpo"), "wrong_role"),
-              (("school", "100001", "attendance_officer"), "wrong_organisation")]
+    askers = [
+        (("la", "202", "statistician"), "wrong_organisation"),
+        (("dfe", "dfe", "dpo"), "wrong_role"),
+        (("school", "100001", "attendance_officer"), "wrong_organisation"),
+    ]
     for (org_type, org_id, role), reason in askers:
         r = stats(gw, gw.auth(org_type, org_id, role), measure="enrolments", by="la")
         assert r.status_code == 403, role
         assert r.json()["detail"]["decision"] == "deny"
         assert any(x.startswith(reason) for x in r.json()["detail"]["reasons"]), role
-    assert count(gw, AuditEvent, AuditEvent.action == "stats.denied", AuditEvent.decision == "deny") == len(askers)
+    assert count(gw, AuditEvent, AuditEvent.action == "stats.denied", AuditEvent.decision == "deny") == len(
+        askers
+    )
     assert count(gw, PrivacySpend) == 0
 
 
-def test_bad_measures_groupings_and_windows_are_422_naming_the_field(make_gateway: Callable[..., Gateway]) -> None:
+def test_bad_measures_groupings_and_windows_are_422_naming_the_field(
+    make_gateway: Callable[..., Gateway],
+) -> None:
     gw = make_gateway()
     cases = [
         ({"measure": "attendance_rate"}, "measure"),
         ({"measure": "enrolments", "by": "la,region"}, "by"),
         ({"measure": "enrolments", "by": "la,la"}, "by"),
-        ({"measure": "enrolments", "from": "2025-10-10", "to": "2025-10-01"}, "from"),  # ends before it starts
+        (
+            {"measure": "enrolments", "from": "2025-10-10", "to": "2025-10-01"},
+            "from",
+        ),  # ends before it starts
         ({"measure": "enrolments", "from": "2025-07-01", "to": "2025-10-01"}, "from"),  # two academic years
-        ({"measure": "enrolments", "from": "2025-10-11", "to": "2025-10-12"}, "from"),  # a weekend: no session
+        (
+            {"measure": "enrolments", "from": "2025-10-11", "to": "2025-10-12"},
+            "from",
+        ),  # a weekend: no session
         ({"measure": "enrolments", "to": (dt.date.today() + dt.timedelta(days=2)).isoformat()}, "to"),
         ({"measure": "enrolments", "to": "31/10/2025"}, "query.to"),
         ({"by": "la"}, "query.measure"),
@@ -199,10 +237,16 @@ def test_the_budget_shows_the_cap_its_epsilon_equivalent_and_every_release_with_
     assert r.status_code == 200, r.text
     budget = r.json()
     assert budget["consumer"] == "dfe:dfe" and budget["academic_year_label"] == "2025/26"
-    assert budget["cap"]["epsilon"] == pytest.approx(10, abs=1e-6) and budget["cap"]["rho"] == pytest.approx(1.0908, abs=1e-4)
+    assert budget["cap"]["epsilon"] == pytest.approx(10, abs=1e-6) and budget["cap"]["rho"] == pytest.approx(
+        1.0908, abs=1e-4
+    )
     assert budget["delta"] == 1e-9
-    assert budget["allotment"]["releases_per_year"] == 26 and budget["allotment"]["statistics_per_release"] == 8
-    assert budget["spent"]["units"] == released["release_units"] == sum(x["units"] for x in budget["releases"])
+    assert (
+        budget["allotment"]["releases_per_year"] == 26 and budget["allotment"]["statistics_per_release"] == 8
+    )
+    assert (
+        budget["spent"]["units"] == released["release_units"] == sum(x["units"] for x in budget["releases"])
+    )
     assert budget["spent"]["units"] + budget["remaining"]["units"] == budget["cap"]["units"]
     (entry,) = budget["releases"]
     assert entry["release_id"] == released["release_id"] and entry["status"] == "released"
@@ -211,11 +255,20 @@ def test_the_budget_shows_the_cap_its_epsilon_equivalent_and_every_release_with_
     assert [s["statistic"] for s in statistics] == ["severe", "enrolments"]
     assert all(s["measurement"].startswith("{") and s["scale"] > 0 for s in statistics)
     # The operator's DPO sees any consumer's budget; others see only their own, and schools nothing.
-    dpo = gw.client.get("/v1/stats/budget", params={"year": 2025, "consumer": "dfe:dfe"}, headers=gw.auth("operator", "operator", "dpo"))
+    dpo = gw.client.get(
+        "/v1/stats/budget",
+        params={"year": 2025, "consumer": "dfe:dfe"},
+        headers=gw.auth("operator", "operator", "dpo"),
+    )
     assert dpo.status_code == 200 and dpo.json()["spent"] == budget["spent"]
     other = gw.client.get("/v1/stats/budget", params={"consumer": "la:202"}, headers=statistician(gw))
     assert other.status_code == 403
-    assert gw.client.get("/v1/stats/budget", headers=gw.auth("school", "100001", "attendance_officer")).status_code == 403
+    assert (
+        gw.client.get(
+            "/v1/stats/budget", headers=gw.auth("school", "100001", "attendance_officer")
+        ).status_code
+        == 403
+    )
 
 
 def test_a_release_is_audited_as_a_budget_spend_before_the_noisy_answer_leaves(
@@ -224,7 +277,12 @@ def test_a_release_is_audited_as_a_budget_spend_before_the_noisy_answer_leaves(
     gw = make_gateway()
     body = stats(gw, measure="enrolments", by="year_group", **YEAR_TO_DATE).json()
     with gw.runtime.sessions() as db:
-        events = {e.action: e for e in db.execute(select(AuditEvent).where(AuditEvent.release_id == body["release_id"])).scalars()}
+        events = {
+            e.action: e
+            for e in db.execute(
+                select(AuditEvent).where(AuditEvent.release_id == body["release_id"])
+            ).scalars()
+        }
         spend = db.execute(select(PrivacySpend)).scalar_one()
     assert events["budget.spent"].idx < events["stats.released"].idx == body["audit_index"]
     assert spend.audit_index == events["budget.spent"].idx and spend.status == "released"
@@ -235,12 +293,16 @@ def test_a_named_bundle_spends_once_and_gives_dfe_a_csv_in_its_open_data_layout(
     make_gateway: Callable[..., Gateway],
 ) -> None:
     gw = with_registers(make_gateway())
-    bundle = {"name": "pupil-attendance-2025-10-31", **YEAR_TO_DATE, "tables": [
-        {"measure": "overall_absence_rate", "by": ["la", "phase"]},
-        {"measure": "persistent_absence_rate", "by": ["la", "phase"]},
-        {"measure": "overall_absence_rate", "by": ["sen_status", "fsm"]},
-        {"measure": "enrolments", "by": []},
-    ]}
+    bundle = {
+        "name": "pupil-attendance-2025-10-31",
+        **YEAR_TO_DATE,
+        "tables": [
+            {"measure": "overall_absence_rate", "by": ["la", "phase"]},
+            {"measure": "persistent_absence_rate", "by": ["la", "phase"]},
+            {"measure": "overall_absence_rate", "by": ["sen_status", "fsm"]},
+            {"measure": "enrolments", "by": []},
+        ],
+    }
     r = gw.client.post("/v1/stats/releases", json=bundle, headers=statistician(gw))
     assert r.status_code == 201, r.text
     body = r.json()
@@ -251,23 +313,49 @@ def test_a_named_bundle_spends_once_and_gives_dfe_a_csv_in_its_open_data_layout(
     csv_response = gw.client.get(f"/v1/stats/releases/{bundle['name']}/csv", headers=statistician(gw))
     assert csv_response.status_code == 200 and csv_response.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(csv_response.text)))
-    assert list(rows[0])[:6] == ["time_period", "time_identifier", "period_start", "period_end", "geographic_level", "country_code"]
+    assert list(rows[0])[:6] == [
+        "time_period",
+        "time_identifier",
+        "period_start",
+        "period_end",
+        "geographic_level",
+        "country_code",
+    ]
     # Tables with the same grouping share rows: 459 LA x phase rows, 6 SEN x FSM, 1 national.
     assert len(rows) == 459 + 6 + 1
     camden = next(x for x in rows if x["old_la_code"] == "202" and x["education_phase"] == "Primary")
     assert camden["time_period"] == "202526" and camden["geographic_level"] == "Local authority"
-    assert (camden["new_la_code"], camden["la_name"], camden["region_code"]) == ("E09000007", "Camden", "E12000007")
+    assert (camden["new_la_code"], camden["la_name"], camden["region_code"]) == (
+        "E09000007",
+        "Camden",
+        "E12000007",
+    )
     assert camden["enrolments"] == "x"  # not in that table
     for column in ("overall_absence_perc", "pa_perc"):
         if camden[column] != "x":
-            assert float(camden[f"{column}_lower95"]) <= float(camden[column]) <= float(camden[f"{column}_upper95"]) <= 100
+            assert (
+                float(camden[f"{column}_lower95"])
+                <= float(camden[column])
+                <= float(camden[f"{column}_upper95"])
+                <= 100
+            )
     national = next(x for x in rows if x["geographic_level"] == "National" and x["sen_status"] == "Total")
     assert national["education_phase"] == "Total" and national["overall_absence_perc"] == "x"
-    assert {x["sen_status"] for x in rows if x["fsm_status"] != "Total"} == {"No SEN", "SEN support", "EHC plan"}
+    assert {x["sen_status"] for x in rows if x["fsm_status"] != "Total"} == {
+        "No SEN",
+        "SEN support",
+        "EHC plan",
+    }
 
     again = gw.client.post("/v1/stats/releases", json=bundle, headers=statistician(gw))
-    assert again.status_code == 200 and again.json()["cached"] is True and again.json()["tables"] == body["tables"]
-    changed = gw.client.post("/v1/stats/releases", json=bundle | {"tables": bundle["tables"][:1]}, headers=statistician(gw))
+    assert (
+        again.status_code == 200
+        and again.json()["cached"] is True
+        and again.json()["tables"] == body["tables"]
+    )
+    changed = gw.client.post(
+        "/v1/stats/releases", json=bundle | {"tables": bundle["tables"][:1]}, headers=statistician(gw)
+    )
     assert changed.status_code == 409
     fetched = gw.client.get(f"/v1/stats/releases/{bundle['name']}", headers=statistician(gw))
     assert fetched.status_code == 200 and fetched.json()["release_id"] == body["release_id"]

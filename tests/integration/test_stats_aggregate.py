@@ -56,27 +56,50 @@ def random_enrolments(rng: random.Random, pupils: int, first: int = 0) -> list[d
     for n in range(first, first + pupils):
         for urn in rng.sample(sorted(SCHOOLS), rng.choice([1, 1, 1, 2, 3])):
             possible = rng.choice([0, 20, 20, rng.randint(0, 450)])
-            rows.append({
-                "pupil_id": pid(n), "urn": urn, "academic_year": YEAR, "la_code": SCHOOLS[urn][0],
-                "year_group": rng.choice(YEAR_GROUPS), "sen_status": rng.choice("NKE"), "fsm_eligible": rng.random() < 0.3,
-                "first_date": DATES[0], "last_date": rng.choice(DATES), "sessions_possible": possible,
-                "sessions_present": 0, "sessions_aea": 0, "sessions_authorised": rng.choice([0, rng.randint(0, 80)]),
-                "sessions_unauthorised": rng.choice([0, rng.randint(0, 80)]), "sessions_not_counted": 0,
-            })
+            rows.append(
+                {
+                    "pupil_id": pid(n),
+                    "urn": urn,
+                    "academic_year": YEAR,
+                    # Now and then an enrolment still carries an LA its school has left: the school's counts.
+                    "la_code": rng.choice([SCHOOLS[urn][0]] * 5 + ["909"]),
+                    "year_group": rng.choice(YEAR_GROUPS),
+                    "sen_status": rng.choice("NKE"),
+                    "fsm_eligible": rng.random() < 0.3,
+                    "first_date": DATES[0],
+                    "last_date": rng.choice(DATES),
+                    "sessions_possible": possible,
+                    "sessions_present": 0,
+                    "sessions_aea": 0,
+                    "sessions_authorised": rng.choice([0, rng.randint(0, 80)]),
+                    "sessions_unauthorised": rng.choice([0, rng.randint(0, 80)]),
+                    "sessions_not_counted": 0,
+                }
+            )
     return rows
 
 
 def reference_rows(enrolments: list[dict[str, Any]]) -> list[adp.PupilYear]:
-    """The pure collapse of the same enrolments, with phases mapped as the gateway documents."""
+    """The pure collapse of the same enrolments, with the school's LA and phase as the gateway documents."""
     rows = []
     for e in enrolments:
         _, phase, kind = SCHOOLS[e["urn"]]
-        rows.append(adp.Enrolment(
-            pupil=e["pupil_id"], academic_year=str(YEAR), school_urn=str(e["urn"]), la_code=e["la_code"],
-            phase=srepo.phase_key(phase, kind, e["year_group"]) or "out of scope", year_group=e["year_group"],
-            sen_status=e["sen_status"], fsm=e["fsm_eligible"], possible=e["sessions_possible"],
-            authorised=e["sessions_authorised"], unauthorised=e["sessions_unauthorised"], last_date=e["last_date"],
-        ))
+        rows.append(
+            adp.Enrolment(
+                pupil=e["pupil_id"],
+                academic_year=str(YEAR),
+                school_urn=str(e["urn"]),
+                la_code=SCHOOLS[e["urn"]][0],
+                phase=srepo.phase_key(phase, kind, e["year_group"]) or "out of scope",
+                year_group=e["year_group"],
+                sen_status=e["sen_status"],
+                fsm=e["fsm_eligible"],
+                possible=e["sessions_possible"],
+                authorised=e["sessions_authorised"],
+                unauthorised=e["sessions_unauthorised"],
+                last_date=e["last_date"],
+            )
+        )
     return list(adp.collapse_to_pupil_year(rows).values())
 
 
@@ -85,11 +108,23 @@ def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
     engine = make_engine(database_url)
     factory = make_sessionmaker(engine)
     with factory.begin() as db:
-        db.execute(insert(School), [
-            {"urn": urn, "la_code": la, "la_name": f"LA {la}", "establishment_number": None, "name": f"School {urn}",
-             "phase": phase, "type_of_establishment": kind, "status": "Open", "updated_at": utcnow()}
-            for urn, (la, phase, kind) in SCHOOLS.items()
-        ])
+        db.execute(
+            insert(School),
+            [
+                {
+                    "urn": urn,
+                    "la_code": la,
+                    "la_name": f"LA {la}",
+                    "establishment_number": None,
+                    "name": f"School {urn}",
+                    "phase": phase,
+                    "type_of_establishment": kind,
+                    "status": "Open",
+                    "updated_at": utcnow(),
+                }
+                for urn, (la, phase, kind) in SCHOOLS.items()
+            ],
+        )
     yield factory
     engine.dispose()
 
@@ -103,8 +138,11 @@ def sql_aggregate(db: Session, by: list[str], s_t: int, **kwargs: Any) -> adp.Ex
     cells = srepo.exact_cells(db, YEAR, by, s_t, adp.STATISTIC_NAMES, **kwargs)
     dims = keysets.canonical_by(by)
     columns = [keysets.DIMENSION_COLUMNS[d] for d in dims]
-    return adp.ExactAggregate(by=dims, keys=tuple({c: cell[c] for c in columns} for cell in cells),
-                              columns={s: [cell[s] for cell in cells] for s in adp.STATISTIC_NAMES})
+    return adp.ExactAggregate(
+        by=dims,
+        keys=tuple({c: cell[c] for c in columns} for cell in cells),
+        columns={s: [cell[s] for cell in cells] for s in adp.STATISTIC_NAMES},
+    )
 
 
 def assert_within_sensitivity(before: adp.ExactAggregate, after: adp.ExactAggregate, s_t: int) -> None:
@@ -158,8 +196,10 @@ def test_removing_or_adding_one_pupil_changes_every_sql_cell_within_the_claimed_
     load(sessions, enrolments)
     pupils = sorted({e["pupil_id"] for e in enrolments})
     # A newcomer at three schools, with totals far beyond the window: still one pupil, one cell.
-    newcomer = [e | {"sessions_possible": 450, "sessions_authorised": 300, "sessions_unauthorised": 300}
-                for e in random_enrolments(rng, 1, first=1000)]
+    newcomer = [
+        e | {"sessions_possible": 450, "sessions_authorised": 300, "sessions_unauthorised": 300}
+        for e in random_enrolments(rng, 1, first=1000)
+    ]
     with sessions() as db:
         for by in (["la", "phase"], ["year_group", "sen_status", "fsm"]):
             for s_t in S_T:
@@ -188,9 +228,17 @@ def test_a_window_sums_the_marks_dated_inside_it_per_enrolment_before_the_collap
     codes = [c for cls in classes.values() for c in cls]
     days = [dt.date(2025, 9, 29) + dt.timedelta(days=d) for d in range(21)]
     marks = [
-        {"urn": e["urn"], "date": day, "pupil_id": e["pupil_id"], "academic_year": YEAR, "version": 1,
-         "am": rng.choice(["/", "/", "I", "O", "D", "#", "B"] + codes), "pm": rng.choice(["\\", "\\", "G", "X"] + codes)}
-        for e in enrolments for day in rng.sample(days, rng.randint(0, 12))
+        {
+            "urn": e["urn"],
+            "date": day,
+            "pupil_id": e["pupil_id"],
+            "academic_year": YEAR,
+            "version": 1,
+            "am": rng.choice(["/", "/", "I", "O", "D", "#", "B"] + codes),
+            "pm": rng.choice(["\\", "\\", "G", "X"] + codes),
+        }
+        for e in enrolments
+        for day in rng.sample(days, rng.randint(0, 12))
     ]
     with sessions.begin() as db:
         db.execute(insert(Mark), marks)
@@ -201,14 +249,23 @@ def test_a_window_sums_the_marks_dated_inside_it_per_enrolment_before_the_collap
 
     windowed = []
     for e in enrolments:
-        inside = [m for m in marks if (m["pupil_id"], m["urn"]) == (e["pupil_id"], e["urn"]) and start <= m["date"] <= end]
+        inside = [
+            m
+            for m in marks
+            if (m["pupil_id"], m["urn"]) == (e["pupil_id"], e["urn"]) and start <= m["date"] <= end
+        ]
         if inside:
-            windowed.append(e | {
-                "last_date": max(m["date"] for m in inside),
-                "sessions_possible": sum(sessions_in(m, ("present", "aea", "authorised", "unauthorised")) for m in inside),
-                "sessions_authorised": sum(sessions_in(m, ("authorised",)) for m in inside),
-                "sessions_unauthorised": sum(sessions_in(m, ("unauthorised",)) for m in inside),
-            })
+            windowed.append(
+                e
+                | {
+                    "last_date": max(m["date"] for m in inside),
+                    "sessions_possible": sum(
+                        sessions_in(m, ("present", "aea", "authorised", "unauthorised")) for m in inside
+                    ),
+                    "sessions_authorised": sum(sessions_in(m, ("authorised",)) for m in inside),
+                    "sessions_unauthorised": sum(sessions_in(m, ("unauthorised",)) for m in inside),
+                }
+            )
     pupils = reference_rows(windowed)
     s_t = 16
     with sessions() as db:
@@ -226,8 +283,12 @@ def test_the_sql_phase_mapping_and_the_python_one_agree() -> None:
     assert srepo.phase_key("All-through", "Free schools", "R") == "primary"
     assert srepo.phase_key("All-through", "Free schools", "11") == "secondary"
     assert srepo.phase_key("All-through", "Free schools", "12") is None
-    for excluded in ("Other independent special school", "Non-maintained special school", "Pupil referral unit",
-                     "Academy alternative provision converter"):
+    for excluded in (
+        "Other independent special school",
+        "Non-maintained special school",
+        "Pupil referral unit",
+        "Academy alternative provision converter",
+    ):
         assert srepo.phase_key("Not applicable", excluded, "9") is None
     assert srepo.phase_key("Nursery", "Local authority nursery school", "R") is None
     assert srepo.phase_key("16 plus", "Further education", "12") is None

@@ -24,21 +24,32 @@ from gateway.settings import Settings
 
 STATISTICIAN = Principal(sub="statistician-1", org_type="dfe", org_id="dfe", roles=("statistician",))
 # Twenty distinct questions with the same public bound S_t: every 14-day window has ten weekdays.
-WINDOWS = [(dt.date(2025, 9, 1) + dt.timedelta(days=d), dt.date(2025, 9, 14) + dt.timedelta(days=d)) for d in range(20)]
+WINDOWS = [
+    (dt.date(2025, 9, 1) + dt.timedelta(days=d), dt.date(2025, 9, 14) + dt.timedelta(days=d))
+    for d in range(20)
+]
 
 
 @pytest.fixture
 def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
     # Pool big enough for twenty requests at once, as twenty gateway workers would have.
-    engine = make_engine(database_url) if database_url.startswith("sqlite") else make_engine(database_url, pool_size=25)
+    engine = (
+        make_engine(database_url)
+        if database_url.startswith("sqlite")
+        else make_engine(database_url, pool_size=25)
+    )
     yield make_sessionmaker(engine)
     engine.dispose()
 
 
 def at_the_edge(database_url: str, data_dir: Path, slots: int) -> Settings:
     """A yearly cap of exactly ``slots`` single-statistic questions."""
-    return Settings(database_url=database_url, data_dir=data_dir, stats_releases_per_year=1,
-                    stats_statistics_per_release=slots)
+    return Settings(
+        database_url=database_url,
+        data_dir=data_dir,
+        stats_releases_per_year=1,
+        stats_statistics_per_release=slots,
+    )
 
 
 def count(sessions: sessionmaker[Session], model: Any, *where: Any) -> int:
@@ -65,8 +76,10 @@ def test_twenty_concurrent_distinct_questions_at_the_edge_of_the_cap_never_overs
     sessions: sessionmaker[Session], database_url: str, data_dir: Path
 ) -> None:
     settings = at_the_edge(database_url, data_dir, 10)
-    calls = [lambda w=w: stats.get_statistics(sessions, settings, STATISTICIAN, "enrolments", ["phase"], *w)
-             for w in WINDOWS]
+    calls = [
+        lambda w=w: stats.get_statistics(sessions, settings, STATISTICIAN, "enrolments", ["phase"], *w)
+        for w in WINDOWS
+    ]
     results = run_at_once(calls)
     released = [r for r in results if isinstance(r, dict)]
     refused = [r for r in results if isinstance(r, Forbidden)]
@@ -85,7 +98,10 @@ def test_the_same_question_asked_at_once_is_paid_and_noised_once(
     sessions: sessionmaker[Session], database_url: str, data_dir: Path
 ) -> None:
     settings = at_the_edge(database_url, data_dir, 10)
-    results = run_at_once([lambda: stats.get_statistics(sessions, settings, STATISTICIAN, "enrolments", ["la"], *WINDOWS[0])] * 4)
+    results = run_at_once(
+        [lambda: stats.get_statistics(sessions, settings, STATISTICIAN, "enrolments", ["la"], *WINDOWS[0])]
+        * 4
+    )
     assert all(isinstance(r, dict) for r in results), results
     assert len({r["release_id"] for r in results}) == 1
     assert all(r["rows"] == results[0]["rows"] for r in results)
@@ -124,7 +140,9 @@ def test_a_reservation_whose_answer_was_never_stored_stays_spent_and_nothing_is_
 def test_a_changed_cap_applies_to_the_next_reservation_and_is_audited(
     sessions: sessionmaker[Session], database_url: str, data_dir: Path
 ) -> None:
-    stats.get_statistics(sessions, at_the_edge(database_url, data_dir, 10), STATISTICIAN, "enrolments", [], *WINDOWS[0])
+    stats.get_statistics(
+        sessions, at_the_edge(database_url, data_dir, 10), STATISTICIAN, "enrolments", [], *WINDOWS[0]
+    )
     lower = at_the_edge(database_url, data_dir, 10).model_copy(update={"stats_epsilon_per_year": 5.0})
     body = stats.get_statistics(sessions, lower, STATISTICIAN, "enrolments", [], *WINDOWS[1])
     assert body["budget"]["cap"]["epsilon"] == pytest.approx(5.0, abs=1e-6)
