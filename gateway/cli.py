@@ -23,6 +23,10 @@ def _echo_json(data: object) -> None:
 @click.group()
 def main() -> None:
     """Attendance data gateway: purpose-limited, audited sharing of school attendance data."""
+    from gateway.logging import configure_logging
+
+    # Logs go to stderr, so that a command's JSON on stdout stays parseable.
+    configure_logging(_settings().env)
 
 
 @main.command()
