@@ -1,7 +1,9 @@
 """Server-drawn SVG charts: horizontal bars with 95% interval bars, no JavaScript.
 
-Drawn on the server so that the page is fast, works without scripts, and passes a strict Content
-Security Policy (presentation attributes only, no inline style). Accessible: the chart is an image
+The DfE dashboard's fallback for a browser without scripts (inside `<noscript>`); with scripts the
+chart is drawn by the vendored Chart.js (static/dashboard.js). Drawn on the server so that it works
+without scripts and passes a strict Content Security Policy (presentation attributes only, no inline
+style). Accessible: the chart is an image
 with a title and a description, each bar carries its own text, and the table beside it holds the same
 numbers for anyone who cannot see the chart.
 """

@@ -8,6 +8,7 @@ same whichever way a user comes in.
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 from typing import Annotated, Any
 
 import structlog
@@ -21,6 +22,7 @@ from gateway.console.web import (
     SESSION_COOKIE,
     STATIC_DIR,
     STATIC_FILES,
+    STATIC_MEDIA_TYPES,
     ConsoleRoute,
     CsrfRejected,
     NotFound,
@@ -58,12 +60,17 @@ def console_root() -> RedirectResponse:
     return RedirectResponse(PREFIX + "/", status_code=308)
 
 
-@router.get("/static/{name}")
+@router.get("/static/{name:path}")
 def static_file(name: str) -> FileResponse:
     # Only the files shipped in static/ (listed at import): no path from the request reaches the disk.
+    # Immutable: every address carries the file's hash (and a vendored library's folder its version).
     if name not in STATIC_FILES:
         raise NotFound("no such file")
-    return FileResponse(STATIC_DIR / name, headers={"Cache-Control": "public, max-age=31536000, immutable"})
+    return FileResponse(
+        STATIC_DIR / name,
+        media_type=STATIC_MEDIA_TYPES[Path(name).suffix],
+        headers={"Cache-Control": "public, max-age=31536000, immutable"},
+    )
 
 
 # --- sign-in and sign-out --------------------------------------------------------------------------

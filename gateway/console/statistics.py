@@ -6,6 +6,11 @@ The same service functions as ``GET /v1/stats`` and ``GET /v1/stats/budget``
 (`gateway.services.stats`), so authorisation, budget accounting and audit events are the same. A
 question is asked with a posted form, because a new question spends privacy budget; asking the same
 question again (to see it, or to download it) returns the stored answer and spends nothing.
+
+The chart is drawn in the browser by Chart.js with its error-bars plugin, vendored under
+static/vendor/ (no CDN), from the numbers the page carries in a `<script type="application/json">`
+block: one bar per row of the table, each with its 95% interval. The table stays the accessible
+source of truth; without JavaScript the server-drawn SVG (charts.py) is shown instead.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -58,6 +64,12 @@ DIMENSION_TITLES = {
 SEN_TITLES = {"N": "No SEN", "K": "SEN support", "E": "EHC plan"}
 #: Above this many cells the chart would be taller than anyone reads; the table still has them all.
 MAX_CHART_BARS = 160
+#: The files in static/ that draw the chart, in load order (see static/vendor/README.md).
+CHART_SCRIPTS = (
+    "vendor/chart.js-4.5.1/chart.umd.min.js",
+    "vendor/chartjs-chart-error-bars-4.4.5/index.umd.min.js",
+    "dashboard.js",
+)
 
 
 def require_statistician(principal: Principal) -> None:
@@ -128,6 +140,37 @@ def _chart(answer: dict[str, Any], rows: list[dict[str, Any]]) -> Markup | None:
     return Markup(bar_chart(bars, title=title, description=description, percent=percent))  # noqa: S704
 
 
+def _finite(value: Any) -> float | None:
+    return float(value) if _numeric(value) and math.isfinite(value) else None
+
+
+def chart_data(answer: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """What dashboard.js draws: one entry per row of the table, in its order, with the noisy value
+    and its 95% interval as released (a symbol such as "x" becomes no bar). None when there is
+    nothing to chart, or too much."""
+    charted = [r for r in rows if r["numeric"]]
+    if not charted or len(charted) > MAX_CHART_BARS:
+        return None
+    measure = MEASURE_TITLES[answer["measure"]]
+    percent = answer["measure"] != "enrolments"
+    return {
+        "title": f"{measure}, {answer['from']} to {answer['to']}",
+        "percent": percent,
+        "value_axis": f"{measure} (noisy{', %' if percent else ' count'}), with 95% interval",
+        "group_axis": " and ".join(DIMENSION_TITLES[d] for d in answer["by"]) or "England",
+        "rows": [
+            {
+                "label": r["label"],
+                "value": _finite(r["value"]),
+                "low": _finite(r["ci95"][0]) if r["ci95"] else None,
+                "high": _finite(r["ci95"][1]) if r["ci95"] else None,
+                "symbol": r["symbol"],
+            }
+            for r in rows
+        ],
+    }
+
+
 def _form_values(values: dict[str, Any] | None = None) -> dict[str, Any]:
     base: dict[str, Any] = {"measure": "overall_absence_rate", "by": [], "from": "", "to": ""}
     return base | (values or {})
@@ -150,6 +193,7 @@ async def _dashboard(
     )
     this_year = academic_year_of(stats.today())
     rows = _rows(answer) if answer else []
+    drawn = chart_data(answer, rows) if answer else None
     context = {
         "values": _form_values(values),
         "measures": [(m, MEASURE_TITLES.get(m, m)) for m in adp.MEASURES],
@@ -162,6 +206,7 @@ async def _dashboard(
         "answer": answer,
         "rows": rows,
         "chart": _chart(answer, rows) if answer else None,
+        "chart_data": drawn,
         "percent": bool(answer and answer["measure"] != "enrolments"),
         "measure_titles": MEASURE_TITLES,
         "max_chart_bars": MAX_CHART_BARS,
@@ -172,6 +217,7 @@ async def _dashboard(
         "stats/dashboard.html",
         Page(title="Statistics", viewer=viewer, errors=errors or {}),
         status=status,
+        scripts=CHART_SCRIPTS if drawn else (),
         **context,
     )
 

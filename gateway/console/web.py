@@ -20,7 +20,7 @@ import hmac
 import os
 import secrets
 import threading
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,13 +54,18 @@ HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
 TEMPLATE_DIR = HERE / "templates"
 
-#: Sent with every console response. No inline script or style is ever needed: charts are SVG
-#: drawn on the server with presentation attributes, and there is no JavaScript at all.
+#: Sent with every console response. No inline script or style is ever needed, and most pages have
+#: no script at all: `default-src 'none'` refuses any.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+#: A page that loads scripts (only the DfE dashboard's chart) may load them from this origin's files
+#: only: never inline, never eval, never another host. Its data travels in a non-executable
+#: `<script type="application/json">` block, which no script-src governs.
+CONTENT_SECURITY_POLICY_WITH_SCRIPTS = CONTENT_SECURITY_POLICY + "; script-src 'self'"
 SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'"
-    ),
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
@@ -229,9 +234,16 @@ def clear_cookie(request: Request, response: Response, name: str) -> None:
 # --- templates -----------------------------------------------------------------------------------
 
 
+#: What static/ serves, by suffix; anything else there (READMEs, licences, vendor.json) is not served.
+STATIC_MEDIA_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
+
+
 def _static_versions() -> dict[str, str]:
+    """Each servable file under static/ (vendored libraries in subfolders too), by its path there."""
     return {
-        p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:12] for p in STATIC_DIR.iterdir() if p.is_file()
+        p.relative_to(STATIC_DIR).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()[:12]
+        for p in sorted(STATIC_DIR.rglob("*"))
+        if p.is_file() and p.suffix in STATIC_MEDIA_TYPES
     }
 
 
@@ -350,7 +362,16 @@ class Page:
     notice: str | None = None
 
 
-def render(request: Request, template: str, page: Page, *, status: int = 200, **context: Any) -> HTMLResponse:
+def render(
+    request: Request,
+    template: str,
+    page: Page,
+    *,
+    status: int = 200,
+    scripts: Sequence[str] = (),
+    **context: Any,
+) -> HTMLResponse:
+    """The page; `scripts` are names of files in static/ it loads (and only then may it run any)."""
     viewer = page.viewer if page.viewer is not None else getattr(request.state, "console_viewer", None)
     principal = viewer.principal if viewer else None
     html = TEMPLATES.get_template(template).render(
@@ -362,9 +383,13 @@ def render(request: Request, template: str, page: Page, *, status: int = 200, **
         csrf_token=viewer.csrf if viewer else "",
         nav=mark_current(nav_for(principal), request.url.path),
         current_path=request.url.path,
+        scripts=[static_url(name) for name in scripts],
         **context,
     )
-    return HTMLResponse(html, status_code=status)
+    response = HTMLResponse(html, status_code=status)
+    if scripts:
+        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY_WITH_SCRIPTS
+    return response
 
 
 # --- errors as pages -----------------------------------------------------------------------------

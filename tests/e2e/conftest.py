@@ -1,5 +1,6 @@
 """End-to-end fixtures: a real gateway served by uvicorn on a free loopback port, over a temporary
-SQLite database seeded through the API, and Debian's Chromium driven headless by Playwright.
+database seeded through the API (SQLite, and PostgreSQL too when GATEWAY_TEST_POSTGRES_URL is set),
+and Debian's Chromium driven headless by Playwright.
 
 Without Chromium or Playwright the tests are skipped with the reason, except under CI (the `CI`
 environment variable set), where they fail: CI must install both (`apt-get install -y chromium`, and
@@ -26,7 +27,7 @@ from gateway.bootstrap import initialise
 from gateway.main import create_app
 from gateway.runtime import Runtime, build_runtime
 from gateway.settings import Settings
-from tests.conftest import Gateway
+from tests.conftest import BACKENDS, Gateway, PostgresDatabases
 from tests.e2e.seed import World, seed
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,7 +63,8 @@ def chromium_path() -> str:
     raise AssertionError("unreachable")
 
 
-@pytest.fixture(scope="module")  # Playwright's sync API holds an event loop open: close it before other modules run
+# Module-scoped: Playwright's sync API holds an event loop open; close it before other modules run.
+@pytest.fixture(scope="module")
 def browser(chromium_path: str) -> Iterator[Any]:
     try:
         from playwright.sync_api import sync_playwright
@@ -100,12 +102,16 @@ def _free_socket() -> socket.socket:
     return sock
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+@pytest.fixture(scope="module", params=BACKENDS)
+def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     folder = tmp_path_factory.mktemp("e2e")
-    settings = Settings(
-        data_dir=folder / "data", database_url=f"sqlite:///{folder / 'gateway.db'}", env="dev"
-    )
+    if request.param == "sqlite":
+        database_url = f"sqlite:///{folder / 'gateway.db'}"
+    else:
+        databases: PostgresDatabases = request.getfixturevalue("pg_databases")
+        database_url = databases.fresh()
+        request.addfinalizer(lambda: databases.drop(database_url))
+    settings = Settings(data_dir=folder / "data", database_url=database_url, env="dev")
     initialise(settings)
     runtime: Runtime = build_runtime(settings)
     with TestClient(create_app(settings, runtime=runtime), raise_server_exceptions=False) as client:

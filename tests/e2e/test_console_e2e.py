@@ -2,18 +2,22 @@
 
 A screenshot of each main page goes to test-artifacts/screenshots/. Every address any page asked
 for, and every link, form action and source on every page, is kept and checked last: none may carry
-a UPN.
+a UPN, and no request may go to any host but the gateway (the chart library is vendored, no CDN).
+Every page is checked for Content-Security-Policy violations as it is used.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from gateway.console.web import _number
 from tests.e2e.conftest import SCREENSHOTS, Served
 from tests.e2e.seed import CAMDEN_PRIMARY, WINDOW_FROM, WINDOW_TO
 
@@ -44,6 +48,31 @@ ACCESSIBILITY_PROBLEMS = """() => {
 }"""
 ADDRESSES = """() => Array.from(document.querySelectorAll('[href],[src],[action],[formaction]'))
   .map(el => ['href', 'src', 'action', 'formaction'].map(name => el.getAttribute(name)).find(Boolean))"""
+#: Runs before any of the page's own scripts (injected by the browser, outside the page's CSP): keeps
+#: every Content-Security-Policy violation the page reports.
+RECORD_CSP_VIOLATIONS = """window.__cspViolations = [];
+document.addEventListener('securitypolicyviolation',
+  e => window.__cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`));"""
+#: What the DfE dashboard's chart holds, read from the Chart.js instance on its canvas.
+DRAWN_CHART = """() => {
+  const canvas = document.getElementById('stats-chart');
+  const chart = Chart.getChart(canvas);
+  const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+  let painted = 0;
+  for (let i = 3; i < pixels.length; i += 4) if (pixels[i] > 0) painted++;
+  return {
+    type: chart.config.type,
+    labels: chart.data.labels,
+    points: chart.data.datasets[0].data,
+    bars: chart.getDatasetMeta(0).data.length,
+    title: chart.options.plugins.title.text,
+    valueAxis: chart.options.scales.x.title.text,
+    groupAxis: chart.options.scales.y.title.text,
+    width: canvas.clientWidth,
+    height: canvas.clientHeight,
+    painted,
+  };
+}"""
 
 
 class Browser:
@@ -52,9 +81,16 @@ class Browser:
     def __init__(self, served: Served, context: Any):
         self.served = served
         self.context = context
+        self.requested: list[str] = []
+        self.console: list[str] = []
+        self.page_errors: list[str] = []
+        context.add_init_script(RECORD_CSP_VIOLATIONS)
         self.page = context.new_page()
         self.page.set_default_timeout(10_000)
         self.page.on("request", lambda request: served.requested.append(request.url))
+        self.page.on("request", lambda request: self.requested.append(request.url))
+        self.page.on("console", lambda message: self.console.append(f"{message.type}: {message.text}"))
+        self.page.on("pageerror", lambda error: self.page_errors.append(str(error)))
 
     def goto(self, path: str) -> Any:
         response = self.page.goto(self.served.base_url + path)
@@ -62,10 +98,14 @@ class Browser:
         return response
 
     def check(self) -> None:
-        """After every page: keep its addresses for the UPN check, and check its accessibility basics."""
+        """After every page: keep its addresses for the UPN check, check its accessibility basics,
+        and that nothing on it broke the Content-Security-Policy."""
         self.page.wait_for_load_state()
         self.served.linked.extend(a for a in self.page.evaluate(ADDRESSES) if a)
         assert self.page.evaluate(ACCESSIBILITY_PROBLEMS) == [], self.page.url
+        # (With JavaScript switched off the recorder never runs, and nothing can break the policy.)
+        assert self.page.evaluate("window.__cspViolations || []") == [], self.page.url
+        assert not [m for m in self.console if "Content Security Policy" in m], self.page.url
 
     def sign_in(self, who: tuple[str, ...]) -> None:
         self.goto("/console/sign-in")
@@ -95,9 +135,9 @@ class Browser:
 def browse(browser: Any, served: Served) -> Iterator[Any]:
     contexts: list[Any] = []
 
-    def open_browser() -> Browser:
+    def open_browser(**options: Any) -> Browser:
         context = browser.new_context(
-            viewport={"width": 1280, "height": 900}, locale="en-GB", timezone_id="Europe/London"
+            viewport={"width": 1280, "height": 900}, locale="en-GB", timezone_id="Europe/London", **options
         )
         contexts.append(context)
         return Browser(served, context)
@@ -268,21 +308,59 @@ def test_the_statistician_charts_a_measure_with_intervals_and_downloads_the_rele
     b.page.check("input[name=by][value=phase]")
     b.page.fill("#from", "2025-10-06")
     b.page.fill("#to", "2025-10-17")
-    b.click("button:has-text('Show statistics')")
+    with b.page.expect_response(lambda r: r.request.method == "POST") as posted:
+        b.click("button:has-text('Show statistics')")
+    csp = posted.value.headers["content-security-policy"]
+    # Scripts from our own files only; nothing inline; everything else as strict as on every page.
+    assert "script-src 'self'" in csp and "unsafe" not in csp and "default-src 'none'" in csp
     assert b.text("[data-testid=answer-title]") == "Enrolments by phase"
     assert "This answer spent" in b.text("[data-testid=spend]")
-    chart = b.page.locator("[data-testid=chart] svg[role=img]")
-    assert chart.count() == 1
-    assert chart.locator("g").count() == 3  # one bar, with its interval, per phase
-    assert chart.locator("g line").count() == 9  # an interval bar and its two caps, three times
     labels = b.page.locator("[data-testid=stats-table] tbody th").all_inner_texts()
     assert labels == ["Primary", "Secondary", "Special"]
-    assert all(
-        " to " in cell
-        for cell in b.page.locator("[data-testid=stats-table] tbody td:nth-child(3)").all_inner_texts()
-    )
+    values = b.page.locator("[data-testid=stats-table] tbody td:nth-child(2)").all_inner_texts()
+    intervals = b.page.locator("[data-testid=stats-table] tbody td:nth-child(3)").all_inner_texts()
+    assert all(" to " in cell for cell in intervals)
     assert b.text("[data-testid=budget-spent]") != spent_before
+
+    # The chart: drawn in the browser by the vendored Chart.js, one bar per row of the table, each
+    # with the table's value and 95% interval; the server's SVG is only the no-script fallback.
+    b.page.wait_for_function("() => window.Chart && Chart.getChart(document.getElementById('stats-chart'))")
+    drawn = b.page.evaluate(DRAWN_CHART)
+    assert drawn["type"] == "barWithErrorBars" and drawn["labels"] == labels and drawn["bars"] == 3
+    assert [_number(p["x"]) for p in drawn["points"]] == [v.removesuffix(" u") for v in values]
+    assert [f"{_number(p['xMin'])} to {_number(p['xMax'])}" for p in drawn["points"]] == intervals
+    assert all(p["xMin"] <= p["x"] <= p["xMax"] for p in drawn["points"])
+    assert drawn["title"] == "Enrolments, 2025-10-06 to 2025-10-17"
+    assert drawn["valueAxis"].startswith("Enrolments (noisy count)") and drawn["groupAxis"] == "Phase"
+    assert drawn["width"] > 300 and drawn["height"] > 150 and drawn["painted"] > 1000
+    assert b.page.locator("[data-testid=chart] svg").count() == 0  # inside <noscript>: not drawn
+    assert b.page.get_attribute("#stats-chart", "role") == "img"
+
+    # Its scripts came from the gateway's own static files, and nothing went anywhere else.
+    scripts = [u for u in b.requested if u.endswith(".js") or ".js?" in u]
+    assert [re.sub(r"\?v=[0-9a-f]+$", "", u) for u in scripts] == [
+        f"{b.served.base_url}/console/static/vendor/chart.js-4.5.1/chart.umd.min.js",
+        f"{b.served.base_url}/console/static/vendor/chartjs-chart-error-bars-4.4.5/index.umd.min.js",
+        f"{b.served.base_url}/console/static/dashboard.js",
+    ]
+    assert all(u.startswith(b.served.base_url + "/") for u in b.requested)
+    assert b.console == [] and b.page_errors == []
     b.shot("dfe-statistics")
+    b.page.locator("[data-testid=chart]").screenshot(path=str(SCREENSHOTS / "dfe-statistics-chart.png"))
+
+    # The numbers the page gave the chart are the statistics API's answer to the same question (the
+    # stored answer: asking again through the API spends nothing).
+    data = b.page.evaluate("JSON.parse(document.getElementById('stats-chart-data').textContent)")
+    api = httpx.get(
+        f"{b.served.base_url}/v1/stats",
+        params={"measure": "enrolments", "by": "phase", "from": "2025-10-06", "to": "2025-10-17"},
+        headers={"Authorization": f"Bearer {b.served.token(*STATISTICIAN)}"},
+    )
+    assert api.status_code == 200 and api.json()["cached"] is True
+    assert [(r["value"], r["low"], r["high"]) for r in data["rows"]] == [
+        (r["value"], *r["ci95"]) for r in api.json()["rows"]
+    ]
+    assert [r["label"] for r in data["rows"]] == labels
 
     with b.page.expect_download() as download:
         b.page.click("button:has-text('Download this release as CSV')")
@@ -296,6 +374,38 @@ def test_the_statistician_charts_a_measure_with_intervals_and_downloads_the_rele
     b.click("[data-testid=asked] button:has-text('Show again')")
     assert "Asked before" in b.text("[data-testid=spend]")
     assert b.text("[data-testid=budget-spent]") == spent_after
+
+    # A rate over so few pupils: some groups are "x" (no value, no bar) and the chart still has a
+    # place for every row of the table, in its order, and nothing goes wrong drawing it.
+    b.page.select_option("#measure", "overall_absence_rate")
+    b.page.check("input[name=by][value=fsm]")
+    b.click("button:has-text('Show statistics')")
+    b.page.wait_for_function("() => window.Chart && Chart.getChart(document.getElementById('stats-chart'))")
+    drawn = b.page.evaluate(DRAWN_CHART)
+    labels = b.page.locator("[data-testid=stats-table] tbody th").all_inner_texts()
+    assert drawn["labels"] == labels and drawn["bars"] == len(labels) == 6
+    assert any(p["x"] is None for p in drawn["points"]) and any(p["x"] is not None for p in drawn["points"])
+    assert drawn["valueAxis"].startswith("Overall absence rate (noisy, %)")
+    assert b.console == [] and b.page_errors == []
+    b.page.locator("[data-testid=chart]").screenshot(path=str(SCREENSHOTS / "dfe-statistics-chart-rate.png"))
+
+
+def test_without_javascript_the_dashboard_keeps_its_table_and_shows_the_servers_chart(
+    browse: Any,
+) -> None:
+    b = browse(java_script_enabled=False)
+    b.sign_in(STATISTICIAN)
+    b.goto("/console/statistics")
+    b.page.select_option("#measure", "enrolments")
+    b.page.check("input[name=by][value=phase]")
+    b.page.fill("#from", "2025-10-06")
+    b.page.fill("#to", "2025-10-17")
+    b.click("button:has-text('Show statistics')")
+    assert b.page.locator("[data-testid=stats-table] tbody tr").count() == 3
+    svg = b.page.locator("[data-testid=chart] noscript svg[role=img]")
+    assert svg.count() == 1 and svg.locator("g").count() == 3  # one bar, with its interval, per phase
+    assert not b.page.is_visible("#stats-chart")
+    b.shot("dfe-statistics-without-javascript")
 
 
 def test_a_wrong_role_is_refused_in_the_browser(browse: Any) -> None:
@@ -314,9 +424,61 @@ def test_a_wrong_role_is_refused_in_the_browser(browse: Any) -> None:
     assert s.goto("/console/audit/integrity").status == 403
 
 
+def _sign_in(client: httpx.Client, served: Served, who: tuple[str, ...]) -> str:
+    """Signs a plain HTTP client in through the console's form; returns its session's CSRF token."""
+    form = client.get("/console/sign-in")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert form.status_code == 200 and csrf
+    signed_in = client.post(
+        "/console/sign-in", data={"csrf_token": csrf.group(1), "token": served.token(*who)}
+    )
+    session_csrf = re.search(r'name="csrf_token" value="([^"]+)"', signed_in.text)
+    assert signed_in.status_code == 200 and session_csrf
+    return session_csrf.group(1)
+
+
+@pytest.mark.parametrize(
+    ("measure", "by"), [("enrolments", ["phase"]), ("overall_absence_rate", ["phase", "fsm"])]
+)
+def test_the_charts_data_is_the_statistics_apis_answer_row_for_row(
+    served: Served, measure: str, by: list[str]
+) -> None:
+    """No browser needed: the JSON block the dashboard draws from, against GET /v1/stats."""
+    question = {"measure": measure, "from": "2025-10-06", "to": "2025-10-17"}
+    with httpx.Client(base_url=served.base_url, follow_redirects=True) as client:
+        csrf = _sign_in(client, served, STATISTICIAN)
+        page = client.post("/console/statistics", data={**question, "by": by, "csrf_token": csrf})
+    assert page.status_code == 200
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    block = re.search(
+        r'<script type="application/json" id="stats-chart-data">(.*?)</script>', page.text, re.S
+    )
+    assert block and "<" not in block.group(1)
+    data = json.loads(block.group(1))
+    api = httpx.get(
+        f"{served.base_url}/v1/stats",
+        params={**question, "by": ",".join(by)},
+        headers={"Authorization": f"Bearer {served.token(*STATISTICIAN)}"},
+    ).json()
+    assert api["cached"] is True  # the same release the page showed
+    assert (
+        len(data["rows"])
+        == len(api["rows"])
+        == page.text.count('<th scope="row" class="govuk-table__header">')
+    )
+    for drawn, row in zip(data["rows"], api["rows"], strict=True):
+        numeric = isinstance(row["value"], int | float)
+        assert drawn["value"] == (row["value"] if numeric else None)
+        assert [drawn["low"], drawn["high"]] == (row.get("ci95") or [None, None])
+        assert drawn["symbol"] == row.get("symbol")
+    assert data["percent"] is (measure != "enrolments")
+    assert data["title"].endswith(", 2025-10-06 to 2025-10-17")
+
+
 def test_no_address_any_page_asked_for_or_linked_to_carries_a_upn(served: Served) -> None:
     """Runs last: every request of every browser above, and every href, src and action they saw."""
     assert len(served.requested) > 30 and len(served.linked) > 100
+    assert all(address.startswith(served.base_url + "/") for address in served.requested)
     upns = set(served.world.upns.values())
     for address in served.requested + served.linked:
         assert not UPN_SHAPE.search(address), address
