@@ -22,6 +22,7 @@ Laplace noise (pure DP) is available and is charged in rho as epsilon^2/2, OpenD
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -764,6 +765,40 @@ class PupilYear:
     def keys(self) -> dict[str, keysets.KeyValue]:
         """The grouping attributes, by pupil-row column."""
         return {col: getattr(self, col) for col in keysets.DIMENSION_COLUMNS.values()}
+
+
+def sessions_possible_bound(start: dt.date, end: dt.date) -> int:
+    """``S_t``: two sessions per weekday (Monday to Friday) from ``start`` to ``end`` inclusive, at most
+    380. Public: it comes from the calendar only, never from the data."""
+    days = (end - start).days + 1
+    if days <= 0:
+        return 0
+    full_weeks, rest = divmod(days, 7)
+    weekdays = 5 * full_weeks + sum(1 for i in range(rest) if (start + dt.timedelta(days=i)).weekday() < 5)
+    return min(MAX_SESSIONS_PER_YEAR, 2 * weekdays)
+
+
+def is_clean_pupil_year(
+    possible: int, authorised: int, unauthorised: int, last_date: dt.date, year_start: dt.date
+) -> bool:
+    """Whether a pupil's year-to-date totals sit within the public bounds of every year-to-date window
+    that includes their last register: no negative count, absences within possible sessions, and
+    possible sessions within ``sessions_possible_bound(year_start, last_date)``. Clamping such totals
+    (:func:`clamp_pupil_year`) changes nothing, so they may be summed ahead of any question
+    (``stats_cells``); any other pupil-year is clamped when a statistic is asked for."""
+    return (
+        authorised >= 0
+        and unauthorised >= 0
+        and authorised + unauthorised <= possible
+        and possible <= sessions_possible_bound(year_start, last_date)
+    )
+
+
+def cell_contribution(possible: int, authorised: int, unauthorised: int) -> tuple[int, int, int, int, int, int]:
+    """What one clean pupil-year with possible sessions adds to its ``stats_cells`` row: (pupils,
+    possible, authorised, unauthorised, persistent absence, severe absence), as :func:`_contributions`."""
+    absent = authorised + unauthorised
+    return (1, possible, authorised, unauthorised, int(absent * 10 >= possible), int(absent * 2 >= possible))
 
 
 def collapse_to_pupil_year(enrolment_rows: Iterable[Enrolment]) -> dict[tuple[str, str], PupilYear]:

@@ -307,6 +307,29 @@ def retention_run(as_of: dt.datetime | None, dry_run: bool) -> None:
 
 
 @main.group()
+def stats() -> None:
+    """Differentially private statistics."""
+
+
+@stats.command("rebuild")
+@click.option("--year", "year", type=int, default=None, help="academic year (its first calendar year, e.g. 2025); default: every year")
+@click.option("--check", is_flag=True, help="compare the rollup kept at ingest with a recomputation and change nothing")
+def stats_rebuild(year: int | None, check: bool) -> None:
+    """Recompute the pupil-year rollup and statistics cells from the enrolments; prints a JSON summary."""
+    from gateway.runtime import build_runtime
+    from gateway.services.rollup import rebuild
+
+    runtime = build_runtime(_settings())
+    try:
+        report = rebuild(runtime.sessions, year, check=check)
+    finally:
+        runtime.engine.dispose()
+    _echo_json(report)
+    if check and not all(v["pupil_years_match"] and v["cells_match"] for v in report.values()):
+        raise SystemExit(1)
+
+
+@main.group()
 def keys() -> None:
     """Key management."""
 

@@ -6,7 +6,17 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, Boolean, Date, ForeignKey, Index, Integer, LargeBinary, SmallInteger, String
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.db.base import Base, UTCDateTime
@@ -108,6 +118,9 @@ class Feed(Base):
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     submitted_by: Mapped[str] = mapped_column(String(200))
     audit_index: Mapped[int] = mapped_column(BigInteger)
+
+    #: The latest register date of a year (``stats_repository.latest_feed_date``) without a scan.
+    __table_args__ = (Index("ix_feeds_year_date", "academic_year", "date"),)
 
 
 class Mark(Base):
@@ -374,3 +387,60 @@ class StatsAnswer(Base):
 
 
 __all__ += ["PrivacyBudget", "PrivacySpend", "StatsAnswer"]
+
+
+from sqlalchemy import text  # noqa: E402
+
+
+class PupilYearRollup(Base):
+    """One row per pupil per academic year: the privacy unit of the statistics (DP-NOTES.md 5.1,
+    stage 2), kept at ingest from the pupil's enrolments (``gateway.db.rollup_repository``).
+
+    ``attributes`` packs the pupil's public key-set indexes (LA, phase, year group, SEN status, FSM;
+    bit layout in ``gateway.db.stats_repository``) taken from the enrolment they are attributed to;
+    the totals are summed over all their enrolments, unclamped. ``clean`` says the totals are within
+    the public bounds of any year-to-date window that includes ``last_date`` (no negative count,
+    absences within possible sessions, possible sessions within two per weekday since 1 August), so
+    that clamping them would change nothing: such a pupil is counted in ``stats_cells``; any other is
+    clamped when a statistic is asked for."""
+
+    __tablename__ = "pupil_years"
+
+    academic_year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    pupil_id: Mapped[str] = mapped_column(PUPIL_ID, primary_key=True)
+    attributes: Mapped[int] = mapped_column(Integer)
+    possible: Mapped[int] = mapped_column(Integer)
+    authorised: Mapped[int] = mapped_column(Integer)
+    unauthorised: Mapped[int] = mapped_column(Integer)
+    last_date: Mapped[dt.date] = mapped_column(Date)
+    clean: Mapped[bool] = mapped_column(Boolean)
+
+    __table_args__ = (
+        Index(
+            "ix_pupil_years_unclean",
+            "academic_year",
+            postgresql_where=text("NOT clean"),
+            sqlite_where=text("NOT clean"),
+        ),
+    )
+
+
+class StatsCell(Base):
+    """The clean pupil-years of an academic year with possible sessions, summed per combination of
+    attributes: the exact year-to-date statistics before the key-set join, so that a national release
+    reads a few thousand rows rather than every pupil. Kept exact at ingest alongside
+    ``pupil_years``; ``gateway stats rebuild`` recomputes both from the enrolments."""
+
+    __tablename__ = "stats_cells"
+
+    academic_year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    attributes: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    pupils: Mapped[int] = mapped_column(BigInteger)
+    possible: Mapped[int] = mapped_column(BigInteger)
+    authorised: Mapped[int] = mapped_column(BigInteger)
+    unauthorised: Mapped[int] = mapped_column(BigInteger)
+    pa: Mapped[int] = mapped_column(BigInteger)
+    severe: Mapped[int] = mapped_column(BigInteger)
+
+
+__all__ += ["PupilYearRollup", "StatsCell"]

@@ -16,8 +16,10 @@ from gateway.db.models import (
     Mark,
     MarkHistory,
     PupilIdentity,
+    PupilYearRollup,
     Release,
     ReleasePupil,
+    StatsCell,
 )
 
 
@@ -45,7 +47,7 @@ def count_year(db: Session, academic_year: int) -> dict[str, int]:
 
 
 def delete_year(db: Session, academic_year: int) -> None:
-    for model in (DataKey, PupilIdentity, Mark, MarkHistory, EnrolmentCodeTotal, Enrolment):
+    for model in (DataKey, PupilIdentity, Mark, MarkHistory, EnrolmentCodeTotal, Enrolment, PupilYearRollup, StatsCell):
         db.execute(delete(model).where(model.academic_year == academic_year))
 
 

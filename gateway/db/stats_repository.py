@@ -55,7 +55,8 @@ from sqlalchemy.orm import Session
 
 from anonymisation import dp as adp
 from anonymisation import keysets
-from gateway.db.models import Feed, PrivacyBudget, PrivacySpend, StatsAnswer
+from gateway.db.models import Feed, PrivacyBudget, PrivacySpend, PupilYearRollup, StatsAnswer
+from schemas.calendar import academic_year_bounds
 
 # --------------------------------------------------------------------------------------------------
 # Phase: GIAS phase of education and type of establishment -> the key set's phase
@@ -221,17 +222,44 @@ def _keys_sql(dims: Sequence[str]) -> str:
     return " CROSS JOIN ".join(parts)
 
 
-def _exact_sql(dims: Sequence[str], statistics: Sequence[str], *, window: bool, dialect: str) -> str:
+def pick_sql(dialect: str) -> str:
+    """``pick`` (module docstring) of one row ``en`` with columns possible, last_date, urn, la_idx,
+    kind, year_group, sen_status and fsm_eligible; its low bits are the attributes."""
     days = (
         "(en.last_date - DATE '2000-01-01')"
         if dialect == "postgresql"
         else "CAST(julianday(en.last_date) - julianday('2000-01-01') AS INTEGER)"
     )
+    year_group = _case_index("en.year_group", "year_group", _OUT_OF_SCOPE["year_group"])
+    sen_status = _case_index("en.sen_status", "sen_status", _OUT_OF_SCOPE["sen_status"])
+    return f"""({_i64(_clamp("en.possible", str(_POSSIBLE_ORDER_MAX), dialect))} << {_POSSIBLE_SHIFT})
+               | ({_i64(days)} << {_DAYS_SHIFT})
+               | ({_i64("en.urn")} << {_URN_SHIFT})
+               | ({_i64("en.la_idx")} << {_SHIFT["la"]})
+               | ({_i64(_PHASE_INDEX_SQL)} << {_SHIFT["phase"]})
+               | ({_i64(year_group)} << {_SHIFT["year_group"]})
+               | ({_i64(sen_status)} << {_SHIFT["sen_status"]})
+               | {_i64("CASE WHEN en.fsm_eligible THEN 1 ELSE 0 END")}"""
+
+
+ATTRIBUTE_MASK = 2**_ATTRIBUTE_WIDTH - 1
+
+
+def la_key_sql() -> tuple[str, dict[str, str]]:
+    """A VALUES list (la_code, la_idx) of the public LA key set, and its bound parameters."""
+    codes = keysets.values_for("la")
+    sql = ", ".join(f"(:la_code_{i}, {i})" for i in range(len(codes)))
+    return sql, {f"la_code_{i}": code for i, code in enumerate(codes)}
+
+
+SCHOOL_KIND_SQL = _SCHOOL_KIND_SQL
+OUT_OF_SCOPE_LA = _OUT_OF_SCOPE["la"]
+
+
+def _exact_sql(dims: Sequence[str], statistics: Sequence[str], *, window: bool, dialect: str) -> str:
     la_codes = ", ".join(f"(:la_code_{i}, {i})" for i in range(len(keysets.values_for("la"))))
     in_scope = " AND ".join(f"{_field(d)} < {len(keysets.values_for(d))}" for d in _OUT_OF_SCOPE)
     join = " AND ".join(f"c.{d}_idx = k_{d}.{d}_idx" for d in dims) or "1 = 1"
-    year_group = _case_index("en.year_group", "year_group", _OUT_OF_SCOPE["year_group"])
-    sen_status = _case_index("en.sen_status", "sen_status", _OUT_OF_SCOPE["sen_status"])
     sums = ", ".join(f"{_i64(_STATISTIC_SQL[s])} AS {s}" for s in statistics)
     outputs = ", ".join(f"COALESCE(c.{s}, 0) AS {s}" for s in statistics)
     # Clamped totals, each worked out once per pupil (in the aggregate's projection, which the
@@ -254,14 +282,7 @@ def _exact_sql(dims: Sequence[str], statistics: Sequence[str], *, window: bool, 
     ), enrolment AS ({_WINDOW_SOURCE if window else _YEAR_TO_DATE_SOURCE}
     ), packed AS (
         SELECT en.pupil_id, en.possible, en.authorised, en.unauthorised,
-               ({_i64(_clamp("en.possible", str(_POSSIBLE_ORDER_MAX), dialect))} << {_POSSIBLE_SHIFT})
-               | ({_i64(days)} << {_DAYS_SHIFT})
-               | ({_i64("en.urn")} << {_URN_SHIFT})
-               | ({_i64("en.la_idx")} << {_SHIFT["la"]})
-               | ({_i64(_PHASE_INDEX_SQL)} << {_SHIFT["phase"]})
-               | ({_i64(year_group)} << {_SHIFT["year_group"]})
-               | ({_i64(sen_status)} << {_SHIFT["sen_status"]})
-               | {_i64("CASE WHEN en.fsm_eligible THEN 1 ELSE 0 END")} AS pick
+               {pick_sql(dialect)} AS pick
         FROM enrolment en
     ), pupil AS (
         SELECT MAX(pick) & {2**_ATTRIBUTE_WIDTH - 1} AS attributes,
@@ -283,6 +304,61 @@ def _exact_sql(dims: Sequence[str], statistics: Sequence[str], *, window: bool, 
     return sql
 
 
+#: Per ``stats_cells`` row, what it holds of each statistic (columns pupils, possible, authorised,
+#: unauthorised, pa, severe: sums over its clean pupils, see :func:`anonymisation.dp.cell_contribution`).
+_CELL_SQL: Mapping[str, str] = {
+    "enrolments": "pupils",
+    "possible": "possible",
+    "absent": "authorised + unauthorised",
+    "authorised": "authorised",
+    "unauthorised": "unauthorised",
+    "pa": "pa",
+    "severe": "severe",
+}
+assert set(_CELL_SQL) == set(_STATISTIC_SQL)
+
+
+def _rollup_sql(dims: Sequence[str], statistics: Sequence[str], *, dialect: str) -> str:
+    """The year-to-date aggregate from the rollup kept at ingest (``gateway.db.rollup_repository``):
+    the clean pupil-years come already summed per combination of attributes (``stats_cells``: their
+    clamps are no-ops), the others (``pupil_years`` not clean, normally none) are clamped here exactly
+    as in :func:`_exact_sql` and summed per combination; then the same scope test, grouping and
+    key-set join."""
+    in_scope = " AND ".join(f"{_field(d)} < {len(keysets.values_for(d))}" for d in _OUT_OF_SCOPE)
+    join = " AND ".join(f"c.{d}_idx = k_{d}.{d}_idx" for d in dims) or "1 = 1"
+    from_cells = ", ".join(f"{_i64(_CELL_SQL[s])} AS {s}" for s in statistics)
+    from_unclean = ", ".join(f"{_i64(_STATISTIC_SQL[s])} AS {s}" for s in statistics)
+    totals = ", ".join(f"{_i64(f'SUM({s})')} AS {s}" for s in statistics)
+    outputs = ", ".join(f"COALESCE(c.{s}, 0) AS {s}" for s in statistics)
+    group = f"GROUP BY {', '.join(_field(d) for d in dims)}" if dims else ""
+    return f"""
+    WITH possible_clamped AS (
+        SELECT attributes, {_clamp("possible", ":sessions_possible", dialect)} AS possible, authorised, unauthorised
+        FROM pupil_years
+        WHERE academic_year = :academic_year AND NOT clean
+    ), authorised_clamped AS (
+        SELECT attributes, possible, {_clamp("authorised", "possible", dialect)} AS authorised, unauthorised
+        FROM possible_clamped
+    ), unclean AS (
+        SELECT attributes, possible, authorised,
+               {_clamp("unauthorised", "possible - authorised", dialect)} AS unauthorised
+        FROM authorised_clamped
+        WHERE possible > 0
+    ), by_attributes AS (
+        SELECT attributes, {from_cells} FROM stats_cells WHERE academic_year = :academic_year
+        UNION ALL
+        SELECT attributes, {from_unclean} FROM unclean GROUP BY attributes
+    ), cells AS (
+        SELECT {"".join(f"{_field(d)} AS {d}_idx, " for d in dims)}{totals}
+        FROM by_attributes
+        WHERE {in_scope}
+        {group}
+    )
+    SELECT {"".join(f"k_{d}.{d}_idx, " for d in dims)}{outputs}
+    FROM {_keys_sql(dims)}
+    LEFT JOIN cells c ON {join}"""  # noqa: S608 (our constants and canonical dimensions; values are bound)
+
+
 def exact_cells(
     db: Session,
     academic_year: int,
@@ -292,25 +368,39 @@ def exact_cells(
     *,
     window: tuple[dt.date, dt.date] | None = None,
     codes: Mapping[str, Sequence[str]] | None = None,
+    rollup: bool = True,
 ) -> list[dict[str, Any]]:
     """Exact cells over the public key set of ``by``, one dict per cell (keys and statistics), in the
     key set's order (``keysets.keys_for``).
 
-    ``window=None`` aggregates the running totals (the academic year to date); otherwise the marks
-    dated within the window, classified by ``codes`` (statistical class -> register codes). Secret:
-    the caller noises these and discards them.
+    ``window=None`` aggregates the academic year to date: from the rollup kept at ingest
+    (:func:`_rollup_sql`), or with ``rollup=False`` by collapsing the enrolments' running totals
+    (:func:`_exact_sql`; the two agree, tests hold them to it). Otherwise the marks dated within the
+    window, classified by ``codes`` (statistical class -> register codes). Secret: the caller noises
+    these and discards them.
     """
     dims = keysets.canonical_by(by)
     unknown = [s for s in statistics if s not in _STATISTIC_SQL]
     if unknown or not statistics:
         raise ValueError(f"unknown statistics {unknown}")
     dialect = db.get_bind().dialect.name
-    sql = _exact_sql(dims, statistics, window=window is not None, dialect=dialect)
-    params: dict[str, Any] = {f"la_code_{i}": code for i, code in enumerate(keysets.values_for("la"))}
-    params |= {
+    params: dict[str, Any] = {
         "academic_year": academic_year,
         "sessions_possible": adp.statistic("possible", sessions_possible).sensitivity,
     }
+    if window is None and rollup:
+        # The cells hold clean pupils unclamped: sound only if S_t covers every register's date.
+        latest = latest_feed_date(db, academic_year) or db.scalar(
+            select(func.max(PupilYearRollup.last_date)).where(PupilYearRollup.academic_year == academic_year)
+        )
+        if latest is not None:
+            year_start = academic_year_bounds(academic_year)[0]
+            if sessions_possible < adp.sessions_possible_bound(year_start, min(_as_date(latest), academic_year_bounds(academic_year)[1])):
+                raise ValueError("the rollup answers year-to-date windows only: S_t is below the latest register's bound")
+        sql = _rollup_sql(dims, statistics, dialect=dialect)
+    else:
+        sql = _exact_sql(dims, statistics, window=window is not None, dialect=dialect)
+        params |= {f"la_code_{i}": code for i, code in enumerate(keysets.values_for("la"))}
     expanding = []
     if window is not None:
         if codes is None:
@@ -325,7 +415,7 @@ def exact_cells(
         }
         expanding = ["possible_codes", "authorised_codes", "unauthorised_codes"]
     stmt = text(sql).bindparams(*(bindparam(name, expanding=True) for name in expanding))
-    if dialect == "postgresql":
+    if dialect == "postgresql" and not (window is None and rollup):
         # The collapse hashes every enrolment of the year by pupil: give it memory instead of disk.
         # JIT compiling this plan costs seconds and saves nothing measurable (bench/stats.py).
         db.execute(text("SET LOCAL work_mem = '1GB'"))
@@ -366,6 +456,10 @@ def marginalise(
         for s in statistics:
             bucket[s] += cell[s]
     return [dict(zip(columns, key, strict=True)) | stats for key, stats in totals.items()]
+
+
+def _as_date(value: Any) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
 
 
 def latest_feed_date(db: Session, academic_year: int) -> dt.date | None:

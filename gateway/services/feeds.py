@@ -25,6 +25,7 @@ from anonymisation.keys import KeyUnavailable, encrypt_identity, identity_digest
 from anonymisation.pseudonyms import pupil_ids as make_pupil_ids
 from gateway.auth import Principal
 from gateway.db import repositories as repo
+from gateway.db import rollup_repository as rollup
 from gateway.db.base import utcnow
 from gateway.db.session import transaction
 from gateway.errors import Forbidden, InvalidInput, NotFound
@@ -146,6 +147,7 @@ def ingest(
 
         _store_identities(db, keys, register, year)
         _store_marks_and_totals(db, target.la_code, urn, day, year, version, rows, pupil_ids, old)
+        rollup.refresh(db, year, [*pupil_ids, *(pid for pid, _, _ in old)])  # the statistics' pupil-years
 
         # Last, so that the log's append lock is held only from here to the commit.
         event = audit.new_event(

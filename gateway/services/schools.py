@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.db import repositories as repo
+from gateway.db import rollup_repository as rollup
 from gateway.db.base import utcnow
 from gateway.db.session import transaction
 from gateway.services import audit
@@ -36,9 +38,24 @@ def import_gias(sessions: sessionmaker[Session], path: Path, progress: Callable[
     rows = [{**asdict(r), "updated_at": now} for r in {r.urn: r for r in records}.values()]
     with transaction(sessions) as db:
         before = repo.count_schools(db)
+        attributes = _statistical_attributes(db)
         repo.upsert_schools(db, rows)
         after = repo.count_schools(db)
-        summary = {"read": len(records), "stored": len(rows), "new": after - before, "updated": len(rows) - (after - before)}
+        # A school's new LA, phase or type moves its pupils between statistics cells.
+        moved = [r["urn"] for r in rows if r["urn"] in attributes and attributes[r["urn"]] != _attributes_of(r)]
+        refreshed = rollup.refresh_schools(db, moved)
+        summary = {"read": len(records), "stored": len(rows), "new": after - before, "updated": len(rows) - (after - before),
+                   "pupil_years_moved": refreshed}
         audit.record(db, audit.new_event(None, "schools.imported", record_count=len(rows), details=dict(summary)))
     log.info("schools_imported", **summary)
     return summary
+
+
+
+def _attributes_of(row: dict[str, Any]) -> tuple[Any, ...]:
+    return (row["la_code"], row["phase"], row["type_of_establishment"])
+
+
+def _statistical_attributes(db: Session) -> dict[int, tuple[Any, ...]]:
+    """URN -> what a school gives its pupils' statistics cells (LA, phase, type of establishment)."""
+    return rollup.school_attributes(db)

@@ -146,12 +146,7 @@ def today() -> dt.date:
     return dt.datetime.now(LONDON).date()
 
 
-def sessions_possible_bound(start: dt.date, end: dt.date) -> int:
-    """``S_t``: two sessions per weekday of the window, at most 380 (public, from the calendar only)."""
-    days = (end - start).days + 1
-    full_weeks, rest = divmod(days, 7)
-    weekdays = 5 * full_weeks + sum(1 for i in range(rest) if (start + dt.timedelta(days=i)).weekday() < 5)
-    return min(adp.MAX_SESSIONS_PER_YEAR, 2 * weekdays)
+sessions_possible_bound = adp.sessions_possible_bound
 
 
 def resolve_window(start: dt.date | None, end: dt.date | None, now: dt.date) -> Window:

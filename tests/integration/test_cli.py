@@ -52,11 +52,11 @@ def test_schools_import_reads_gias_latin1_and_a_reimport_updates(tmp_path: Path,
     result = runner.invoke(main, ["schools", "import", str(write_gias(tmp_path / "gias.csv", schools))], env=env)
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
-    assert summary == {"read": 5, "stored": 5, "new": 5, "updated": 0}
+    assert summary == {"read": 5, "stored": 5, "new": 5, "updated": 0, "pupil_years_moved": 0}
     assert "100%" in result.stderr
     renamed = [s if s[0] != 100001 else (100001, "202", "Camden", "2001", "Renamed Primary", "Academy converter", "Closed", "Primary") for s in schools]
     again = runner.invoke(main, ["schools", "import", str(write_gias(tmp_path / "gias2.csv", renamed))], env=env)
-    assert json.loads(again.stdout) == {"read": 5, "stored": 5, "new": 0, "updated": 5}
+    assert json.loads(again.stdout) == {"read": 5, "stored": 5, "new": 0, "updated": 5, "pupil_years_moved": 0}
     from sqlalchemy import create_engine, text
 
     from gateway.db.session import normalise_url

@@ -1,0 +1,320 @@
+"""The pupil-year rollup and the statistics cells, kept exact at ingest (DP-NOTES.md 5.1, stage 2).
+
+``pupil_years`` holds one row per pupil per academic year: the totals of all their enrolments and the
+attributes of the one they are attributed to, worked out by the same SQL as the statistics'
+collapse (``stats_repository.pick_sql``). ``stats_cells`` holds the clean ones (``anonymisation.dp.
+is_clean_pupil_year``) with possible sessions summed per combination of attributes. A year-to-date
+statistic then reads a few thousand cells, plus the rare pupil-years that need clamping, instead of
+collapsing every enrolment of the year (``stats_repository._rollup_sql``).
+
+:func:`refresh` runs in the transaction that moved some pupils' enrolments (a register, a correction, a
+school's new LA or phase from GIAS): it recomputes those pupils' rows from their enrolments and moves
+the cells by the difference. On PostgreSQL the pupils' rows are locked first, in pupil order (a row is
+inserted for a new pupil so that there is one to lock), and only then are the enrolments read: two
+schools' registers sharing a pupil (dual registration) take turns, and the second one reads the
+first one's committed totals. Cells are moved in attribute order. SQLite has one writer at a time.
+
+:func:`rebuild` recomputes both tables from the enrolments (migration 0006, ``gateway stats rebuild``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import bindparam, delete, select, text
+from sqlalchemy.orm import Session
+
+from anonymisation import dp as adp
+from gateway.db import stats_repository as srepo
+from gateway.db.models import Enrolment, PupilYearRollup, School, StatsCell
+from schemas.calendar import academic_year_bounds
+
+#: SQLite: pupils per statement (bound parameters).
+_CHUNK = 5000
+_ROW_COLUMNS = ("pupil_id", "attributes", "possible", "authorised", "unauthorised", "last_date")
+_CELL_COLUMNS = ("pupils", "possible", "authorised", "unauthorised", "pa", "severe")
+
+
+def _pupils_sql(dialect: str, *, restricted: bool) -> str:
+    """Each pupil's row of the year from their enrolments: attributes of the enrolment with the
+    largest ``pick`` (most possible sessions, then latest, then higher URN), totals summed, latest
+    last date. ``restricted``: only the pupils in ``:pupil_ids``."""
+    la_values, _ = srepo.la_key_sql()
+    if not restricted:
+        only = ""
+    elif dialect == "postgresql":
+        only = "AND e.pupil_id = ANY(CAST(:pupil_ids AS varchar[]))"
+    else:
+        only = "AND e.pupil_id IN :pupil_ids"
+    return f"""
+    WITH la_key (la_code, la_idx) AS (VALUES {la_values}
+    ), en AS (
+        SELECT e.pupil_id, e.urn, e.year_group, e.sen_status, e.fsm_eligible, e.last_date,
+               e.sessions_possible AS possible, e.sessions_authorised AS authorised,
+               e.sessions_unauthorised AS unauthorised,
+               {srepo.SCHOOL_KIND_SQL} AS kind,
+               COALESCE(la_key.la_idx, {srepo.OUT_OF_SCOPE_LA}) AS la_idx
+        FROM enrolments e
+        JOIN schools s ON s.urn = e.urn
+        LEFT JOIN la_key ON la_key.la_code = s.la_code
+        WHERE e.academic_year = :academic_year {only}
+    ), packed AS (
+        SELECT en.pupil_id, en.possible, en.authorised, en.unauthorised, en.last_date,
+               {srepo.pick_sql(dialect)} AS pick
+        FROM en
+    )
+    SELECT pupil_id, CAST(MAX(pick) & {srepo.ATTRIBUTE_MASK} AS INTEGER) AS attributes,
+           CAST(SUM(possible) AS INTEGER) AS possible, CAST(SUM(authorised) AS INTEGER) AS authorised,
+           CAST(SUM(unauthorised) AS INTEGER) AS unauthorised, MAX(last_date) AS last_date
+    FROM packed
+    GROUP BY pupil_id"""  # noqa: S608 (our constants only; values are bound)
+
+
+def _params(academic_year: int) -> dict[str, Any]:
+    return {"academic_year": academic_year, **srepo.la_key_sql()[1]}
+
+
+def _date(value: Any) -> dt.date:
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
+
+
+def _row(academic_year: int, raw: Sequence[Any]) -> dict[str, Any]:
+    row = dict(zip(_ROW_COLUMNS, raw, strict=True))
+    row["last_date"] = _date(row["last_date"])
+    row["clean"] = adp.is_clean_pupil_year(
+        row["possible"], row["authorised"], row["unauthorised"], row["last_date"],
+        academic_year_bounds(academic_year)[0],
+    )
+    return row
+
+
+def _counted(row: dict[str, Any]) -> bool:
+    return bool(row["clean"]) and row["possible"] > 0
+
+
+def _contribution(row: dict[str, Any]) -> tuple[int, ...]:
+    return adp.cell_contribution(row["possible"], row["authorised"], row["unauthorised"])
+
+
+def _new_rows(db: Session, academic_year: int, pupil_ids: Sequence[str]) -> list[dict[str, Any]]:
+    dialect = db.get_bind().dialect.name
+    if dialect == "postgresql":
+        result = db.execute(text(_pupils_sql(dialect, restricted=True)),
+                            _params(academic_year) | {"pupil_ids": list(pupil_ids)})
+        return [_row(academic_year, r) for r in result]
+    stmt = text(_pupils_sql(dialect, restricted=True)).bindparams(bindparam("pupil_ids", expanding=True))
+    out = []
+    for start in range(0, len(pupil_ids), _CHUNK):
+        chunk = list(pupil_ids[start : start + _CHUNK])
+        out += [_row(academic_year, r) for r in db.execute(stmt, _params(academic_year) | {"pupil_ids": chunk})]
+    return out
+
+
+_LOCK_PG = """
+    INSERT INTO pupil_years (academic_year, pupil_id, attributes, possible, authorised, unauthorised, last_date, clean)
+    SELECT :academic_year, p, -1, 0, 0, 0, :year_start, false FROM unnest(CAST(:pupil_ids AS varchar[])) AS p
+    ON CONFLICT (academic_year, pupil_id) DO NOTHING"""
+_OLD_PG = """
+    SELECT pupil_id, attributes, possible, authorised, unauthorised, clean FROM pupil_years
+    WHERE academic_year = :academic_year AND pupil_id = ANY(CAST(:pupil_ids AS varchar[]))
+    ORDER BY pupil_id FOR UPDATE"""
+_OLD_SQLITE = """
+    SELECT pupil_id, attributes, possible, authorised, unauthorised, clean FROM pupil_years
+    WHERE academic_year = :academic_year AND pupil_id IN :pupil_ids"""
+
+
+def _old_rows(db: Session, academic_year: int, pupil_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The pupils' stored rows, locked on PostgreSQL (see the module docstring)."""
+    columns = ("pupil_id", "attributes", "possible", "authorised", "unauthorised", "clean")
+    params = {"academic_year": academic_year}
+    if db.get_bind().dialect.name == "postgresql":
+        year_start = academic_year_bounds(academic_year)[0]
+        db.execute(text(_LOCK_PG), params | {"pupil_ids": list(pupil_ids), "year_start": year_start})
+        rows = db.execute(text(_OLD_PG), params | {"pupil_ids": list(pupil_ids)}).all()
+    else:
+        stmt = text(_OLD_SQLITE).bindparams(bindparam("pupil_ids", expanding=True))
+        rows = []
+        for start in range(0, len(pupil_ids), _CHUNK):
+            rows += db.execute(stmt, params | {"pupil_ids": list(pupil_ids[start : start + _CHUNK])}).all()
+    return {r[0]: dict(zip(columns, r, strict=True)) for r in rows}
+
+
+_UPSERT_ROW = """
+    INSERT INTO pupil_years (academic_year, pupil_id, attributes, possible, authorised, unauthorised, last_date, clean)
+    VALUES (:academic_year, :pupil_id, :attributes, :possible, :authorised, :unauthorised, :last_date, :clean)
+    ON CONFLICT (academic_year, pupil_id) DO UPDATE SET attributes = excluded.attributes,
+        possible = excluded.possible, authorised = excluded.authorised, unauthorised = excluded.unauthorised,
+        last_date = excluded.last_date, clean = excluded.clean"""
+_UPSERT_ROWS_PG = """
+    INSERT INTO pupil_years (academic_year, pupil_id, attributes, possible, authorised, unauthorised, last_date, clean)
+    SELECT :academic_year, * FROM unnest(
+        CAST(:pupil_id AS varchar[]), CAST(:attributes AS integer[]), CAST(:possible AS integer[]),
+        CAST(:authorised AS integer[]), CAST(:unauthorised AS integer[]), CAST(:last_date AS date[]),
+        CAST(:clean AS boolean[]))
+    ON CONFLICT (academic_year, pupil_id) DO UPDATE SET attributes = excluded.attributes,
+        possible = excluded.possible, authorised = excluded.authorised, unauthorised = excluded.unauthorised,
+        last_date = excluded.last_date, clean = excluded.clean"""
+_MOVE_CELL = """
+    INSERT INTO stats_cells (academic_year, attributes, pupils, possible, authorised, unauthorised, pa, severe)
+    VALUES (:academic_year, :attributes, :pupils, :possible, :authorised, :unauthorised, :pa, :severe)
+    ON CONFLICT (academic_year, attributes) DO UPDATE SET
+        pupils = stats_cells.pupils + excluded.pupils, possible = stats_cells.possible + excluded.possible,
+        authorised = stats_cells.authorised + excluded.authorised,
+        unauthorised = stats_cells.unauthorised + excluded.unauthorised,
+        pa = stats_cells.pa + excluded.pa, severe = stats_cells.severe + excluded.severe"""
+_MOVE_CELLS_PG = """
+    INSERT INTO stats_cells (academic_year, attributes, pupils, possible, authorised, unauthorised, pa, severe)
+    SELECT :academic_year, * FROM unnest(
+        CAST(:attributes AS integer[]), CAST(:pupils AS bigint[]), CAST(:possible AS bigint[]),
+        CAST(:authorised AS bigint[]), CAST(:unauthorised AS bigint[]), CAST(:pa AS bigint[]),
+        CAST(:severe AS bigint[]))
+    ON CONFLICT (academic_year, attributes) DO UPDATE SET
+        pupils = stats_cells.pupils + excluded.pupils, possible = stats_cells.possible + excluded.possible,
+        authorised = stats_cells.authorised + excluded.authorised,
+        unauthorised = stats_cells.unauthorised + excluded.unauthorised,
+        pa = stats_cells.pa + excluded.pa, severe = stats_cells.severe + excluded.severe"""
+
+
+def _columns(rows: Sequence[dict[str, Any]], names: Iterable[str]) -> dict[str, list[Any]]:
+    return {name: [r[name] for r in rows] for name in names}
+
+
+def refresh(db: Session, academic_year: int, pupil_ids: Iterable[str]) -> int:
+    """Bring these pupils' rows of the year and the cells they count in up to date with their
+    enrolments, in the caller's transaction; the number of pupils whose row changed."""
+    ids = sorted(set(pupil_ids))
+    if not ids:
+        return 0
+    pg = db.get_bind().dialect.name == "postgresql"
+    old = _old_rows(db, academic_year, ids)
+    new = {row["pupil_id"]: row for row in _new_rows(db, academic_year, ids)}
+    cells: dict[int, list[int]] = defaultdict(lambda: [0] * len(_CELL_COLUMNS))
+    changed = []
+    for pid in ids:
+        before, after = old.get(pid), new.get(pid)
+        if before is not None and after is not None and all(
+            before[c] == after[c] for c in ("attributes", "possible", "authorised", "unauthorised", "clean")
+        ):
+            continue
+        if before is not None and _counted(before):
+            for i, v in enumerate(_contribution(before)):
+                cells[before["attributes"]][i] -= v
+        if after is not None:
+            changed.append(after)
+            if _counted(after):
+                for i, v in enumerate(_contribution(after)):
+                    cells[after["attributes"]][i] += v
+    gone = [pid for pid in ids if pid in old and pid not in new]
+    if gone:  # no enrolment left this year (not reachable through ingest today; kept exact anyway)
+        db.execute(delete(PupilYearRollup).where(PupilYearRollup.academic_year == academic_year,
+                                                 PupilYearRollup.pupil_id.in_(gone)))
+    if changed:
+        if pg:
+            db.execute(text(_UPSERT_ROWS_PG), {"academic_year": academic_year,
+                                               **_columns(changed, (*_ROW_COLUMNS, "clean"))})
+        else:
+            db.execute(text(_UPSERT_ROW), [{"academic_year": academic_year, **r} for r in changed])
+    moves = [{"attributes": a, **dict(zip(_CELL_COLUMNS, v, strict=True))}
+             for a, v in sorted(cells.items()) if any(v)]
+    if moves:
+        if pg:
+            db.execute(text(_MOVE_CELLS_PG), {"academic_year": academic_year,
+                                              **_columns(moves, ("attributes", *_CELL_COLUMNS))})
+        else:
+            db.execute(text(_MOVE_CELL), [{"academic_year": academic_year, **m} for m in moves])
+    return len(changed)
+
+
+def school_attributes(db: Session) -> dict[int, tuple[Any, ...]]:
+    """URN -> (LA code, phase, type of establishment): what a school gives its pupils' attributes."""
+    rows = db.execute(select(School.urn, School.la_code, School.phase, School.type_of_establishment))
+    return {int(urn): (la, phase, kind) for urn, la, phase, kind in rows}
+
+
+def refresh_schools(db: Session, urns: Iterable[int]) -> int:
+    """After a school's LA, phase or type changed: refresh every pupil with an enrolment there, in
+    every academic year; the number of pupil-years changed."""
+    urns = sorted(set(urns))
+    if not urns:
+        return 0
+    by_year: dict[int, list[str]] = defaultdict(list)
+    for start in range(0, len(urns), _CHUNK):
+        rows = db.execute(select(Enrolment.academic_year, Enrolment.pupil_id)
+                          .where(Enrolment.urn.in_(urns[start : start + _CHUNK])))
+        for year, pid in rows:
+            by_year[year].append(pid)
+    return sum(refresh(db, year, pids) for year, pids in sorted(by_year.items()))
+
+
+_CELLS_FROM_PUPILS = """
+    INSERT INTO stats_cells (academic_year, attributes, pupils, possible, authorised, unauthorised, pa, severe)
+    SELECT academic_year, attributes, COUNT(*), SUM(possible), SUM(authorised), SUM(unauthorised),
+           SUM(CASE WHEN (authorised + unauthorised) * 10 >= possible THEN 1 ELSE 0 END),
+           SUM(CASE WHEN (authorised + unauthorised) * 2 >= possible THEN 1 ELSE 0 END)
+    FROM pupil_years
+    WHERE academic_year = :academic_year AND clean AND possible > 0
+    GROUP BY academic_year, attributes"""
+
+
+def _rebuild_sql(dialect: str, academic_year: int) -> str:
+    """INSERT every pupil-year of the year, with ``clean`` worked out in SQL: the same rule as
+    ``anonymisation.dp.is_clean_pupil_year`` (tests hold the two to each other), its bound looked up
+    by the last date's day of the year in a VALUES list of ``sessions_possible_bound``."""
+    year_start, year_end = academic_year_bounds(academic_year)
+    bounds = ", ".join(
+        f"({day}, {adp.sessions_possible_bound(year_start, year_start + dt.timedelta(days=day))})"
+        for day in range((year_end - year_start).days + 1)
+    )
+    if dialect == "postgresql":
+        offset, true, false = "(p.last_date - CAST(:year_start AS date))", "true", "false"
+    else:
+        offset, true, false = "CAST(julianday(p.last_date) - julianday(:year_start) AS INTEGER)", "1", "0"
+    return f"""
+    INSERT INTO pupil_years (academic_year, pupil_id, attributes, possible, authorised, unauthorised, last_date, clean)
+    SELECT :academic_year, p.pupil_id, p.attributes, p.possible, p.authorised, p.unauthorised, p.last_date,
+           CASE WHEN p.authorised >= 0 AND p.unauthorised >= 0 AND p.authorised + p.unauthorised <= p.possible
+                     AND p.possible <= b.bound THEN {true} ELSE {false} END
+    FROM ({_pupils_sql(dialect, restricted=False)}) p
+    LEFT JOIN (SELECT column1 AS day, column2 AS bound FROM (VALUES {bounds}) AS v) b ON b.day = {offset}"""  # noqa: S608
+
+
+def rebuild(db: Session, academic_year: int | None = None) -> dict[int, int]:
+    """Recompute ``pupil_years`` and ``stats_cells`` from the enrolments (every year with
+    enrolments, or one), in SQL; pupil-years per year."""
+    dialect = db.get_bind().dialect.name
+    done = {}
+    for year in years(db) if academic_year is None else [academic_year]:
+        db.execute(delete(StatsCell).where(StatsCell.academic_year == year))
+        db.execute(delete(PupilYearRollup).where(PupilYearRollup.academic_year == year))
+        year_start = academic_year_bounds(year)[0]
+        params = _params(year) | {"year_start": year_start if dialect == "postgresql" else year_start.isoformat()}
+        done[year] = db.execute(text(_rebuild_sql(dialect, year)), params).rowcount
+        db.execute(text(_CELLS_FROM_PUPILS), {"academic_year": year})
+    return done
+
+
+def years(db: Session) -> list[int]:
+    """Academic years with enrolments or rollup rows."""
+    found = set(db.scalars(select(Enrolment.academic_year).distinct()))
+    return sorted(found | set(db.scalars(select(PupilYearRollup.academic_year).distinct())))
+
+
+def cells(db: Session, academic_year: int) -> dict[int, tuple[int, ...]]:
+    """The year's non-empty cells as stored (attributes -> the six sums), for checks."""
+    rows = db.execute(select(StatsCell).where(StatsCell.academic_year == academic_year)).scalars()
+    out = {}
+    for c in rows:
+        values = tuple(int(getattr(c, name)) for name in _CELL_COLUMNS)
+        if any(values):
+            out[c.attributes] = values
+    return out
+
+
+def pupil_rows(db: Session, academic_year: int) -> dict[str, tuple[Any, ...]]:
+    """The year's pupil rows as stored, for checks."""
+    rows = db.execute(select(PupilYearRollup).where(PupilYearRollup.academic_year == academic_year)).scalars()
+    return {r.pupil_id: (r.attributes, r.possible, r.authorised, r.unauthorised, _date(r.last_date), bool(r.clean))
+            for r in rows}
