@@ -616,6 +616,23 @@ MEASURES: Mapping[str, Measure] = {
 }
 
 
+#: Measures that describe pupils over a term or the year, never a day or a week (DOMAIN.md 2.3: DfE
+#: publishes persistent absence for term and year-to-date windows only): a pupil absent on one day is
+#: "persistently absent" for that day, which says nothing.
+LONG_WINDOW_MEASURES: frozenset[str] = frozenset({"persistent_absence_rate", "severe_absence_rate"})
+#: The shortest window they are published for, in calendar days: four weeks, shorter than any term or
+#: half term, longer than any single week or fortnight of the publication.
+MIN_LONG_WINDOW_DAYS = 28
+
+
+def window_applies(measure_name: str, start: date, end: date, year_start: date) -> bool:
+    """Whether ``measure_name`` is published for the window: always, except persistent and severe
+    absence, which need a year-to-date window or one of at least :data:`MIN_LONG_WINDOW_DAYS`."""
+    if measure_name not in LONG_WINDOW_MEASURES:
+        return True
+    return start <= year_start or (end - start).days + 1 >= MIN_LONG_WINDOW_DAYS
+
+
 def measure(name: str) -> Measure:
     """The catalogue entry of a measure, refusing names outside it."""
     try:

@@ -142,40 +142,32 @@ def _old_rows(db: Session, academic_year: int, pupil_ids: Sequence[str]) -> dict
     return {r[0]: dict(zip(columns, r, strict=True)) for r in rows}
 
 
-_UPSERT_ROW = """
-    INSERT INTO pupil_years (academic_year, pupil_id, attributes, possible, authorised, unauthorised, last_date, clean)
-    VALUES (:academic_year, :pupil_id, :attributes, :possible, :authorised, :unauthorised, :last_date, :clean)
+_INSERT_ROWS = ("INSERT INTO pupil_years (academic_year, pupil_id, attributes, possible, authorised, unauthorised, "
+                "last_date, clean)")
+_ROW_CONFLICT = """
     ON CONFLICT (academic_year, pupil_id) DO UPDATE SET attributes = excluded.attributes,
         possible = excluded.possible, authorised = excluded.authorised, unauthorised = excluded.unauthorised,
         last_date = excluded.last_date, clean = excluded.clean"""
-_UPSERT_ROWS_PG = """
-    INSERT INTO pupil_years (academic_year, pupil_id, attributes, possible, authorised, unauthorised, last_date, clean)
+_UPSERT_ROW = _INSERT_ROWS + """
+    VALUES (:academic_year, :pupil_id, :attributes, :possible, :authorised, :unauthorised, :last_date, :clean)
+""" + _ROW_CONFLICT
+_UPSERT_ROWS_PG = _INSERT_ROWS + """
     SELECT :academic_year, * FROM unnest(
         CAST(:pupil_id AS varchar[]), CAST(:attributes AS integer[]), CAST(:possible AS integer[]),
         CAST(:authorised AS integer[]), CAST(:unauthorised AS integer[]), CAST(:last_date AS date[]),
-        CAST(:clean AS boolean[]))
-    ON CONFLICT (academic_year, pupil_id) DO UPDATE SET attributes = excluded.attributes,
-        possible = excluded.possible, authorised = excluded.authorised, unauthorised = excluded.unauthorised,
-        last_date = excluded.last_date, clean = excluded.clean"""
-_MOVE_CELL = """
-    INSERT INTO stats_cells (academic_year, attributes, pupils, possible, authorised, unauthorised, pa, severe)
-    VALUES (:academic_year, :attributes, :pupils, :possible, :authorised, :unauthorised, :pa, :severe)
-    ON CONFLICT (academic_year, attributes) DO UPDATE SET
-        pupils = stats_cells.pupils + excluded.pupils, possible = stats_cells.possible + excluded.possible,
-        authorised = stats_cells.authorised + excluded.authorised,
-        unauthorised = stats_cells.unauthorised + excluded.unauthorised,
-        pa = stats_cells.pa + excluded.pa, severe = stats_cells.severe + excluded.severe"""
-_MOVE_CELLS_PG = """
-    INSERT INTO stats_cells (academic_year, attributes, pupils, possible, authorised, unauthorised, pa, severe)
+        CAST(:clean AS boolean[]))""" + _ROW_CONFLICT
+_INSERT_CELLS = "INSERT INTO stats_cells (academic_year, attributes, pupils, possible, authorised, unauthorised, pa, severe)"
+#: Cells move by differences: each sum gains the excluded row's.
+_CELL_CONFLICT = "\n    ON CONFLICT (academic_year, attributes) DO UPDATE SET " + ", ".join(
+    f"{c} = stats_cells.{c} + excluded.{c}" for c in ("pupils", "possible", "authorised", "unauthorised", "pa", "severe")
+)
+_MOVE_CELL = _INSERT_CELLS + """
+    VALUES (:academic_year, :attributes, :pupils, :possible, :authorised, :unauthorised, :pa, :severe)""" + _CELL_CONFLICT
+_MOVE_CELLS_PG = _INSERT_CELLS + """
     SELECT :academic_year, * FROM unnest(
         CAST(:attributes AS integer[]), CAST(:pupils AS bigint[]), CAST(:possible AS bigint[]),
         CAST(:authorised AS bigint[]), CAST(:unauthorised AS bigint[]), CAST(:pa AS bigint[]),
-        CAST(:severe AS bigint[]))
-    ON CONFLICT (academic_year, attributes) DO UPDATE SET
-        pupils = stats_cells.pupils + excluded.pupils, possible = stats_cells.possible + excluded.possible,
-        authorised = stats_cells.authorised + excluded.authorised,
-        unauthorised = stats_cells.unauthorised + excluded.unauthorised,
-        pa = stats_cells.pa + excluded.pa, severe = stats_cells.severe + excluded.severe"""
+        CAST(:severe AS bigint[]))""" + _CELL_CONFLICT
 
 
 def _columns(rows: Sequence[dict[str, Any]], names: Iterable[str]) -> dict[str, list[Any]]:
@@ -249,8 +241,7 @@ def refresh_schools(db: Session, urns: Iterable[int]) -> int:
     return sum(refresh(db, year, pids) for year, pids in sorted(by_year.items()))
 
 
-_CELLS_FROM_PUPILS = """
-    INSERT INTO stats_cells (academic_year, attributes, pupils, possible, authorised, unauthorised, pa, severe)
+_CELLS_FROM_PUPILS = _INSERT_CELLS + """
     SELECT academic_year, attributes, COUNT(*), SUM(possible), SUM(authorised), SUM(unauthorised),
            SUM(CASE WHEN (authorised + unauthorised) * 10 >= possible THEN 1 ELSE 0 END),
            SUM(CASE WHEN (authorised + unauthorised) * 2 >= possible THEN 1 ELSE 0 END)
@@ -272,8 +263,7 @@ def _rebuild_sql(dialect: str, academic_year: int) -> str:
         offset, true, false = "(p.last_date - CAST(:year_start AS date))", "true", "false"
     else:
         offset, true, false = "CAST(julianday(p.last_date) - julianday(:year_start) AS INTEGER)", "1", "0"
-    return f"""
-    INSERT INTO pupil_years (academic_year, pupil_id, attributes, possible, authorised, unauthorised, last_date, clean)
+    return _INSERT_ROWS + f"""
     SELECT :academic_year, p.pupil_id, p.attributes, p.possible, p.authorised, p.unauthorised, p.last_date,
            CASE WHEN p.authorised >= 0 AND p.unauthorised >= 0 AND p.authorised + p.unauthorised <= p.possible
                      AND p.possible <= b.bound THEN {true} ELSE {false} END

@@ -168,6 +168,17 @@ def resolve_window(start: dt.date | None, end: dt.date | None, now: dt.date) -> 
     return Window(start_, end_, year, bound)
 
 
+def _check_window_applies(table: Table, window: Window, field: str = "") -> None:
+    """Refuse, before any budget is touched, a measure the window is too short for (DOMAIN.md 2.3)."""
+    year_start = academic_year_bounds(window.academic_year)[0]
+    if not adp.window_applies(table.measure, window.start, window.end, year_start):
+        raise _invalid(
+            f"{field}measure",
+            f"{table.measure} is published for term or year-to-date windows only, never for a day or a week: "
+            f"ask from the start of the academic year, or over at least {adp.MIN_LONG_WINDOW_DAYS} days",
+        )
+
+
 def _table(measure: str, by: Sequence[str], field: str = "") -> Table:
     try:
         adp.measure(measure)
@@ -280,6 +291,7 @@ def get_statistics(
     """One noisy table (``GET /v1/stats``): rows with values and 95% intervals, noise and budget."""
     table = _table(measure, by)
     window = resolve_window(from_, to, today())
+    _check_window_applies(table, window)
     r = rules(settings)
     question = Question("query", consumer_of(principal), window, (table,), r.mechanism)
     body = _answer(sessions, settings, principal, question, r)
@@ -305,6 +317,8 @@ def create_bundle(
     if len(set(parsed)) != len(parsed):
         raise _invalid("tables", "a table is listed twice")
     window = resolve_window(from_, to, today())
+    for i, table in enumerate(parsed):
+        _check_window_applies(table, window, f"tables.{i}.")
     r = rules(settings)
     question = Question("bundle", consumer_of(principal), window, parsed, r.mechanism, bundle=name)
     return _answer(sessions, settings, principal, question, r)

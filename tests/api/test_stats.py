@@ -376,3 +376,29 @@ def test_a_malformed_bundle_is_422_and_spends_nothing(make_gateway: Callable[...
         r = gw.client.post("/v1/stats/releases", json=bundle, headers=statistician(gw))
         assert r.status_code == 422, (bundle, r.text)
     assert count(gw, PrivacySpend) == 0
+
+
+def test_persistent_and_severe_absence_are_refused_for_a_day_or_a_week_and_answered_for_four_weeks(
+    make_gateway: Callable[..., Gateway],
+) -> None:
+    """DOMAIN.md 2.3: DfE publishes persistent absence for term and year-to-date windows only. A week
+    is refused before any budget is touched; four weeks, or the year to date, are answered."""
+    gw = with_registers(make_gateway())
+    for measure in ("persistent_absence_rate", "severe_absence_rate"):
+        for window in ({"from": "2025-10-06", "to": "2025-10-10"}, {"from": "2025-10-06", "to": "2025-10-06"},
+                       {"from": "2025-10-06", "to": "2025-11-01"}):
+            r = stats(gw, measure=measure, by="phase", **window)
+            assert r.status_code == 422, (measure, window, r.text)
+            [error] = r.json()["detail"]["errors"]
+            assert error["field"] == "measure" and "term or year-to-date" in error["message"]
+    r = gw.client.post("/v1/stats/releases", headers=statistician(gw), json={
+        "name": "one-week", "from": "2025-10-06", "to": "2025-10-10",
+        "tables": [{"measure": "overall_absence_rate", "by": ["la"]}, {"measure": "persistent_absence_rate", "by": ["la"]}],
+    })
+    assert r.status_code == 422 and r.json()["detail"]["errors"][0]["field"] == "tables.1.measure"
+    assert count(gw, PrivacySpend) == 0
+    # The overall absence rate is published for any window; persistent absence for four weeks and more.
+    assert stats(gw, measure="overall_absence_rate", by="phase", **{"from": "2025-10-06", "to": "2025-10-10"}).status_code == 200
+    four_weeks = stats(gw, measure="persistent_absence_rate", by="phase", **{"from": "2025-10-06", "to": "2025-11-02"})
+    assert four_weeks.status_code == 200, four_weeks.text
+    assert stats(gw, measure="severe_absence_rate", by="phase", **YEAR_TO_DATE).status_code == 200
