@@ -422,7 +422,7 @@ def _client(base_url: str, jobs: list[tuple[int, str, int]], tokens: dict[int, s
                     status, text = await asyncio.wait_for(put(f"/v1/schools/{urn}/attendance/{day}", tokens[urn], body), 600)
                     if status not in (200, 201):
                         failures.append(f"{urn}: {status} {text[:200]!r}")
-                except (OSError, ValueError, IndexError, asyncio.IncompleteReadError, asyncio.TimeoutError) as exc:
+                except (OSError, ValueError, IndexError, asyncio.IncompleteReadError, TimeoutError) as exc:
                     status = 0
                     failures.append(f"{urn}: {type(exc).__name__}")
                 feeds.append((pupils, time.perf_counter() - began, status))

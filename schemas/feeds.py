@@ -19,6 +19,7 @@ import datetime as dt
 import functools
 import hashlib
 import io
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -70,6 +71,27 @@ _STDNUM_LA_DIGITS = frozenset(f"{la:03d}" for la in _STDNUM_LAS)
 _NEW_LA_DIGITS = frozenset(f"{la:03d}" for la in LA_NUMBERS_SINCE_2019)
 
 
+def _compact_upn(value: str) -> str | None:
+    """A UPN that is already compact (13 ASCII letters and digits, what an MIS sends), upper-cased,
+    with its format and issuing LA checked (ValueError) but not its check letter; None for any other
+    value (only `stdnum.gb.upn.validate` judges those)."""
+    if len(value) == 13 and value.isascii() and value.isalnum():
+        number = value.upper()
+        if not number[1:12].isdigit() or number[12] not in _UPN_LAST:
+            raise ValueError(_UPN_FORMAT)
+        la = number[1:4]
+        if la not in _STDNUM_LA_DIGITS and la not in _NEW_LA_DIGITS:
+            raise ValueError(_UPN_LA)
+        return number
+    return None
+
+
+def _check_letter(number: str) -> None:
+    """The check letter of a UPN that `_compact_upn` passed, by stdnum's own `calc_check_digit`."""
+    if upn_rules.calc_check_digit(number[1:]) != number[0]:
+        raise ValueError(_UPN_FORMAT if number[1:4] in _STDNUM_LA_DIGITS else _UPN_LA)
+
+
 def validate_upn(value: str) -> str:
     """The UPN in its compact form; ValueError (never echoing the value) when the format or check
     letter is wrong. python-stdnum implements the DfE format and check-letter rules.
@@ -78,15 +100,9 @@ def validate_upn(value: str) -> str:
     with stdnum's own check letter and LA list: for it, stdnum's `compact` would only upper-case it,
     and its generic cleaning costs more than the rest of a register row. Anything else goes through
     `stdnum.gb.upn.validate`. Both give the same answer and the same message for every input."""
-    if len(value) == 13 and value.isascii() and value.isalnum():
-        number = value.upper()
-        if not number[1:12].isdigit() or number[12] not in _UPN_LAST:
-            raise ValueError(_UPN_FORMAT)
-        la = number[1:4]
-        if la not in _STDNUM_LA_DIGITS and la not in _NEW_LA_DIGITS:
-            raise ValueError(_UPN_LA)
-        if upn_rules.calc_check_digit(number[1:]) != number[0]:
-            raise ValueError(_UPN_FORMAT if la in _STDNUM_LA_DIGITS else _UPN_LA)
+    number = _compact_upn(value)
+    if number is not None:
+        _check_letter(number)
         return number
     try:
         return str(upn_rules.validate(value))
@@ -202,6 +218,8 @@ class FeedInvalid(Exception):
 @dataclass(frozen=True, slots=True)
 class ParsedFeed:
     rows: list[FeedRowData]
+    #: Rows whose UPN check letter is still to be checked (`defer_check_letters`; see `check_letters`).
+    unchecked: frozenset[int] = frozenset()
 
 
 def _errors_from(exc: ValidationError, row_offset: int) -> list[dict[str, Any]]:
@@ -234,14 +252,25 @@ def _check_duplicates(upns: list[str]) -> list[dict[str, Any]]:
     return errors
 
 
-def _apply_rules(rows: list[FeedRowData], register_date: dt.date) -> bool:
+def _apply_rules(rows: list[FeedRowData], register_date: dt.date, unchecked: list[int] | None = None) -> bool:
     """The Python rules of `FeedRow`, in one loop over rows that pydantic-core has already checked;
     normalises UPN and year group in place. False at the first problem (the caller then lets
-    `FeedRow` find and report them all)."""
+    `FeedRow` find and report them all).
+
+    With `unchecked` (a list to fill), the check letter of a compact UPN is left out and the row's
+    index appended instead: see `parse_json`'s `defer_check_letters`."""
     codes = codes_in_force(register_date)
     try:
-        for row in rows:
-            row["upn"] = validate_upn(row["upn"])
+        for n, row in enumerate(rows):
+            if unchecked is None:
+                row["upn"] = validate_upn(row["upn"])
+            else:
+                number = _compact_upn(row["upn"])
+                if number is None:
+                    row["upn"] = validate_upn(row["upn"])
+                else:
+                    row["upn"] = number
+                    unchecked.append(n)
             if row["year_group"] not in YEAR_GROUPS:
                 row["year_group"] = normalise_year_group(row["year_group"])
             if not _dob_plausible(row["date_of_birth"], register_date) or row["am"] not in codes or row["pm"] not in codes:
@@ -251,21 +280,61 @@ def _apply_rules(rows: list[FeedRowData], register_date: dt.date) -> bool:
     return True
 
 
-def parse_json(body: bytes, register_date: dt.date) -> ParsedFeed:
+def check_letters(parsed: ParsedFeed, rows: Iterable[int]) -> bool:
+    """Whether the UPNs of these rows of a feed parsed with `defer_check_letters` have the right check
+    letter (stdnum's `calc_check_digit`); rows whose letter was already checked pass."""
+    try:
+        for n in rows:
+            if n in parsed.unchecked:
+                _check_letter(parsed.rows[n]["upn"])
+    except ValueError:
+        return False
+    return True
+
+
+def parse_json(body: bytes, register_date: dt.date, *, defer_check_letters: bool = False) -> ParsedFeed:
+    """The register's rows, or FeedInvalid listing every problem.
+
+    `defer_check_letters`: the UPN check letters of the rows in the result's `unchecked` are left to
+    the caller, who checks them with `check_letters` (all of them, or those of pupils not already
+    known under that very UPN) and, when one is wrong, parses again without deferring for the
+    problems. Everything else is checked as without it, and a body that fails anything else gets
+    exactly the problems it gets without it."""
+    if defer_check_letters:
+        try:
+            return _parse_json(body, register_date, [])
+        except FeedInvalid:
+            pass  # the problems are listed as without deferring, check letters included
+    return _parse_json(body, register_date, None)
+
+
+def _parse_json(body: bytes, register_date: dt.date, unchecked: list[int] | None) -> ParsedFeed:
     try:
         rows: list[FeedRowData] | None = _FAST_JSON.validate_json(body)["pupils"]
     except ValidationError:
         rows = None
-    if rows is not None and _apply_rules(rows, register_date):
-        return _finish(rows)
+    if rows is not None and _apply_rules(rows, register_date, unchecked):
+        return _finish(rows, unchecked)
+    if unchecked is not None:
+        raise FeedInvalid([])  # parse_json lists the problems without deferring
     try:
         parsed = _JsonBody.model_validate_json(body, context={"date": register_date})
     except ValidationError as exc:
         raise FeedInvalid(_errors_from(exc, row_offset=1)) from None
-    return _finish(_as_data(parsed.pupils))
+    return _finish(_as_data(parsed.pupils), None)
 
 
-def parse_csv(body: bytes, register_date: dt.date) -> ParsedFeed:
+def parse_csv(body: bytes, register_date: dt.date, *, defer_check_letters: bool = False) -> ParsedFeed:
+    """As `parse_json`, for a text/csv body."""
+    if defer_check_letters:
+        try:
+            return _parse_csv(body, register_date, [])
+        except FeedInvalid:
+            pass
+    return _parse_csv(body, register_date, None)
+
+
+def _parse_csv(body: bytes, register_date: dt.date, unchecked: list[int] | None) -> ParsedFeed:
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -294,13 +363,15 @@ def parse_csv(body: bytes, register_date: dt.date) -> ParsedFeed:
         rows: list[FeedRowData] | None = _FAST_ROWS.validate_python(raw_rows)
     except ValidationError:
         rows = None
-    if rows is not None and _apply_rules(rows, register_date):
-        return _finish(rows)
+    if rows is not None and _apply_rules(rows, register_date, unchecked):
+        return _finish(rows, unchecked)
+    if unchecked is not None:
+        raise FeedInvalid([])
     try:
         checked = _ROWS.validate_python(raw_rows, context={"date": register_date})
     except ValidationError as exc:
         raise FeedInvalid(_errors_from(exc, row_offset=1)) from None
-    return _finish(_as_data(checked))
+    return _finish(_as_data(checked), None)
 
 
 def _as_data(rows: list[FeedRow]) -> list[FeedRowData]:
@@ -309,13 +380,13 @@ def _as_data(rows: list[FeedRow]) -> list[FeedRowData]:
     return [FeedRowData(**row.model_dump()) for row in rows]  # type: ignore[typeddict-item]
 
 
-def _finish(rows: list[FeedRowData]) -> ParsedFeed:
+def _finish(rows: list[FeedRowData], unchecked: list[int] | None) -> ParsedFeed:
     if not rows:
         raise FeedInvalid([{"row": None, "field": "pupils", "message": "a register must list at least one pupil"}])
     upns = [row["upn"] for row in rows]
     if len(set(upns)) != len(upns):
         raise FeedInvalid(_check_duplicates(upns))
-    return ParsedFeed(rows=rows)
+    return ParsedFeed(rows=rows, unchecked=frozenset(unchecked or ()))
 
 
 def canonical_digest(rows: list[FeedRowData]) -> str:

@@ -33,7 +33,16 @@ from gateway.keystore import Keys
 from gateway.services import audit
 from schemas.calendar import academic_year_of
 from schemas.codes import StatClass, codes_in_force
-from schemas.feeds import FeedInvalid, FeedRowData, canonical_digest, parse_csv, parse_json, session_deltas
+from schemas.feeds import (
+    FeedInvalid,
+    FeedRowData,
+    ParsedFeed,
+    canonical_digest,
+    check_letters,
+    parse_csv,
+    parse_json,
+    session_deltas,
+)
 from schemas.records import Identity
 
 log = structlog.get_logger("gateway.feeds")
@@ -79,12 +88,11 @@ def authorise_feed(principal: Principal, urn: int) -> None:
         raise Forbidden(reasons)
 
 
-def parse_body(body: bytes, content_type: str, day: dt.date) -> list[FeedRowData]:
+def parse_body(body: bytes, content_type: str, day: dt.date, *, defer_check_letters: bool = False) -> ParsedFeed:
     media = content_type.split(";")[0].strip().lower()
+    parse = parse_csv if media == "text/csv" else parse_json
     try:
-        if media == "text/csv":
-            return parse_csv(body, day).rows
-        return parse_json(body, day).rows
+        return parse(body, day, defer_check_letters=defer_check_letters)
     except FeedInvalid as exc:
         raise InvalidInput(exc.errors) from None
 
@@ -110,6 +118,22 @@ def _prepare(rows: list[FeedRowData], keys: Keys) -> _Register:
     )
 
 
+def _check_new_upns(parsed: ParsedFeed, register: _Register, changed: set[str], body: bytes, content_type: str,
+                    day: dt.date) -> None:
+    """The UPN check letters that parsing left out (`defer_check_letters`), of the pupils whose identity
+    is not stored for the year under the very same keyed digest: new pupils and changed identities.
+    A stored digest is of a UPN, names and date of birth that passed every rule, check letter included,
+    when they were stored, and the digest is keyed: nobody can make another identity match it. So a
+    body is accepted or refused exactly as if every letter were checked here; and when one is wrong,
+    the body is parsed again without deferring, for the list of problems the client gets."""
+    if not changed or not parsed.unchecked:
+        return
+    pupil_ids = register.pupil_ids
+    if not check_letters(parsed, (n for n in parsed.unchecked if pupil_ids[n] in changed)):
+        parse_body(body, content_type, day)
+        raise InvalidInput([{"row": None, "field": "upn", "message": "not a valid UPN (format or check letter)"}])
+
+
 def ingest(
     sessions: sessionmaker[Session],
     keys: Keys,
@@ -123,12 +147,18 @@ def ingest(
     today = dt.datetime.now(LONDON).date()
     if day > today:
         raise InvalidInput([{"row": None, "field": "date", "message": "a register cannot be for a date in the future"}])
-    register = _prepare(parse_body(body, content_type, day), keys)
+    parsed = parse_body(body, content_type, day, defer_check_letters=True)
+    register = _prepare(parsed.rows, keys)
     rows, digest, pupil_ids = register.rows, register.digest, register.pupil_ids
     year = academic_year_of(day)
 
     with _one_writer(sessions), transaction(sessions) as db:
         target = repo.feed_target(db, urn, day, lock=True)
+        # Pupils whose identity is not stored for the year as it is here: their check letters (422
+        # before 404 and 403, as when every letter was checked before the transaction), then their
+        # encrypted identities.
+        changed = set(repo.changed_identities(db, year, pupil_ids, register.identity_digests))
+        _check_new_upns(parsed, register, changed, body, content_type, day)
         if target is None:
             raise NotFound(f"school {urn} is not in the register of schools")
         if target.status not in OPEN_STATUSES:
@@ -145,7 +175,7 @@ def ingest(
             old = [(m.pupil_id, m.am, m.pm) for m in repo.current_marks(db, urn, day)]
             repo.archive_marks(db, urn, day)
 
-        _store_identities(db, keys, register, year)
+        _store_identities(db, keys, register, year, changed)
         _store_marks_and_totals(db, target.la_code, urn, day, year, version, rows, pupil_ids, old)
         rollup.refresh(db, year, [*pupil_ids, *(pid for pid, _, _ in old)])  # the statistics' pupil-years
 
@@ -183,11 +213,10 @@ def _one_writer(sessions: sessionmaker[Session]) -> Iterator[None]:
         yield
 
 
-def _store_identities(db: Session, keys: Keys, register: _Register, year: int) -> None:
-    """Encrypt identifiers only for pupils new this year or whose identifiers changed (their keyed
-    digest differs from the stored one). On a school day after the first, nobody's has."""
+def _store_identities(db: Session, keys: Keys, register: _Register, year: int, different: set[str]) -> None:
+    """Encrypt identifiers only for pupils new this year or whose identifiers changed (`different`:
+    their keyed digest differs from the stored one). On a school day after the first, nobody's has."""
     pupil_ids, digests = register.pupil_ids, register.identity_digests
-    different = set(repo.changed_identities(db, year, pupil_ids, digests))
     if not different:
         return
     changed = [n for n, pid in enumerate(pupil_ids) if pid in different]

@@ -221,3 +221,20 @@ def test_upns_issued_by_las_created_since_2019_are_accepted(loaded: Gateway, la:
 def test_a_upn_from_an_la_number_that_never_existed_is_refused(loaded: Gateway) -> None:
     errors = put(loaded, feed_json([pupil(1, upn=upn("999", "2001", "19", 1))])).json()["detail"]["errors"]
     assert errors[0]["field"] == "upn"
+
+
+def test_a_new_pupils_wrong_check_letter_is_refused_on_a_day_when_the_others_are_known(loaded: Gateway) -> None:
+    # Check letters are checked at the door only for pupils not already stored under the same keyed
+    # identity digest; a new pupil's wrong letter is still a 422 with the full list of problems.
+    assert put(loaded, feed_json([pupil(1), pupil(2)])).status_code == 201
+    later = f"/v1/schools/100001/attendance/{(DAY + dt.timedelta(days=1)).isoformat()}"
+    marks, events = count(loaded, Mark), count(loaded, AuditEvent)
+    bad = upn(serial=3)[:-1] + "9"
+    refused = put(loaded, feed_json([pupil(1), pupil(2), pupil(3, upn=bad), pupil(4, am="ZZ")]), url=later)
+    assert refused.status_code == 422, refused.text
+    assert [(e["row"], e["field"]) for e in refused.json()["detail"]["errors"]] == [(3, "upn"), (4, "am")]
+    assert bad not in refused.text
+    assert (count(loaded, Mark), count(loaded, AuditEvent)) == (marks, events)
+    renamed = put(loaded, feed_json([pupil(1), pupil(2, forename="Renamed", upn=upn(serial=2)[:-1] + "9")]), url=later)
+    assert renamed.status_code == 422, renamed.text
+    assert put(loaded, feed_json([pupil(1), pupil(2), pupil(3)]), url=later).status_code == 201

@@ -41,6 +41,7 @@ from schemas.feeds import (
     _apply_rules,
     _JsonBody,
     canonical_digest,
+    check_letters,
     parse_csv,
     parse_json,
     session_deltas,
@@ -211,3 +212,64 @@ def test_session_deltas_are_session_totals_of_every_pair(day: dt.date) -> None:
     for (am, pm), delta in table.items():
         t = session_totals(am, pm, day)
         assert delta == (t.possible, t.present, t.aea, t.authorised, t.unauthorised, t.not_counted)
+
+
+def verdict_deferred(body: bytes, day: dt.date, fmt: str = "json") -> object:
+    """A body's fate when the check letters are deferred and then all checked (what ingest does for
+    pupils it does not know): the rows, or the problems."""
+    parse = parse_json if fmt == "json" else parse_csv
+    try:
+        parsed = parse(body, day, defer_check_letters=True)
+    except FeedInvalid as exc:
+        return exc.errors
+    if not check_letters(parsed, range(len(parsed.rows))):
+        try:
+            parse(body, day)
+        except FeedInvalid as exc:
+            return exc.errors
+        raise AssertionError("a wrong check letter that the full parse accepts")
+    return parsed.rows
+
+
+def verdict_full(body: bytes, day: dt.date, fmt: str = "json") -> object:
+    try:
+        return (parse_json if fmt == "json" else parse_csv)(body, day).rows
+    except FeedInvalid as exc:
+        return exc.errors
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(rows, min_size=1, max_size=4), st.lists(upn_like, min_size=1, max_size=3), st.booleans())
+def test_deferred_check_letters_accept_and_refuse_what_the_full_parse_does(body_rows: list[dict], upns: list[str],
+                                                                           duplicate: bool) -> None:
+    body_rows = [dict(r, upn=u) for r, u in zip(body_rows, upns * 4, strict=False)]
+    if duplicate:
+        body_rows.append(dict(body_rows[0]))
+    body = json.dumps({"pupils": body_rows}).encode()
+    assert verdict_deferred(body, DAY) == verdict_full(body, DAY)
+
+
+@pytest.mark.parametrize("bad", [upn()[:-1] + "9", "B" + upn()[1:], upn("838")[:-1] + "7"])
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_a_deferred_wrong_check_letter_is_found_and_reported_as_without_deferring(bad: str, fmt: str) -> None:
+    body_rows = [pupil(1), pupil(2, upn=bad), pupil(3)]
+    body = feed_json(body_rows) if fmt == "json" else feed_csv(body_rows)
+    parsed = (parse_json if fmt == "json" else parse_csv)(body, DAY, defer_check_letters=True)
+    assert parsed.unchecked == frozenset(range(len(body_rows)))
+    assert check_letters(parsed, [0, 2])  # the good ones pass
+    assert not check_letters(parsed, [1])
+    assert verdict_deferred(body, DAY, fmt) == verdict_full(body, DAY, fmt)
+    assert any(e["field"] == "upn" for e in verdict_full(body, DAY, fmt))  # type: ignore[union-attr]
+    # A wrong letter and the same UPN twice: the problems of the full parse, not "duplicate pupil".
+    twice = feed_json([*body_rows, pupil(4, upn=bad.lower())])
+    assert verdict_deferred(twice, DAY) == verdict_full(twice, DAY) != verdict_full(feed_json([pupil(1), pupil(1)]), DAY)
+
+
+def test_only_compact_upns_are_deferred_the_rest_are_checked_in_full() -> None:
+    spaced = upn(serial=2)[:4] + " " + upn(serial=2)[4:]
+    body = feed_json([pupil(1), pupil(2, upn=spaced), pupil(3, upn=upn(serial=3).lower())])
+    parsed = parse_json(body, DAY, defer_check_letters=True)
+    assert parsed.unchecked == frozenset({0, 2})
+    assert parsed.rows == parse_json(body, DAY).rows
+    with pytest.raises(FeedInvalid):  # a spaced UPN with a wrong letter never reaches the deferral
+        parse_json(feed_json([pupil(1), pupil(2, upn=spaced[:-1] + "9")]), DAY, defer_check_letters=True)
