@@ -7,10 +7,11 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, case, func, insert, or_, select, tuple_, update
+from sqlalchemy import Date, and_, bindparam, case, func, insert, select, text, tuple_, update
 from sqlalchemy.orm import Session
 
-from gateway.db.models import ConsentRecord, Enrolment, Mark, Release, ReleasePupil, School
+from gateway.db.models import ConsentRecord, Enrolment, Mark, Release, ReleasePupil
+from schemas.calendar import academic_year_of
 from schemas.records import EnrolmentTotals
 from schemas.records import Mark as MarkRecord
 
@@ -52,8 +53,7 @@ def running_totals(
     e = Enrolment
     conditions = [e.academic_year == academic_year, *_scope_filter(la_code, urns, pupil_ids, e)]
     if min_absence_percent is not None:
-        conditions += [e.sessions_possible > 0,
-                       (e.sessions_authorised + e.sessions_unauthorised) * 100 >= e.sessions_possible * min_absence_percent]
+        conditions.append(_misses_at_least(e.sessions_possible, e.sessions_authorised + e.sessions_unauthorised, min_absence_percent))
     if year_group is not None:
         conditions.append(e.year_group == year_group)
     stmt = select(
@@ -66,106 +66,278 @@ def running_totals(
     ]
 
 
+def _misses_at_least(possible: Any, absent: Any, percent: int) -> Any:
+    """SQL of `policies.select.misses_at_least`: whole numbers, so that exactly 10% is 10%."""
+    return and_(possible > 0, absent * 100 >= possible * percent)
+
+
 def window_totals(
     db: Session,
     start: dt.date,
     end: dt.date,
     classes: dict[str, list[str]],
     *,
+    academic_year: int | None = None,
     la_code: str | None = None,
     urns: Sequence[int] | None = None,
     pupil_ids: Sequence[str] | None = None,
     enrolment_keys: Sequence[tuple[str, int]] | None = None,
     year_group: str | None = None,
+    min_absence_percent: int | None = None,
 ) -> list[EnrolmentTotals]:
-    """Totals over a window, summed from the marks, for enrolments in scope (one row per enrolment
-    and academic year), with the enrolment's attributes."""
+    """Totals over a window for enrolments in scope (one row per enrolment and academic year), with
+    the enrolment's attributes, ordered by school and pupil.
+
+    With `academic_year` (the window lies inside that year), an enrolment of the year whose marks
+    all lie in the window takes its running totals as they are: its first and last register dates
+    (kept at ingest as the least and greatest date of any of its registers) are inside the window,
+    so its totals are exactly the sum of its marks in the window. That is every enrolment when the
+    window is the year to date, the default. Only the others are summed from the marks. Without it,
+    every enrolment is summed from the marks.
+
+    `min_absence_percent` keeps only enrolments missing at least that share of their possible
+    sessions, so that only the rows a threshold criterion can select leave the database (the core
+    judges them again)."""
+    e = Enrolment
+    covered = None
+    if academic_year is not None:
+        covered = and_(e.first_date >= start, e.last_date <= end)
+        if enrolment_keys is not None:
+            raise ValueError("enrolment_keys are for windows across academic years")
+    out: list[EnrolmentTotals] = []
+    if covered is not None:
+        conditions = [e.academic_year == academic_year, covered, *_scope_filter(la_code, urns, pupil_ids, e)]
+        if year_group is not None:
+            conditions.append(e.year_group == year_group)
+        if min_absence_percent is not None:
+            conditions.append(_misses_at_least(e.sessions_possible, e.sessions_authorised + e.sessions_unauthorised,
+                                               min_absence_percent))
+        stmt = select(
+            e.pupil_id, e.urn, e.la_code, e.academic_year, e.year_group, e.sen_status, e.fsm_eligible,
+            e.sessions_present, e.sessions_aea, e.sessions_authorised, e.sessions_unauthorised,
+        ).where(*conditions)
+        out += [_to_totals(r, r.sessions_present, r.sessions_aea, r.sessions_authorised, r.sessions_unauthorised)
+                for r in db.execute(stmt)]
+    out += _marks_totals(db, start, end, classes, academic_year=academic_year, uncovered=None if covered is None else ~covered,
+                         la_code=la_code, urns=urns, pupil_ids=pupil_ids, enrolment_keys=enrolment_keys, year_group=year_group,
+                         min_absence_percent=min_absence_percent)
+    out.sort(key=lambda t: (t.school_urn, t.pupil_id))
+    return out
+
+
+def _marks_totals(
+    db: Session, start: dt.date, end: dt.date, classes: dict[str, list[str]], *, academic_year: int | None, uncovered: Any,
+    la_code: str | None, urns: Sequence[int] | None, pupil_ids: Sequence[str] | None,
+    enrolment_keys: Sequence[tuple[str, int]] | None, year_group: str | None, min_absence_percent: int | None,
+) -> list[EnrolmentTotals]:
+    """Window totals summed from the marks, in one aggregate."""
     e, m = Enrolment, Mark
 
     def count(codes: list[str]) -> Any:
         return func.coalesce(func.sum(case((m.am.in_(codes), 1), else_=0) + case((m.pm.in_(codes), 1), else_=0)), 0)
 
     conditions = [m.date >= start, m.date <= end, *_scope_filter(la_code, urns, pupil_ids, e)]
+    if academic_year is not None:
+        conditions += [e.academic_year == academic_year, uncovered]
+        # SQLite plans this aggregate from the marks of the window whatever it finds in the
+        # enrolments: when every enrolment in scope is covered (the year to date), skip it.
+        probe = select(e.pupil_id).where(*conditions[2:]).limit(1)
+        if db.execute(probe).first() is None:
+            return []
     if year_group is not None:
         conditions.append(e.year_group == year_group)
     if enrolment_keys is not None:
         if not enrolment_keys:
             return []
         conditions.append(tuple_(e.pupil_id, e.urn).in_(list(enrolment_keys)))
+    present, aea = count(classes["present"]), count(classes["aea"])
+    auth, unauth = count(classes["authorised"]), count(classes["unauthorised"])
     stmt = (
         select(
             e.pupil_id, e.urn, e.la_code, e.academic_year, e.year_group, e.sen_status, e.fsm_eligible,
-            count(classes["present"]).label("present"), count(classes["aea"]).label("aea"),
-            count(classes["authorised"]).label("auth"), count(classes["unauthorised"]).label("unauth"),
+            present.label("present"), aea.label("aea"), auth.label("auth"), unauth.label("unauth"),
         )
         .join(m, and_(m.pupil_id == e.pupil_id, m.urn == e.urn, m.academic_year == e.academic_year))
         .where(*conditions)
         .group_by(e.pupil_id, e.urn, e.la_code, e.academic_year, e.year_group, e.sen_status, e.fsm_eligible)
-        .order_by(e.urn, e.pupil_id)
     )
+    if min_absence_percent is not None:
+        stmt = stmt.having(_misses_at_least(present + aea + auth + unauth, auth + unauth, min_absence_percent))
     return [_to_totals(r, int(r.present), int(r.aea), int(r.auth), int(r.unauth)) for r in db.execute(stmt)]
 
 
-def _penalty_candidates_query(start: dt.date, end: dt.date, codes: Sequence[str], threshold: int, la_code: str,
-                              urns: Sequence[int] | None) -> Any:
-    m = Mark
-    school_filter = [School.la_code == la_code]
-    if urns is not None:
-        school_filter.append(School.urn.in_(list(urns)))
-    unauthorised = func.sum(case((m.am.in_(list(codes)), 1), else_=0) + case((m.pm.in_(list(codes)), 1), else_=0))
-    return (
-        select(m.pupil_id, m.urn)
-        .join(School, School.urn == m.urn)
-        .where(m.date >= start, m.date <= end, or_(m.am.in_(list(codes)), m.pm.in_(list(codes))), *school_filter)
-        .group_by(m.pupil_id, m.urn)
-        .having(unauthorised >= threshold)
+# --- penalty notices ---------------------------------------------------------------------------
+
+#: A week is counted from Monday 1 January 1900, so that its number is an ISO week (Monday to
+#: Sunday) in both databases' date arithmetic.
+_WEEK = {
+    "postgresql": "((m.date - DATE '1900-01-01') / 7)",
+    "sqlite": "CAST((julianday(m.date) - 2415020.5) / 7 AS INTEGER)",
+}
+#: ISO dates as text, so that the least of "date:am:pm" strings is the earliest mark.
+_DAY_TEXT = {"postgresql": "to_char(m.date, 'YYYY-MM-DD')", "sqlite": "m.date"}
+_LIST = {"postgresql": "string_agg({}, ',')", "sqlite": "group_concat({}, ',')"}
+
+_PENALTY_SQL = """
+WITH cand AS (
+    SELECT pupil_id, urn FROM enrolments
+    WHERE la_code = :la AND academic_year IN {years} {urn_filter}
+    GROUP BY pupil_id, urn
+    HAVING SUM(sessions_unauthorised) >= :sessions
+), wk AS (
+    SELECT m.pupil_id, m.urn, m.academic_year, {week} AS week,
+        SUM({hits}) AS hits,
+        MIN(CASE WHEN {possible} THEN {mark} END) AS first_possible,
+        {hit_marks} AS hit_marks,
+        SUM({present}) AS present, SUM({aea}) AS aea, SUM({auth}) AS auth, SUM({unauth}) AS unauth
+    FROM cand
+    JOIN enrolments e ON e.pupil_id = cand.pupil_id AND e.urn = cand.urn AND e.la_code = :la
+        AND e.academic_year IN {years}
+    JOIN marks m ON m.pupil_id = e.pupil_id AND m.urn = e.urn AND m.academic_year = e.academic_year
+    WHERE m.date >= :start AND m.date <= :end
+    GROUP BY m.pupil_id, m.urn, m.academic_year, {week}
+), school_weeks AS (
+    SELECT pupil_id, urn, week, SUM(hits) AS hits,
+        ROW_NUMBER() OVER (PARTITION BY pupil_id, urn ORDER BY week DESC) AS recent
+    FROM wk WHERE first_possible IS NOT NULL
+    GROUP BY pupil_id, urn, week
+), sel AS (
+    SELECT pupil_id, urn, MIN(week) AS first_week FROM school_weeks WHERE recent <= :weeks
+    GROUP BY pupil_id, urn HAVING SUM(hits) >= :sessions
+)
+SELECT wk.pupil_id, wk.urn, wk.academic_year, e.la_code, e.year_group, e.sen_status, e.fsm_eligible,
+    SUM(wk.present) AS present, SUM(wk.aea) AS aea, SUM(wk.auth) AS auth, SUM(wk.unauth) AS unauth,
+    {counted_hits} AS hit_marks, {counted_weeks} AS week_marks
+FROM wk
+JOIN sel ON sel.pupil_id = wk.pupil_id AND sel.urn = wk.urn
+JOIN enrolments e ON e.pupil_id = wk.pupil_id AND e.urn = wk.urn AND e.academic_year = wk.academic_year
+GROUP BY wk.pupil_id, wk.urn, wk.academic_year, e.la_code, e.year_group, e.sen_status, e.fsm_eligible
+"""
+
+
+class _Params:
+    """The bound parameters of a text statement; every list binds under a name of its own."""
+
+    def __init__(self, **values: Any):
+        self.values = dict(values)
+        self._lists: list[str] = []
+
+    def many(self, values: Sequence[Any]) -> str:
+        name = f"list_{len(self._lists)}"
+        self.values[name] = list(values)
+        self._lists.append(name)
+        return f":{name}"
+
+    def statement(self, sql: str, dates: Sequence[str]) -> Any:
+        stmt = text(sql).bindparams(*(bindparam(n, expanding=True) for n in self._lists))
+        return stmt.bindparams(*(bindparam(n, type_=Date) for n in dates))
+
+
+def penalty_notice_candidates(
+    db: Session,
+    start: dt.date,
+    end: dt.date,
+    *,
+    la_code: str,
+    urns: Sequence[int] | None,
+    codes: Sequence[str],
+    sessions: int,
+    school_weeks: int,
+    classes: dict[str, list[str]],
+    not_counted: tuple[dt.date, Sequence[str], Sequence[str]],
+) -> tuple[list[EnrolmentTotals], list[MarkRecord]]:
+    """The enrolments in scope that reach the penalty-notice threshold in the window, found in one
+    aggregate over their marks, with their window totals and the marks the criterion reads.
+
+    An enrolment is a candidate only if its running totals hold `sessions` unauthorised sessions in
+    the academic years the window touches (the unauthorised class is exactly the `codes`, G/N/O/U,
+    under both code sets, so those totals bound the count in the window). A candidate's marks in the
+    window are grouped by ISO week; a school week is one with a possible session; the enrolment
+    qualifies when its `school_weeks` most recent school weeks hold `sessions` marks with one of the
+    `codes`. Of a qualifying enrolment, the marks returned are those the criterion reads: every mark
+    with one of the `codes` from the first of those school weeks on, and the first mark with a
+    possible session of each of those weeks that has none. `policies.select` judges the threshold
+    again on them and finds the same weeks and sessions as on all the marks
+    (tests/integration/test_release_totals.py checks it).
+
+    `not_counted` is (the date the current code set came in, the codes that are not possible
+    sessions from then on, and before)."""
+    backend = "postgresql" if _is_pg(db) else "sqlite"
+    boundary, not_counted_new, not_counted_old = not_counted
+    day = _DAY_TEXT[backend]
+    p = _Params(la=la_code, sessions=sessions, weeks=school_weeks, start=start, end=end, boundary=boundary)
+
+    def either(listed: Sequence[str]) -> str:
+        return f"(m.am IN {p.many(sorted(listed))} OR m.pm IN {p.many(sorted(listed))})"
+
+    def count(listed: Sequence[str]) -> str:
+        return (f"CASE WHEN m.am IN {p.many(sorted(listed))} THEN 1 ELSE 0 END + "
+                f"CASE WHEN m.pm IN {p.many(sorted(listed))} THEN 1 ELSE 0 END")
+
+    def some_possible(not_possible: Sequence[str]) -> str:
+        return f"NOT (m.am IN {p.many(sorted(not_possible))} AND m.pm IN {p.many(sorted(not_possible))})"
+
+    mark = f"{day} || ':' || m.am || ':' || m.pm"
+    listing = _LIST[backend]
+    years = list(range(academic_year_of(start), academic_year_of(end) + 1))
+    sql = _PENALTY_SQL.format(
+        years=p.many(years),
+        urn_filter=f"AND urn IN {p.many(sorted(urns))}" if urns is not None else "",
+        week=_WEEK[backend],
+        hits=count(codes),
+        possible=(f"((m.date >= :boundary AND {some_possible(not_counted_new)}) "
+                  f"OR (m.date < :boundary AND {some_possible(not_counted_old)}))"),
+        mark=mark,
+        hit_marks=listing.format(f"CASE WHEN {either(codes)} THEN {mark} END"),
+        present=count(classes["present"]), aea=count(classes["aea"]), auth=count(classes["authorised"]),
+        unauth=count(classes["unauthorised"]),
+        counted_hits=listing.format("CASE WHEN wk.week >= sel.first_week THEN wk.hit_marks END"),
+        counted_weeks=listing.format("CASE WHEN wk.week >= sel.first_week AND wk.hits = 0 THEN wk.first_possible END"),
     )
+    stmt = p.statement(sql, ["start", "end", "boundary"])
+    totals: list[EnrolmentTotals] = []
+    marks: list[MarkRecord] = []
+    for r in db.execute(stmt, p.values):
+        urn = int(r.urn)
+        totals.append(_to_totals(r, int(r.present), int(r.aea), int(r.auth), int(r.unauth)))
+        for listed in (r.hit_marks, r.week_marks):
+            for item in listed.split(",") if listed else ():
+                day_text, am, pm = item.split(":")
+                date = dt.date.fromisoformat(day_text)
+                marks.append(MarkRecord(r.pupil_id, urn, date, "AM", am))
+                marks.append(MarkRecord(r.pupil_id, urn, date, "PM", pm))
+    totals.sort(key=lambda t: (t.school_urn, t.pupil_id, t.academic_year))
+    return totals, marks
 
 
-def penalty_candidates(
-    db: Session, start: dt.date, end: dt.date, codes: Sequence[str], threshold: int, *, la_code: str, urns: Sequence[int] | None
-) -> list[tuple[str, int]]:
-    """Enrolments with at least `threshold` sessions coded G/N/O/U in the window: only these can
-    reach the threshold within any ten school weeks of it."""
-    stmt = _penalty_candidates_query(start, end, codes, threshold, la_code, urns)
-    return [(r.pupil_id, int(r.urn)) for r in db.execute(stmt)]
+def _is_pg(db: Session) -> bool:
+    return db.get_bind().dialect.name == "postgresql"
 
 
-def penalty_candidate_marks(
-    db: Session, start: dt.date, end: dt.date, codes: Sequence[str], threshold: int, *, la_code: str, urns: Sequence[int] | None
-) -> list[MarkRecord]:
-    """Every mark in the window of the candidate enrolments, in one query joined to the candidates."""
-    candidates = _penalty_candidates_query(start, end, codes, threshold, la_code, urns).subquery()
-    stmt = (
-        select(Mark.pupil_id, Mark.urn, Mark.date, Mark.am, Mark.pm)
-        .join(candidates, and_(candidates.c.pupil_id == Mark.pupil_id, candidates.c.urn == Mark.urn))
-        .where(Mark.date >= start, Mark.date <= end)
-    )
-    out: list[MarkRecord] = []
-    for r in db.execute(stmt):
-        out.append(MarkRecord(r.pupil_id, int(r.urn), r.date, "AM", r.am))
-        out.append(MarkRecord(r.pupil_id, int(r.urn), r.date, "PM", r.pm))
-    return out
+_INSERT_PUPILS_PG = text(
+    "INSERT INTO release_pupils (release_id, pupil_id, pupil_ref) "
+    "SELECT :release_id, unnest(CAST(:pupil_ids AS varchar[])), unnest(CAST(:pupil_refs AS varchar[]))"
+)
 
 
-def marks_for(db: Session, start: dt.date, end: dt.date, enrolment_keys: Sequence[tuple[str, int]]) -> list[MarkRecord]:
-    out: list[MarkRecord] = []
-    keys = list(enrolment_keys)
-    for i in range(0, len(keys), _CHUNK):
-        chunk = keys[i : i + _CHUNK]
-        stmt = select(Mark.pupil_id, Mark.urn, Mark.date, Mark.am, Mark.pm).where(
-            Mark.date >= start, Mark.date <= end, tuple_(Mark.pupil_id, Mark.urn).in_(chunk)
-        )
-        for r in db.execute(stmt):
-            out.append(MarkRecord(r.pupil_id, int(r.urn), r.date, "AM", r.am))
-            out.append(MarkRecord(r.pupil_id, int(r.urn), r.date, "PM", r.pm))
-    return out
-
-
-def insert_release(db: Session, values: dict[str, Any], pupils: Sequence[dict[str, Any]]) -> None:
+def insert_release(db: Session, values: dict[str, Any], pupils: Sequence[tuple[str, str | None]]) -> None:
+    """The release and its (pupil_id, pupil_ref or None) rows: one statement for the pupils on
+    PostgreSQL (arrays), one executemany on SQLite, whatever their number."""
     db.execute(insert(Release).values(**values))
-    for i in range(0, len(pupils), _CHUNK):
-        db.execute(insert(ReleasePupil), list(pupils[i : i + _CHUNK]))
+    if not pupils:
+        return
+    if _is_pg(db):
+        db.execute(_INSERT_PUPILS_PG, {"release_id": values["id"], "pupil_ids": [p for p, _ in pupils],
+                                       "pupil_refs": [r for _, r in pupils]})
+        return
+    db.connection().connection.driver_connection.executemany(
+        "INSERT INTO release_pupils (release_id, pupil_id, pupil_ref) VALUES (?, ?, ?)",
+        [(values["id"], pupil_id, ref) for pupil_id, ref in pupils],
+    )
+
+
+def set_release_audit_index(db: Session, release_id: str, index: int) -> None:
+    db.execute(update(Release).where(Release.id == release_id).values(audit_index=index))
 
 
 def get_release(db: Session, release_id: str) -> Release | None:

@@ -15,7 +15,10 @@ from typing import Any
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
-from anonymisation.pseudonyms import audit_pseudonym, pupil_id as make_pupil_id, pupil_ref as make_pupil_ref
+from anonymisation.pseudonyms import audit_pseudonym, audit_pseudonyms
+from anonymisation.pseudonyms import pupil_id as make_pupil_id
+from anonymisation.pseudonyms import pupil_ref as make_pupil_ref
+from anonymisation.pseudonyms import pupil_refs as make_pupil_refs
 from anonymisation.transforms import apply_obligations
 from consent.rules import ConsentDecision, partition
 from gateway.auth import Principal
@@ -27,13 +30,28 @@ from gateway.db.session import transaction
 from gateway.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gateway.keystore import Keys
 from gateway.services import audit
-from gateway.services.feeds import LONDON
 from gateway.services.pupils import codes_by_class, decrypt_identities
 from policies.decide import decide
 from policies.fields import Criterion
-from policies.model import Catalogue, ConsentRule, Decision, Obligations, ReleaseRequest, RequestFacts, Requester
-from policies.select import PENALTY_NOTICE_SESSIONS, PERSISTENT_ABSENCE_PERCENT, SEVERE_ABSENCE_PERCENT, TRANSITION_YEAR_GROUP, select
-from schemas.codes import PENALTY_NOTICE_CODES
+from policies.model import (
+    Catalogue,
+    ConsentRule,
+    Decision,
+    Obligations,
+    ReleaseRequest,
+    Requester,
+    RequestFacts,
+)
+from policies.select import (
+    PENALTY_NOTICE_SCHOOL_WEEKS,
+    PENALTY_NOTICE_SESSIONS,
+    PERSISTENT_ABSENCE_PERCENT,
+    SEVERE_ABSENCE_PERCENT,
+    TRANSITION_YEAR_GROUP,
+    select,
+)
+from schemas.calendar import academic_year_of
+from schemas.codes import CODES_2024_IN_FORCE, PENALTY_NOTICE_CODES, StatClass, codes_in_force, is_possible
 from schemas.feeds import validate_upn
 from schemas.records import EnrolmentTotals, Identity, Mark
 
@@ -122,40 +140,27 @@ def create_release(
         meeting = select(obligations, totals, marks, named_pupil_ids=named_ids, consented=everyone, objected=set())
         selected, withheld_consent, withheld_objection = _apply_consent(obligations, meeting, consented, objected)
         identities = _identities_if_needed(db, keys, obligations, [s.pupil_id for s in selected])
-        refs: dict[str, str] = {}
-
-        def ref(pid: str, recipient: str, year: int) -> str:
-            if pid not in refs:
-                refs[pid] = make_pupil_ref(pid, recipient, year, key=keys.pupil_ref_key)
-            return refs[pid]
-
-        def identity_of(pid: str) -> Identity:
-            identity = identities.get(pid)
-            if identity is None:
-                raise _IdentifiersGone()
-            return identity
-
-        try:
-            records = apply_obligations(obligations, selected, identity_of=identity_of, pupil_ref=ref)
-        except _IdentifiersGone:
+        if len(identities) < len({s.pupil_id for s in selected}) and _keeps_identifiers(obligations):
             # Identifiers of this window were crypto-shredded: release the rows that still can be.
-            keep = [s for s in selected if s.pupil_id in identities]
-            selected = keep
-            records = apply_obligations(obligations, keep, identity_of=identity_of, pupil_ref=ref)
-
-        release_id = "rel_" + uuid.uuid4().hex
+            selected = [s for s in selected if s.pupil_id in identities]
         fields = list(obligations.output_fields)
-        gives_ref = "pupil_ref" in fields
-        pupil_rows = [
-            {"release_id": release_id, "pupil_id": s.pupil_id,
-             "pupil_ref": ref(s.pupil_id, obligations.recipient.key, obligations.academic_year) if gives_ref else None}
-            for s in {s.pupil_id: s for s in selected}.values()
-        ]
+        released = list(dict.fromkeys(s.pupil_id for s in selected))  # each pupil once, in release order
+        recipient, year = obligations.recipient.key, obligations.academic_year
+        refs = (dict(zip(released, make_pupil_refs(released, recipient, year, keys.pupil_ref_key), strict=True))
+                if "pupil_ref" in fields else {})
+
+        def ref(pid: str, to: str, academic_year: int) -> str:
+            if (to, academic_year) == (recipient, year) and pid in refs:
+                return refs[pid]
+            return make_pupil_ref(pid, to, academic_year, key=keys.pupil_ref_key)
+
+        records = apply_obligations(obligations, selected, identity_of=identities.__getitem__, pupil_ref=ref)
+        release_id = "rel_" + uuid.uuid4().hex
         event = audit.new_event(
             principal, "release.decided", purpose=obligations.purpose, decision="allow", reasons=list(decision.reasons),
             subject_org_ids=sorted({str(s.school_urn) for s in selected if s.school_urn} | ({obligations.scope.la_code} if obligations.scope.la_code else set())),
             record_count=len(records), release_id=release_id,
-            pupil_refs=sorted({audit_pseudonym(s.pupil_id, keys.audit_key) for s in selected}),
+            pupil_refs=sorted(set(audit_pseudonyms(released, keys.audit_key))),
             details={"fields": fields, "expires_at": obligations.expires_at.isoformat(),
                      "from": obligations.window.from_date.isoformat(), "to": obligations.window.to_date.isoformat(),
                      "criterion": obligations.criterion.value, "withheld_consent": withheld_consent,
@@ -163,7 +168,9 @@ def create_release(
                      "policy_hash": decision.policy_hash, "schools": list(obligations.scope.school_urns or ()),
                      "named_pupils": len(upns)},
         )
-        index = audit.record(db, event)
+        # The release and its pupils are written first and the audit event last, as the transaction's
+        # last step, so that the log's append lock is held only from there to the commit; the records
+        # leave only after the commit, with the event.
         rrepo.insert_release(db, {
             "id": release_id, "purpose": obligations.purpose, "recipient_org_type": obligations.recipient.org_type,
             "recipient_org_id": obligations.recipient.org_id, "requested_by": principal.sub,
@@ -172,8 +179,10 @@ def create_release(
             "fields": json.dumps(fields), "justification": (request.justification or "").strip()[:2000],
             "record_count": len(records), "withheld_consent": withheld_consent, "withheld_objection": withheld_objection,
             "policy_version": decision.policy_version, "policy_hash": decision.policy_hash, "created_at": now,
-            "expires_at": obligations.expires_at, "audit_index": index,
-        }, pupil_rows)
+            "expires_at": obligations.expires_at, "audit_index": -1,
+        }, [(pid, refs.get(pid)) for pid in released])
+        index = audit.record(db, event)
+        rrepo.set_release_audit_index(db, release_id, index)
     log.info("release_made", purpose=obligations.purpose, records=len(records), audit_index=index,
              withheld_consent=withheld_consent, withheld_objection=withheld_objection)
     return {
@@ -186,35 +195,38 @@ def create_release(
     }
 
 
-class _IdentifiersGone(Exception):
-    pass
+def _not_counted() -> tuple[dt.date, list[str], list[str]]:
+    """(the date the 2024 code set came in, the codes that are no possible session from then on, and before)."""
+    def listed(codes: dict[str, StatClass]) -> list[str]:
+        return sorted(code for code, cls in codes.items() if not is_possible(cls))
+
+    return CODES_2024_IN_FORCE, listed(codes_in_force(CODES_2024_IN_FORCE)), listed(codes_in_force(CODES_2024_IN_FORCE - dt.timedelta(days=1)))
 
 
 def _gather(db: Session, obligations: Obligations, named_ids: set[str] | None) -> tuple[list[EnrolmentTotals], list[Mark]]:
-    """Read exactly the scope of the decision: the LA (and named schools) or the named pupils."""
+    """Read exactly the scope of the decision: the LA (and named schools) or the named pupils; and of
+    them, for a threshold criterion, only the enrolments that can meet it (the core judges again)."""
     scope, window, criterion = obligations.scope, obligations.window, obligations.criterion
     la, urns = scope.la_code, scope.school_urns
     if criterion is Criterion.PENALTY_NOTICE_THRESHOLD:
         assert la is not None
-        marks = rrepo.penalty_candidate_marks(db, window.from_date, window.to_date, sorted(PENALTY_NOTICE_CODES),
-                                              PENALTY_NOTICE_SESSIONS, la_code=la, urns=urns)
-        keys = sorted({(m.pupil_id, m.school_urn) for m in marks})
-        totals = rrepo.window_totals(db, window.from_date, window.to_date, codes_by_class(), la_code=la, urns=urns,
-                                     enrolment_keys=keys)
-        return totals, marks
+        return rrepo.penalty_notice_candidates(
+            db, window.from_date, window.to_date, la_code=la, urns=urns, codes=sorted(PENALTY_NOTICE_CODES),
+            sessions=PENALTY_NOTICE_SESSIONS, school_weeks=PENALTY_NOTICE_SCHOOL_WEEKS, classes=codes_by_class(),
+            not_counted=_not_counted())
+    # Windows of the other criteria lie inside one academic year (policies.decide): enrolments whose
+    # registers all fall in the window take their running totals, the rest are summed from the marks.
+    year = obligations.academic_year
+    inside = year if academic_year_of(window.from_date) == academic_year_of(window.to_date) == year else None
     if criterion is Criterion.YEAR_6_SUMMARY:
         ids = sorted(named_ids or ())
         if not ids:
             return [], []
-        return rrepo.window_totals(db, window.from_date, window.to_date, codes_by_class(), pupil_ids=ids,
+        return rrepo.window_totals(db, window.from_date, window.to_date, codes_by_class(), academic_year=inside, pupil_ids=ids,
                                    year_group=TRANSITION_YEAR_GROUP), []
     threshold = {Criterion.PERSISTENT_ABSENCE: PERSISTENT_ABSENCE_PERCENT, Criterion.SEVERE_ABSENCE: SEVERE_ABSENCE_PERCENT}[criterion]
-    year_start = dt.date(obligations.academic_year, 8, 1)
-    today = dt.datetime.now(LONDON).date()
-    if window.from_date <= year_start and window.to_date >= today:
-        # The academic year to date: the running totals are exactly this window.
-        return rrepo.running_totals(db, obligations.academic_year, la_code=la, urns=urns, min_absence_percent=threshold), []
-    return rrepo.window_totals(db, window.from_date, window.to_date, codes_by_class(), la_code=la, urns=urns), []
+    return rrepo.window_totals(db, window.from_date, window.to_date, codes_by_class(), academic_year=inside, la_code=la,
+                               urns=urns, min_absence_percent=threshold), []
 
 
 def _consent_sets(db: Session, obligations: Obligations, pupil_ids: list[str]) -> tuple[set[str], set[str]]:
@@ -237,10 +249,17 @@ def _apply_consent(obligations: Obligations, meeting: list[Any], consented: set[
     return kept, 0, withheld_objection
 
 
+#: Fields whose values are decrypted identifiers.
+_IDENTIFIER_FIELDS = frozenset({"upn", "forename", "surname", "date_of_birth"})
+
+
+def _keeps_identifiers(obligations: Obligations) -> bool:
+    return not _IDENTIFIER_FIELDS.isdisjoint(obligations.output_fields)
+
+
 def _identities_if_needed(db: Session, keys: Keys, obligations: Obligations, pupil_ids: list[str]) -> dict[str, Identity]:
     """Decrypt identifiers only when a field of the purpose keeps one, and only for released pupils."""
-    needs = {"upn", "forename", "surname", "date_of_birth"} & set(obligations.output_fields)
-    if not needs or not pupil_ids:
+    if not _keeps_identifiers(obligations) or not pupil_ids:
         return {}
     return decrypt_identities(db, keys, obligations.academic_year, sorted(set(pupil_ids)))
 
