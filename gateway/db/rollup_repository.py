@@ -28,6 +28,7 @@ from sqlalchemy import bindparam, delete, select, text
 from sqlalchemy.orm import Session
 
 from anonymisation import dp as adp
+from anonymisation import keysets
 from gateway.db import stats_repository as srepo
 from gateway.db.models import Enrolment, PupilYearRollup, School, StatsCell
 from schemas.calendar import academic_year_bounds
@@ -42,25 +43,42 @@ def _pupils_sql(dialect: str, *, restricted: bool) -> str:
     """Each pupil's row of the year from their enrolments: attributes of the enrolment with the
     largest ``pick`` (most possible sessions, then latest, then higher URN), totals summed, latest
     last date. ``restricted``: only the pupils in ``:pupil_ids``."""
-    la_values, _ = srepo.la_key_sql()
-    if not restricted:
-        only = ""
-    elif dialect == "postgresql":
-        only = "AND e.pupil_id = ANY(CAST(:pupil_ids AS varchar[]))"
+    if restricted and dialect == "postgresql":
+        # A register's pupils: each enrolment looks its school up by primary key (the fenced LATERAL
+        # keeps PostgreSQL from hashing all 21,000 schools for a few hundred enrolments).
+        enrolments = f"""
+    WITH en AS (
+        SELECT e.pupil_id, e.urn, e.year_group, e.sen_status, e.fsm_eligible, e.last_date,
+               e.sessions_possible AS possible, e.sessions_authorised AS authorised,
+               e.sessions_unauthorised AS unauthorised, s.kind, s.la_idx
+        FROM enrolments e
+        CROSS JOIN LATERAL (
+            SELECT {srepo.SCHOOL_KIND_SQL} AS kind,
+                   COALESCE(array_position(CAST(:la_codes AS varchar[]), CAST(s.la_code AS varchar)) - 1,
+                            {srepo.OUT_OF_SCOPE_LA}) AS la_idx
+            FROM schools s WHERE s.urn = e.urn OFFSET 0
+        ) s
+        WHERE e.academic_year = :academic_year AND e.pupil_id = ANY(CAST(:pupil_ids AS varchar[]))"""
     else:
-        only = "AND e.pupil_id IN :pupil_ids"
-    return f"""
-    WITH la_key (la_code, la_idx) AS (VALUES {la_values}
+        # Each school's kind and LA index worked out once per school; the whole-year rebuild fences
+        # the step (PostgreSQL's OFFSET 0) so that it is hashed per school, not redone per enrolment.
+        fence = "OFFSET 0" if dialect == "postgresql" else ""
+        only = "AND e.pupil_id IN :pupil_ids" if restricted else ""
+        enrolments = f"""
+    WITH la_key (la_code, la_idx) AS (VALUES {srepo.la_key_sql()[0]}
+    ), school AS (
+        SELECT s.urn, {srepo.SCHOOL_KIND_SQL} AS kind, COALESCE(la_key.la_idx, {srepo.OUT_OF_SCOPE_LA}) AS la_idx
+        FROM schools s
+        LEFT JOIN la_key ON la_key.la_code = s.la_code
+        {fence}
     ), en AS (
         SELECT e.pupil_id, e.urn, e.year_group, e.sen_status, e.fsm_eligible, e.last_date,
                e.sessions_possible AS possible, e.sessions_authorised AS authorised,
-               e.sessions_unauthorised AS unauthorised,
-               {srepo.SCHOOL_KIND_SQL} AS kind,
-               COALESCE(la_key.la_idx, {srepo.OUT_OF_SCOPE_LA}) AS la_idx
+               e.sessions_unauthorised AS unauthorised, s.kind, s.la_idx
         FROM enrolments e
-        JOIN schools s ON s.urn = e.urn
-        LEFT JOIN la_key ON la_key.la_code = s.la_code
-        WHERE e.academic_year = :academic_year {only}
+        JOIN school s ON s.urn = e.urn
+        WHERE e.academic_year = :academic_year {only}"""
+    return enrolments + f"""
     ), packed AS (
         SELECT en.pupil_id, en.possible, en.authorised, en.unauthorised, en.last_date,
                {srepo.pick_sql(dialect)} AS pick
@@ -74,7 +92,8 @@ def _pupils_sql(dialect: str, *, restricted: bool) -> str:
 
 
 def _params(academic_year: int) -> dict[str, Any]:
-    return {"academic_year": academic_year, **srepo.la_key_sql()[1]}
+    params = {"academic_year": academic_year, **srepo.la_key_sql()[1]}
+    return params | {"la_codes": list(keysets.values_for("la"))}
 
 
 def _date(value: Any) -> dt.date:
