@@ -747,6 +747,19 @@ def report(plan: Plan, reports: list[BackendReport]) -> None:
                 f"(the rest went to other load)")
 
 
+def commit_measured() -> str:
+    """The checkout's commit, with "+changes" when its tracked files differ from it."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,  # noqa: S607
+                              check=True, timeout=30).stdout.strip()
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "gateway", "schemas", "anonymisation", "audit",  # noqa: S607
+                                "policies", "migrations"], cwd=root, timeout=30).returncode != 0
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head + ("+changes" if dirty else "")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
@@ -774,7 +787,7 @@ def main() -> None:
     days = register_days(today)
     load = os.getloadavg()
     say(f"ingest bench: scale {args.scale:g}, days {days[0]} and {days[1]}, {os.cpu_count()} CPUs, "
-        f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
+        f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}, commit {commit_measured()}")
     with tempfile.TemporaryDirectory(prefix="gw-bench-ingest-") as tmp:
         bodies = args.bodies or Path(tmp) / "bodies"
         bodies.mkdir(parents=True, exist_ok=True)
