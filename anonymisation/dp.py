@@ -66,6 +66,7 @@ LOW_RELIABILITY_DENOMINATOR_SDS = 10
 #: GSS symbols that DfE uses in its files (DOMAIN.md 2.4).
 SYMBOL_NOT_AVAILABLE = "x"
 SYMBOL_NOT_APPLICABLE = "z"
+SYMBOL_CONFIDENTIAL = "c"
 SYMBOL_LOW_RELIABILITY = "u"
 
 #: Exact inputs must stay well inside i64: OpenDP saturates at the i64 limits instead of failing, which
@@ -661,6 +662,7 @@ def publish_row(
     plan: NoisePlan,
     *,
     applicable: bool = True,
+    confidential: bool = False,
 ) -> dict[str, Any]:
     """One published row: group keys, value, 95% interval, reliability and DfE symbol.
 
@@ -671,19 +673,17 @@ def publish_row(
 
     * ``symbol`` ``z``: the measure does not apply here (``applicable=False``, for example persistent
       absence over a single week, which DfE never publishes, DOMAIN.md 2.3); the value is ``z``.
+    * ``symbol`` ``c``: withheld by DfE's convention for cells backed by a single school, judged from
+      the public register of schools (``confidential=True``); the value is ``c``.
     * ``symbol`` ``x``: a rate whose noisy denominator is zero or less; the value is ``x``.
     * ``symbol`` ``u`` with ``reliability`` ``low``: the value stands, but its 95% half-width exceeds
       20% of it, or a rate's noisy denominator is below 10 noise standard deviations.
     """
     spec = measure(measure_name)
     row: dict[str, Any] = dict(keys)
-    if not applicable:
-        return row | {
-            "value": SYMBOL_NOT_APPLICABLE,
-            "ci95": None,
-            "reliability": None,
-            "symbol": SYMBOL_NOT_APPLICABLE,
-        }
+    if not applicable or confidential:
+        symbol = SYMBOL_NOT_APPLICABLE if not applicable else SYMBOL_CONFIDENTIAL
+        return row | {"value": symbol, "ci95": None, "reliability": None, "symbol": symbol}
     numerator = plan[spec.numerator]
     if spec.denominator is None:
         value = noisy[spec.numerator]
@@ -728,15 +728,38 @@ def publish_table(
     plan: NoisePlan,
     *,
     applicable: bool = True,
+    withheld: Sequence[str | None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Every cell of a release in published form, in key order (see :func:`publish_row`)."""
+    """Every cell of a release in published form, in key order (see :func:`publish_row`).
+    ``withheld``, one per key: None, or the symbol (``c`` or ``z``) a cell gets from public facts
+    alone (:func:`withheld_for_schools`)."""
     spec = measure(measure_name)
     if any(len(noisy[s]) != len(keys) for s in spec.statistics):
         raise PlanMismatch("every noisy vector must have one value per key")
+    marks = list(withheld) if withheld is not None else [None] * len(keys)
+    if len(marks) != len(keys):
+        raise PlanMismatch("one withheld mark per key")
     return [
-        publish_row(measure_name, key, {s: noisy[s][i] for s in spec.statistics}, plan, applicable=applicable)
+        publish_row(
+            measure_name,
+            key,
+            {s: noisy[s][i] for s in spec.statistics},
+            plan,
+            applicable=applicable and marks[i] != SYMBOL_NOT_APPLICABLE,
+            confidential=marks[i] == SYMBOL_CONFIDENTIAL,
+        )
         for i, key in enumerate(keys)
     ]
+
+
+def withheld_for_schools(schools: int, minimum: int) -> str | None:
+    """DfE's convention for an LA-level cell (DOMAIN.md 2.4), from the number of schools the public
+    register puts behind it: none, ``z`` (nothing to publish); fewer than ``minimum``, ``c``."""
+    if minimum <= 0:
+        return None
+    if schools == 0:
+        return SYMBOL_NOT_APPLICABLE
+    return SYMBOL_CONFIDENTIAL if schools < minimum else None
 
 
 # --------------------------------------------------------------------------------------------------

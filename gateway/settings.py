@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     stats_releases_per_year: int = Field(default=26, ge=1)
     stats_statistics_per_release: int = Field(default=8, ge=1)
     stats_mechanism: Literal["gaussian", "laplace"] = "gaussian"
+    # DfE's disclosure convention (DOMAIN.md 2.4): an LA-level cell backed by fewer schools than this
+    # in the public register of schools is published as "c" (and one backed by none as "z"). Counted
+    # from GIAS, never from the attendance data; the noise is drawn and paid for either way. 0: off.
+    stats_min_schools_per_la_cell: int = Field(default=2, ge=0)
 
     @property
     def effective_jwks_file(self) -> Path:

@@ -55,7 +55,7 @@ from sqlalchemy.orm import Session
 
 from anonymisation import dp as adp
 from anonymisation import keysets
-from gateway.db.models import Feed, PrivacyBudget, PrivacySpend, PupilYearRollup, StatsAnswer
+from gateway.db.models import Feed, PrivacyBudget, PrivacySpend, PupilYearRollup, School, StatsAnswer
 from schemas.calendar import academic_year_bounds
 
 # --------------------------------------------------------------------------------------------------
@@ -456,6 +456,22 @@ def marginalise(
         for s in statistics:
             bucket[s] += cell[s]
     return [dict(zip(columns, key, strict=True)) | stats for key, stats in totals.items()]
+
+
+def register_schools(db: Session, open_statuses: Sequence[str]) -> dict[tuple[str, str], int]:
+    """(LA code, phase) -> open in-scope schools in the public register of schools (GIAS), for DfE's
+    single-school convention. All-through schools count in both primary and secondary."""
+    counts: dict[tuple[str, str], int] = {}
+    rows = db.execute(select(School.la_code, School.phase, School.type_of_establishment)
+                      .where(School.status.in_(list(open_statuses))))
+    for la_code, phase, kind in rows:
+        if phase == ALL_THROUGH_PHASE:
+            phases = {phase_key(phase, kind, y) for y in (ALL_THROUGH_PRIMARY_YEARS[0], ALL_THROUGH_SECONDARY_YEARS[0])}
+        else:
+            phases = {phase_key(phase, kind, "")}
+        for key in phases - {None}:
+            counts[(la_code, key)] = counts.get((la_code, key), 0) + 1
+    return counts
 
 
 def _as_date(value: Any) -> dt.date:

@@ -46,7 +46,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -64,7 +64,7 @@ from gateway.db.base import utcnow
 from gateway.db.session import transaction
 from gateway.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gateway.services import audit
-from gateway.services.feeds import LONDON
+from gateway.services.feeds import LONDON, OPEN_STATUSES
 from gateway.services.pupils import codes_by_class
 from gateway.settings import Settings
 from schemas.calendar import academic_year_bounds, academic_year_label, academic_year_of
@@ -505,7 +505,8 @@ def _answer(
     for table, plan, cells in zip(question.tables, plans, exact, strict=True):
         noisy = adp.release_noisy(plan, {s: [c[s] for c in cells] for s in plan.names})
         keys = [{k: v for k, v in c.items() if k not in plan.names} for c in cells]
-        rows = adp.publish_table(table.measure, keys, noisy, plan)
+        withheld = _withheld(sessions, settings, table, keys)
+        rows = adp.publish_table(table.measure, keys, noisy, plan, withheld=withheld)
         tables.append(_table_body(table, plan, rows))
     del exact
     now = utcnow()
@@ -555,6 +556,26 @@ def _answer(
         ) from None
     log.info("stats_released", kind=question.kind, tables=len(tables), units=cost, audit_index=index)
     return _finish(sessions, settings, body, cached=False, index=index, spent=cost)
+
+
+def _withheld(
+    sessions: sessionmaker[Session], settings: Settings, table: Table, keys: Sequence[Mapping[str, Any]]
+) -> list[str | None] | None:
+    """DfE's single-school convention for LA-level cells (``c``; ``z`` where the register has no
+    school), judged from the public register of schools only: post-processing, free of budget."""
+    minimum = settings.stats_min_schools_per_la_cell
+    if "la" not in table.by or minimum <= 0:
+        return None
+    with transaction(sessions) as db:
+        register = srepo.register_schools(db, sorted(OPEN_STATUSES))
+    by_la: dict[str, int] = {}
+    for (la, _), n in register.items():
+        by_la[la] = by_la.get(la, 0) + n
+    out = []
+    for key in keys:
+        schools = register.get((key["la_code"], key["phase"]), 0) if "phase" in table.by else by_la.get(key["la_code"], 0)
+        out.append(adp.withheld_for_schools(schools, minimum))
+    return out
 
 
 def _exact_tables(
@@ -861,7 +882,8 @@ def _year_group_label(value: str) -> str:
 def _bundle_csv(question: Question, tables: list[dict[str, Any]]) -> str:
     """One tidy file in the layout of DfE's open data (Explore Education Statistics): time and
     geography columns, filter columns (``Total`` when a table is not split by them), then each
-    measure's value and interval. Rates are percentages, unrounded. Symbols (DOMAIN.md 2.4): ``x``
+    measure's value and interval. Rates are percentages, unrounded. Symbols (DOMAIN.md 2.4): ``c``
+    withheld under the single-school convention, ``x``
     not available (no rate over a non-positive noisy denominator, or a measure not in that table),
     ``z`` not applicable; the ``_reliability`` column holds ``u`` for low reliability."""
     measures = list(dict.fromkeys(t["measure"] for t in tables))

@@ -24,6 +24,8 @@ from tests.factories import feed_json, pupil, write_gias
 # Monday 6 to Friday 10 October 2025 (academic year 2025/26).
 DAYS = [dt.date(2025, 10, 6) + dt.timedelta(days=d) for d in range(5)]
 YEAR_TO_DATE = {"from": "2025-08-01", "to": "2025-10-31"}
+# Tests that read LA cells of this tiny register as numbers turn DfE's single-school convention off
+# (stats_min_schools_per_la_cell=0); the convention has its own test below.
 
 
 @pytest.fixture
@@ -89,7 +91,7 @@ def cell(rows: list[dict[str, Any]], **keys: Any) -> dict[str, Any]:
 def test_a_statistician_gets_every_la_and_phase_cell_with_a_noisy_value_and_a_95_percent_interval(
     make_gateway: Callable[..., Gateway],
 ) -> None:
-    gw = with_registers(make_gateway())
+    gw = with_registers(make_gateway(stats_min_schools_per_la_cell=0))
     r = stats(gw, measure="overall_absence_rate", by="la,phase", **YEAR_TO_DATE)
     assert r.status_code == 200, r.text
     body = r.json()
@@ -149,7 +151,7 @@ def test_noisy_values_sit_near_the_truth_and_counts_are_never_clipped_at_zero(
     make_gateway: Callable[..., Gateway],
 ) -> None:
     # One release a year of two statistics: each noisy vector gets half the yearly budget.
-    gw = with_registers(make_gateway(stats_releases_per_year=1, stats_statistics_per_release=2))
+    gw = with_registers(make_gateway(stats_releases_per_year=1, stats_statistics_per_release=2, stats_min_schools_per_la_cell=0))
     year = stats(gw, measure="enrolments", by="la", **YEAR_TO_DATE).json()
     window = stats(gw, measure="enrolments", by="la", **{"from": "2025-10-07", "to": "2025-10-08"}).json()
     for body, camden, tower_hamlets in ((year, 6, 1), (window, 6, 1)):
@@ -292,7 +294,7 @@ def test_a_release_is_audited_as_a_budget_spend_before_the_noisy_answer_leaves(
 def test_a_named_bundle_spends_once_and_gives_dfe_a_csv_in_its_open_data_layout(
     make_gateway: Callable[..., Gateway],
 ) -> None:
-    gw = with_registers(make_gateway())
+    gw = with_registers(make_gateway(stats_min_schools_per_la_cell=0))
     bundle = {
         "name": "pupil-attendance-2025-10-31",
         **YEAR_TO_DATE,
@@ -402,3 +404,31 @@ def test_persistent_and_severe_absence_are_refused_for_a_day_or_a_week_and_answe
     four_weeks = stats(gw, measure="persistent_absence_rate", by="phase", **{"from": "2025-10-06", "to": "2025-11-02"})
     assert four_weeks.status_code == 200, four_weeks.text
     assert stats(gw, measure="severe_absence_rate", by="phase", **YEAR_TO_DATE).status_code == 200
+
+
+def test_la_cells_backed_by_one_school_in_the_register_are_c_and_by_none_are_z_at_no_extra_cost(
+    make_gateway: Callable[..., Gateway],
+) -> None:
+    """DfE's convention (DOMAIN.md 2.4), judged from the public register of schools, never from the
+    attendance data: Camden has an open primary and an open secondary school, Tower Hamlets one open
+    primary (its other school is closed). Noise is drawn and paid for every cell either way."""
+    gw = with_registers(make_gateway())
+    by_la = stats(gw, measure="enrolments", by="la", **YEAR_TO_DATE).json()
+    assert isinstance(cell(by_la["rows"], la_code="202")["value"], int)
+    tower_hamlets = cell(by_la["rows"], la_code="211")
+    assert (tower_hamlets["value"], tower_hamlets["symbol"], tower_hamlets["ci95"]) == ("c", "c", None)
+    assert cell(by_la["rows"], la_code="201")["value"] == "z"  # City of London: no school in this register
+    by_phase = stats(gw, measure="enrolments", by="la,phase", **YEAR_TO_DATE).json()
+    assert cell(by_phase["rows"], la_code="202", phase="primary")["value"] == "c"
+    assert cell(by_phase["rows"], la_code="202", phase="special")["value"] == "z"
+    # Not split by LA: nothing withheld.
+    national = stats(gw, measure="enrolments", by="phase", **YEAR_TO_DATE).json()
+    assert all(isinstance(r["value"], int) for r in national["rows"])
+    assert by_la["release_units"] == national["release_units"]  # one slot each, c or not
+    bundle = gw.client.post("/v1/stats/releases", headers=statistician(gw), json={
+        "name": "convention", **YEAR_TO_DATE, "tables": [{"measure": "overall_absence_rate", "by": ["la"]}],
+    })
+    assert bundle.status_code == 201, bundle.text
+    csv_text = gw.client.get("/v1/stats/releases/convention/csv", headers=statistician(gw)).text
+    [row] = [r for r in csv.DictReader(io.StringIO(csv_text)) if r["old_la_code"] == "211"]
+    assert row["overall_absence_perc"] == row["overall_absence_perc_lower95"] == "c"
