@@ -7,7 +7,8 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Date, and_, bindparam, case, func, insert, select, text, tuple_, update
+from sqlalchemy import Date, String, and_, any_, bindparam, case, func, insert, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from gateway.db.models import ConsentRecord, Enrolment, Mark, Release, ReleasePupil
@@ -38,34 +39,6 @@ def _to_totals(row: Any, present: int, aea: int, auth: int, unauth: int) -> Enro
     )
 
 
-def running_totals(
-    db: Session,
-    academic_year: int,
-    *,
-    la_code: str | None = None,
-    urns: Sequence[int] | None = None,
-    pupil_ids: Sequence[str] | None = None,
-    min_absence_percent: int | None = None,
-    year_group: str | None = None,
-) -> list[EnrolmentTotals]:
-    """Year-to-date totals from the running totals, scoped in SQL; `min_absence_percent` narrows to
-    enrolments missing at least that share of possible sessions (the core checks it again)."""
-    e = Enrolment
-    conditions = [e.academic_year == academic_year, *_scope_filter(la_code, urns, pupil_ids, e)]
-    if min_absence_percent is not None:
-        conditions.append(_misses_at_least(e.sessions_possible, e.sessions_authorised + e.sessions_unauthorised, min_absence_percent))
-    if year_group is not None:
-        conditions.append(e.year_group == year_group)
-    stmt = select(
-        e.pupil_id, e.urn, e.la_code, e.academic_year, e.year_group, e.sen_status, e.fsm_eligible,
-        e.sessions_present, e.sessions_aea, e.sessions_authorised, e.sessions_unauthorised,
-    ).where(*conditions).order_by(e.urn, e.pupil_id)
-    return [
-        _to_totals(r, r.sessions_present, r.sessions_aea, r.sessions_authorised, r.sessions_unauthorised)
-        for r in db.execute(stmt)
-    ]
-
-
 def _misses_at_least(possible: Any, absent: Any, percent: int) -> Any:
     """SQL of `policies.select.misses_at_least`: whole numbers, so that exactly 10% is 10%."""
     return and_(possible > 0, absent * 100 >= possible * percent)
@@ -81,7 +54,6 @@ def window_totals(
     la_code: str | None = None,
     urns: Sequence[int] | None = None,
     pupil_ids: Sequence[str] | None = None,
-    enrolment_keys: Sequence[tuple[str, int]] | None = None,
     year_group: str | None = None,
     min_absence_percent: int | None = None,
 ) -> list[EnrolmentTotals]:
@@ -102,8 +74,6 @@ def window_totals(
     covered = None
     if academic_year is not None:
         covered = and_(e.first_date >= start, e.last_date <= end)
-        if enrolment_keys is not None:
-            raise ValueError("enrolment_keys are for windows across academic years")
     out: list[EnrolmentTotals] = []
     if covered is not None:
         conditions = [e.academic_year == academic_year, covered, *_scope_filter(la_code, urns, pupil_ids, e)]
@@ -115,20 +85,21 @@ def window_totals(
         stmt = select(
             e.pupil_id, e.urn, e.la_code, e.academic_year, e.year_group, e.sen_status, e.fsm_eligible,
             e.sessions_present, e.sessions_aea, e.sessions_authorised, e.sessions_unauthorised,
-        ).where(*conditions)
+        ).where(*conditions).order_by(e.urn, e.pupil_id)
         out += [_to_totals(r, r.sessions_present, r.sessions_aea, r.sessions_authorised, r.sessions_unauthorised)
                 for r in db.execute(stmt)]
-    out += _marks_totals(db, start, end, classes, academic_year=academic_year, uncovered=None if covered is None else ~covered,
-                         la_code=la_code, urns=urns, pupil_ids=pupil_ids, enrolment_keys=enrolment_keys, year_group=year_group,
-                         min_absence_percent=min_absence_percent)
-    out.sort(key=lambda t: (t.school_urn, t.pupil_id))
-    return out
+    summed = _marks_totals(db, start, end, classes, academic_year=academic_year, uncovered=None if covered is None else ~covered,
+                           la_code=la_code, urns=urns, pupil_ids=pupil_ids, year_group=year_group,
+                           min_absence_percent=min_absence_percent)
+    if out and summed:
+        return sorted(out + summed, key=lambda t: (t.school_urn, t.pupil_id))
+    return out or summed
 
 
 def _marks_totals(
     db: Session, start: dt.date, end: dt.date, classes: dict[str, list[str]], *, academic_year: int | None, uncovered: Any,
-    la_code: str | None, urns: Sequence[int] | None, pupil_ids: Sequence[str] | None,
-    enrolment_keys: Sequence[tuple[str, int]] | None, year_group: str | None, min_absence_percent: int | None,
+    la_code: str | None, urns: Sequence[int] | None, pupil_ids: Sequence[str] | None, year_group: str | None,
+    min_absence_percent: int | None,
 ) -> list[EnrolmentTotals]:
     """Window totals summed from the marks, in one aggregate."""
     e, m = Enrolment, Mark
@@ -136,20 +107,16 @@ def _marks_totals(
     def count(codes: list[str]) -> Any:
         return func.coalesce(func.sum(case((m.am.in_(codes), 1), else_=0) + case((m.pm.in_(codes), 1), else_=0)), 0)
 
-    conditions = [m.date >= start, m.date <= end, *_scope_filter(la_code, urns, pupil_ids, e)]
-    if academic_year is not None:
-        conditions += [e.academic_year == academic_year, uncovered]
-        # SQLite plans this aggregate from the marks of the window whatever it finds in the
-        # enrolments: when every enrolment in scope is covered (the year to date), skip it.
-        probe = select(e.pupil_id).where(*conditions[2:]).limit(1)
-        if db.execute(probe).first() is None:
-            return []
+    enrolments = _scope_filter(la_code, urns, pupil_ids, e)
     if year_group is not None:
-        conditions.append(e.year_group == year_group)
-    if enrolment_keys is not None:
-        if not enrolment_keys:
+        enrolments.append(e.year_group == year_group)
+    if academic_year is not None:
+        enrolments += [e.academic_year == academic_year, uncovered]
+        # SQLite plans this aggregate from the window's marks however few enrolments need them: when
+        # none does (the year to date), it is not run at all.
+        if db.execute(select(e.pupil_id).where(*enrolments).limit(1)).first() is None:
             return []
-        conditions.append(tuple_(e.pupil_id, e.urn).in_(list(enrolment_keys)))
+    conditions = [m.date >= start, m.date <= end, *enrolments]
     present, aea = count(classes["present"]), count(classes["aea"])
     auth, unauth = count(classes["authorised"]), count(classes["unauthorised"])
     stmt = (
@@ -160,6 +127,7 @@ def _marks_totals(
         .join(m, and_(m.pupil_id == e.pupil_id, m.urn == e.urn, m.academic_year == e.academic_year))
         .where(*conditions)
         .group_by(e.pupil_id, e.urn, e.la_code, e.academic_year, e.year_group, e.sen_status, e.fsm_eligible)
+        .order_by(e.urn, e.pupil_id)
     )
     if min_absence_percent is not None:
         stmt = stmt.having(_misses_at_least(present + aea + auth + unauth, auth + unauth, min_absence_percent))
@@ -174,20 +142,24 @@ _WEEK = {
     "postgresql": "((m.date - DATE '1900-01-01') / 7)",
     "sqlite": "CAST((julianday(m.date) - 2415020.5) / 7 AS INTEGER)",
 }
-#: ISO dates as text, so that the least of "date:am:pm" strings is the earliest mark.
+#: SQLite would read the whole table in key order for the GROUP BY rather than the LA's rows by
+#: this index: the cost of a release would grow with every other LA.
+_BY_LA = {"postgresql": "", "sqlite": "INDEXED BY ix_enrolments_la_year"}
+#: ISO dates as text, so that the least of "date:..." strings is the earliest mark.
 _DAY_TEXT = {"postgresql": "to_char(m.date, 'YYYY-MM-DD')", "sqlite": "m.date"}
 _LIST = {"postgresql": "string_agg({}, ',')", "sqlite": "group_concat({}, ',')"}
 
 _PENALTY_SQL = """
 WITH cand AS (
-    SELECT pupil_id, urn FROM enrolments
+    SELECT pupil_id, urn FROM enrolments {by_la}
     WHERE la_code = :la AND academic_year IN {years} {urn_filter}
     GROUP BY pupil_id, urn
     HAVING SUM(sessions_unauthorised) >= :sessions
 ), wk AS (
     SELECT m.pupil_id, m.urn, m.academic_year, {week} AS week,
         SUM({hits}) AS hits,
-        MIN(CASE WHEN {possible} THEN {mark} END) AS first_possible,
+        MIN(CASE WHEN {possible_am} THEN {day} || ':AM:' || m.am
+                 WHEN {possible_pm} THEN {day} || ':PM:' || m.pm END) AS first_possible,
         {hit_marks} AS hit_marks,
         SUM({present}) AS present, SUM({aea}) AS aea, SUM({auth}) AS auth, SUM({unauth}) AS unauth
     FROM cand
@@ -254,10 +226,10 @@ def penalty_notice_candidates(
     under both code sets, so those totals bound the count in the window). A candidate's marks in the
     window are grouped by ISO week; a school week is one with a possible session; the enrolment
     qualifies when its `school_weeks` most recent school weeks hold `sessions` marks with one of the
-    `codes`. Of a qualifying enrolment, the marks returned are those the criterion reads: every mark
-    with one of the `codes` from the first of those school weeks on, and the first mark with a
-    possible session of each of those weeks that has none. `policies.select` judges the threshold
-    again on them and finds the same weeks and sessions as on all the marks
+    `codes`. Of a qualifying enrolment, the marks returned are those the criterion reads: every
+    session with one of the `codes` from the first of those school weeks on, and the first possible
+    session of each of those weeks that has none. `policies.select` judges the threshold again on
+    them and finds the same weeks and sessions as on all the marks
     (tests/integration/test_release_totals.py checks it).
 
     `not_counted` is (the date the current code set came in, the codes that are not possible
@@ -274,8 +246,9 @@ def penalty_notice_candidates(
         return (f"CASE WHEN m.am IN {p.many(sorted(listed))} THEN 1 ELSE 0 END + "
                 f"CASE WHEN m.pm IN {p.many(sorted(listed))} THEN 1 ELSE 0 END")
 
-    def some_possible(not_possible: Sequence[str]) -> str:
-        return f"NOT (m.am IN {p.many(sorted(not_possible))} AND m.pm IN {p.many(sorted(not_possible))})"
+    def possible(column: str) -> str:
+        return (f"((m.date >= :boundary AND m.{column} NOT IN {p.many(sorted(not_counted_new))}) "
+                f"OR (m.date < :boundary AND m.{column} NOT IN {p.many(sorted(not_counted_old))}))")
 
     mark = f"{day} || ':' || m.am || ':' || m.pm"
     listing = _LIST[backend]
@@ -285,9 +258,10 @@ def penalty_notice_candidates(
         urn_filter=f"AND urn IN {p.many(sorted(urns))}" if urns is not None else "",
         week=_WEEK[backend],
         hits=count(codes),
-        possible=(f"((m.date >= :boundary AND {some_possible(not_counted_new)}) "
-                  f"OR (m.date < :boundary AND {some_possible(not_counted_old)}))"),
-        mark=mark,
+        by_la=_BY_LA[backend],
+        possible_am=possible("am"),
+        possible_pm=possible("pm"),
+        day=day,
         hit_marks=listing.format(f"CASE WHEN {either(codes)} THEN {mark} END"),
         present=count(classes["present"]), aea=count(classes["aea"]), auth=count(classes["authorised"]),
         unauth=count(classes["unauthorised"]),
@@ -297,15 +271,20 @@ def penalty_notice_candidates(
     stmt = p.statement(sql, ["start", "end", "boundary"])
     totals: list[EnrolmentTotals] = []
     marks: list[MarkRecord] = []
+    hits = frozenset(codes)
     for r in db.execute(stmt, p.values):
-        urn = int(r.urn)
+        pid, urn = r.pupil_id, int(r.urn)
         totals.append(_to_totals(r, int(r.present), int(r.aea), int(r.auth), int(r.unauth)))
-        for listed in (r.hit_marks, r.week_marks):
-            for item in listed.split(",") if listed else ():
-                day_text, am, pm = item.split(":")
-                date = dt.date.fromisoformat(day_text)
-                marks.append(MarkRecord(r.pupil_id, urn, date, "AM", am))
-                marks.append(MarkRecord(r.pupil_id, urn, date, "PM", pm))
+        for item in r.hit_marks.split(",") if r.hit_marks else ():
+            day_text, am, pm = item.split(":")
+            date = dt.date.fromisoformat(day_text)
+            if am in hits:
+                marks.append(MarkRecord(pid, urn, date, "AM", am))
+            if pm in hits:
+                marks.append(MarkRecord(pid, urn, date, "PM", pm))
+        for item in r.week_marks.split(",") if r.week_marks else ():
+            day_text, session, code = item.split(":")
+            marks.append(MarkRecord(pid, urn, dt.date.fromisoformat(day_text), "AM" if session == "AM" else "PM", code))
     totals.sort(key=lambda t: (t.school_urn, t.pupil_id, t.academic_year))
     return totals, marks
 
@@ -393,11 +372,15 @@ def current_consent_states(db: Session, purpose: str, pupil_ids: Sequence[str]) 
     """pupil_id -> latest decision for the purpose (latest by sequence number, i.e. log order)."""
     c = ConsentRecord
     out: dict[str, str] = {}
-    for i in range(0, len(pupil_ids), _CHUNK):
-        chunk = list(pupil_ids[i : i + _CHUNK])
+    pg = _is_pg(db)
+    # PostgreSQL takes a release's pupils as one array parameter; SQLite in chunks of bound values.
+    size = max(1, len(pupil_ids)) if pg else _CHUNK
+    for i in range(0, len(pupil_ids), size):
+        chunk = list(pupil_ids[i : i + size])
+        named = c.pupil_id == any_(bindparam("pupil_ids", chunk, type_=ARRAY(String))) if pg else c.pupil_id.in_(chunk)
         sub = (
             select(c.pupil_id, func.max(c.seq).label("seq"))
-            .where(c.purpose == purpose, c.pupil_id.in_(chunk))
+            .where(c.purpose == purpose, named)
             .group_by(c.pupil_id)
             .subquery()
         )
