@@ -4,12 +4,31 @@ clause: an LA's query can only ever read rows of schools in its own LA."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import functools
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Date, String, and_, any_, bindparam, case, func, insert, select, text, update
+from sqlalchemy import (
+    URL,
+    Date,
+    Engine,
+    String,
+    and_,
+    any_,
+    bindparam,
+    case,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 from gateway.db.models import ConsentRecord, Enrolment, Mark, Release, ReleasePupil
 from schemas.calendar import academic_year_of
@@ -17,6 +36,40 @@ from schemas.records import EnrolmentTotals
 from schemas.records import Mark as MarkRecord
 
 _CHUNK = 2000
+
+
+@contextmanager
+def reading(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """A session for the reads of a release, which writes nothing.
+
+    SQLite: a deferred transaction on a connection of its own, which in WAL mode reads one snapshot
+    without the write lock (the gateway's engine begins every transaction IMMEDIATE, so that the
+    reads of one release, seconds at the scale of a large LA, would hold up every other write and
+    queue concurrent releases behind each other until their lock waits ran out). PostgreSQL: the
+    usual transaction, which never blocks a writer."""
+    engine = sessions.kw["bind"]
+    with Session(bind=_reader(engine.url) if engine.dialect.name == "sqlite" else engine) as db:
+        try:
+            yield db
+        finally:
+            db.rollback()
+
+
+@functools.lru_cache(maxsize=8)
+def _reader(url: URL) -> Engine:
+    # No pool: a connection per release, opened in well under a millisecond, and none left open.
+    reader = create_engine(url, poolclass=NullPool, connect_args={"timeout": 60, "check_same_thread": False})
+
+    @event.listens_for(reader, "connect")
+    def _on_connect(dbapi_conn: Any, _: Any) -> None:
+        dbapi_conn.isolation_level = None  # SQLAlchemy, not the driver, begins: deferred, below
+        dbapi_conn.execute("PRAGMA query_only=ON")
+
+    @event.listens_for(reader, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN DEFERRED")
+
+    return reader
 
 
 def _scope_filter(la_code: str | None, urns: Sequence[int] | None, pupil_ids: Sequence[str] | None, enrol: Any) -> list[Any]:

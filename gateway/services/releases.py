@@ -129,7 +129,8 @@ def create_release(
     assert decision.obligations is not None
     obligations = decision.obligations
 
-    with transaction(sessions) as db:
+    # Reads first, in a transaction of their own that takes no lock; then the writes, in a short one.
+    with rrepo.reading(sessions) as db:
         named_ids = {make_pupil_id(u, keys.pupil_id_key) for u in upns} if obligations.scope.named_pupils else None
         totals, marks = _gather(db, obligations, named_ids)
         consented, objected = _consent_sets(db, obligations, [t.pupil_id for t in totals])
@@ -140,37 +141,38 @@ def create_release(
         meeting = select(obligations, totals, marks, named_pupil_ids=named_ids, consented=everyone, objected=set())
         selected, withheld_consent, withheld_objection = _apply_consent(obligations, meeting, consented, objected)
         identities = _identities_if_needed(db, keys, obligations, [s.pupil_id for s in selected])
-        if len(identities) < len({s.pupil_id for s in selected}) and _keeps_identifiers(obligations):
-            # Identifiers of this window were crypto-shredded: release the rows that still can be.
-            selected = [s for s in selected if s.pupil_id in identities]
-        fields = list(obligations.output_fields)
-        released = list(dict.fromkeys(s.pupil_id for s in selected))  # each pupil once, in release order
-        recipient, year = obligations.recipient.key, obligations.academic_year
-        refs = (dict(zip(released, make_pupil_refs(released, recipient, year, keys.pupil_ref_key), strict=True))
-                if "pupil_ref" in fields else {})
+    if len(identities) < len({s.pupil_id for s in selected}) and _keeps_identifiers(obligations):
+        # Identifiers of this window were crypto-shredded: release the rows that still can be.
+        selected = [s for s in selected if s.pupil_id in identities]
+    fields = list(obligations.output_fields)
+    released = list(dict.fromkeys(s.pupil_id for s in selected))  # each pupil once, in release order
+    recipient, year = obligations.recipient.key, obligations.academic_year
+    refs = (dict(zip(released, make_pupil_refs(released, recipient, year, keys.pupil_ref_key), strict=True))
+            if "pupil_ref" in fields else {})
 
-        def ref(pid: str, to: str, academic_year: int) -> str:
-            if (to, academic_year) == (recipient, year) and pid in refs:
-                return refs[pid]
-            return make_pupil_ref(pid, to, academic_year, key=keys.pupil_ref_key)
+    def ref(pid: str, to: str, academic_year: int) -> str:
+        if (to, academic_year) == (recipient, year) and pid in refs:
+            return refs[pid]
+        return make_pupil_ref(pid, to, academic_year, key=keys.pupil_ref_key)
 
-        records = apply_obligations(obligations, selected, identity_of=identities.__getitem__, pupil_ref=ref)
-        release_id = "rel_" + uuid.uuid4().hex
-        event = audit.new_event(
-            principal, "release.decided", purpose=obligations.purpose, decision="allow", reasons=list(decision.reasons),
-            subject_org_ids=sorted({str(s.school_urn) for s in selected if s.school_urn} | ({obligations.scope.la_code} if obligations.scope.la_code else set())),
-            record_count=len(records), release_id=release_id,
-            pupil_refs=sorted(set(audit_pseudonyms(released, keys.audit_key))),
-            details={"fields": fields, "expires_at": obligations.expires_at.isoformat(),
-                     "from": obligations.window.from_date.isoformat(), "to": obligations.window.to_date.isoformat(),
-                     "criterion": obligations.criterion.value, "withheld_consent": withheld_consent,
-                     "withheld_objection": withheld_objection, "policy_version": decision.policy_version,
-                     "policy_hash": decision.policy_hash, "schools": list(obligations.scope.school_urns or ()),
-                     "named_pupils": len(upns)},
-        )
-        # The release and its pupils are written first and the audit event last, as the transaction's
-        # last step, so that the log's append lock is held only from there to the commit; the records
-        # leave only after the commit, with the event.
+    records = apply_obligations(obligations, selected, identity_of=identities.__getitem__, pupil_ref=ref)
+    release_id = "rel_" + uuid.uuid4().hex
+    event = audit.new_event(
+        principal, "release.decided", purpose=obligations.purpose, decision="allow", reasons=list(decision.reasons),
+        subject_org_ids=sorted({str(s.school_urn) for s in selected if s.school_urn} | ({obligations.scope.la_code} if obligations.scope.la_code else set())),
+        record_count=len(records), release_id=release_id,
+        pupil_refs=sorted(set(audit_pseudonyms(released, keys.audit_key))),
+        details={"fields": fields, "expires_at": obligations.expires_at.isoformat(),
+                 "from": obligations.window.from_date.isoformat(), "to": obligations.window.to_date.isoformat(),
+                 "criterion": obligations.criterion.value, "withheld_consent": withheld_consent,
+                 "withheld_objection": withheld_objection, "policy_version": decision.policy_version,
+                 "policy_hash": decision.policy_hash, "schools": list(obligations.scope.school_urns or ()),
+                 "named_pupils": len(upns)},
+    )
+    # The release and its pupils are written first and the audit event last, as the transaction's
+    # last step, so that the log's append lock is held only from there to the commit; the records
+    # leave only after the commit, with the event.
+    with transaction(sessions) as db:
         rrepo.insert_release(db, {
             "id": release_id, "purpose": obligations.purpose, "recipient_org_type": obligations.recipient.org_type,
             "recipient_org_id": obligations.recipient.org_id, "requested_by": principal.sub,
