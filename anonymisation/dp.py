@@ -807,6 +807,7 @@ class PupilYear:
         return {col: getattr(self, col) for col in keysets.DIMENSION_COLUMNS.values()}
 
 
+@lru_cache(maxsize=4096)
 def sessions_possible_bound(start: dt.date, end: dt.date) -> int:
     """``S_t``: two sessions per weekday (Monday to Friday) from ``start`` to ``end`` inclusive, at most
     380. Public: it comes from the calendar only, never from the data."""

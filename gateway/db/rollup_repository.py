@@ -20,11 +20,14 @@ first one's committed totals. Cells are moved in attribute order. SQLite has one
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, text
+from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
 from anonymisation import dp as adp
@@ -39,6 +42,22 @@ _ROW_COLUMNS = ("pupil_id", "attributes", "possible", "authorised", "unauthorise
 _CELL_COLUMNS = ("pupils", "possible", "authorised", "unauthorised", "pa", "severe")
 
 
+def _pupils_tail(dialect: str) -> str:
+    """The collapse of ``en`` (one row per enrolment) to one row per pupil."""
+    return f"""
+    ), packed AS (
+        SELECT en.pupil_id, en.possible, en.authorised, en.unauthorised, en.last_date,
+               {srepo.pick_sql(dialect)} AS pick
+        FROM en
+    )
+    SELECT pupil_id, CAST(MAX(pick) & {srepo.ATTRIBUTE_MASK} AS INTEGER) AS attributes,
+           CAST(SUM(possible) AS INTEGER) AS possible, CAST(SUM(authorised) AS INTEGER) AS authorised,
+           CAST(SUM(unauthorised) AS INTEGER) AS unauthorised, MAX(last_date) AS last_date
+    FROM packed
+    GROUP BY pupil_id"""  # noqa: S608 (our constants only; values are bound)
+
+
+@cache
 def _pupils_sql(dialect: str, *, restricted: bool) -> str:
     """Each pupil's row of the year from their enrolments: attributes of the enrolment with the
     largest ``pick`` (most possible sessions, then latest, then higher URN), totals summed, latest
@@ -54,16 +73,29 @@ def _pupils_sql(dialect: str, *, restricted: bool) -> str:
         FROM enrolments e
         CROSS JOIN LATERAL (
             SELECT {srepo.SCHOOL_KIND_SQL} AS kind,
-                   COALESCE(array_position(CAST(:la_codes AS varchar[]), CAST(s.la_code AS varchar)) - 1,
+                   COALESCE(array_position(CAST(ARRAY[{_la_codes_literal()}] AS varchar[]), CAST(s.la_code AS varchar)) - 1,
                             {srepo.OUT_OF_SCOPE_LA}) AS la_idx
             FROM schools s WHERE s.urn = e.urn OFFSET 0
         ) s
-        WHERE e.academic_year = :academic_year AND e.pupil_id = ANY(CAST(:pupil_ids AS varchar[]))"""
+        WHERE e.academic_year = :academic_year AND e.pupil_id = ANY(string_to_array(:pupil_ids, ','))"""
     else:
         # Each school's kind and LA index worked out once per school; the whole-year rebuild fences
         # the step (PostgreSQL's OFFSET 0) so that it is hashed per school, not redone per enrolment.
         fence = "OFFSET 0" if dialect == "postgresql" else ""
-        only = "AND e.pupil_id IN :pupil_ids" if restricted else ""
+        only = "AND e.pupil_id IN (SELECT value FROM json_each(:pupil_ids))" if restricted else ""
+        if restricted:  # SQLite, a register's pupils: no join to a VALUES list per enrolment
+            codes = "," + _la_codes_literal().replace("'", "").replace(" ", "") + ","
+            position = f"instr('{codes}', ',' || s.la_code || ',')"
+            return f"""
+    WITH en AS (
+        SELECT e.pupil_id, e.urn, e.year_group, e.sen_status, e.fsm_eligible, e.last_date,
+               e.sessions_possible AS possible, e.sessions_authorised AS authorised,
+               e.sessions_unauthorised AS unauthorised, {srepo.SCHOOL_KIND_SQL} AS kind,
+               CASE WHEN length(s.la_code) = 3 AND {position} > 0 THEN ({position} - 1) / 4
+                    ELSE {srepo.OUT_OF_SCOPE_LA} END AS la_idx
+        FROM enrolments e
+        JOIN schools s ON s.urn = e.urn
+        WHERE e.academic_year = :academic_year {only}""" + _pupils_tail(dialect)
         enrolments = f"""
     WITH la_key (la_code, la_idx) AS (VALUES {srepo.la_key_sql()[0]}
     ), school AS (
@@ -78,22 +110,25 @@ def _pupils_sql(dialect: str, *, restricted: bool) -> str:
         FROM enrolments e
         JOIN school s ON s.urn = e.urn
         WHERE e.academic_year = :academic_year {only}"""
-    return enrolments + f"""
-    ), packed AS (
-        SELECT en.pupil_id, en.possible, en.authorised, en.unauthorised, en.last_date,
-               {srepo.pick_sql(dialect)} AS pick
-        FROM en
-    )
-    SELECT pupil_id, CAST(MAX(pick) & {srepo.ATTRIBUTE_MASK} AS INTEGER) AS attributes,
-           CAST(SUM(possible) AS INTEGER) AS possible, CAST(SUM(authorised) AS INTEGER) AS authorised,
-           CAST(SUM(unauthorised) AS INTEGER) AS unauthorised, MAX(last_date) AS last_date
-    FROM packed
-    GROUP BY pupil_id"""  # noqa: S608 (our constants only; values are bound)
+    return enrolments + _pupils_tail(dialect)
+
+
+def _la_codes_literal() -> str:
+    codes = keysets.values_for("la")
+    if not all(isinstance(c, str) and c.isdigit() and len(c) == 3 for c in codes):  # never needs escaping
+        raise ValueError("LA codes must be three digits")
+    return ", ".join(f"'{c}'" for c in codes)
 
 
 def _params(academic_year: int) -> dict[str, Any]:
-    params = {"academic_year": academic_year, **srepo.la_key_sql()[1]}
-    return params | {"la_codes": list(keysets.values_for("la"))}
+    return {"academic_year": academic_year, **srepo.la_key_sql()[1]}
+
+
+def _joined(values: Iterable[Any]) -> str:
+    """A list for PostgreSQL as one comma-separated string (``string_to_array``): pupil ids are hex,
+    the rest numbers, ISO dates and t/f, so none holds a comma; psycopg adapts one string far
+    faster than a list of them."""
+    return ",".join(values)
 
 
 def _date(value: Any) -> dt.date:
@@ -118,46 +153,66 @@ def _contribution(row: dict[str, Any]) -> tuple[int, ...]:
     return adp.cell_contribution(row["possible"], row["authorised"], row["unauthorised"])
 
 
-def _new_rows(db: Session, academic_year: int, pupil_ids: Sequence[str]) -> list[dict[str, Any]]:
+def _driver_sql(sql: str, dialect: str) -> str:
+    """Our ``:name`` statements in the DBAPI's own style: sqlite3 takes ``:name`` as it is; psycopg
+    wants ``%(name)s``, and a literal ``%`` doubled."""
+    if dialect != "postgresql":
+        return sql
+    return re.sub(r"(?<![:\w]):([a-z_][a-z0-9_]*)", r"%(\1)s", sql.replace("%", "%%"))
+
+
+_PG_SQL: dict[str, str] = {}
+
+
+def _run(db: Session, sql: str, params: dict[str, Any] | Sequence[dict[str, Any]], *, many: bool = False) -> Any:
+    """Execute on the session's own DBAPI connection (inside its transaction), skipping SQLAlchemy's
+    per-statement work: a register's refresh is a handful of statements on every feed."""
     dialect = db.get_bind().dialect.name
     if dialect == "postgresql":
-        result = db.execute(text(_pupils_sql(dialect, restricted=True)),
-                            _params(academic_year) | {"pupil_ids": list(pupil_ids)})
-        return [_row(academic_year, r) for r in result]
-    stmt = text(_pupils_sql(dialect, restricted=True)).bindparams(bindparam("pupil_ids", expanding=True))
-    out = []
-    for start in range(0, len(pupil_ids), _CHUNK):
-        chunk = list(pupil_ids[start : start + _CHUNK])
-        out += [_row(academic_year, r) for r in db.execute(stmt, _params(academic_year) | {"pupil_ids": chunk})]
-    return out
+        sql = _PG_SQL.get(sql) or _PG_SQL.setdefault(sql, _driver_sql(sql, dialect))
+    cursor = db.connection().connection.driver_connection.cursor()
+    if many:
+        cursor.executemany(sql, params)
+    else:
+        cursor.execute(sql, params)
+    return cursor
+
+
+def _ids_param(dialect: str, pupil_ids: Sequence[str]) -> str:
+    """A list of pupil ids as one string: comma-separated for PostgreSQL's ``string_to_array``, a
+    JSON array for SQLite's ``json_each`` (ids are hex: nothing to escape either way)."""
+    return _joined(pupil_ids) if dialect == "postgresql" else json.dumps(list(pupil_ids))
+
+
+def _new_rows(db: Session, academic_year: int, pupil_ids: Sequence[str]) -> list[dict[str, Any]]:
+    dialect = db.get_bind().dialect.name
+    params = {"academic_year": academic_year, "pupil_ids": _ids_param(dialect, pupil_ids)}
+    return [_row(academic_year, r) for r in _run(db, _pupils_sql(dialect, restricted=True), params).fetchall()]
 
 
 _LOCK_PG = """
     INSERT INTO pupil_years (academic_year, pupil_id, attributes, possible, authorised, unauthorised, last_date, clean)
-    SELECT :academic_year, p, -1, 0, 0, 0, :year_start, false FROM unnest(CAST(:pupil_ids AS varchar[])) AS p
+    SELECT :academic_year, p, -1, 0, 0, 0, :year_start, false FROM unnest(string_to_array(:pupil_ids, ',')) AS p
     ON CONFLICT (academic_year, pupil_id) DO NOTHING"""
 _OLD_PG = """
     SELECT pupil_id, attributes, possible, authorised, unauthorised, clean FROM pupil_years
-    WHERE academic_year = :academic_year AND pupil_id = ANY(CAST(:pupil_ids AS varchar[]))
+    WHERE academic_year = :academic_year AND pupil_id = ANY(string_to_array(:pupil_ids, ','))
     ORDER BY pupil_id FOR UPDATE"""
 _OLD_SQLITE = """
     SELECT pupil_id, attributes, possible, authorised, unauthorised, clean FROM pupil_years
-    WHERE academic_year = :academic_year AND pupil_id IN :pupil_ids"""
+    WHERE academic_year = :academic_year AND pupil_id IN (SELECT value FROM json_each(:pupil_ids))"""
 
 
 def _old_rows(db: Session, academic_year: int, pupil_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     """The pupils' stored rows, locked on PostgreSQL (see the module docstring)."""
     columns = ("pupil_id", "attributes", "possible", "authorised", "unauthorised", "clean")
-    params = {"academic_year": academic_year}
-    if db.get_bind().dialect.name == "postgresql":
-        year_start = academic_year_bounds(academic_year)[0]
-        db.execute(text(_LOCK_PG), params | {"pupil_ids": list(pupil_ids), "year_start": year_start})
-        rows = db.execute(text(_OLD_PG), params | {"pupil_ids": list(pupil_ids)}).all()
+    dialect = db.get_bind().dialect.name
+    params = {"academic_year": academic_year, "pupil_ids": _ids_param(dialect, pupil_ids)}
+    if dialect == "postgresql":
+        _run(db, _LOCK_PG, params | {"year_start": academic_year_bounds(academic_year)[0]})
+        rows = _run(db, _OLD_PG, params).fetchall()
     else:
-        stmt = text(_OLD_SQLITE).bindparams(bindparam("pupil_ids", expanding=True))
-        rows = []
-        for start in range(0, len(pupil_ids), _CHUNK):
-            rows += db.execute(stmt, params | {"pupil_ids": list(pupil_ids[start : start + _CHUNK])}).all()
+        rows = _run(db, _OLD_SQLITE, params).fetchall()
     return {r[0]: dict(zip(columns, r, strict=True)) for r in rows}
 
 
@@ -172,9 +227,10 @@ _UPSERT_ROW = _INSERT_ROWS + """
 """ + _ROW_CONFLICT
 _UPSERT_ROWS_PG = _INSERT_ROWS + """
     SELECT :academic_year, * FROM unnest(
-        CAST(:pupil_id AS varchar[]), CAST(:attributes AS integer[]), CAST(:possible AS integer[]),
-        CAST(:authorised AS integer[]), CAST(:unauthorised AS integer[]), CAST(:last_date AS date[]),
-        CAST(:clean AS boolean[]))""" + _ROW_CONFLICT
+        string_to_array(:pupil_id, ','), CAST(string_to_array(:attributes, ',') AS integer[]),
+        CAST(string_to_array(:possible, ',') AS integer[]), CAST(string_to_array(:authorised, ',') AS integer[]),
+        CAST(string_to_array(:unauthorised, ',') AS integer[]), CAST(string_to_array(:last_date, ',') AS date[]),
+        CAST(string_to_array(:clean, ',') AS boolean[]))""" + _ROW_CONFLICT
 _INSERT_CELLS = "INSERT INTO stats_cells (academic_year, attributes, pupils, possible, authorised, unauthorised, pa, severe)"
 #: Cells move by differences: each sum gains the excluded row's.
 _CELL_CONFLICT = "\n    ON CONFLICT (academic_year, attributes) DO UPDATE SET " + ", ".join(
@@ -184,13 +240,28 @@ _MOVE_CELL = _INSERT_CELLS + """
     VALUES (:academic_year, :attributes, :pupils, :possible, :authorised, :unauthorised, :pa, :severe)""" + _CELL_CONFLICT
 _MOVE_CELLS_PG = _INSERT_CELLS + """
     SELECT :academic_year, * FROM unnest(
-        CAST(:attributes AS integer[]), CAST(:pupils AS bigint[]), CAST(:possible AS bigint[]),
-        CAST(:authorised AS bigint[]), CAST(:unauthorised AS bigint[]), CAST(:pa AS bigint[]),
-        CAST(:severe AS bigint[]))""" + _CELL_CONFLICT
+        CAST(string_to_array(:attributes, ',') AS integer[]), CAST(string_to_array(:pupils, ',') AS bigint[]),
+        CAST(string_to_array(:possible, ',') AS bigint[]), CAST(string_to_array(:authorised, ',') AS bigint[]),
+        CAST(string_to_array(:unauthorised, ',') AS bigint[]), CAST(string_to_array(:pa, ',') AS bigint[]),
+        CAST(string_to_array(:severe, ',') AS bigint[]))""" + _CELL_CONFLICT
 
 
-def _columns(rows: Sequence[dict[str, Any]], names: Iterable[str]) -> dict[str, list[Any]]:
-    return {name: [r[name] for r in rows] for name in names}
+def _column_text(values: list[Any]) -> str:
+    if not values:
+        return ""
+    first = values[0]
+    if isinstance(first, bool):
+        return ",".join("t" if v else "f" for v in values)
+    if isinstance(first, dt.date):
+        return ",".join(v.isoformat() for v in values)
+    if isinstance(first, str):
+        return ",".join(values)
+    return ",".join(map(str, values))
+
+
+def _columns(rows: Sequence[dict[str, Any]], names: Iterable[str]) -> dict[str, str]:
+    """Each column of ``rows`` as one comma-separated string (:func:`_joined`)."""
+    return {name: _column_text([r[name] for r in rows]) for name in names}
 
 
 def refresh(db: Session, academic_year: int, pupil_ids: Iterable[str]) -> int:
@@ -224,18 +295,18 @@ def refresh(db: Session, academic_year: int, pupil_ids: Iterable[str]) -> int:
                                                  PupilYearRollup.pupil_id.in_(gone)))
     if changed:
         if pg:
-            db.execute(text(_UPSERT_ROWS_PG), {"academic_year": academic_year,
-                                               **_columns(changed, (*_ROW_COLUMNS, "clean"))})
+            _run(db, _UPSERT_ROWS_PG, {"academic_year": academic_year, **_columns(changed, (*_ROW_COLUMNS, "clean"))})
         else:
-            db.execute(text(_UPSERT_ROW), [{"academic_year": academic_year, **r} for r in changed])
+            _run(db, _UPSERT_ROW, [{"academic_year": academic_year, **r,
+                                    "last_date": r["last_date"].isoformat(), "clean": int(r["clean"])}
+                                   for r in changed], many=True)
     moves = [{"attributes": a, **dict(zip(_CELL_COLUMNS, v, strict=True))}
              for a, v in sorted(cells.items()) if any(v)]
     if moves:
         if pg:
-            db.execute(text(_MOVE_CELLS_PG), {"academic_year": academic_year,
-                                              **_columns(moves, ("attributes", *_CELL_COLUMNS))})
+            _run(db, _MOVE_CELLS_PG, {"academic_year": academic_year, **_columns(moves, ("attributes", *_CELL_COLUMNS))})
         else:
-            db.execute(text(_MOVE_CELL), [{"academic_year": academic_year, **m} for m in moves])
+            _run(db, _MOVE_CELL, [{"academic_year": academic_year, **m} for m in moves], many=True)
     return len(changed)
 
 
