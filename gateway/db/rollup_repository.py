@@ -39,6 +39,9 @@ from schemas.calendar import academic_year_bounds
 #: SQLite: pupils per statement (bound parameters).
 _CHUNK = 5000
 _ROW_COLUMNS = ("pupil_id", "attributes", "possible", "authorised", "unauthorised", "last_date")
+#: A stored row is rewritten when any of these differ (last_date too: a register of sessions that are
+#: not possible moves no total, but the public bound, and so ``clean``, follows the last date).
+_COMPARED = ("attributes", "possible", "authorised", "unauthorised", "last_date", "clean")
 _CELL_COLUMNS = ("pupils", "possible", "authorised", "unauthorised", "pa", "severe")
 
 
@@ -195,17 +198,17 @@ _LOCK_PG = """
     SELECT :academic_year, p, -1, 0, 0, 0, :year_start, false FROM unnest(string_to_array(:pupil_ids, ',')) AS p
     ON CONFLICT (academic_year, pupil_id) DO NOTHING"""
 _OLD_PG = """
-    SELECT pupil_id, attributes, possible, authorised, unauthorised, clean FROM pupil_years
+    SELECT pupil_id, attributes, possible, authorised, unauthorised, last_date, clean FROM pupil_years
     WHERE academic_year = :academic_year AND pupil_id = ANY(string_to_array(:pupil_ids, ','))
     ORDER BY pupil_id FOR UPDATE"""
 _OLD_SQLITE = """
-    SELECT pupil_id, attributes, possible, authorised, unauthorised, clean FROM pupil_years
+    SELECT pupil_id, attributes, possible, authorised, unauthorised, last_date, clean FROM pupil_years
     WHERE academic_year = :academic_year AND pupil_id IN (SELECT value FROM json_each(:pupil_ids))"""
 
 
 def _old_rows(db: Session, academic_year: int, pupil_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     """The pupils' stored rows, locked on PostgreSQL (see the module docstring)."""
-    columns = ("pupil_id", "attributes", "possible", "authorised", "unauthorised", "clean")
+    columns = ("pupil_id", "attributes", "possible", "authorised", "unauthorised", "last_date", "clean")
     dialect = db.get_bind().dialect.name
     params = {"academic_year": academic_year, "pupil_ids": _ids_param(dialect, pupil_ids)}
     if dialect == "postgresql":
@@ -213,7 +216,12 @@ def _old_rows(db: Session, academic_year: int, pupil_ids: Sequence[str]) -> dict
         rows = _run(db, _OLD_PG, params).fetchall()
     else:
         rows = _run(db, _OLD_SQLITE, params).fetchall()
-    return {r[0]: dict(zip(columns, r, strict=True)) for r in rows}
+    out = {}
+    for r in rows:
+        row = dict(zip(columns, r, strict=True))
+        row["last_date"], row["clean"] = _date(row["last_date"]), bool(row["clean"])
+        out[r[0]] = row
+    return out
 
 
 _INSERT_ROWS = ("INSERT INTO pupil_years (academic_year, pupil_id, attributes, possible, authorised, unauthorised, "
@@ -278,7 +286,7 @@ def refresh(db: Session, academic_year: int, pupil_ids: Iterable[str]) -> int:
     for pid in ids:
         before, after = old.get(pid), new.get(pid)
         if before is not None and after is not None and all(
-            before[c] == after[c] for c in ("attributes", "possible", "authorised", "unauthorised", "clean")
+            before[c] == after[c] for c in _COMPARED
         ):
             continue
         if before is not None and _counted(before):

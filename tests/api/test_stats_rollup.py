@@ -74,6 +74,9 @@ def test_registers_corrections_and_a_move_keep_the_rollup_equal_to_a_recomputati
     # A correction: pupil 2 was present after all, pupil 3 was not on roll that day.
     put(gw, 100001, MONDAY + dt.timedelta(days=1), [pupil(1), pupil(2), mover])
     assert_rollup_exact(gw, MONDAY + dt.timedelta(days=2))
+    # A day of sessions that are not possible (a planned closure) moves no total, only the last date.
+    put(gw, 100001, MONDAY + dt.timedelta(days=3), [pupil(1, am="#", pm="#"), pupil(2, am="#", pm="#")])
+    assert_rollup_exact(gw, MONDAY + dt.timedelta(days=3))
     # The mover goes to secondary school, with more sessions there than at the old school by Friday:
     # their attributes follow the school where they have most possible sessions.
     for d in range(3, 5):
