@@ -446,10 +446,14 @@ def measure(dbs: Databases, url: str, others: int, args: argparse.Namespace) -> 
         token = mint_token(dbs.data_dir, org_type="la", org_id=MEASURED_LA, roles=["case_officer"], issuer=settings.jwt_issuer,
                            audience=settings.jwt_audience)
         for purpose in PURPOSES:
-            asyncio.run(fire(server.port, token, purpose, args.concurrency, args.concurrency))  # warm-up
-            started = time.perf_counter()
-            r = asyncio.run(fire(server.port, token, purpose, args.requests, args.concurrency))
-            wall = time.perf_counter() - started
+            try:
+                asyncio.run(fire(server.port, token, purpose, args.concurrency, args.concurrency))  # warm-up
+                started = time.perf_counter()
+                r = asyncio.run(fire(server.port, token, purpose, args.requests, args.concurrency))
+                wall = time.perf_counter() - started
+            except (RuntimeError, httpx.HTTPError) as exc:
+                say(f"{dbs.backend:<11}{others:>7}  {purpose:<22} failed: {type(exc).__name__} {str(exc)[:200]}")
+                continue
             say(f"{dbs.backend:<11}{others:>7}  {purpose:<22}{len(r.latencies):>5}{r.records:>8}{max(r.sizes) / 1e6:>8.2f}"
                 f"{pct(r.latencies, 0.5):>8.0f}{pct(r.latencies, 0.99):>8.0f}{max(r.latencies):>8.0f}"
                 f"{len(r.latencies) / wall:>7.1f}{server.peak_hwm() / 1024:>8.0f}{server.peak_sum / 1024:>8.0f}")
