@@ -31,11 +31,22 @@ def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
     engine.dispose()
 
 
-def _append_as_a_gateway(url: str, data_dir: str, worker: int, start: object) -> None:
-    """One gateway process: its own engine and connections; it also signs heads as it goes."""
+def _append_as_a_gateway(
+    url: str, data_dir: str, worker: int, start: object, ready: object = None, *, release: bool = False
+) -> None:
+    """One gateway process: its own engine and connections; it also signs heads as it goes. It sets
+    itself up (engine, a first connection, keys) before it says it is ``ready`` and waits for
+    ``start``, so that both processes begin appending together, however slow a busy machine is to
+    spawn one of them; the parent ``release``s the start once both are set up."""
     engine = make_engine(url)
     sessions = make_sessionmaker(engine)
     keys = signing_keys(Path(data_dir))
+    with engine.connect():
+        pass
+    if ready is not None:
+        ready.set()  # type: ignore[attr-defined]
+    if release:
+        start.set()  # type: ignore[attr-defined]
     start.wait(60)  # type: ignore[attr-defined]
     for n in range(APPENDS_PER_PROCESS):
         with transaction(sessions) as db:
@@ -49,8 +60,7 @@ def _append_as_a_gateway(url: str, data_dir: str, worker: int, start: object) ->
 
 def _other_process(url: str, data_dir: str, worker: int, start: object, ready: object) -> None:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    ready.set()  # type: ignore[attr-defined]
-    _append_as_a_gateway(url, data_dir, worker, start)
+    _append_as_a_gateway(url, data_dir, worker, start, ready)
 
 
 def test_two_processes_appending_at_once_make_one_log_that_verifies(
@@ -61,8 +71,8 @@ def test_two_processes_appending_at_once_make_one_log_that_verifies(
     other = context.Process(target=_other_process, args=(database_url, str(data_dir), 2, start, ready))
     other.start()
     assert ready.wait(60)
-    start.set()
-    _append_as_a_gateway(database_url, str(data_dir), 1, start)  # this process is the first gateway
+    # This process is the first gateway; it starts both once it is set up too.
+    _append_as_a_gateway(database_url, str(data_dir), 1, start, release=True)
     other.join(120)
     assert other.exitcode == 0
     report = verify_database(database_url, signing_keys(data_dir).public_keys())
