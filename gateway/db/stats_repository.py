@@ -40,6 +40,11 @@ phase (2), year group (4), SEN status (2), FSM (1). URN is unique within a pupil
 attributes never decide the order. 62 bits in all: a signed 64-bit integer on both backends.
 
 Tests compare this, on SQLite and PostgreSQL, with the pure reference ``exact_aggregate``.
+
+Year to date, the same steps 1-4 have already run at ingest, one register's pupils at a time, into
+the rollup (``gateway.db.rollup_repository``: ``pupil_years`` and ``stats_cells``), and
+:func:`_rollup_sql` starts from there; the template above serves other windows, and tests hold the
+two to each other.
 """
 
 from __future__ import annotations
