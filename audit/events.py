@@ -23,6 +23,9 @@ from audit.canonical import canonical_bytes
 __all__ = [
     "ACTIONS",
     "DECISIONS",
+    "ACTION_SHAPE",
+    "ACTOR_FIELDS",
+    "EVENT_FIELDS",
     "IDENTIFIER_KEYS",
     "AuditEvent",
     "IdentifierInAuditEvent",
@@ -66,9 +69,9 @@ _UPN_SHAPE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z][0-9]{11}[0-9A-Za-z](?![A-Za-z
 _AUDIT_PSEUDONYM = re.compile(r"ap_[a-z2-7]{26}")
 _DIGITS_AS_ZERO: Final = str.maketrans(dict.fromkeys("0123456789", "0"))
 _ELEVEN_DIGITS: Final = "0" * 11
-_ACTION_SHAPE = re.compile(r"[a-z][a-z_]*(\.[a-z][a-z_]*)+")
-_ACTOR_KEYS: Final = frozenset({"org_type", "org_id", "sub"})
-_EVENT_FIELDS: Final = frozenset(
+ACTION_SHAPE = re.compile(r"[a-z][a-z_]*(\.[a-z][a-z_]*)+")
+ACTOR_FIELDS: Final = frozenset({"org_type", "org_id", "sub"})
+EVENT_FIELDS: Final = frozenset(
     {
         "action",
         "actor",
@@ -120,9 +123,9 @@ class AuditEvent:
 
     def __post_init__(self) -> None:
         """Refuse malformed events at construction, when the caller can still be blamed."""
-        if not isinstance(self.action, str) or not _ACTION_SHAPE.fullmatch(self.action):
+        if not isinstance(self.action, str) or not ACTION_SHAPE.fullmatch(self.action):
             raise InvalidAuditEvent("action must look like 'noun.verb', e.g. 'release.decided'")
-        if not isinstance(self.actor, Mapping) or set(self.actor) != _ACTOR_KEYS:
+        if not isinstance(self.actor, Mapping) or set(self.actor) != ACTOR_FIELDS:
             raise InvalidAuditEvent("actor must have exactly org_type, org_id and sub")
         if not all(isinstance(value, str) for value in self.actor.values()):
             raise InvalidAuditEvent("actor values must be strings")
@@ -177,7 +180,7 @@ def event_to_dict(event: AuditEvent) -> dict[str, Any]:
 
 def event_from_dict(data: Mapping[str, Any]) -> AuditEvent:
     """Rebuild an event from `event_to_dict` output, e.g. for ``audit verify`` re-hashing the log."""
-    if not isinstance(data, Mapping) or set(data) != _EVENT_FIELDS:
+    if not isinstance(data, Mapping) or set(data) != EVENT_FIELDS:
         raise InvalidAuditEvent("an event has exactly the fields of event_to_dict")
     occurred_at = data["occurred_at"]
     try:
@@ -214,7 +217,7 @@ def _scan(value: Any, where: str) -> None:
                 raise IdentifierInAuditEvent(f"identifier field {key!r} in {where}")
             if isinstance(key, str) and _looks_like_upn(key):
                 raise IdentifierInAuditEvent(f"UPN-shaped key in {where}")
-            inner = f"field {key!r}" if top_level and key in _EVENT_FIELDS else where
+            inner = f"field {key!r}" if top_level and key in EVENT_FIELDS else where
             _scan(item, inner)
     elif isinstance(value, list | tuple):
         if all(isinstance(item, str) for item in value):

@@ -38,7 +38,7 @@ def import_gias(sessions: sessionmaker[Session], path: Path, progress: Callable[
     rows = [{**asdict(r), "updated_at": now} for r in {r.urn: r for r in records}.values()]
     with transaction(sessions) as db:
         before = repo.count_schools(db)
-        attributes = _statistical_attributes(db)
+        attributes = rollup.school_attributes(db)
         repo.upsert_schools(db, rows)
         after = repo.count_schools(db)
         # A school's new LA, phase or type moves its pupils between statistics cells.
@@ -55,7 +55,3 @@ def import_gias(sessions: sessionmaker[Session], path: Path, progress: Callable[
 def _attributes_of(row: dict[str, Any]) -> tuple[Any, ...]:
     return (row["la_code"], row["phase"], row["type_of_establishment"])
 
-
-def _statistical_attributes(db: Session) -> dict[int, tuple[Any, ...]]:
-    """URN -> what a school gives its pupils' statistics cells (LA, phase, type of establishment)."""
-    return rollup.school_attributes(db)

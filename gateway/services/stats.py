@@ -410,18 +410,7 @@ def _authorise(sessions: sessionmaker[Session], principal: Principal, details: d
     if not reasons:
         return
     with transaction(sessions) as db:
-        audit.record(
-            db,
-            audit.new_event(
-                principal,
-                "stats.denied",
-                purpose=PURPOSE,
-                decision="deny",
-                reasons=reasons,
-                record_count=0,
-                details=details,
-            ),
-        )
+        _record_denial(db, principal, reasons, details)
     log.info("stats_denied", reasons=[x.split(":")[0] for x in reasons])
     raise Forbidden(reasons)
 
@@ -434,19 +423,15 @@ def _deny_budget(
         f"{cap} in the {academic_year_label(question.window.academic_year)} budget remain; "
         "nothing was released"
     ]
-    audit.record(
-        db,
-        audit.new_event(
-            principal,
-            "stats.denied",
-            purpose=PURPOSE,
-            decision="deny",
-            reasons=reasons,
-            record_count=0,
-            details=question.canonical() | {"question_hash": question.hash},
-        ),
-    )
+    _record_denial(db, principal, reasons, question.canonical() | {"question_hash": question.hash})
     return Forbidden(reasons)
+
+
+def _record_denial(db: Session, principal: Principal, reasons: list[str], details: dict[str, Any]) -> None:
+    event = audit.new_event(
+        principal, "stats.denied", purpose=PURPOSE, decision="deny", reasons=reasons, record_count=0, details=details
+    )
+    audit.record(db, event)
 
 
 def _answer(
@@ -502,10 +487,11 @@ def _answer(
 
     # 4. Noise, post-process, store and release.
     tables = []
+    register = _register_schools(sessions, settings, question.tables)
     for table, plan, cells in zip(question.tables, plans, exact, strict=True):
         noisy = adp.release_noisy(plan, {s: [c[s] for c in cells] for s in plan.names})
         keys = [{k: v for k, v in c.items() if k not in plan.names} for c in cells]
-        withheld = _withheld(sessions, settings, table, keys)
+        withheld = _withheld(register, settings, table, keys)
         rows = adp.publish_table(table.measure, keys, noisy, plan, withheld=withheld)
         tables.append(_table_body(table, plan, rows))
     del exact
@@ -558,16 +544,25 @@ def _answer(
     return _finish(sessions, settings, body, cached=False, index=index, spent=cost)
 
 
+def _register_schools(
+    sessions: sessionmaker[Session], settings: Settings, tables: Sequence[Table]
+) -> dict[tuple[str, str], int]:
+    """Open schools per (LA, phase) in the public register, read once per answer, and only when a
+    table is split by LA and the single-school convention is on."""
+    if settings.stats_min_schools_per_la_cell <= 0 or not any("la" in t.by for t in tables):
+        return {}
+    with transaction(sessions) as db:
+        return srepo.register_schools(db, sorted(OPEN_STATUSES))
+
+
 def _withheld(
-    sessions: sessionmaker[Session], settings: Settings, table: Table, keys: Sequence[Mapping[str, Any]]
+    register: Mapping[tuple[str, str], int], settings: Settings, table: Table, keys: Sequence[Mapping[str, Any]]
 ) -> list[str | None] | None:
     """DfE's single-school convention for LA-level cells (``c``; ``z`` where the register has no
     school), judged from the public register of schools only: post-processing, free of budget."""
     minimum = settings.stats_min_schools_per_la_cell
     if "la" not in table.by or minimum <= 0:
         return None
-    with transaction(sessions) as db:
-        register = srepo.register_schools(db, sorted(OPEN_STATUSES))
     by_la: dict[str, int] = {}
     for (la, _), n in register.items():
         by_la[la] = by_la.get(la, 0) + n
