@@ -84,8 +84,11 @@ def test_two_processes_appending_at_once_make_one_log_that_verifies(
         order = [row for (row,) in conn.execute(text("SELECT actor_org_id FROM audit_events ORDER BY idx"))]
     engine.dispose()
     assert order.count("201") == order.count("202") == APPENDS_PER_PROCESS
-    # The appends really did interleave: the lock, not luck, kept the indices apart.
-    assert sum(1 for a, b in zip(order, order[1:], strict=False) if a != b) > 1
+    # On PostgreSQL the appends really did interleave (waiters queue on the lock): the lock, not luck,
+    # kept the indices apart. SQLite's busy handler sleeps in growing steps, so one process can take
+    # all its turns while the other sleeps: there the log's integrity above is what is checked.
+    switches = sum(1 for a, b in zip(order, order[1:], strict=False) if a != b)
+    assert switches > 1 if database_url.startswith("postgresql") else switches >= 1
 
 
 def test_the_background_signer_signs_a_head_whenever_the_log_has_grown(
