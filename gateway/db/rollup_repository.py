@@ -14,6 +14,12 @@ inserted for a new pupil so that there is one to lock), and only then are the en
 schools' registers sharing a pupil (dual registration) take turns, and the second one reads the
 first one's committed totals. Cells are moved in attribute order. SQLite has one writer at a time.
 
+On PostgreSQL that is two statements per register: one that inserts the missing rows and locks the
+others (``ON CONFLICT DO UPDATE ... WHERE false`` locks a conflicting row without writing a new
+version of it), then one that recomputes the rows, compares them with the stored ones, writes the
+changed ones and moves the cells, all in SQL (:func:`_refresh_pg_sql`). Its snapshot is taken after the
+locks are held, so the stored rows it reads are the latest committed ones. SQLite compares in Python.
+
 :func:`rebuild` recomputes both tables from the enrolments (migration 0006, ``gateway stats rebuild``).
 """
 
@@ -66,21 +72,26 @@ def _pupils_sql(dialect: str, *, restricted: bool) -> str:
     largest ``pick`` (most possible sessions, then latest, then higher URN), totals summed, latest
     last date. ``restricted``: only the pupils in ``:pupil_ids``."""
     if restricted and dialect == "postgresql":
-        # A register's pupils: each enrolment looks its school up by primary key (the fenced LATERAL
-        # keeps PostgreSQL from hashing all 21,000 schools for a few hundred enrolments).
+        # A register's pupils: their enrolments found by primary key, pupil by pupil, and each
+        # enrolment's school by primary key (the fenced LATERALs keep PostgreSQL from planning a scan of
+        # the year's enrolments when its statistics lag behind a day's inserts, or from hashing all
+        # 21,000 schools for a few hundred enrolments).
         enrolments = f"""
     WITH en AS (
         SELECT e.pupil_id, e.urn, e.year_group, e.sen_status, e.fsm_eligible, e.last_date,
                e.sessions_possible AS possible, e.sessions_authorised AS authorised,
                e.sessions_unauthorised AS unauthorised, s.kind, s.la_idx
-        FROM enrolments e
+        FROM unnest(string_to_array(:pupil_ids, ',')) AS w(pupil_id)
+        CROSS JOIN LATERAL (
+            SELECT * FROM enrolments e
+            WHERE e.pupil_id = w.pupil_id AND e.academic_year = :academic_year OFFSET 0
+        ) e
         CROSS JOIN LATERAL (
             SELECT {srepo.SCHOOL_KIND_SQL} AS kind,
                    COALESCE(array_position(CAST(ARRAY[{_la_codes_literal()}] AS varchar[]), CAST(s.la_code AS varchar)) - 1,
                             {srepo.OUT_OF_SCOPE_LA}) AS la_idx
             FROM schools s WHERE s.urn = e.urn OFFSET 0
-        ) s
-        WHERE e.academic_year = :academic_year AND e.pupil_id = ANY(string_to_array(:pupil_ids, ','))"""
+        ) s"""
     else:
         # Each school's kind and LA index worked out once per school; the whole-year rebuild fences
         # the step (PostgreSQL's OFFSET 0) so that it is hashed per school, not redone per enrolment.
@@ -193,29 +204,23 @@ def _new_rows(db: Session, academic_year: int, pupil_ids: Sequence[str]) -> list
     return [_row(academic_year, r) for r in _run(db, _pupils_sql(dialect, restricted=True), params).fetchall()]
 
 
+#: PostgreSQL: inserts a placeholder row for each pupil without one and locks the rows of the others,
+#: in the order of the list (sorted): every conflicting row of ``ON CONFLICT DO UPDATE`` is locked, and
+#: with a ``WHERE`` that is never true none is updated (no new row version, no WAL but the lock's).
 _LOCK_PG = """
     INSERT INTO pupil_years (academic_year, pupil_id, attributes, possible, authorised, unauthorised, last_date, clean)
     SELECT :academic_year, p, -1, 0, 0, 0, :year_start, false FROM unnest(string_to_array(:pupil_ids, ',')) AS p
-    ON CONFLICT (academic_year, pupil_id) DO NOTHING"""
-_OLD_PG = """
-    SELECT pupil_id, attributes, possible, authorised, unauthorised, last_date, clean FROM pupil_years
-    WHERE academic_year = :academic_year AND pupil_id = ANY(string_to_array(:pupil_ids, ','))
-    ORDER BY pupil_id FOR UPDATE"""
+    ON CONFLICT (academic_year, pupil_id) DO UPDATE SET clean = excluded.clean WHERE false"""
 _OLD_SQLITE = """
     SELECT pupil_id, attributes, possible, authorised, unauthorised, last_date, clean FROM pupil_years
     WHERE academic_year = :academic_year AND pupil_id IN (SELECT value FROM json_each(:pupil_ids))"""
 
 
 def _old_rows(db: Session, academic_year: int, pupil_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """The pupils' stored rows, locked on PostgreSQL (see the module docstring)."""
+    """The pupils' stored rows (SQLite; PostgreSQL reads them in :func:`_refresh_pg_sql`)."""
     columns = ("pupil_id", "attributes", "possible", "authorised", "unauthorised", "last_date", "clean")
-    dialect = db.get_bind().dialect.name
-    params = {"academic_year": academic_year, "pupil_ids": _ids_param(dialect, pupil_ids)}
-    if dialect == "postgresql":
-        _run(db, _LOCK_PG, params | {"year_start": academic_year_bounds(academic_year)[0]})
-        rows = _run(db, _OLD_PG, params).fetchall()
-    else:
-        rows = _run(db, _OLD_SQLITE, params).fetchall()
+    params = {"academic_year": academic_year, "pupil_ids": _ids_param("sqlite", pupil_ids)}
+    rows = _run(db, _OLD_SQLITE, params).fetchall()
     out = {}
     for r in rows:
         row = dict(zip(columns, r, strict=True))
@@ -233,12 +238,6 @@ _ROW_CONFLICT = """
 _UPSERT_ROW = _INSERT_ROWS + """
     VALUES (:academic_year, :pupil_id, :attributes, :possible, :authorised, :unauthorised, :last_date, :clean)
 """ + _ROW_CONFLICT
-_UPSERT_ROWS_PG = _INSERT_ROWS + """
-    SELECT :academic_year, * FROM unnest(
-        string_to_array(:pupil_id, ','), CAST(string_to_array(:attributes, ',') AS integer[]),
-        CAST(string_to_array(:possible, ',') AS integer[]), CAST(string_to_array(:authorised, ',') AS integer[]),
-        CAST(string_to_array(:unauthorised, ',') AS integer[]), CAST(string_to_array(:last_date, ',') AS date[]),
-        CAST(string_to_array(:clean, ',') AS boolean[]))""" + _ROW_CONFLICT
 _INSERT_CELLS = "INSERT INTO stats_cells (academic_year, attributes, pupils, possible, authorised, unauthorised, pa, severe)"
 #: Cells move by differences: each sum gains the excluded row's.
 _CELL_CONFLICT = "\n    ON CONFLICT (academic_year, attributes) DO UPDATE SET " + ", ".join(
@@ -246,30 +245,91 @@ _CELL_CONFLICT = "\n    ON CONFLICT (academic_year, attributes) DO UPDATE SET " 
 )
 _MOVE_CELL = _INSERT_CELLS + """
     VALUES (:academic_year, :attributes, :pupils, :possible, :authorised, :unauthorised, :pa, :severe)""" + _CELL_CONFLICT
-_MOVE_CELLS_PG = _INSERT_CELLS + """
-    SELECT :academic_year, * FROM unnest(
-        CAST(string_to_array(:attributes, ',') AS integer[]), CAST(string_to_array(:pupils, ',') AS bigint[]),
-        CAST(string_to_array(:possible, ',') AS bigint[]), CAST(string_to_array(:authorised, ',') AS bigint[]),
-        CAST(string_to_array(:unauthorised, ',') AS bigint[]), CAST(string_to_array(:pa, ',') AS bigint[]),
-        CAST(string_to_array(:severe, ',') AS bigint[]))""" + _CELL_CONFLICT
 
 
-def _column_text(values: list[Any]) -> str:
-    if not values:
-        return ""
-    first = values[0]
-    if isinstance(first, bool):
-        return ",".join("t" if v else "f" for v in values)
-    if isinstance(first, dt.date):
-        return ",".join(v.isoformat() for v in values)
-    if isinstance(first, str):
-        return ",".join(values)
-    return ",".join(map(str, values))
+#: The cells' sums of one pupil-year, as ``anonymisation.dp.cell_contribution`` (and ``_CELLS_FROM_PUPILS``).
+_CONTRIBUTION = ("1", "{t}.possible", "{t}.authorised", "{t}.unauthorised",
+                 "CASE WHEN ({t}.authorised + {t}.unauthorised) * 10 >= {t}.possible THEN 1 ELSE 0 END",
+                 "CASE WHEN ({t}.authorised + {t}.unauthorised) * 2 >= {t}.possible THEN 1 ELSE 0 END")
 
 
-def _columns(rows: Sequence[dict[str, Any]], names: Iterable[str]) -> dict[str, str]:
-    """Each column of ``rows`` as one comma-separated string (:func:`_joined`)."""
-    return {name: _column_text([r[name] for r in rows]) for name in names}
+@cache
+def _refresh_pg_sql() -> str:
+    """:func:`refresh` on PostgreSQL after the lock, in one statement: the pupils' rows recomputed from
+    their enrolments (``new``; ``clean`` by the rule of ``anonymisation.dp.is_clean_pupil_year``, as
+    :func:`_rebuild_sql`, with ``S_t`` looked up in the ``:bounds`` array by the last date's day of the
+    year), the stored rows (``old``), the rows that differ written, rows of pupils without an enrolment
+    deleted, and the cells moved by the difference, in attribute order. Returns the rows written."""
+    compared = ", ".join(f"{{t}}.{c}" for c in _COMPARED)
+    minus = ", ".join(f"-({c.format(t='o')})" for c in _CONTRIBUTION)
+    plus = ", ".join(c.format(t="c") for c in _CONTRIBUTION)
+    sums = ", ".join(f"SUM({c}) AS {c}" for c in _CELL_COLUMNS)
+    nonzero = " OR ".join(f"SUM({c}) <> 0" for c in _CELL_COLUMNS)
+    cell_columns = ", ".join(_CELL_COLUMNS)
+    row_columns = ", ".join(_ROW_COLUMNS)
+    return f"""
+    WITH fresh AS ({_pupils_sql("postgresql", restricted=True)}
+    ), new AS (
+        SELECT f.pupil_id, f.attributes, f.possible, f.authorised, f.unauthorised, f.last_date,
+               CASE WHEN f.authorised >= 0 AND f.unauthorised >= 0
+                         AND f.authorised + f.unauthorised <= f.possible
+                         AND f.possible <= (CAST(:bounds AS integer[]))[
+                             f.last_date - CAST(:year_start AS date) + 1]
+                    THEN true ELSE false END AS clean
+        FROM fresh f
+    ), old AS (
+        SELECT o.* FROM unnest(string_to_array(:pupil_ids, ',')) AS w(pupil_id)
+        CROSS JOIN LATERAL (
+            SELECT pupil_id, attributes, possible, authorised, unauthorised, last_date, clean
+            FROM pupil_years p WHERE p.academic_year = :academic_year AND p.pupil_id = w.pupil_id LIMIT 1
+        ) o
+    ), changed AS (
+        SELECT n.* FROM new n LEFT JOIN old o ON o.pupil_id = n.pupil_id
+        WHERE o.pupil_id IS NULL OR ({compared.format(t="n")}) IS DISTINCT FROM ({compared.format(t="o")})
+    ), left_behind AS (
+        SELECT o.* FROM old o WHERE NOT EXISTS (SELECT 1 FROM new n WHERE n.pupil_id = o.pupil_id)
+    ), gone AS (
+        DELETE FROM pupil_years p
+        WHERE p.academic_year = :academic_year AND p.pupil_id = ANY(ARRAY(SELECT pupil_id FROM left_behind))
+    ), written AS (
+        INSERT INTO pupil_years (academic_year, {row_columns}, clean)
+        SELECT :academic_year, {row_columns}, clean FROM changed
+        {_ROW_CONFLICT.strip()}
+        RETURNING 1
+    ), moves AS (
+        SELECT attributes, {sums} FROM (
+            SELECT o.attributes, {minus} FROM old o
+            WHERE o.clean AND o.possible > 0
+              AND (o.pupil_id IN (SELECT pupil_id FROM changed)
+                   OR o.pupil_id IN (SELECT pupil_id FROM left_behind))
+            UNION ALL
+            SELECT c.attributes, {plus} FROM changed c WHERE c.clean AND c.possible > 0
+        ) AS d ({"attributes, " + cell_columns})
+        GROUP BY attributes
+        HAVING {nonzero}
+    ), cells AS (
+        {_INSERT_CELLS}
+        SELECT :academic_year, attributes, {cell_columns} FROM moves ORDER BY attributes
+        {_CELL_CONFLICT.strip()}
+    )
+    SELECT count(*) FROM written"""  # noqa: S608 (our constants only; values are bound)
+
+
+@cache
+def _bounds(academic_year: int) -> str:
+    """``S_t`` (``anonymisation.dp.sessions_possible_bound``) for every day of the year from its start,
+    as a PostgreSQL array literal indexed by day of the year plus one."""
+    start, end = academic_year_bounds(academic_year)
+    days = (end - start).days + 1
+    bounds = (adp.sessions_possible_bound(start, start + dt.timedelta(days=d)) for d in range(days))
+    return "{" + ",".join(map(str, bounds)) + "}"
+
+
+def _refresh_pg(db: Session, academic_year: int, ids: list[str]) -> int:
+    params = {"academic_year": academic_year, "pupil_ids": _joined(ids),
+              "year_start": academic_year_bounds(academic_year)[0]}
+    _run(db, _LOCK_PG, params)
+    return int(_run(db, _refresh_pg_sql(), params | {"bounds": _bounds(academic_year)}).fetchone()[0])
 
 
 def refresh(db: Session, academic_year: int, pupil_ids: Iterable[str]) -> int:
@@ -278,7 +338,8 @@ def refresh(db: Session, academic_year: int, pupil_ids: Iterable[str]) -> int:
     ids = sorted(set(pupil_ids))
     if not ids:
         return 0
-    pg = db.get_bind().dialect.name == "postgresql"
+    if db.get_bind().dialect.name == "postgresql":
+        return _refresh_pg(db, academic_year, ids)
     old = _old_rows(db, academic_year, ids)
     new = {row["pupil_id"]: row for row in _new_rows(db, academic_year, ids)}
     cells: dict[int, list[int]] = defaultdict(lambda: [0] * len(_CELL_COLUMNS))
@@ -302,19 +363,13 @@ def refresh(db: Session, academic_year: int, pupil_ids: Iterable[str]) -> int:
         db.execute(delete(PupilYearRollup).where(PupilYearRollup.academic_year == academic_year,
                                                  PupilYearRollup.pupil_id.in_(gone)))
     if changed:
-        if pg:
-            _run(db, _UPSERT_ROWS_PG, {"academic_year": academic_year, **_columns(changed, (*_ROW_COLUMNS, "clean"))})
-        else:
-            _run(db, _UPSERT_ROW, [{"academic_year": academic_year, **r,
-                                    "last_date": r["last_date"].isoformat(), "clean": int(r["clean"])}
-                                   for r in changed], many=True)
+        _run(db, _UPSERT_ROW, [{"academic_year": academic_year, **r,
+                                "last_date": r["last_date"].isoformat(), "clean": int(r["clean"])}
+                               for r in changed], many=True)
     moves = [{"attributes": a, **dict(zip(_CELL_COLUMNS, v, strict=True))}
              for a, v in sorted(cells.items()) if any(v)]
     if moves:
-        if pg:
-            _run(db, _MOVE_CELLS_PG, {"academic_year": academic_year, **_columns(moves, ("attributes", *_CELL_COLUMNS))})
-        else:
-            _run(db, _MOVE_CELL, [{"academic_year": academic_year, **m} for m in moves], many=True)
+        _run(db, _MOVE_CELL, [{"academic_year": academic_year, **m} for m in moves], many=True)
     return len(changed)
 
 
