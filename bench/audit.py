@@ -384,7 +384,7 @@ def load_log(url: str, entries: int, data_dir: Path, head_every: int) -> int:
     """Bulk-load a log of real events with their index rows, nodes and signed heads."""
     key_id, private_key = signing_keys(data_dir).current
     tree = TreeBuilder()
-    events, orgs, refs, nodes, heads = [], [], [], [], []
+    events, orgs, refs, sets, nodes, heads = [], [], [], [], [], []
     base = dt.datetime(2025, 9, 1, tzinfo=dt.UTC)
     for n in range(entries):
         event = _event(n, n % 7)
@@ -405,7 +405,9 @@ def load_log(url: str, entries: int, data_dir: Path, head_every: int) -> int:
             )
         )
         orgs.extend((n, org) for org in sorted({event.actor["org_id"], *event.subject_org_ids}))
-        refs.extend((ref, n) for ref in event.pupil_refs)
+        refs.extend((ref, n) for ref in sorted(set(event.pupil_refs)))  # set id = index, as 0007 moves old events
+        if event.pupil_refs:
+            sets.append((n, n))
         nodes.extend(tree.append(leaf_hash(entry)))
         if tree.size % head_every == 0 or tree.size == entries:
             head = sign_tree_head(tree.size, tree.root(), base + dt.timedelta(seconds=n), private_key, key_id)
@@ -419,7 +421,8 @@ def load_log(url: str, entries: int, data_dir: Path, head_every: int) -> int:
             events,
         ),
         "audit_event_orgs": ("idx, org_id", orgs),
-        "audit_pupil_refs": ("pupil_ref, idx", refs),
+        "audit_pupil_sets": ("pupil_ref, set_id", refs),
+        "audit_event_pupil_sets": ("idx, set_id", sets),
         "audit_nodes": ("level, idx, hash", nodes),
         "audit_tree_heads": ("tree_size, key_id, root_hash, signed_at, algorithm, signature", heads),
     }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import secrets
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -21,8 +22,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from gateway.db.models import (
     AuditEvent,
     AuditEventOrg,
+    AuditEventPupilSet,
     AuditNode,
-    AuditPupilRef,
+    AuditPupilSet,
     AuditState,
     AuditTreeHead,
     Enrolment,
@@ -43,7 +45,8 @@ __all__ = [
     "insert_entry",
     "insert_head",
     "insert_nodes",
-    "insert_pupil_refs",
+    "insert_pupil_set",
+    "new_pupil_set_id",
     "is_enrolled_at",
     "latest_head",
     "left_siblings",
@@ -55,8 +58,11 @@ __all__ = [
     "size_and_nodes",
 ]
 
-#: Rows per INSERT of a pupil index: far under both backends' bind-parameter limits.
+#: Rows per INSERT of a pupil set on SQLite: far under its bind-parameter limit.
 _CHUNK = 5000
+#: Set ids drawn for new pupil sets are at least this: events appended before pupil sets existed
+#: kept their index as their set id (migrations/versions/0007).
+_FIRST_DRAWN_SET_ID = 2**62
 
 
 def _is_pg(db: Session) -> bool:
@@ -80,7 +86,7 @@ _INSERT_PG = text(
     "org AS (INSERT INTO audit_event_orgs (idx, org_id) SELECT :idx, unnest(CAST(:org_ids AS varchar[]))), "
     "nod AS (INSERT INTO audit_nodes (level, idx, hash) SELECT * FROM"
     "  unnest(CAST(:levels AS smallint[]), CAST(:idxs AS bigint[]), CAST(:hashes AS bytea[]))), "
-    "ref AS (INSERT INTO audit_pupil_refs (pupil_ref, idx) SELECT unnest(CAST(:refs AS varchar[])), :idx) "
+    "pset AS (INSERT INTO audit_event_pupil_sets (idx, set_id) SELECT :idx, CAST(:set_id AS bigint) WHERE CAST(:set_id AS bigint) IS NOT NULL) "
     "SELECT 1"
 )
 
@@ -105,22 +111,46 @@ def claim_index(db: Session) -> tuple[int, dict[tuple[int, int], bytes]]:
     return size, get_nodes(db, left_siblings(size))
 
 
+def new_pupil_set_id() -> int:
+    """A set id for a new pupil set: random, so that it can be drawn without the append lock."""
+    return _FIRST_DRAWN_SET_ID + secrets.randbits(62)
+
+
+def insert_pupil_set(db: Session, set_id: int, pupil_refs: Iterable[str]) -> None:
+    """The rows of an event's pupil set, written before the append lock is taken (`claim_index`):
+    random inserts into the index on the pseudonym, which must not hold up other appends. One
+    binary COPY on PostgreSQL."""
+    refs = sorted(set(pupil_refs))
+    if not refs:
+        return
+    if _is_pg(db):
+        with db.connection().connection.driver_connection.cursor() as cur:
+            with cur.copy("COPY audit_pupil_sets (pupil_ref, set_id) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(["varchar", "int8"])
+                for ref in refs:
+                    copy.write_row((ref, set_id))
+        return
+    for start in range(0, len(refs), _CHUNK):
+        db.execute(insert(AuditPupilSet.__table__), [{"pupil_ref": r, "set_id": set_id} for r in refs[start : start + _CHUNK]])
+
+
 def insert_entry(
     db: Session,
     values: dict[str, Any],
     org_ids: Iterable[str],
     nodes: Sequence[tuple[int, int, bytes]],
-    pupil_refs: Iterable[str],
+    pupil_set: int | None,
 ) -> None:
-    """Write an event at the index `claim_index` gave, with everything derived from it."""
-    orgs, refs = sorted(set(org_ids)), sorted(set(pupil_refs))
+    """Write an event at the index `claim_index` gave, with everything derived from it; `pupil_set`
+    is the id of the event's pupil set (`insert_pupil_set`), if it names pupils."""
+    orgs = sorted(set(org_ids))
     if _is_pg(db):
         db.execute(
             _INSERT_PG,
             {
                 **values,
                 "org_ids": orgs,
-                "refs": refs,
+                "set_id": pupil_set,
                 "levels": [lv for lv, _, _ in nodes],
                 "idxs": [ix for _, ix, _ in nodes],
                 "hashes": [h for _, _, h in nodes],
@@ -129,7 +159,8 @@ def insert_entry(
         return
     insert_audit_event(db, values, orgs)
     insert_nodes(db, nodes)
-    insert_pupil_refs(db, values["idx"], refs)
+    if pupil_set is not None:
+        db.execute(insert(AuditEventPupilSet.__table__).values(idx=values["idx"], set_id=pupil_set))
 
 
 def insert_audit_event(db: Session, values: dict[str, Any], org_ids: Sequence[str]) -> None:
@@ -188,14 +219,6 @@ def size_and_nodes(
 
 def insert_nodes(db: Session, nodes: Sequence[tuple[int, int, bytes]]) -> None:
     db.execute(insert(AuditNode.__table__), [{"level": lv, "idx": ix, "hash": h} for lv, ix, h in nodes])
-
-
-def insert_pupil_refs(db: Session, idx: int, pupil_refs: Iterable[str]) -> None:
-    rows = [{"pupil_ref": ref, "idx": idx} for ref in sorted(set(pupil_refs))]
-    if not rows:
-        return
-    for start in range(0, len(rows), _CHUNK):
-        db.execute(insert(AuditPupilRef.__table__), rows[start : start + _CHUNK])
 
 
 # --- sizes and tree heads -------------------------------------------------------------------------
@@ -289,9 +312,10 @@ def release_events_for_pupil(
     """Allowed release decisions whose event names the pupil, in log order, as (idx, entry)."""
     stmt = (
         select(AuditEvent.idx, AuditEvent.entry)
-        .join(AuditPupilRef, AuditPupilRef.idx == AuditEvent.idx)
+        .join(AuditEventPupilSet, AuditEventPupilSet.idx == AuditEvent.idx)
+        .join(AuditPupilSet, AuditPupilSet.set_id == AuditEventPupilSet.set_id)
         .where(
-            AuditPupilRef.pupil_ref == pupil_ref,
+            AuditPupilSet.pupil_ref == pupil_ref,
             AuditEvent.action == "release.decided",
             AuditEvent.decision == "allow",
             AuditEvent.idx < max_index,
@@ -319,7 +343,10 @@ _EVENT_ROWS = text(
     " occurred_at FROM audit_events WHERE idx >= :start AND idx < :end ORDER BY idx"
 )
 _ORG_ROWS = text("SELECT idx, org_id FROM audit_event_orgs WHERE idx >= :start AND idx < :end")
-_PUPIL_ROWS = text("SELECT idx, pupil_ref FROM audit_pupil_refs WHERE idx >= :start AND idx < :end")
+_PUPIL_ROWS = text(
+    "SELECT e.idx, s.pupil_ref FROM audit_event_pupil_sets AS e JOIN audit_pupil_sets AS s ON s.set_id = e.set_id"
+    " WHERE e.idx >= :start AND e.idx < :end"
+)
 
 
 def event_rows(db: Session, start: int, end: int) -> list[Row[Any]]:

@@ -215,20 +215,33 @@ class AuditTreeHead(Base):
     signature: Mapped[bytes] = mapped_column(LargeBinary)
 
 
-class AuditPupilRef(Base):
-    """Which events name a pupil (by audit pseudonym): the index behind subject access."""
+class AuditPupilSet(Base):
+    """Which pupils (by audit pseudonym) an event names: the rows of its pupil set, written before
+    the append lock is taken (migrations/versions/0007). The index behind subject access."""
 
-    __tablename__ = "audit_pupil_refs"
+    __tablename__ = "audit_pupil_sets"
 
     pupil_ref: Mapped[str] = mapped_column(String(32), primary_key=True)
+    set_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+
+    __table_args__ = (Index("ix_audit_pupil_sets_set", "set_id"),)
+
+
+class AuditEventPupilSet(Base):
+    """The pupil set of an event that names pupils, added with the event under the append lock."""
+
+    __tablename__ = "audit_event_pupil_sets"
+
     idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    set_id: Mapped[int] = mapped_column(BigInteger, unique=True)
 
 
 __all__ = [
     "AuditEvent",
     "AuditEventOrg",
     "AuditNode",
-    "AuditPupilRef",
+    "AuditEventPupilSet",
+    "AuditPupilSet",
     "AuditTreeHead",
     "AuditState",
     "DataKey",

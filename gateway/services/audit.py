@@ -60,6 +60,12 @@ def new_event(
 def _append(db: Session, event: AuditEvent) -> int:
     entry = event_bytes(event)
     leaf = leaf_hash(entry)
+    # The pupils it names go in first, as a set of their own: thousands of index rows for a large
+    # release, which must not be written while every other append waits.
+    pupil_set = None
+    if event.pupil_refs:
+        pupil_set = audit_repo.new_pupil_set_id()
+        audit_repo.insert_pupil_set(db, pupil_set, event.pupil_refs)
     # From here to the commit the log is locked: only the index-dependent work happens inside.
     size, siblings = audit_repo.claim_index(db)
     # The complete subtrees this leaf finishes are stored with it, so that every proof afterwards is
@@ -81,7 +87,7 @@ def _append(db: Session, event: AuditEvent) -> int:
         },
         [event.actor["org_id"], *event.subject_org_ids],
         nodes,
-        event.pupil_refs,
+        pupil_set,
     )
     return size
 

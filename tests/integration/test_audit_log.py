@@ -28,7 +28,8 @@ from gateway.services.audit_log import sign_head
 from gateway.services.audit_verify import verify_database
 from tests.conftest import BACKENDS
 
-APPEND_ONLY = ("audit_events", "audit_event_orgs", "audit_nodes", "audit_tree_heads", "audit_pupil_refs")
+APPEND_ONLY = ("audit_events", "audit_event_orgs", "audit_nodes", "audit_tree_heads", "audit_pupil_sets",
+               "audit_event_pupil_sets")
 ACTOR = {"org_type": "la", "org_id": "202", "sub": "officer-1"}
 
 
@@ -137,7 +138,8 @@ def test_every_append_stores_exactly_the_complete_subtrees_an_in_memory_tree_has
 def test_an_append_indexes_the_pupils_it_names_by_audit_pseudonym(sessions: sessionmaker[Session]) -> None:
     append(sessions, 3)
     with sessions() as db:
-        rows = set(db.execute(text("SELECT pupil_ref, idx FROM audit_pupil_refs")).all())
+        rows = set(db.execute(text("SELECT s.pupil_ref, e.idx FROM audit_event_pupil_sets e "
+                                   "JOIN audit_pupil_sets s ON s.set_id = e.set_id")).all())
     assert rows == {
         ("ap_test0000", 0),
         ("ap_test0001", 1),
@@ -161,8 +163,10 @@ REFUSED = [
     "DELETE FROM audit_nodes WHERE level = 1",
     "UPDATE audit_tree_heads SET tree_size = 99",
     "DELETE FROM audit_tree_heads",
-    "UPDATE audit_pupil_refs SET pupil_ref = 'ap_other'",
-    "DELETE FROM audit_pupil_refs WHERE idx = 2",
+    "UPDATE audit_pupil_sets SET pupil_ref = 'ap_other'",
+    "DELETE FROM audit_pupil_sets WHERE pupil_ref = 'ap_shared'",
+    "UPDATE audit_event_pupil_sets SET set_id = set_id + 1",
+    "DELETE FROM audit_event_pupil_sets WHERE idx = 2",
 ]
 
 
@@ -224,7 +228,7 @@ def test_the_migration_backfills_nodes_and_pupils_for_a_log_begun_before_it(data
             for lv, ix, h in db.execute(text("SELECT level, idx, hash FROM audit_nodes"))
         }
         refs = db.execute(
-            text("SELECT count(*) FROM audit_pupil_refs WHERE pupil_ref = 'ap_shared'")
+            text("SELECT count(*) FROM audit_pupil_sets WHERE pupil_ref = 'ap_shared'")
         ).scalar_one()
     engine.dispose()
     assert stored == dict(reference.nodes)
@@ -267,7 +271,7 @@ def test_deleting_one_stored_event_is_caught_at_its_index(
 ) -> None:
     build_log(sessions, data_dir)
     with as_attacker(database_url) as engine, engine.begin() as conn:
-        for table in ("audit_events", "audit_event_orgs", "audit_pupil_refs"):
+        for table in ("audit_events", "audit_event_orgs", "audit_event_pupil_sets"):
             conn.execute(text(f"DELETE FROM {table} WHERE idx = 6"))
     report = verify(database_url, data_dir)
     assert report["ok"] is False and report["first_bad_index"] == 6
@@ -279,7 +283,7 @@ def test_deleting_the_last_events_and_shrinking_the_size_is_caught_by_the_heads(
 ) -> None:
     build_log(sessions, data_dir)
     with as_attacker(database_url) as engine, engine.begin() as conn:
-        for table in ("audit_events", "audit_event_orgs", "audit_pupil_refs"):
+        for table in ("audit_events", "audit_event_orgs", "audit_event_pupil_sets"):
             conn.execute(text(f"DELETE FROM {table} WHERE idx >= 16"))
         conn.execute(text("DELETE FROM audit_nodes WHERE ((idx + 1) << level) > 16"))
         conn.execute(text("UPDATE audit_state SET tree_size = 16"))
@@ -293,7 +297,7 @@ def test_reordering_two_stored_events_is_caught_at_the_first_of_them(
 ) -> None:
     build_log(sessions, data_dir)
     with as_attacker(database_url) as engine, engine.begin() as conn:
-        for table in ("audit_events", "audit_event_orgs", "audit_pupil_refs"):
+        for table in ("audit_events", "audit_event_orgs", "audit_event_pupil_sets"):
             conn.execute(text(f"UPDATE {table} SET idx = -1 WHERE idx = 10"))
             conn.execute(text(f"UPDATE {table} SET idx = 10 WHERE idx = 13"))
             conn.execute(text(f"UPDATE {table} SET idx = 13 WHERE idx = -1"))
@@ -364,7 +368,8 @@ def test_hiding_a_pupil_from_subject_access_is_caught(
 ) -> None:
     build_log(sessions, data_dir)
     with as_attacker(database_url) as engine, engine.begin() as conn:
-        conn.execute(text("DELETE FROM audit_pupil_refs WHERE idx = 6 AND pupil_ref = 'ap_test0006'"))
+        conn.execute(text("DELETE FROM audit_pupil_sets WHERE pupil_ref = 'ap_test0006' AND set_id = "
+                          "(SELECT set_id FROM audit_event_pupil_sets WHERE idx = 6)"))
     report = verify(database_url, data_dir)
     assert report["ok"] is False and report["first_bad_index"] == 6
     assert "pupils indexed" in report["problems"][0]["message"]
