@@ -39,12 +39,32 @@ def canonical_bytes(event: Mapping[str, Any]) -> bytes:
     serialises ``dict`` only. Tuples serialise as arrays, as they do in `json`.
     """
     try:
-        return rfc8785.dumps(_plain(event))
+        return _canonical(event)
     except rfc8785.CanonicalizationError as exc:
         # `from None`: the original message can quote the value (an out-of-range int, a float).
         raise NotCanonicalisable(
             f"event is not canonicalisable under RFC 8785 ({type(exc).__name__})"
         ) from None
+
+
+def _canonical(value: Any) -> bytes:
+    """RFC 8785 of ``value``, assembled member by member for a mapping, so that a long list of plain
+    strings (an event's pupil pseudonyms: ten thousand in a large release) is written in one join
+    instead of one call per string. Under RFC 8785 an object is its members in the order of their
+    keys' UTF-16 code units, each as the canonical key, a colon and the canonical value, joined by
+    commas; and a string of printable ASCII without a quote or a backslash is itself between quotes.
+    Anything else goes to `rfc8785` as it is; the result is byte for byte `rfc8785.dumps`
+    (tests/unit/test_audit_canonical.py compares them)."""
+    if isinstance(value, Mapping):
+        if not all(isinstance(key, str) for key in value):
+            return rfc8785.dumps(_plain(value))  # refused there, as before
+        members = sorted(value.items(), key=lambda item: item[0].encode("utf-16-be"))
+        return b"{" + b",".join(rfc8785.dumps(key) + b":" + _canonical(item) for key, item in members) + b"}"
+    if isinstance(value, list | tuple) and value and all(type(item) is str for item in value):
+        joined = "".join(value)
+        if joined.isascii() and joined.isprintable() and '"' not in joined and "\\" not in joined:
+            return ('["' + '","'.join(value) + '"]').encode("ascii")
+    return rfc8785.dumps(_plain(value))
 
 
 def _plain(value: Any) -> Any:
