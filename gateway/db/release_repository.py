@@ -13,9 +13,7 @@ from sqlalchemy import (
     URL,
     Date,
     Engine,
-    String,
     and_,
-    any_,
     bindparam,
     case,
     create_engine,
@@ -26,7 +24,6 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
@@ -200,11 +197,21 @@ _WEEK = {
 #: this index: the cost of a release would grow with every other LA.
 _BY_LA = {"postgresql": "", "sqlite": "INDEXED BY ix_enrolments_la_year"}
 #: ISO dates as text, so that the least of "date:..." strings is the earliest mark.
-_DAY_TEXT = {"postgresql": "to_char(m.date, 'YYYY-MM-DD')", "sqlite": "m.date"}
+#: A mark's date as a whole number of days since Monday 1 January 1900 (`_DAY_ZERO`).
+_DAY = {
+    "postgresql": "(m.date - DATE '1900-01-01')",
+    "sqlite": "CAST(julianday(m.date) - 2415020.5 AS INTEGER)",
+}
+_DAY_ZERO = dt.date(1900, 1, 1)
+#: A code of one or two ASCII characters as a whole number: 256 * first + second (0 if none).
+_CODE_NUMBER = {
+    "postgresql": "(ascii({0}) * 256 + ascii(substr({0}, 2, 1)))",
+    "sqlite": "(unicode({0}) * 256 + coalesce(unicode(substr({0}, 2, 1)), 0))",
+}
 _LIST = {"postgresql": "string_agg({}, ',')", "sqlite": "group_concat({}, ',')"}
 
 _PENALTY_SQL = """
-WITH cand AS (
+WITH {code_table}, cand AS (
     SELECT pupil_id, urn FROM enrolments {by_la}
     WHERE la_code = :la AND academic_year IN {years} {urn_filter}
     GROUP BY pupil_id, urn
@@ -212,14 +219,18 @@ WITH cand AS (
 ), wk AS (
     SELECT m.pupil_id, m.urn, m.academic_year, {week} AS week,
         SUM({hits}) AS hits,
-        MIN(CASE WHEN {possible_am} THEN {day} || ':AM:' || m.am
-                 WHEN {possible_pm} THEN {day} || ':PM:' || m.pm END) AS first_possible,
+        -- The first possible session, as a number that orders by date then session:
+        -- ((day * 2 + 0 for AM, 1 for PM) * 65536 + the code's number); the shell decodes it.
+        MIN(CASE WHEN {possible_am} THEN (CAST({day} AS BIGINT) * 2) * 65536 + {am_number}
+                 WHEN {possible_pm} THEN (CAST({day} AS BIGINT) * 2 + 1) * 65536 + {pm_number} END) AS first_possible,
         {hit_marks} AS hit_marks,
         SUM({present}) AS present, SUM({aea}) AS aea, SUM({auth}) AS auth, SUM({unauth}) AS unauth
     FROM cand
     JOIN enrolments e ON e.pupil_id = cand.pupil_id AND e.urn = cand.urn AND e.la_code = :la
         AND e.academic_year IN {years}
     JOIN marks m ON m.pupil_id = e.pupil_id AND m.urn = e.urn AND m.academic_year = e.academic_year
+    LEFT JOIN codes ca ON ca.code = m.am
+    LEFT JOIN codes cp ON cp.code = m.pm
     WHERE m.date >= :start AND m.date <= :end
     GROUP BY m.pupil_id, m.urn, m.academic_year, {week}
 ), ranked AS (
@@ -292,19 +303,27 @@ def penalty_notice_candidates(
     sessions from then on, and before)."""
     backend = "postgresql" if _is_pg(db) else "sqlite"
     boundary, not_counted_new, not_counted_old = not_counted
-    day = _DAY_TEXT[backend]
+    day = _DAY[backend]
     p = _Params(la=la_code, sessions=sessions, weeks=school_weeks, start=start, end=end, boundary=boundary)
 
-    def either(listed: Sequence[str]) -> str:
-        return f"(m.am IN {p.many(sorted(listed))} OR m.pm IN {p.many(sorted(listed))})"
+    # What each code counts as, looked up once per session through a small table of every code the
+    # criterion's lists name (a code in none of them counts as nothing, and as a possible session),
+    # instead of testing each session against every list.
+    kinds = {"hit": set(codes), "present": set(classes["present"]), "aea": set(classes["aea"]),
+             "auth": set(classes["authorised"]), "unauth": set(classes["unauthorised"]),
+             "nc_new": set(not_counted_new), "nc_old": set(not_counted_old)}
+    table_rows = []
+    for n, code in enumerate(sorted(set().union(*kinds.values()))):
+        p.values[f"code_{n}"] = code
+        table_rows.append(f"(CAST(:code_{n} AS VARCHAR(2)), {', '.join('1' if code in listed else '0' for listed in kinds.values())})")
+    code_table = f"codes (code, {', '.join(kinds)}) AS (VALUES {', '.join(table_rows)})"
 
-    def count(listed: Sequence[str]) -> str:
-        return (f"CASE WHEN m.am IN {p.many(sorted(listed))} THEN 1 ELSE 0 END + "
-                f"CASE WHEN m.pm IN {p.many(sorted(listed))} THEN 1 ELSE 0 END")
+    def count(kind: str) -> str:
+        return f"COALESCE(ca.{kind}, 0) + COALESCE(cp.{kind}, 0)"
 
-    def possible(column: str) -> str:
-        return (f"((m.date >= :boundary AND m.{column} NOT IN {p.many(sorted(not_counted_new))}) "
-                f"OR (m.date < :boundary AND m.{column} NOT IN {p.many(sorted(not_counted_old))}))")
+    def possible(side: str) -> str:
+        return (f"((m.date >= :boundary AND COALESCE({side}.nc_new, 0) = 0) "
+                f"OR (m.date < :boundary AND COALESCE({side}.nc_old, 0) = 0))")
 
     mark = f"{day} || ':' || m.am || ':' || m.pm"
     listing = _LIST[backend]
@@ -313,38 +332,45 @@ def penalty_notice_candidates(
         years=p.many(years),
         urn_filter=f"AND urn IN {p.many(sorted(urns))}" if urns is not None else "",
         week=_WEEK[backend],
-        hits=count(codes),
+        code_table=code_table,
+        hits=count("hit"),
         by_la=_BY_LA[backend],
-        possible_am=possible("am"),
-        possible_pm=possible("pm"),
+        possible_am=possible("ca"),
+        possible_pm=possible("cp"),
         day=day,
-        hit_marks=listing.format(f"CASE WHEN {either(codes)} THEN {mark} END"),
-        present=count(classes["present"]), aea=count(classes["aea"]), auth=count(classes["authorised"]),
-        unauth=count(classes["unauthorised"]),
+        hit_marks=listing.format(f"CASE WHEN ca.hit = 1 OR cp.hit = 1 THEN {mark} END"),
+        present=count("present"), aea=count("aea"), auth=count("auth"), unauth=count("unauth"),
         counted_hits=listing.format("CASE WHEN c.in_last = 1 THEN c.hit_marks END"),
-        counted_weeks=listing.format("CASE WHEN c.in_last = 1 AND c.hits = 0 THEN c.first_possible END"),
+        counted_weeks=listing.format("CASE WHEN c.in_last = 1 AND c.hits = 0 THEN CAST(c.first_possible AS TEXT) END"),
+        am_number=_CODE_NUMBER[backend].format("m.am"), pm_number=_CODE_NUMBER[backend].format("m.pm"),
     )
     stmt = p.statement(sql, ["start", "end", "boundary"])
     if backend == "postgresql":
         # The aggregate sorts a candidate's every mark of the window (300,000 rows for an LA of
         # 60,000 pupils over a term): in memory, not in temporary files. For this transaction only.
         db.execute(text("SET LOCAL work_mem = '64MB'"))
+        # One process per release: with many releases at once, parallel workers only add the cost of
+        # each one building the candidates again.
+        db.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
     totals: list[EnrolmentTotals] = []
     marks: list[MarkRecord] = []
     hits = frozenset(codes)
+    day_of = functools.lru_cache(maxsize=None)(lambda n: _DAY_ZERO + dt.timedelta(days=n))
     for r in db.execute(stmt, p.values):
         pid, urn = r.pupil_id, int(r.urn)
         totals.append(_to_totals(r, int(r.present), int(r.aea), int(r.auth), int(r.unauth)))
         for item in r.hit_marks.split(",") if r.hit_marks else ():
-            day_text, am, pm = item.split(":")
-            date = dt.date.fromisoformat(day_text)
+            day_number, am, pm = item.split(":")
+            date = day_of(int(day_number))
             if am in hits:
                 marks.append(MarkRecord(pid, urn, date, "AM", am))
             if pm in hits:
                 marks.append(MarkRecord(pid, urn, date, "PM", pm))
         for item in r.week_marks.split(",") if r.week_marks else ():
-            day_text, session, code = item.split(":")
-            marks.append(MarkRecord(pid, urn, dt.date.fromisoformat(day_text), "AM" if session == "AM" else "PM", code))
+            session_number, code_number = divmod(int(item), 65536)
+            day_number, pm_session = divmod(session_number, 2)
+            code = chr(code_number >> 8) + (chr(code_number & 255) if code_number & 255 else "")
+            marks.append(MarkRecord(pid, urn, day_of(day_number), "PM" if pm_session else "AM", code))
     totals.sort(key=lambda t: (t.school_urn, t.pupil_id, t.academic_year))
     return totals, marks
 
@@ -353,26 +379,22 @@ def _is_pg(db: Session) -> bool:
     return db.get_bind().dialect.name == "postgresql"
 
 
-_INSERT_PUPILS_PG = text(
-    "INSERT INTO release_pupils (release_id, pupil_id, pupil_ref) "
-    "SELECT :release_id, unnest(CAST(:pupil_ids AS varchar[])), unnest(CAST(:pupil_refs AS varchar[]))"
-)
-
-
 def insert_release(db: Session, values: dict[str, Any], pupils: Sequence[tuple[str, str | None]]) -> None:
-    """The release and its (pupil_id, pupil_ref or None) rows: one statement for the pupils on
-    PostgreSQL (arrays), one executemany on SQLite, whatever their number."""
+    """The release and its (pupil_id, pupil_ref or None) rows: one binary COPY for the pupils on
+    PostgreSQL, one executemany on SQLite, whatever their number."""
     db.execute(insert(Release).values(**values))
     if not pupils:
         return
+    release_id = values["id"]
+    driver = db.connection().connection.driver_connection
     if _is_pg(db):
-        db.execute(_INSERT_PUPILS_PG, {"release_id": values["id"], "pupil_ids": [p for p, _ in pupils],
-                                       "pupil_refs": [r for _, r in pupils]})
+        with driver.cursor() as cur, cur.copy("COPY release_pupils (release_id, pupil_id, pupil_ref) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["varchar", "varchar", "varchar"])
+            for pupil_id, ref in sorted(pupils):  # in primary-key order
+                copy.write_row((release_id, pupil_id, ref))
         return
-    db.connection().connection.driver_connection.executemany(
-        "INSERT INTO release_pupils (release_id, pupil_id, pupil_ref) VALUES (?, ?, ?)",
-        [(values["id"], pupil_id, ref) for pupil_id, ref in pupils],
-    )
+    driver.executemany("INSERT INTO release_pupils (release_id, pupil_id, pupil_ref) VALUES (?, ?, ?)",
+                       [(release_id, pupil_id, ref) for pupil_id, ref in pupils])
 
 
 def set_release_audit_index(db: Session, release_id: str, index: int) -> None:
@@ -430,17 +452,25 @@ def insert_consent(db: Session, values: dict[str, Any]) -> None:
 
 def current_consent_states(db: Session, purpose: str, pupil_ids: Sequence[str]) -> dict[str, str]:
     """pupil_id -> latest decision for the purpose (latest by sequence number, i.e. log order)."""
+    if not pupil_ids:
+        return {}
     c = ConsentRecord
+    if _is_pg(db):
+        # The release's pupils as one text parameter (ids are hex: no commas), probed one by one.
+        with db.connection().connection.driver_connection.cursor() as cur:
+            cur.execute(
+                "SELECT w.pupil_id, latest.decision FROM unnest(string_to_array(%s, ',')) AS w(pupil_id) "
+                "CROSS JOIN LATERAL (SELECT c.decision FROM consents AS c WHERE c.pupil_id = w.pupil_id "
+                "AND c.purpose = %s ORDER BY c.seq DESC LIMIT 1) AS latest",
+                (",".join(pupil_ids), purpose),
+            )
+            return dict(cur.fetchall())
     out: dict[str, str] = {}
-    pg = _is_pg(db)
-    # PostgreSQL takes a release's pupils as one array parameter; SQLite in chunks of bound values.
-    size = max(1, len(pupil_ids)) if pg else _CHUNK
-    for i in range(0, len(pupil_ids), size):
-        chunk = list(pupil_ids[i : i + size])
-        named = c.pupil_id == any_(bindparam("pupil_ids", chunk, type_=ARRAY(String))) if pg else c.pupil_id.in_(chunk)
+    for i in range(0, len(pupil_ids), _CHUNK):
+        chunk = list(pupil_ids[i : i + _CHUNK])
         sub = (
             select(c.pupil_id, func.max(c.seq).label("seq"))
-            .where(c.purpose == purpose, named)
+            .where(c.purpose == purpose, c.pupil_id.in_(chunk))
             .group_by(c.pupil_id)
             .subquery()
         )

@@ -57,12 +57,17 @@ def attendance_rate(possible: int, present: int, aea: int) -> float | None:
 
 def decrypt_identities(db: Session, keys: Keys, year: int, pupil_ids: list[str]) -> dict[str, Identity]:
     out: dict[str, Identity] = {}
+    masters: dict[str, bytes | None] = {}  # each master key looked up once
     for pid, (ciphertext, wrapped, master_id) in repo.identities_with_keys(db, year, pupil_ids).items():
-        try:
-            data_key = unwrap_data_key(wrapped, keys.kek(master_id), pid, year)
-        except KeyUnavailable:
+        if master_id not in masters:
+            try:
+                masters[master_id] = keys.kek(master_id)
+            except KeyUnavailable:
+                masters[master_id] = None
+        master = masters[master_id]
+        if master is None:
             continue  # the year's key was destroyed at the end of retention: nothing identifying remains
-        out[pid] = decrypt_identity(ciphertext, data_key, pid, year)
+        out[pid] = decrypt_identity(ciphertext, unwrap_data_key(wrapped, master, pid, year), pid, year)
     return out
 
 
