@@ -51,12 +51,27 @@ def attendance_band(attendance: Fraction) -> str:
 
 def rate(attendance: Fraction) -> float:
     """An exact fraction as a released rate between 0 and 1."""
-    exact = Decimal(attendance.numerator) / Decimal(attendance.denominator)
-    return float(exact.quantize(RATE_QUANTUM, rounding=ROUND_HALF_UP))
+    return _rate(attendance.numerator, attendance.denominator)
+
+
+def _rate(attended: int, possible: int) -> float:
+    """attended / possible to four decimal places, rounded half up, in whole numbers: the quanta are
+    floor((attended / possible) * 10**4 + 1/2), which is what `Decimal.quantize` with ROUND_HALF_UP
+    gives for a non-negative fraction; then `quanta / 10**4` is the double nearest that decimal, as
+    `float(Decimal)` is (both divisions are exact to the last bit: tests compare them)."""
+    if possible <= 0:
+        raise ValueError("a row with no possible sessions has no attendance to release")
+    quanta = (2 * _RATE_SCALE * attended + possible) // (2 * possible)
+    return quanta / _RATE_SCALE
+
+
+_RATE_SCALE = 10**4  # RATE_QUANTUM as a whole number of quanta per unit
 
 
 class _Row:
     """One selected row while its record is built, fetching the identity at most once and only if asked."""
+
+    __slots__ = ("row", "_obligations", "_identity_of", "_ref", "_identity")
 
     def __init__(
         self, row: Selected, obligations: Obligations, identity_of: IdentityLookup, ref: PupilRefFunction
@@ -84,6 +99,9 @@ class _Row:
             raise ValueError("a row with no possible sessions has no attendance to release")
         return attendance
 
+    def rate(self) -> float:
+        return _rate(self.row.sessions_attended, self.row.sessions_possible)
+
 
 def _sessions(row: _Row) -> list[dict[str, object]]:
     return [{"date": m.date, "session": m.session, "code": m.code} for m in row.row.unauthorised_sessions]
@@ -107,7 +125,7 @@ IMPLEMENTATIONS: Mapping[tuple[str, Transform], _Implementation] = MappingProxyT
         ("sessions_possible", K): lambda r: r.row.sessions_possible,
         ("sessions_authorised_absence", K): lambda r: r.row.sessions_authorised,
         ("sessions_unauthorised_absence", K): lambda r: r.row.sessions_unauthorised,
-        ("attendance_rate", K): lambda r: rate(r.attendance()),
+        ("attendance_rate", K): lambda r: r.rate(),
         ("attendance_rate", B): lambda r: attendance_band(r.attendance()),
         ("persistent_absence", K): lambda r: r.row.persistently_absent,
         ("unauthorised_sessions", K): _sessions,

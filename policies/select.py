@@ -15,6 +15,7 @@ The shell applies the scope and the window in its query; `select` checks both ag
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass
@@ -119,17 +120,27 @@ def penalty_notice_sessions(marks: Iterable[Mark], to_date: dt.date) -> tuple[Ma
     for mark in marks:
         if mark.date > to_date:
             continue
-        week = week_of(mark.date)
+        week = _week_of(mark.date)
         if mark.code in PENALTY_NOTICE_CODES:
             unauthorised.append((week, mark))  # G/N/O/U are possible sessions: their week is a school week
             weeks.add(week)
-        elif week not in weeks and is_possible(classify(mark.code, mark.date)):
+        elif week not in weeks and _is_possible_on(mark.code, mark.date):
             weeks.add(week)
     if len(unauthorised) < PENALTY_NOTICE_SESSIONS:
         return ()
     counted_weeks = set(sorted(weeks)[-PENALTY_NOTICE_SCHOOL_WEEKS:])
     sessions = tuple(sorted((m for week, m in unauthorised if week in counted_weeks), key=lambda m: (m.date, m.session)))
     return sessions if len(sessions) >= PENALTY_NOTICE_SESSIONS else ()
+
+
+# A release reads tens of thousands of marks on a hundred or so dates: each date's week and each
+# (code, date)'s class once. (Pure functions of their arguments, so caching changes no answer.)
+_week_of = functools.lru_cache(maxsize=4096)(week_of)
+
+
+@functools.lru_cache(maxsize=16384)
+def _is_possible_on(code: str, day: dt.date) -> bool:
+    return is_possible(classify(code, day))
 
 
 def year_6_summaries(totals: Iterable[EnrolmentTotals], pupil_ids: Set[str]) -> list[Selected]:
@@ -236,12 +247,19 @@ def _check_scope(
     if scope.named_pupils and named_pupil_ids is None:
         raise ValueError("a named-pupils release needs the pupil keys of the named UPNs")
     enrolments = set()
+    admitted: dict[tuple[str, int], bool] = {}  # scope.admits of each (LA, school), asked once
+    named = scope.named_pupils
     for row in totals:
-        if not scope.admits(la_code=row.la_code, school_urn=row.school_urn):
+        school = (row.la_code, row.school_urn)
+        admits = admitted.get(school)
+        if admits is None:
+            admits = admitted[school] = scope.admits(la_code=row.la_code, school_urn=row.school_urn)
+        if not admits:
             raise OutOfScope(f"an enrolment at school {row.school_urn} is outside the decision's scope")
-        if scope.named_pupils and row.pupil_id not in (named_pupil_ids or ()):
+        if named and row.pupil_id not in (named_pupil_ids or ()):
             raise OutOfScope("an enrolment of a pupil the request did not name reached the core")
-        if row.sessions_present + row.sessions_aea + row.sessions_absent != row.sessions_possible:
+        if (row.sessions_present + row.sessions_aea + row.sessions_authorised + row.sessions_unauthorised
+                != row.sessions_possible):
             raise ValueError(f"the totals of an enrolment at school {row.school_urn} do not add up")
         enrolments.add((row.pupil_id, row.school_urn))
     seen = set()

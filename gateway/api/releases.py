@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Annotated, Any, Literal
 
+import orjson
 from fastapi import APIRouter, Path, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
@@ -102,16 +102,18 @@ def _release_json(runtime: Runtime, principal: Principal, request: ReleaseReques
 
 
 def _json_value(value: object) -> str:
-    # What jsonable_encoder would write for the only non-JSON types a release holds.
-    if isinstance(value, dt.date):  # datetimes included
+    # What jsonable_encoder would write for the only non-JSON type a release holds that orjson does
+    # not write itself (it writes dates and aware datetimes in ISO 8601, as isoformat does).
+    if isinstance(value, dt.date):
         return value.isoformat()
     raise TypeError(f"a release cannot hold a {type(value).__name__}")
 
 
 def json_bytes(content: object) -> bytes:
     """JSON as JSONResponse renders jsonable_encoder's output (dates ISO 8601, compact, UTF-8), with
-    the standard library's C encoder: a release of 10,000 records in tens of milliseconds."""
-    return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_json_value).encode("utf-8")
+    orjson: a release of 10,000 records in a few milliseconds. orjson writes NaN as null where the
+    standard library would refuse it; a release holds no float but rates, which are finite."""
+    return orjson.dumps(content, default=_json_value)
 
 
 @router.get("/v1/releases/{release_id}", response_model=ReleaseMeta)

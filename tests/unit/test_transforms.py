@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from anonymisation.pseudonyms import pupil_ref
@@ -116,6 +117,15 @@ def test_a_negative_attendance_has_no_band():
 )
 def test_a_rate_is_released_to_four_places_rounding_half_up(attendance: Fraction, released: float):
     assert rate(attendance) == released
+
+
+@given(st.integers(0, 10**6), st.integers(1, 10**6))
+@settings(max_examples=500)
+def test_a_rate_in_whole_numbers_is_the_decimal_rounding_half_up(attended: int, possible: int):
+    # rate() works in whole numbers (a large release has ten thousand rates); it must release
+    # exactly what quantising the exact decimal half up gives.
+    exact = Decimal(attended) / Decimal(possible)
+    assert rate(Fraction(attended, possible)) == float(exact.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP))
 
 
 # --- the shipped purposes ------------------------------------------------------------------------
