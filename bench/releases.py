@@ -74,7 +74,7 @@ PURPOSES = ("la-targeting-support", "la-penalty-notice")
 JUSTIFICATION = "Termly targeting support meeting: the autumn term's case list"
 #: The marks' second index (migrations/versions/0001), dropped while a build loads and made again after.
 MARKS_BY_PUPIL = "ix_marks_pupil_year"
-MARKS_BY_PUPIL_DDL = f"CREATE INDEX {MARKS_BY_PUPIL} ON marks (pupil_id, academic_year)"
+MARKS_BY_PUPIL_DDL = f"CREATE INDEX {MARKS_BY_PUPIL} ON marks (pupil_id, academic_year, date, urn, am, pm)"
 #: Plain present marks carry no reason code (enrolment_code_totals leaves them out, as ingest does).
 PLAIN_PRESENT = frozenset({"/", "\\"})
 CLASS_INDEX = {"present": 1, "aea": 2, "authorised": 3, "unauthorised": 4}

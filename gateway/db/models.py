@@ -136,7 +136,8 @@ class Mark(Base):
     pm: Mapped[str] = mapped_column(String(2))
     version: Mapped[int] = mapped_column(Integer)
 
-    __table_args__ = (Index("ix_marks_pupil_year", "pupil_id", "academic_year"),)
+    # Covering: a pupil's marks are read from the index alone (migrations/versions/0008).
+    __table_args__ = (Index("ix_marks_pupil_year", "pupil_id", "academic_year", "date", "urn", "am", "pm"),)
 
 
 class MarkHistory(Base):
