@@ -235,6 +235,34 @@ def test_the_migration_backfills_nodes_and_pupils_for_a_log_begun_before_it(data
     assert refs == 11
 
 
+def test_migration_0007_moves_the_pupil_index_to_pupil_sets_and_back(
+    sessions: sessionmaker[Session], database_url: str, data_dir: Path
+) -> None:
+    """Events appended under 0006 (one audit_pupil_refs row per pupil and event) keep their pupils
+    after 0007 (their index as set id), verify, and are found by pupil; appends after the upgrade
+    draw set ids of their own; and a downgrade puts every row back."""
+    build_log(sessions, data_dir, sizes=(6,))
+    downgrade(database_url, "0006")
+    with sessions() as db:
+        before = set(db.execute(text("SELECT pupil_ref, idx FROM audit_pupil_refs")).all())
+    assert before == {(f"ap_test{n:04d}", n) for n in range(6)} | {("ap_shared", n) for n in range(6)}
+    upgrade(database_url)
+    append(sessions, 3, start=6)
+    assert verify(database_url, data_dir)["ok"] is True
+    with sessions() as db:
+        sets = dict(db.execute(text("SELECT idx, set_id FROM audit_event_pupil_sets")).all())
+        rows = set(db.execute(text("SELECT s.pupil_ref, e.idx FROM audit_event_pupil_sets e "
+                                   "JOIN audit_pupil_sets s ON s.set_id = e.set_id")).all())
+    assert {idx: sets[idx] for idx in range(6)} == {n: n for n in range(6)}
+    assert all(sets[idx] >= 2**62 for idx in range(6, 9))
+    assert rows == before | {(f"ap_test{n:04d}", n) for n in range(6, 9)} | {("ap_shared", n) for n in range(6, 9)}
+    downgrade(database_url, "0006")
+    with sessions() as db:
+        after = set(db.execute(text("SELECT pupil_ref, idx FROM audit_pupil_refs")).all())
+    upgrade(database_url)
+    assert after == rows
+
+
 # --- verify ---------------------------------------------------------------------------------------
 
 
