@@ -24,8 +24,11 @@ What it does, in order:
    on PostgreSQL and 1 on SQLite as `gateway serve` defaults to) and, in this process, `--concurrency`
    httpx clients sending `--requests` releases per purpose after a warm-up round, each as an LA case
    officer would ask at the end of term: `{"purpose", "to": "2025-12-19", "justification"}`.
-4. Prints p50/p99/max latency, records and response bytes per release, and the server's peak memory
-   (the largest VmHWM of its processes, and the peak of their summed RSS sampled every 50 ms).
+4. Prints p50/p99/max latency, records and response bytes per release, the server's peak memory
+   (the largest VmHWM of its processes, and the peak of their summed RSS sampled every 50 ms), and
+   the CPU milliseconds per release spent by the server's processes (`srv ms`) and by PostgreSQL's
+   backends for the database (`db ms`): figures that other load on the machine barely moves, where
+   latency under 8 concurrent requests on 2 cores is about 8 x (srv + db) / 2.
 """
 
 from __future__ import annotations
@@ -354,6 +357,44 @@ def status_kib(pid: int, field: str) -> int:
     return 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds of a process so far (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pg_backends(database: str) -> list[int]:
+    """The PostgreSQL backends connected to a database (on this machine, so /proc shows their CPU)."""
+    with psycopg.connect(ADMIN, autocommit=True) as admin:
+        rows = admin.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (database,))
+        return [int(r[0]) for r in rows]
+
+
+class CpuMeter:
+    """CPU seconds spent by the server's processes and by the database's backends between start and
+    stop: the cost of the releases in between whatever else the machine runs (wall-clock latency
+    under 8 concurrent requests on 2 cores is about 4 times the CPU of one release)."""
+
+    def __init__(self, server_pid: int, database: str | None):
+        self.server_pid, self.database = server_pid, database
+
+    def _sample(self) -> tuple[dict[int, float], dict[int, float]]:
+        server = {p: cpu_seconds(p) for p in process_tree(self.server_pid)}
+        backends = {p: cpu_seconds(p) for p in pg_backends(self.database)} if self.database else {}
+        return server, backends
+
+    def start(self) -> None:
+        self._before = self._sample()
+
+    def stop(self) -> tuple[float, float]:
+        after = self._sample()
+        return tuple(sum(cpu - before.get(pid, 0.0) for pid, cpu in now.items())  # type: ignore[return-value]
+                     for before, now in zip(self._before, after, strict=True))
+
+
 class Server:
     def __init__(self, url: str, data_dir: Path, workers: int, log_path: Path):
         self.port = free_port()
@@ -443,20 +484,24 @@ def measure(dbs: Databases, url: str, others: int, args: argparse.Namespace) -> 
     workers = args.workers or (1 if dbs.backend == "sqlite" else (os.cpu_count() or 1))
     server = Server(url, dbs.data_dir, workers, dbs.work / f"server-{others}.log")
     try:
+        meter = CpuMeter(server.proc.pid, url.rsplit("/", 1)[1] if dbs.backend == "postgresql" else None)
         token = mint_token(dbs.data_dir, org_type="la", org_id=MEASURED_LA, roles=["case_officer"], issuer=settings.jwt_issuer,
                            audience=settings.jwt_audience)
         for purpose in PURPOSES:
             try:
                 asyncio.run(fire(server.port, token, purpose, args.concurrency, args.concurrency))  # warm-up
+                meter.start()
                 started = time.perf_counter()
                 r = asyncio.run(fire(server.port, token, purpose, args.requests, args.concurrency))
                 wall = time.perf_counter() - started
+                server_cpu, database_cpu = meter.stop()
             except (RuntimeError, httpx.HTTPError) as exc:
                 say(f"{dbs.backend:<11}{others:>7}  {purpose:<22} failed: {type(exc).__name__} {str(exc)[:200]}")
                 continue
             say(f"{dbs.backend:<11}{others:>7}  {purpose:<22}{len(r.latencies):>5}{r.records:>8}{max(r.sizes) / 1e6:>8.2f}"
                 f"{pct(r.latencies, 0.5):>8.0f}{pct(r.latencies, 0.99):>8.0f}{max(r.latencies):>8.0f}"
-                f"{len(r.latencies) / wall:>7.1f}{server.peak_hwm() / 1024:>8.0f}{server.peak_sum / 1024:>8.0f}")
+                f"{len(r.latencies) / wall:>7.1f}{server.peak_hwm() / 1024:>8.0f}{server.peak_sum / 1024:>8.0f}"
+                f"{server_cpu / len(r.latencies) * 1000:>8.0f}{database_cpu / len(r.latencies) * 1000:>8.0f}")
     finally:
         server.stop()
 
@@ -493,7 +538,7 @@ def main() -> None:
                 if args.requests == 0:  # build (and cache) only
                     continue
                 say(f"{'backend':<11}{'others':>7}  {'purpose':<22}{'n':>5}{'records':>8}{'MB':>8}{'p50 ms':>8}{'p99 ms':>8}"
-                    f"{'max ms':>8}{'rel/s':>7}{'HWM MB':>8}{'RSS MB':>8}")
+                    f"{'max ms':>8}{'rel/s':>7}{'HWM MB':>8}{'RSS MB':>8}{'srv ms':>8}{'db ms':>8}")
                 measure(dbs, url, others, args)
         finally:
             dbs.close()
