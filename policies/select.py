@@ -263,12 +263,13 @@ def _check_scope(
             raise ValueError(f"the totals of an enrolment at school {row.school_urn} do not add up")
         enrolments.add((row.pupil_id, row.school_urn))
     seen = set()
+    first, last = window.from_date, window.to_date
     for mark in marks:
-        if (mark.pupil_id, mark.school_urn) not in enrolments:
+        if mark[:2] not in enrolments:  # (pupil_id, school_urn)
             raise OutOfScope(f"a mark at school {mark.school_urn} belongs to no enrolment in scope")
-        if not window.from_date <= mark.date <= window.to_date:
+        if not first <= mark.date <= last:
             raise OutOfScope("a mark outside the decision's window reached the core")
-        session = (mark.pupil_id, mark.school_urn, mark.date, mark.session)
+        session = mark[:4]  # (pupil_id, school_urn, date, session)
         if session in seen:
             raise ValueError(f"two marks for one session at school {mark.school_urn} on {mark.date}")
         seen.add(session)
