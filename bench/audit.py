@@ -405,7 +405,7 @@ def load_log(url: str, entries: int, data_dir: Path, head_every: int) -> int:
             )
         )
         orgs.extend((n, org) for org in sorted({event.actor["org_id"], *event.subject_org_ids}))
-        refs.extend((ref, n) for ref in sorted(set(event.pupil_refs)))  # set id = index, as 0007 moves old events
+        refs.extend((ref, n) for ref in sorted(set(event.pupil_refs)))  # set id = index, as 0008 moves old events
         if event.pupil_refs:
             sets.append((n, n))
         nodes.extend(tree.append(leaf_hash(entry)))

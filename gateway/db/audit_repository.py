@@ -61,7 +61,7 @@ __all__ = [
 #: Rows per INSERT of a pupil set on SQLite: far under its bind-parameter limit.
 _CHUNK = 5000
 #: Set ids drawn for new pupil sets are at least this: events appended before pupil sets existed
-#: kept their index as their set id (migrations/versions/0007).
+#: kept their index as their set id (migrations/versions/0008).
 _FIRST_DRAWN_SET_ID = 2**62
 
 

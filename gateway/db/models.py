@@ -136,7 +136,7 @@ class Mark(Base):
     pm: Mapped[str] = mapped_column(String(2))
     version: Mapped[int] = mapped_column(Integer)
 
-    # Covering: a pupil's marks are read from the index alone (migrations/versions/0008).
+    # Covering: a pupil's marks are read from the index alone (migrations/versions/0009).
     __table_args__ = (Index("ix_marks_pupil_year", "pupil_id", "academic_year", "date", "urn", "am", "pm"),)
 
 
@@ -218,7 +218,7 @@ class AuditTreeHead(Base):
 
 class AuditPupilSet(Base):
     """Which pupils (by audit pseudonym) an event names: the rows of its pupil set, written before
-    the append lock is taken (migrations/versions/0007). The index behind subject access."""
+    the append lock is taken (migrations/versions/0008). The index behind subject access."""
 
     __tablename__ = "audit_pupil_sets"
 

@@ -235,14 +235,14 @@ def test_the_migration_backfills_nodes_and_pupils_for_a_log_begun_before_it(data
     assert refs == 11
 
 
-def test_migration_0007_moves_the_pupil_index_to_pupil_sets_and_back(
+def test_migration_0008_moves_the_pupil_index_to_pupil_sets_and_back(
     sessions: sessionmaker[Session], database_url: str, data_dir: Path
 ) -> None:
-    """Events appended under 0006 (one audit_pupil_refs row per pupil and event) keep their pupils
-    after 0007 (their index as set id), verify, and are found by pupil; appends after the upgrade
+    """Events appended under 0007 (one audit_pupil_refs row per pupil and event) keep their pupils
+    after 0008 (their index as set id), verify, and are found by pupil; appends after the upgrade
     draw set ids of their own; and a downgrade puts every row back."""
     build_log(sessions, data_dir, sizes=(6,))
-    downgrade(database_url, "0006")
+    downgrade(database_url, "0007")
     with sessions() as db:
         before = set(db.execute(text("SELECT pupil_ref, idx FROM audit_pupil_refs")).all())
     assert before == {(f"ap_test{n:04d}", n) for n in range(6)} | {("ap_shared", n) for n in range(6)}
@@ -256,7 +256,7 @@ def test_migration_0007_moves_the_pupil_index_to_pupil_sets_and_back(
     assert {idx: sets[idx] for idx in range(6)} == {n: n for n in range(6)}
     assert all(sets[idx] >= 2**62 for idx in range(6, 9))
     assert rows == before | {(f"ap_test{n:04d}", n) for n in range(6, 9)} | {("ap_shared", n) for n in range(6, 9)}
-    downgrade(database_url, "0006")
+    downgrade(database_url, "0007")
     with sessions() as db:
         after = set(db.execute(text("SELECT pupil_ref, idx FROM audit_pupil_refs")).all())
     upgrade(database_url)

@@ -1,6 +1,6 @@
 """The audit log's pupil index written before the append lock: pupil sets.
 
-Up to 0006 the index behind subject access was one ``audit_pupil_refs`` row per (pupil pseudonym,
+Up to 0007 the index behind subject access was one ``audit_pupil_refs`` row per (pupil pseudonym,
 event index). Its rows could only be written once the event's index was claimed, that is with the
 log locked, and they are random inserts into an index on the pseudonym: a release of 10,000 pupils
 held every other append (every register, every release) waiting behind 10,000 of them.
@@ -12,8 +12,8 @@ set. Both tables are append-only like the rest of the log. Events appended befor
 their rows, moved over with their index as set id (new set ids are at least 2**62, far beyond any
 index).
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-11-23 05:40:00.000000
 """
 
@@ -22,8 +22,8 @@ import importlib
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0007'
-down_revision = '0006'
+revision = '0008'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 

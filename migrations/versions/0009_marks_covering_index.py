@@ -7,15 +7,15 @@ of a term sit on 70 pages. The penalty-notice criterion reads the marks of thous
 the index, it reads them from the index alone, a pupil's marks side by side in date order (on
 PostgreSQL once vacuum has marked the pages all-visible, which autovacuum does for inserts too).
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-11-23 05:50:00.000000
 """
 
 from alembic import op
 
-revision = '0008'
-down_revision = '0007'
+revision = '0009'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 
