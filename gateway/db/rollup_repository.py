@@ -259,7 +259,11 @@ def _refresh_pg_sql() -> str:
     their enrolments (``new``; ``clean`` by the rule of ``anonymisation.dp.is_clean_pupil_year``, as
     :func:`_rebuild_sql`, with ``S_t`` looked up in the ``:bounds`` array by the last date's day of the
     year), the stored rows (``old``), the rows that differ written, rows of pupils without an enrolment
-    deleted, and the cells moved by the difference, in attribute order. Returns the rows written."""
+    deleted, and the cells moved by the difference, in attribute order. Returns the rows written.
+
+    Every pupil has a row by then (:data:`_LOCK_PG`), locked by this transaction: it is rewritten and
+    deleted by its row address (``ctid``, read with it), not looked up in the primary key again. (The
+    insert of a pupil without a row is there for a caller that did not lock; it has none.)"""
     compared = ", ".join(f"{{t}}.{c}" for c in _COMPARED)
     minus = ", ".join(f"-({c.format(t='o')})" for c in _CONTRIBUTION)
     plus = ", ".join(c.format(t="c") for c in _CONTRIBUTION)
@@ -280,20 +284,23 @@ def _refresh_pg_sql() -> str:
     ), old AS (
         SELECT o.* FROM unnest(string_to_array(:pupil_ids, ',')) AS w(pupil_id)
         CROSS JOIN LATERAL (
-            SELECT pupil_id, attributes, possible, authorised, unauthorised, last_date, clean
+            SELECT ctid AS row_ctid, pupil_id, attributes, possible, authorised, unauthorised, last_date, clean
             FROM pupil_years p WHERE p.academic_year = :academic_year AND p.pupil_id = w.pupil_id LIMIT 1
         ) o
     ), changed AS (
-        SELECT n.* FROM new n LEFT JOIN old o ON o.pupil_id = n.pupil_id
+        SELECT n.*, o.row_ctid FROM new n LEFT JOIN old o ON o.pupil_id = n.pupil_id
         WHERE o.pupil_id IS NULL OR ({compared.format(t="n")}) IS DISTINCT FROM ({compared.format(t="o")})
     ), left_behind AS (
         SELECT o.* FROM old o WHERE NOT EXISTS (SELECT 1 FROM new n WHERE n.pupil_id = o.pupil_id)
     ), gone AS (
-        DELETE FROM pupil_years p
-        WHERE p.academic_year = :academic_year AND p.pupil_id = ANY(ARRAY(SELECT pupil_id FROM left_behind))
-    ), written AS (
+        DELETE FROM pupil_years p WHERE p.ctid = ANY(ARRAY(SELECT row_ctid FROM left_behind))
+    ), updated AS (
+        UPDATE pupil_years p SET {", ".join(f"{c} = c.{c}" for c in (*_ROW_COLUMNS[1:], "clean"))}
+        FROM changed c WHERE p.ctid = c.row_ctid
+        RETURNING 1
+    ), inserted AS (
         INSERT INTO pupil_years (academic_year, {row_columns}, clean)
-        SELECT :academic_year, {row_columns}, clean FROM changed
+        SELECT :academic_year, {row_columns}, clean FROM changed WHERE row_ctid IS NULL
         {_ROW_CONFLICT.strip()}
         RETURNING 1
     ), moves AS (
@@ -312,7 +319,7 @@ def _refresh_pg_sql() -> str:
         SELECT :academic_year, attributes, {cell_columns} FROM moves ORDER BY attributes
         {_CELL_CONFLICT.strip()}
     )
-    SELECT count(*) FROM written"""  # noqa: S608 (our constants only; values are bound)
+    SELECT (SELECT count(*) FROM updated) + (SELECT count(*) FROM inserted)"""  # noqa: S608 (our constants only; values are bound)
 
 
 @cache
