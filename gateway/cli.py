@@ -56,8 +56,11 @@ def serve(host: str, port: int, workers: int | None) -> None:
         uvicorn.run("gateway.asgi:app", host=host, port=port, workers=workers, access_log=False, log_config=None)
     else:
         from gateway.main import create_app
+        from gateway.runtime import tune_gc_for_serving
 
-        uvicorn.run(create_app(_settings()), host=host, port=port, access_log=False, log_config=None)
+        app = create_app(_settings())
+        tune_gc_for_serving()
+        uvicorn.run(app, host=host, port=port, access_log=False, log_config=None)
 
 
 @main.command()
@@ -132,9 +135,12 @@ def demo(scale: float, days: int | None, seed: int, then_serve: bool, host: str,
         import uvicorn
 
         from gateway.main import create_app
+        from gateway.runtime import tune_gc_for_serving
 
         click.echo(f"serving on http://{host}:{port} (tokens: gateway token --help)", err=True)
-        uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_config=None)
+        app = create_app(settings)
+        tune_gc_for_serving()
+        uvicorn.run(app, host=host, port=port, access_log=False, log_config=None)
 
 
 @main.group()
