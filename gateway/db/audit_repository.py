@@ -58,8 +58,6 @@ __all__ = [
     "size_and_nodes",
 ]
 
-#: Rows per INSERT of a pupil set on SQLite: far under its bind-parameter limit.
-_CHUNK = 5000
 #: Set ids drawn for new pupil sets are at least this: events appended before pupil sets existed
 #: kept their index as their set id (migrations/versions/0008).
 _FIRST_DRAWN_SET_ID = 2**62
@@ -130,8 +128,9 @@ def insert_pupil_set(db: Session, set_id: int, pupil_refs: Iterable[str]) -> Non
                 for ref in refs:
                     copy.write_row((ref, set_id))
         return
-    for start in range(0, len(refs), _CHUNK):
-        db.execute(insert(AuditPupilSet.__table__), [{"pupil_ref": r, "set_id": set_id} for r in refs[start : start + _CHUNK]])
+    db.connection().connection.driver_connection.executemany(
+        "INSERT INTO audit_pupil_sets (pupil_ref, set_id) VALUES (?, ?)", [(ref, set_id) for ref in refs]
+    )
 
 
 def insert_entry(
