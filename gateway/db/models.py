@@ -291,7 +291,9 @@ class ReleasePupil(Base):
 
     __tablename__ = "release_pupils"
 
-    release_id: Mapped[str] = mapped_column(String(40), ForeignKey("releases.id"), primary_key=True)
+    # No foreign key: written only with its release, in one transaction, and deleted with it; the key
+    # cost a lookup per row (migrations/versions/0010).
+    release_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     pupil_id: Mapped[str] = mapped_column(PUPIL_ID, primary_key=True)
     pupil_ref: Mapped[str | None] = mapped_column(String(40), index=True)
 
