@@ -59,6 +59,7 @@ import httpx  # noqa: E402
 import psycopg  # noqa: E402
 
 from anonymisation.keys import identity_digests, seal_new_identities  # noqa: E402
+from bench.ingest import cpu_seconds  # noqa: E402
 from anonymisation.pseudonyms import pupil_ids as make_pupil_ids  # noqa: E402
 from gateway import synthetic  # noqa: E402
 from gateway.bootstrap import initialise  # noqa: E402
@@ -355,15 +356,6 @@ def status_kib(pid: int, field: str) -> int:
     except OSError:
         pass
     return 0
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU seconds of a process so far (0 when it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def pg_backends(database: str) -> list[int]:
