@@ -59,8 +59,8 @@ import httpx  # noqa: E402
 import psycopg  # noqa: E402
 
 from anonymisation.keys import identity_digests, seal_new_identities  # noqa: E402
-from bench.ingest import cpu_seconds  # noqa: E402
 from anonymisation.pseudonyms import pupil_ids as make_pupil_ids  # noqa: E402
+from bench.ingest import cpu_seconds  # noqa: E402
 from gateway import synthetic  # noqa: E402
 from gateway.bootstrap import initialise  # noqa: E402
 from gateway.devidp import mint_token  # noqa: E402
