@@ -196,8 +196,9 @@ _WEEK = {
 #: SQLite would read the whole table in key order for the GROUP BY rather than the LA's rows by
 #: this index: the cost of a release would grow with every other LA.
 _BY_LA = {"postgresql": "", "sqlite": "INDEXED BY ix_enrolments_la_year"}
-#: ISO dates as text, so that the least of "date:..." strings is the earliest mark.
-#: A mark's date as a whole number of days since Monday 1 January 1900 (`_DAY_ZERO`).
+#: A mark's date as a whole number of days since Monday 1 January 1900 (`_DAY_ZERO`): the shell reads
+#: the marks the criterion needs as such numbers, and the least of a week's first-session numbers is
+#: its earliest possible session.
 _DAY = {
     "postgresql": "(m.date - DATE '1900-01-01')",
     "sqlite": "CAST(julianday(m.date) - 2415020.5 AS INTEGER)",
