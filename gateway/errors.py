@@ -5,8 +5,10 @@ Messages never contain a row's values: they name the row and the field, and say 
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
+import psycopg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -106,4 +108,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OperationalError)
     async def _db_down(request: Request, exc: OperationalError) -> JSONResponse:
         log.error("database_unavailable", error_type=type(exc.orig).__name__ if exc.orig else "unknown")
+        return _render(503, "the database is unavailable; nothing was stored")
+
+    # The same from the drivers themselves: bulk reads and writes (COPY, executemany) go to them directly.
+    @app.exception_handler(psycopg.OperationalError)
+    @app.exception_handler(sqlite3.OperationalError)
+    async def _driver_down(request: Request, exc: Exception) -> JSONResponse:
+        log.error("database_unavailable", error_type=type(exc).__name__)
         return _render(503, "the database is unavailable; nothing was stored")

@@ -8,8 +8,10 @@ response is a 503: no data leaves without its audit event (fail closed).
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from typing import Any
 
+import psycopg
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -96,9 +98,11 @@ def record(db: Session, event: AuditEvent) -> int:
     """Append `event`; returns its index in the log. Raises AuditAppendFailed (503) on any failure."""
     try:
         index = _append(db, event)
-    except (SQLAlchemyError, OSError, ValueError, LookupError) as exc:
+    except (SQLAlchemyError, psycopg.Error, sqlite3.Error, OSError, ValueError, LookupError) as exc:
         # ValueError: an event the core refuses (an identifier, a value RFC 8785 cannot spell);
-        # LookupError: a missing left sibling, i.e. a damaged node store. Either way, fail closed.
+        # LookupError: a missing left sibling, i.e. a damaged node store; the drivers' own errors
+        # come from the pupil set's bulk write, which goes to the driver directly. Either way, fail
+        # closed.
         log.error("audit_append_failed", action=event.action, error_type=type(exc).__name__)
         raise AuditAppendFailed() from exc
     log.info("audit_recorded", action=event.action, index=index, decision=event.decision, records=event.record_count)

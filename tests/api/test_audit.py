@@ -6,8 +6,10 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import sqlite3
 from typing import Any
 
+import psycopg
 import pytest
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -16,7 +18,7 @@ from proofbundle import verify_inclusion as independent_verify_inclusion
 from sqlalchemy import func, select, text
 
 from anonymisation.pseudonyms import audit_pseudonym, pupil_id
-from gateway.db.models import AuditEvent, AuditTreeHead, Feed, Mark
+from gateway.db.models import AuditEvent, AuditTreeHead, Feed, Mark, Release
 from gateway.db.session import transaction
 from gateway.services import audit
 from tests.conftest import Gateway
@@ -430,6 +432,57 @@ def inject_append_fault(gw: Gateway) -> None:
                     "BEGIN SELECT RAISE(ABORT, 'injected fault: no space left'); END"
                 )
             )
+
+
+def test_when_the_pupil_set_of_a_release_cannot_be_written_the_release_is_a_503_and_nothing_is_stored(
+    loaded: Gateway,
+) -> None:
+    """The pupils a release names go into the audit log's pupil set by the driver's bulk write (COPY
+    on PostgreSQL), before the append lock: a failure there fails the append like any other."""
+    absent = loaded.client.put(
+        f"/v1/schools/100001/attendance/{DAY.isoformat()}",
+        content=feed_json([pupil(1, am="N", pm="N"), pupil(2)]),
+        headers={"Content-Type": "application/json", **loaded.auth("school", 100001, "feed_submitter")},
+    )
+    assert absent.status_code == 201, absent.text
+    ask = {"purpose": "la-targeting-support", "to": DAY.isoformat(),
+           "justification": "Targeting support meeting for the autumn term"}
+    officer = loaded.auth("la", "202", "case_officer")
+    assert loaded.client.post("/v1/releases", json=ask, headers=officer).json()["record_count"] == 1
+    before = (count(loaded, AuditEvent), count(loaded, Release))
+    with transaction(loaded.runtime.sessions) as db:
+        if db.get_bind().dialect.name == "postgresql":
+            db.execute(text("CREATE FUNCTION inject_set_fault() RETURNS trigger LANGUAGE plpgsql AS "
+                            "$$ BEGIN RAISE EXCEPTION 'injected fault: no space left'; END $$"))
+            db.execute(text("CREATE TRIGGER audit_pupil_sets_fault BEFORE INSERT ON audit_pupil_sets "
+                            "FOR EACH ROW EXECUTE FUNCTION inject_set_fault()"))
+        else:
+            db.execute(text("CREATE TRIGGER audit_pupil_sets_fault BEFORE INSERT ON audit_pupil_sets "
+                            "BEGIN SELECT RAISE(ABORT, 'injected fault: no space left'); END"))
+    response = loaded.client.post("/v1/releases", json=ask, headers=officer)
+    assert response.status_code == 503
+    assert "records" not in response.json() and "pr_" not in response.text
+    assert (count(loaded, AuditEvent), count(loaded, Release)) == before
+
+
+@pytest.mark.parametrize("error", [psycopg.OperationalError, sqlite3.OperationalError])
+def test_a_database_failure_in_a_bulk_write_is_a_503_and_nothing_is_stored(
+    loaded: Gateway, monkeypatch: pytest.MonkeyPatch, error: type[Exception]
+) -> None:
+    """Bulk writes (COPY, executemany) go to the driver directly: its errors are a 503 as SQLAlchemy's are."""
+    from gateway.db import release_repository
+
+    submit(loaded, serials=(1,))
+    before = (count(loaded, AuditEvent), count(loaded, Release))
+
+    def lost(*args: object, **kwargs: object) -> None:
+        raise error("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(release_repository, "insert_release", lost)
+    ask = {"purpose": "la-targeting-support", "to": DAY.isoformat(), "justification": "Targeting support meeting"}
+    response = loaded.client.post("/v1/releases", json=ask, headers=loaded.auth("la", "202", "case_officer"))
+    assert response.status_code == 503 and "records" not in response.json()
+    assert (count(loaded, AuditEvent), count(loaded, Release)) == before
 
 
 def test_when_the_audit_append_fails_requests_get_503_and_no_data_leaves_or_is_stored(
