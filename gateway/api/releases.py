@@ -101,19 +101,12 @@ def _release_json(runtime: Runtime, principal: Principal, request: ReleaseReques
     return json_bytes(result)
 
 
-def _json_value(value: object) -> str:
-    # What jsonable_encoder would write for the only non-JSON type a release holds that orjson does
-    # not write itself (it writes dates and aware datetimes in ISO 8601, as isoformat does).
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    raise TypeError(f"a release cannot hold a {type(value).__name__}")
-
-
 def json_bytes(content: object) -> bytes:
-    """JSON as JSONResponse renders jsonable_encoder's output (dates ISO 8601, compact, UTF-8), with
-    orjson: a release of 10,000 records in a few milliseconds. orjson writes NaN as null where the
-    standard library would refuse it; a release holds no float but rates, which are finite."""
-    return orjson.dumps(content, default=_json_value)
+    """JSON as JSONResponse renders jsonable_encoder's output (dates and aware datetimes ISO 8601,
+    compact, UTF-8), with orjson: a release of 10,000 records in a few milliseconds. orjson refuses any
+    other type (TypeError), and writes NaN as null where the standard library would refuse it; a
+    release holds no float but rates, which are finite."""
+    return orjson.dumps(content)
 
 
 @router.get("/v1/releases/{release_id}", response_model=ReleaseMeta)

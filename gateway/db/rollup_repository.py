@@ -247,10 +247,14 @@ _MOVE_CELL = _INSERT_CELLS + """
     VALUES (:academic_year, :attributes, :pupils, :possible, :authorised, :unauthorised, :pa, :severe)""" + _CELL_CONFLICT
 
 
-#: The cells' sums of one pupil-year, as ``anonymisation.dp.cell_contribution`` (and ``_CELLS_FROM_PUPILS``).
+#: The cells' sums of one pupil-year ``{t}``, as ``anonymisation.dp.cell_contribution``.
 _CONTRIBUTION = ("1", "{t}.possible", "{t}.authorised", "{t}.unauthorised",
                  "CASE WHEN ({t}.authorised + {t}.unauthorised) * 10 >= {t}.possible THEN 1 ELSE 0 END",
                  "CASE WHEN ({t}.authorised + {t}.unauthorised) * 2 >= {t}.possible THEN 1 ELSE 0 END")
+#: ``anonymisation.dp.is_clean_pupil_year`` of pupil-year ``{t}`` with the bound ``{bound}`` (``S_t`` of its
+#: last date), as a condition (tests hold the two to each other).
+_CLEAN = ("{t}.authorised >= 0 AND {t}.unauthorised >= 0 AND {t}.authorised + {t}.unauthorised <= {t}.possible "
+          "AND {t}.possible <= {bound}")
 
 
 @cache
@@ -275,10 +279,7 @@ def _refresh_pg_sql() -> str:
     WITH fresh AS ({_pupils_sql("postgresql", restricted=True)}
     ), new AS (
         SELECT f.pupil_id, f.attributes, f.possible, f.authorised, f.unauthorised, f.last_date,
-               CASE WHEN f.authorised >= 0 AND f.unauthorised >= 0
-                         AND f.authorised + f.unauthorised <= f.possible
-                         AND f.possible <= (CAST(:bounds AS integer[]))[
-                             f.last_date - CAST(:year_start AS date) + 1]
+               CASE WHEN {_CLEAN.format(t="f", bound="(CAST(:bounds AS integer[]))[f.last_date - CAST(:year_start AS date) + 1]")}
                     THEN true ELSE false END AS clean
         FROM fresh f
     ), old AS (
@@ -323,13 +324,16 @@ def _refresh_pg_sql() -> str:
 
 
 @cache
-def _bounds(academic_year: int) -> str:
-    """``S_t`` (``anonymisation.dp.sessions_possible_bound``) for every day of the year from its start,
-    as a PostgreSQL array literal indexed by day of the year plus one."""
+def _day_bounds(academic_year: int) -> tuple[int, ...]:
+    """``S_t`` (``anonymisation.dp.sessions_possible_bound``) for every day of the year, from its start."""
     start, end = academic_year_bounds(academic_year)
-    days = (end - start).days + 1
-    bounds = (adp.sessions_possible_bound(start, start + dt.timedelta(days=d)) for d in range(days))
-    return "{" + ",".join(map(str, bounds)) + "}"
+    return tuple(adp.sessions_possible_bound(start, start + dt.timedelta(days=d)) for d in range((end - start).days + 1))
+
+
+@cache
+def _bounds(academic_year: int) -> str:
+    """:func:`_day_bounds` as a PostgreSQL array literal, indexed by day of the year plus one."""
+    return "{" + ",".join(map(str, _day_bounds(academic_year))) + "}"
 
 
 def _refresh_pg(db: Session, academic_year: int, ids: list[str]) -> int:
@@ -401,32 +405,25 @@ def refresh_schools(db: Session, urns: Iterable[int]) -> int:
     return sum(refresh(db, year, pids) for year, pids in sorted(by_year.items()))
 
 
-_CELLS_FROM_PUPILS = _INSERT_CELLS + """
-    SELECT academic_year, attributes, COUNT(*), SUM(possible), SUM(authorised), SUM(unauthorised),
-           SUM(CASE WHEN (authorised + unauthorised) * 10 >= possible THEN 1 ELSE 0 END),
-           SUM(CASE WHEN (authorised + unauthorised) * 2 >= possible THEN 1 ELSE 0 END)
-    FROM pupil_years
+_CELLS_FROM_PUPILS = _INSERT_CELLS + f"""
+    SELECT academic_year, attributes, {", ".join(f"SUM({c.format(t='p')})" for c in _CONTRIBUTION)}
+    FROM pupil_years p
     WHERE academic_year = :academic_year AND clean AND possible > 0
-    GROUP BY academic_year, attributes"""
+    GROUP BY academic_year, attributes"""  # noqa: S608 (our constants only)
 
 
 def _rebuild_sql(dialect: str, academic_year: int) -> str:
     """INSERT every pupil-year of the year, with ``clean`` worked out in SQL: the same rule as
     ``anonymisation.dp.is_clean_pupil_year`` (tests hold the two to each other), its bound looked up
     by the last date's day of the year in a VALUES list of ``sessions_possible_bound``."""
-    year_start, year_end = academic_year_bounds(academic_year)
-    bounds = ", ".join(
-        f"({day}, {adp.sessions_possible_bound(year_start, year_start + dt.timedelta(days=day))})"
-        for day in range((year_end - year_start).days + 1)
-    )
+    bounds = ", ".join(f"({day}, {bound})" for day, bound in enumerate(_day_bounds(academic_year)))
     if dialect == "postgresql":
         offset, true, false = "(p.last_date - CAST(:year_start AS date))", "true", "false"
     else:
         offset, true, false = "CAST(julianday(p.last_date) - julianday(:year_start) AS INTEGER)", "1", "0"
     return _INSERT_ROWS + f"""
     SELECT :academic_year, p.pupil_id, p.attributes, p.possible, p.authorised, p.unauthorised, p.last_date,
-           CASE WHEN p.authorised >= 0 AND p.unauthorised >= 0 AND p.authorised + p.unauthorised <= p.possible
-                     AND p.possible <= b.bound THEN {true} ELSE {false} END
+           CASE WHEN {_CLEAN.format(t="p", bound="b.bound")} THEN {true} ELSE {false} END
     FROM ({_pupils_sql(dialect, restricted=False)}) p
     LEFT JOIN (SELECT column1 AS day, column2 AS bound FROM (VALUES {bounds}) AS v) b ON b.day = {offset}"""  # noqa: S608
 
