@@ -212,13 +212,15 @@ _CODE_NUMBER = {
 _LIST = {"postgresql": "string_agg({}, ',')", "sqlite": "group_concat({}, ',')"}
 
 _PENALTY_SQL = """
-WITH cand AS (
-    SELECT pupil_id, urn FROM enrolments {by_la}
+WITH cand AS MATERIALIZED (
+    -- Each candidate enrolment gets a number: the sorts, groups and windows below are on integers,
+    -- not on the pupil keys (text that sorts by the collation's rules: a third of the time, before).
+    SELECT pupil_id, urn, ROW_NUMBER() OVER (ORDER BY pupil_id, urn) AS n FROM enrolments {by_la}
     WHERE la_code = :la AND academic_year IN {years} {urn_filter}
     GROUP BY pupil_id, urn
     HAVING SUM(sessions_unauthorised) >= :sessions
 ), wk AS (
-    SELECT m.pupil_id, m.urn, m.academic_year, {week} AS week,
+    SELECT cand.n, m.academic_year, {week} AS week,
         SUM({hits}) AS hits,
         -- The first possible session, as a number that orders by date then session:
         -- ((day * 2 + 0 for AM, 1 for PM) * 65536 + the code's number); the shell decodes it.
@@ -231,25 +233,30 @@ WITH cand AS (
         AND e.academic_year IN {years}
     JOIN marks m ON m.pupil_id = e.pupil_id AND m.urn = e.urn AND m.academic_year = e.academic_year
     WHERE m.date >= :start AND m.date <= :end
-    GROUP BY m.pupil_id, m.urn, m.academic_year, {week}
+    GROUP BY cand.n, m.academic_year, {week}
 ), ranked AS (
     -- School weeks (with a possible session) first, most recent first; one week in two academic
     -- years' rows ranks once.
-    SELECT wk.*, DENSE_RANK() OVER (PARTITION BY pupil_id, urn ORDER BY (first_possible IS NULL), week DESC) AS recent
+    SELECT wk.*, DENSE_RANK() OVER (PARTITION BY n ORDER BY (first_possible IS NULL), week DESC) AS recent
     FROM wk
 ), counted AS (
     SELECT ranked.*, CASE WHEN first_possible IS NOT NULL AND recent <= :weeks THEN 1 ELSE 0 END AS in_last,
         SUM(CASE WHEN first_possible IS NOT NULL AND recent <= :weeks THEN hits ELSE 0 END)
-            OVER (PARTITION BY pupil_id, urn) AS last_hits
+            OVER (PARTITION BY n) AS last_hits
     FROM ranked
+), qualified AS (
+    SELECT c.n, c.academic_year,
+        SUM(c.present) AS present, SUM(c.aea) AS aea, SUM(c.auth) AS auth, SUM(c.unauth) AS unauth,
+        {counted_hits} AS hit_marks, {counted_weeks} AS week_marks
+    FROM counted c
+    WHERE c.last_hits >= :sessions
+    GROUP BY c.n, c.academic_year
 )
-SELECT c.pupil_id, c.urn, c.academic_year, e.la_code, e.year_group, e.sen_status, e.fsm_eligible,
-    SUM(c.present) AS present, SUM(c.aea) AS aea, SUM(c.auth) AS auth, SUM(c.unauth) AS unauth,
-    {counted_hits} AS hit_marks, {counted_weeks} AS week_marks
-FROM counted c
-JOIN enrolments e ON e.pupil_id = c.pupil_id AND e.urn = c.urn AND e.academic_year = c.academic_year
-WHERE c.last_hits >= :sessions
-GROUP BY c.pupil_id, c.urn, c.academic_year, e.la_code, e.year_group, e.sen_status, e.fsm_eligible
+SELECT cand.pupil_id, cand.urn, q.academic_year, e.la_code, e.year_group, e.sen_status, e.fsm_eligible,
+    q.present, q.aea, q.auth, q.unauth, q.hit_marks, q.week_marks
+FROM qualified q
+JOIN cand ON cand.n = q.n
+JOIN enrolments e ON e.pupil_id = cand.pupil_id AND e.urn = cand.urn AND e.academic_year = q.academic_year
 """
 
 
