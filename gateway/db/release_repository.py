@@ -227,7 +227,10 @@ WITH cand AS MATERIALIZED (
         MIN(CASE WHEN {possible_am} THEN (CAST({day} AS BIGINT) * 2) * 65536 + {am_number}
                  WHEN {possible_pm} THEN (CAST({day} AS BIGINT) * 2 + 1) * 65536 + {pm_number} END) AS first_possible,
         {hit_marks} AS hit_marks,
-        SUM({present}) AS present, SUM({aea}) AS aea, SUM({auth}) AS auth, SUM({unauth}) AS unauth
+        -- Window totals from the marks only where the running totals are not already those of the
+        -- window (as in window_totals): an enrolment-year with a register outside it.
+        SUM(CASE WHEN {covered} THEN 0 ELSE {present} END) AS present, SUM(CASE WHEN {covered} THEN 0 ELSE {aea} END) AS aea,
+        SUM(CASE WHEN {covered} THEN 0 ELSE {auth} END) AS auth, SUM(CASE WHEN {covered} THEN 0 ELSE {unauth} END) AS unauth
     FROM cand
     JOIN enrolments e ON e.pupil_id = cand.pupil_id AND e.urn = cand.urn AND e.la_code = :la
         AND e.academic_year IN {years}
@@ -253,7 +256,11 @@ WITH cand AS MATERIALIZED (
     GROUP BY c.n, c.academic_year
 )
 SELECT cand.pupil_id, cand.urn, q.academic_year, e.la_code, e.year_group, e.sen_status, e.fsm_eligible,
-    q.present, q.aea, q.auth, q.unauth, q.hit_marks, q.week_marks
+    CASE WHEN {covered} THEN e.sessions_present ELSE q.present END AS present,
+    CASE WHEN {covered} THEN e.sessions_aea ELSE q.aea END AS aea,
+    CASE WHEN {covered} THEN e.sessions_authorised ELSE q.auth END AS auth,
+    CASE WHEN {covered} THEN e.sessions_unauthorised ELSE q.unauth END AS unauth,
+    q.hit_marks, q.week_marks
 FROM qualified q
 JOIN cand ON cand.n = q.n
 JOIN enrolments e ON e.pupil_id = cand.pupil_id AND e.urn = cand.urn AND e.academic_year = q.academic_year
@@ -303,7 +310,9 @@ def penalty_notice_candidates(
     session with one of the `codes` from the first of those school weeks on, and the first possible
     session of each of those weeks that has none. `policies.select` judges the threshold again on
     them and finds the same weeks and sessions as on all the marks
-    (tests/integration/test_release_totals.py checks it).
+    (tests/integration/test_release_totals.py checks it). The window totals are the running totals of
+    an enrolment-year whose registers all lie in the window, as in `window_totals`, and are summed
+    from the marks only for the others.
 
     `not_counted` is (the date the current code set came in, the codes that are not possible
     sessions from then on, and before)."""
@@ -339,6 +348,7 @@ def penalty_notice_candidates(
         possible_pm=possible("pm"),
         day=day,
         hit_marks=listing.format(f"CASE WHEN {either(codes)} THEN {mark} END"),
+        covered="(e.first_date >= :start AND e.last_date <= :end)",
         present=count(classes["present"]), aea=count(classes["aea"]), auth=count(classes["authorised"]),
         unauth=count(classes["unauthorised"]),
         counted_hits=listing.format("CASE WHEN c.in_last = 1 THEN c.hit_marks END"),

@@ -212,5 +212,12 @@ def test_penalty_notice_candidates_select_what_all_the_marks_select(world: Runti
             school_weeks=PENALTY_NOTICE_SCHOOL_WEEKS, classes=codes_by_class(), not_counted=_not_counted())
     assert select_rows(obligations, totals, marks) == expected
     assert {(t.pupil_id, t.school_urn) for t in totals} == {(r.pupil_id, r.school_urn) for r in expected}
+    # The window totals come from the running totals where an enrolment-year's registers all lie in the
+    # window, and from the marks elsewhere: the dates cover both.
+    inside, outside = covered(world, start, end, "202")
+    if to == dt.date(2025, 9, 26):
+        assert outside > 0
+    if to == dt.date(2025, 11, 28):
+        assert inside > 0
     if to == dt.date(2025, 11, 28):
         assert len(expected) >= 3, "the data must have pupils over the threshold"
