@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import operator
 from collections import defaultdict
 from collections.abc import Iterable, Sequence, Set
 from dataclasses import dataclass
@@ -117,20 +118,26 @@ def penalty_notice_sessions(marks: Iterable[Mark], to_date: dt.date) -> tuple[Ma
     """
     weeks: set[dt.date] = set()
     unauthorised: list[tuple[dt.date, Mark]] = []
+    week_of_, possible_on, hits = _week_of, _is_possible_on, PENALTY_NOTICE_CODES
     for mark in marks:
-        if mark.date > to_date:
+        date, code = mark[2], mark[4]
+        if date > to_date:
             continue
-        week = _week_of(mark.date)
-        if mark.code in PENALTY_NOTICE_CODES:
+        week = week_of_(date)
+        if code in hits:
             unauthorised.append((week, mark))  # G/N/O/U are possible sessions: their week is a school week
             weeks.add(week)
-        elif week not in weeks and _is_possible_on(mark.code, mark.date):
+        elif week not in weeks and possible_on(code, date):
             weeks.add(week)
     if len(unauthorised) < PENALTY_NOTICE_SESSIONS:
         return ()
     counted_weeks = set(sorted(weeks)[-PENALTY_NOTICE_SCHOOL_WEEKS:])
-    sessions = tuple(sorted((m for week, m in unauthorised if week in counted_weeks), key=lambda m: (m.date, m.session)))
+    sessions = tuple(sorted((m for week, m in unauthorised if week in counted_weeks), key=_DATE_AND_SESSION))
     return sessions if len(sessions) >= PENALTY_NOTICE_SESSIONS else ()
+
+
+#: A mark's (date, session): "AM" sorts before "PM".
+_DATE_AND_SESSION = operator.itemgetter(2, 3)
 
 
 # A release reads tens of thousands of marks on a hundred or so dates: each date's week and each
@@ -228,7 +235,7 @@ def _penalty_notice_rows(
             latest[key] = row
     marks_by_enrolment: dict[tuple[str, int], list[Mark]] = defaultdict(list)
     for mark in marks:
-        marks_by_enrolment[(mark.pupil_id, mark.school_urn)].append(mark)
+        marks_by_enrolment[mark[:2]].append(mark)  # (pupil_id, school_urn)
     rows = []
     for key, enrolment in latest.items():
         sessions = penalty_notice_sessions(marks_by_enrolment.get(key, ()), to_date)
@@ -262,14 +269,27 @@ def _check_scope(
                 != row.sessions_possible):
             raise ValueError(f"the totals of an enrolment at school {row.school_urn} do not add up")
         enrolments.add((row.pupil_id, row.school_urn))
-    seen = set()
+    if not marks:
+        return
+    # Whole-list checks first (C loops over tens of thousands of marks); the mark at fault is looked
+    # for only when one fails.
     first, last = window.from_date, window.to_date
-    for mark in marks:
-        if mark[:2] not in enrolments:  # (pupil_id, school_urn)
-            raise OutOfScope(f"a mark at school {mark.school_urn} belongs to no enrolment in scope")
-        if not first <= mark.date <= last:
-            raise OutOfScope("a mark outside the decision's window reached the core")
-        session = mark[:4]  # (pupil_id, school_urn, date, session)
-        if session in seen:
-            raise ValueError(f"two marks for one session at school {mark.school_urn} on {mark.date}")
-        seen.add(session)
+    marks_enrolments = set(map(_ENROLMENT, marks))
+    if not marks_enrolments <= enrolments:
+        mark = next(m for m in marks if m[:2] not in enrolments)
+        raise OutOfScope(f"a mark at school {mark.school_urn} belongs to no enrolment in scope")
+    dates = set(map(_DATE, marks))
+    if not first <= min(dates) <= max(dates) <= last:
+        raise OutOfScope("a mark outside the decision's window reached the core")
+    if len(set(map(_SESSION, marks))) != len(marks):
+        seen = set()
+        for mark in marks:
+            if mark[:4] in seen:
+                raise ValueError(f"two marks for one session at school {mark.school_urn} on {mark.date}")
+            seen.add(mark[:4])
+
+
+#: Parts of a mark (`schemas.records.Mark`): its enrolment, its date, and its session.
+_ENROLMENT = operator.itemgetter(0, 1)
+_DATE = operator.itemgetter(2)
+_SESSION = operator.itemgetter(0, 1, 2, 3)

@@ -7,6 +7,7 @@ except `Identity`, which the shell decrypts only when a purpose's fields need it
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
@@ -44,6 +45,11 @@ class Mark(NamedTuple):
     date: dt.date
     session: Literal["AM", "PM"]
     code: str
+
+
+#: `Mark(*fields)` from a tuple of its fields, without the named tuple's `__new__` (a Python function):
+#: for the shell, which reads marks by the ten thousand.
+make_mark = functools.partial(tuple.__new__, Mark)
 
 
 @dataclass(frozen=True, slots=True)

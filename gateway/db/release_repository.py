@@ -31,6 +31,7 @@ from gateway.db.models import ConsentRecord, Enrolment, Mark, Release, ReleasePu
 from schemas.calendar import academic_year_of
 from schemas.records import EnrolmentTotals
 from schemas.records import Mark as MarkRecord
+from schemas.records import make_mark
 
 _CHUNK = 2000
 
@@ -374,14 +375,14 @@ def penalty_notice_candidates(
             day_number, am, pm = item.split(":")
             date = day_of(int(day_number))
             if am in hits:
-                marks.append(MarkRecord(pid, urn, date, "AM", am))
+                marks.append(make_mark((pid, urn, date, "AM", am)))
             if pm in hits:
-                marks.append(MarkRecord(pid, urn, date, "PM", pm))
+                marks.append(make_mark((pid, urn, date, "PM", pm)))
         for item in r.week_marks.split(",") if r.week_marks else ():
             session_number, code_number = divmod(int(item), 65536)
             day_number, pm_session = divmod(session_number, 2)
             code = chr(code_number >> 8) + (chr(code_number & 255) if code_number & 255 else "")
-            marks.append(MarkRecord(pid, urn, day_of(day_number), "PM" if pm_session else "AM", code))
+            marks.append(make_mark((pid, urn, day_of(day_number), "PM" if pm_session else "AM", code)))
     totals.sort(key=lambda t: (t.school_urn, t.pupil_id, t.academic_year))
     return totals, marks
 
