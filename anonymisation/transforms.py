@@ -10,7 +10,7 @@ when a kept field needs them, so a pseudonymous release never decrypts a name.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from fractions import Fraction
 from types import MappingProxyType
 

@@ -206,15 +206,15 @@ class Database:
 
 def prepare(db: Database, plan: Plan, data_dir: Path) -> None:
     """`gateway init` and `gateway schools import` of the synthetic schools."""
+    import logging
+
+    import structlog
+
     from gateway import synthetic
     from gateway.bootstrap import initialise
     from gateway.db.session import make_engine, make_sessionmaker
     from gateway.services.schools import import_gias
     from gateway.settings import Settings
-
-    import logging
-
-    import structlog
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     settings = Settings(database_url=db.url, data_dir=data_dir, env="dev")
@@ -552,6 +552,28 @@ def pg_backend_pids(admin_url: str, database: str) -> list[int]:
         engine.dispose()
 
 
+#: The server settings that move these figures most: the buffer pool, and how often a checkpoint
+#: comes (after each one, the first change to every page writes the whole page to the WAL).
+PG_SETTINGS = ("shared_buffers", "max_wal_size", "checkpoint_timeout", "wal_compression", "synchronous_commit")
+
+
+def pg_settings(admin_url: str) -> str:
+    """The PostgreSQL server's version and `PG_SETTINGS`, for the report's header."""
+    from sqlalchemy import create_engine, text
+
+    from gateway.db.session import normalise_url
+
+    engine = create_engine(normalise_url(admin_url), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            version = conn.execute(text("SHOW server_version")).scalar_one()
+            rows = conn.execute(text("SELECT name, setting, unit FROM pg_settings WHERE name = ANY(:n) ORDER BY name"),
+                                {"n": list(PG_SETTINGS)}).all()
+    finally:
+        engine.dispose()
+    return f"PostgreSQL {version.split()[0]}: " + ", ".join(f"{r.name}={r.setting}{r.unit or ''}" for r in rows)
+
+
 def pg_aux_pids(admin_url: str) -> list[int]:
     """WAL writer, checkpointer and background writer: they work for every database on the server
     (other load included), so they are reported apart from the gateway's own backends."""
@@ -793,6 +815,8 @@ def main() -> None:
         bodies.mkdir(parents=True, exist_ok=True)
         plan = make_plan(args.scale, args.seed, args.fmt, days, bodies, args.processes)
         backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
+        if "postgresql" in backends:
+            say(pg_settings(args.pg_url))
         reports = []
         for backend in backends:
             workdir = Path(tmp) / backend

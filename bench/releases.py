@@ -60,7 +60,7 @@ import psycopg  # noqa: E402
 
 from anonymisation.keys import identity_digests, seal_new_identities  # noqa: E402
 from anonymisation.pseudonyms import pupil_ids as make_pupil_ids  # noqa: E402
-from bench.ingest import cpu_seconds  # noqa: E402
+from bench.ingest import cpu_seconds, pg_settings  # noqa: E402
 from gateway import synthetic  # noqa: E402
 from gateway.bootstrap import initialise  # noqa: E402
 from gateway.devidp import mint_token  # noqa: E402
@@ -518,6 +518,8 @@ def main() -> None:
     say(f"LA {MEASURED_LA} with {args.schools} schools, other LAs {', '.join(OTHER_LAS)}; {len(days)} school days "
         f"({days[0]} to {days[-1]}); {args.requests} releases per purpose from {args.concurrency} concurrent clients")
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
+    if "postgresql" in backends:
+        say(pg_settings(ADMIN))
     for backend in backends:
         dbs = Databases(backend, plan, args.cache, args.keep)
         try:

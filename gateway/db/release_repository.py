@@ -29,9 +29,8 @@ from sqlalchemy.pool import NullPool
 
 from gateway.db.models import ConsentRecord, Enrolment, Mark, Release, ReleasePupil
 from schemas.calendar import academic_year_of
-from schemas.records import EnrolmentTotals
+from schemas.records import EnrolmentTotals, make_mark
 from schemas.records import Mark as MarkRecord
-from schemas.records import make_mark
 
 _CHUNK = 2000
 
