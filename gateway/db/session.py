@@ -27,7 +27,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
     kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    # No JIT compilation: PostgreSQL compiles a statement's expressions to machine code whenever its
+    # estimated cost passes jit_above_cost, and an estimate from settled statistics put a register's
+    # rollup refresh there: 70 ms of compiling for a statement that then ran in 10 (bench/ingest.py's
+    # database, kept and analysed). Our statements are short; none gained from it.
+    connect_args = {"options": "-c jit=off", **kwargs.pop("connect_args", {})}
+    return create_engine(url, connect_args=connect_args, **kwargs)
 
 
 def _configure_sqlite(engine: Engine) -> None:
