@@ -287,15 +287,17 @@ class Release(Base):
 
 
 class ReleasePupil(Base):
-    """Which pupils a release contained, and the pupil_ref each was given (so the school can resolve it)."""
+    """The pupil_ref a release gave each of its pupils, so that the pupil's school can resolve it;
+    only releases whose fields include a pupil_ref have rows (migrations/versions/0011)."""
 
     __tablename__ = "release_pupils"
 
     # No foreign key: written only with its release, in one transaction, and deleted with it; the key
-    # cost a lookup per row (migrations/versions/0010).
+    # cost a lookup per row (migrations/versions/0010). Keyed by reference first: the resolution's
+    # index, and the only one.
+    pupil_ref: Mapped[str] = mapped_column(String(40), primary_key=True)
     release_id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    pupil_id: Mapped[str] = mapped_column(PUPIL_ID, primary_key=True)
-    pupil_ref: Mapped[str | None] = mapped_column(String(40), index=True)
+    pupil_id: Mapped[str] = mapped_column(PUPIL_ID)
 
 
 __all__ += ["Release", "ReleasePupil"]

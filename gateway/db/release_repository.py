@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import operator
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -390,22 +391,25 @@ def _is_pg(db: Session) -> bool:
     return db.get_bind().dialect.name == "postgresql"
 
 
-def insert_release(db: Session, values: dict[str, Any], pupils: Sequence[tuple[str, str | None]]) -> None:
-    """The release and its (pupil_id, pupil_ref or None) rows: one binary COPY for the pupils on
-    PostgreSQL, one executemany on SQLite, whatever their number."""
+def insert_release(db: Session, values: dict[str, Any], pupils: Sequence[tuple[str, str]]) -> None:
+    """The release and the (pupil_id, pupil_ref) of each pupil it gave a pupil_ref: one binary COPY
+    for the pupils on PostgreSQL, one executemany on SQLite, whatever their number."""
     db.execute(insert(Release).values(**values))
     if not pupils:
         return
     release_id = values["id"]
     driver = db.connection().connection.driver_connection
     if _is_pg(db):
-        with driver.cursor() as cur, cur.copy("COPY release_pupils (release_id, pupil_id, pupil_ref) FROM STDIN (FORMAT BINARY)") as copy:
+        with driver.cursor() as cur, cur.copy("COPY release_pupils (pupil_ref, release_id, pupil_id) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(["varchar", "varchar", "varchar"])
-            for pupil_id, ref in sorted(pupils):  # in primary-key order
-                copy.write_row((release_id, pupil_id, ref))
+            for pupil_id, ref in sorted(pupils, key=_REF):  # in primary-key order
+                copy.write_row((ref, release_id, pupil_id))
         return
-    driver.executemany("INSERT INTO release_pupils (release_id, pupil_id, pupil_ref) VALUES (?, ?, ?)",
-                       [(release_id, pupil_id, ref) for pupil_id, ref in pupils])
+    driver.executemany("INSERT INTO release_pupils (pupil_ref, release_id, pupil_id) VALUES (?, ?, ?)",
+                       [(ref, release_id, pupil_id) for pupil_id, ref in pupils])
+
+
+_REF = operator.itemgetter(1)
 
 
 def set_release_audit_index(db: Session, release_id: str, index: int) -> None:

@@ -169,7 +169,7 @@ def create_release(
                  "policy_hash": decision.policy_hash, "schools": list(obligations.scope.school_urns or ()),
                  "named_pupils": len(upns)},
     )
-    # The release and its pupils are written first and the audit event last, as the transaction's
+    # The release and its pupils' references are written first and the audit event last, as the transaction's
     # last step, so that the log's append lock is held only from there to the commit; the records
     # leave only after the commit, with the event.
     with transaction(sessions) as db:
@@ -182,7 +182,7 @@ def create_release(
             "record_count": len(records), "withheld_consent": withheld_consent, "withheld_objection": withheld_objection,
             "policy_version": decision.policy_version, "policy_hash": decision.policy_hash, "created_at": now,
             "expires_at": obligations.expires_at, "audit_index": -1,
-        }, [(pid, refs.get(pid)) for pid in released])
+        }, list(refs.items()))
         index = audit.record(db, event)
         rrepo.set_release_audit_index(db, release_id, index)
     log.info("release_made", purpose=obligations.purpose, records=len(records), audit_index=index,

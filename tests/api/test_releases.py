@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
-from gateway.db.models import AuditEvent, Release
+from gateway.db.models import AuditEvent, Release, ReleasePupil
 from gateway.services import audit as audit_service
 from tests.conftest import Gateway
 from tests.factories import feed_json, pupil
@@ -239,6 +239,22 @@ def test_the_pupils_school_resolves_a_pupil_ref_and_no_other_school_can(camden: 
     assert other.status_code == 404
     wrong = camden.client.get(f"/v1/schools/100001/pupil-refs/{ref}", headers=camden.auth("school", 100003, "attendance_officer"))
     assert wrong.status_code == 403
+
+
+def test_a_pupil_ref_given_again_resolves_to_the_latest_release_and_only_pupil_refs_are_kept(camden: Gateway) -> None:
+    body = {"purpose": "la-targeting-support", "justification": JUSTIFICATION, **WINDOW}
+    first, second = (release(camden, body, la_officer(camden)).json() for _ in range(2))
+    ref = next(r["pupil_ref"] for r in second["records"] if r["attendance_rate"] == 0.5)
+    assert ref in {r["pupil_ref"] for r in first["records"]}  # the same LA, the same year: the same reference
+    got = camden.client.get(f"/v1/schools/100001/pupil-refs/{ref}", headers=camden.auth("school", 100001, "attendance_officer"))
+    assert got.status_code == 200 and got.json()["release_id"] == second["release_id"], got.text
+    notice = release(camden, {"purpose": "la-penalty-notice", "justification": JUSTIFICATION, "to": "2025-10-17"},
+                     la_officer(camden)).json()
+    assert notice["record_count"] == 1 and "pupil_ref" not in notice["fields"]
+    with camden.runtime.sessions() as db:
+        kept = dict(db.execute(select(ReleasePupil.release_id, func.count()).group_by(ReleasePupil.release_id)).all())
+    # One row per pupil_ref given; a release of identifiers gives none, so it keeps none.
+    assert kept == {first["release_id"]: first["record_count"], second["release_id"]: second["record_count"]}
 
 
 def test_purposes_are_listed_for_any_authenticated_user(camden: Gateway) -> None:

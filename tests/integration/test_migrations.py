@@ -79,3 +79,38 @@ def test_upgrading_a_database_with_registers_to_0006_builds_the_statistics_rollu
                     db, 2025, by, s_t, adp.STATISTIC_NAMES, rollup=False)
     finally:
         engine.dispose()
+
+
+def test_migration_0011_keys_release_pupils_by_reference_and_drops_the_rows_without_one(database_url: str) -> None:
+    """Rows of a release that gave no pupil_ref were never read: 0011 drops them and keys the rest by
+    reference; the downgrade puts the old keys back over the rows that remain."""
+    from sqlalchemy import text
+
+    downgrade(database_url, "0010")
+    engine = create_engine(normalise_url(database_url))
+    rows = [("rel_a", "p1", "pr_one"), ("rel_a", "p2", "pr_two"), ("rel_b", "p1", None), ("rel_c", "p1", "pr_one")]
+    with engine.begin() as conn:
+        for release_id, pupil_id, ref in rows:
+            conn.execute(text("INSERT INTO release_pupils (release_id, pupil_id, pupil_ref) VALUES (:r, :p, :f)"),
+                         {"r": release_id, "p": pupil_id, "f": ref})
+    engine.dispose()
+
+    def state() -> tuple[list[tuple], list[str], set[str]]:
+        engine = create_engine(normalise_url(database_url))
+        try:
+            with engine.connect() as conn:
+                kept = sorted(tuple(r) for r in conn.execute(text("SELECT release_id, pupil_id, pupil_ref FROM release_pupils")))
+            found = inspect(engine)
+            key = found.get_pk_constraint("release_pupils")["constrained_columns"]
+            return kept, key, {i["name"] for i in found.get_indexes("release_pupils")}
+        finally:
+            engine.dispose()
+
+    upgrade(database_url)
+    kept, key, indexes = state()
+    assert kept == [("rel_a", "p1", "pr_one"), ("rel_a", "p2", "pr_two"), ("rel_c", "p1", "pr_one")]
+    assert key == ["pupil_ref", "release_id"] and "ix_release_pupils_pupil_ref" not in indexes
+    downgrade(database_url, "0010")
+    kept_down, key, indexes = state()
+    assert kept_down == kept and key == ["release_id", "pupil_id"] and "ix_release_pupils_pupil_ref" in indexes
+    upgrade(database_url)
