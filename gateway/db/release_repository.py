@@ -214,8 +214,9 @@ _LIST = {"postgresql": "string_agg({}, ',')", "sqlite": "group_concat({}, ',')"}
 
 _PENALTY_SQL = """
 WITH cand AS MATERIALIZED (
-    -- Each candidate enrolment gets a number: the sorts, groups and windows below are on integers,
-    -- not on the pupil keys (text that sorts by the collation's rules: a third of the time, before).
+    -- Each candidate enrolment gets a number, so that the sorts, groups and windows below are on
+    -- integers rather than pupil keys: sorting 290,000 marks by their text key under the database's
+    -- collation took a third of the query for an LA of 60,000 pupils.
     SELECT pupil_id, urn, ROW_NUMBER() OVER (ORDER BY pupil_id, urn) AS n FROM enrolments {by_la}
     WHERE la_code = :la AND academic_year IN {years} {urn_filter}
     GROUP BY pupil_id, urn
