@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -31,7 +31,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     # estimated cost passes jit_above_cost, and an estimate from settled statistics put a register's
     # rollup refresh there: 70 ms of compiling for a statement that then ran in 10 (bench/ingest.py's
     # database, kept and analysed). Our statements are short; none gained from it.
-    connect_args = {"options": "-c jit=off", **kwargs.pop("connect_args", {})}
+    # Added to any `options` the URL gives (a connect argument would replace them).
+    given = make_url(url).query.get("options", "")
+    options = " ".join([*(given if isinstance(given, tuple) else (given,)), "-c jit=off"]).strip()
+    connect_args = {"options": options, **kwargs.pop("connect_args", {})}
     return create_engine(url, connect_args=connect_args, **kwargs)
 
 
