@@ -569,11 +569,12 @@ def pg_settings(admin_url: str) -> str:
     try:
         with engine.connect() as conn:
             version = conn.execute(text("SHOW server_version")).scalar_one()
-            rows = conn.execute(text("SELECT name, setting, unit FROM pg_settings WHERE name = ANY(:n) ORDER BY name"),
-                                {"n": list(PG_SETTINGS)}).all()
+            # current_setting spells a value with its unit ("128MB"); pg_settings.setting counts units ("16384" of 8kB).
+            rows = conn.execute(text("SELECT name, current_setting(name) AS value FROM pg_settings WHERE name = ANY(:n) "
+                                     "ORDER BY name"), {"n": list(PG_SETTINGS)}).all()
     finally:
         engine.dispose()
-    return f"PostgreSQL {version.split()[0]}: " + ", ".join(f"{r.name}={r.setting}{r.unit or ''}" for r in rows)
+    return f"PostgreSQL {version.split()[0]}: " + ", ".join(f"{r.name}={r.value}" for r in rows)
 
 
 def pg_aux_pids(admin_url: str) -> list[int]:
