@@ -105,14 +105,11 @@ def install_error_handlers(app: FastAPI) -> None:
         log.error("unhandled_error", error_type=type(exc).__name__, where=where, path=request.url.path)
         return _render(500, "internal error; nothing was released")
 
+    # SQLAlchemy's, and the drivers' own: bulk reads and writes (COPY, executemany) go to them directly.
     @app.exception_handler(OperationalError)
-    async def _db_down(request: Request, exc: OperationalError) -> JSONResponse:
-        log.error("database_unavailable", error_type=type(exc.orig).__name__ if exc.orig else "unknown")
-        return _render(503, "the database is unavailable; nothing was stored")
-
-    # The same from the drivers themselves: bulk reads and writes (COPY, executemany) go to them directly.
     @app.exception_handler(psycopg.OperationalError)
     @app.exception_handler(sqlite3.OperationalError)
-    async def _driver_down(request: Request, exc: Exception) -> JSONResponse:
-        log.error("database_unavailable", error_type=type(exc).__name__)
+    async def _db_down(request: Request, exc: Exception) -> JSONResponse:
+        cause = exc.orig if isinstance(exc, OperationalError) else exc
+        log.error("database_unavailable", error_type=type(cause).__name__ if cause is not None else "unknown")
         return _render(503, "the database is unavailable; nothing was stored")

@@ -235,7 +235,7 @@ def _penalty_notice_rows(
             latest[key] = row
     marks_by_enrolment: dict[tuple[str, int], list[Mark]] = defaultdict(list)
     for mark in marks:
-        marks_by_enrolment[mark[:2]].append(mark)  # (pupil_id, school_urn)
+        marks_by_enrolment[_ENROLMENT(mark)].append(mark)
     rows = []
     for key, enrolment in latest.items():
         sessions = penalty_notice_sessions(marks_by_enrolment.get(key, ()), to_date)
@@ -276,7 +276,7 @@ def _check_scope(
     first, last = window.from_date, window.to_date
     marks_enrolments = set(map(_ENROLMENT, marks))
     if not marks_enrolments <= enrolments:
-        mark = next(m for m in marks if m[:2] not in enrolments)
+        mark = next(m for m in marks if _ENROLMENT(m) not in enrolments)
         raise OutOfScope(f"a mark at school {mark.school_urn} belongs to no enrolment in scope")
     dates = set(map(_DATE, marks))
     if not first <= min(dates) <= max(dates) <= last:
@@ -284,9 +284,9 @@ def _check_scope(
     if len(set(map(_SESSION, marks))) != len(marks):
         seen = set()
         for mark in marks:
-            if mark[:4] in seen:
+            if _SESSION(mark) in seen:
                 raise ValueError(f"two marks for one session at school {mark.school_urn} on {mark.date}")
-            seen.add(mark[:4])
+            seen.add(_SESSION(mark))
 
 
 #: Parts of a mark (`schemas.records.Mark`): its enrolment, its date, and its session.

@@ -29,7 +29,7 @@ from gateway.db.models import (
     AuditTreeHead,
     Enrolment,
 )
-from gateway.db.session import normalise_url
+from gateway.db.session import driver_connection, normalise_url
 
 __all__ = [
     "claim_index",
@@ -122,13 +122,13 @@ def insert_pupil_set(db: Session, set_id: int, pupil_refs: Iterable[str]) -> Non
     if not refs:
         return
     if _is_pg(db):
-        with db.connection().connection.driver_connection.cursor() as cur:
+        with driver_connection(db).cursor() as cur:
             with cur.copy("COPY audit_pupil_sets (pupil_ref, set_id) FROM STDIN (FORMAT BINARY)") as copy:
                 copy.set_types(["varchar", "int8"])
                 for ref in refs:
                     copy.write_row((ref, set_id))
         return
-    db.connection().connection.driver_connection.executemany(
+    driver_connection(db).executemany(
         "INSERT INTO audit_pupil_sets (pupil_ref, set_id) VALUES (?, ?)", [(ref, set_id) for ref in refs]
     )
 

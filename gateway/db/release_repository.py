@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 from gateway.db.models import ConsentRecord, Enrolment, Mark, Release, ReleasePupil
+from gateway.db.session import driver_connection
 from schemas.calendar import academic_year_of
 from schemas.records import EnrolmentTotals, make_mark
 from schemas.records import Mark as MarkRecord
@@ -399,7 +400,7 @@ def insert_release(db: Session, values: dict[str, Any], pupils: Sequence[tuple[s
     if not pupils:
         return
     release_id = values["id"]
-    driver = db.connection().connection.driver_connection
+    driver = driver_connection(db)
     if _is_pg(db):
         with driver.cursor() as cur, cur.copy("COPY release_pupils (pupil_ref, release_id, pupil_id) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(["varchar", "varchar", "varchar"])
@@ -473,7 +474,7 @@ def current_consent_states(db: Session, purpose: str, pupil_ids: Sequence[str]) 
     c = ConsentRecord
     if _is_pg(db):
         # The release's pupils as one text parameter (ids are hex: no commas), probed one by one.
-        with db.connection().connection.driver_connection.cursor() as cur:
+        with driver_connection(db).cursor() as cur:
             cur.execute(
                 "SELECT w.pupil_id, latest.decision FROM unnest(string_to_array(%s, ',')) AS w(pupil_id) "
                 "CROSS JOIN LATERAL (SELECT c.decision FROM consents AS c WHERE c.pupil_id = w.pupil_id "

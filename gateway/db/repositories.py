@@ -27,6 +27,7 @@ from gateway.db.models import (
     PupilIdentity,
     School,
 )
+from gateway.db.session import driver_connection
 
 #: Rows per multi-row statement: keeps under SQLite's 32,766 and PostgreSQL's 65,535 bind parameters.
 CHUNK = 1000
@@ -51,11 +52,6 @@ def _sqlite_value(value: Any) -> Any:
     if isinstance(value, dt.date):
         return value.isoformat()
     return value
-
-
-def _driver(db: Session) -> Any:
-    """The DBAPI connection (psycopg or sqlite3) under the session's transaction."""
-    return db.connection().connection.driver_connection
 
 
 #: PostgreSQL staging tables of the bulk writes: TEMP (one set per connection) and ON COMMIT DELETE
@@ -100,7 +96,7 @@ def _copy_upsert(db: Session, table: str, columns: Sequence[str], types: Sequenc
     Rows must be unique on the conflict target."""
     cols = ", ".join(columns)
     stage = f"stage_{table}"
-    with _driver(db).cursor() as cur:
+    with driver_connection(db).cursor() as cur:
         _copy_in(db, cur, stage, columns, types, rows)
         cur.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} {conflict}"
                     + (f" RETURNING {returning}" if returning else ""))
@@ -214,7 +210,7 @@ def changed_identities(db: Session, academic_year: int, pupil_ids: Sequence[str]
     if not pupil_ids:
         return []
     if _is_pg(db):
-        with _driver(db).cursor() as cur:
+        with driver_connection(db).cursor() as cur:
             cur.execute(
                 "SELECT w.pupil_id FROM unnest(string_to_array(%s, ','), string_to_array(%s, ',')) AS w(pupil_id, digest) "
                 f"LEFT JOIN LATERAL ({_ONE_ROW.format(columns='digest', table='pupil_identities')}) AS i ON true "
@@ -237,13 +233,13 @@ def _by_pupil(db: Session, columns: str, table: str, academic_year: int, pupil_i
     if not pupil_ids:
         return []
     if _is_pg(db):
-        with _driver(db).cursor() as cur:
+        with driver_connection(db).cursor() as cur:
             cur.execute(f"SELECT x.* FROM unnest(string_to_array(%s, ',')) AS w(pupil_id) "
                         f"CROSS JOIN LATERAL ({_ONE_ROW.format(columns=columns, table=table)}) AS x",
                         (",".join(pupil_ids), academic_year))
             return list(cur.fetchall())
     out: list[tuple[Any, ...]] = []
-    driver = _driver(db)
+    driver = driver_connection(db)
     for chunk in _chunks(pupil_ids, 5000):
         sql = f"SELECT {columns} FROM {table} WHERE academic_year = ? AND pupil_id IN ({', '.join('?' * len(chunk))})"
         out += driver.execute(sql, (academic_year, *chunk)).fetchall()
@@ -264,7 +260,7 @@ def insert_data_keys(db: Session, academic_year: int, master_key_id: str, create
         types = ("varchar", "int4", "bytea", "varchar", "timestamptz")
         values = ((pid, academic_year, wrapped, master_key_id, created_at) for pid, wrapped in ordered)
         return {r[0] for r in _copy_upsert(db, "data_keys", columns, types, values, conflict, returning="pupil_id")}
-    driver = _driver(db)
+    driver = driver_connection(db)
     created = _sqlite_value(created_at)
     inserted = set()
     for pid, wrapped in ordered:  # SQLite writers are serialised: nobody can insert in between
@@ -289,7 +285,7 @@ def upsert_identities(db: Session, academic_year: int, updated_at: dt.datetime, 
                      conflict)
         return
     updated = _sqlite_value(updated_at)
-    _driver(db).executemany(f"INSERT INTO pupil_identities ({', '.join(columns)}) VALUES (?, ?, ?, ?, ?) {conflict}",
+    driver_connection(db).executemany(f"INSERT INTO pupil_identities ({', '.join(columns)}) VALUES (?, ?, ?, ?, ?) {conflict}",
                             [(pid, academic_year, c, d, updated) for pid, c, d in ordered])
 
 
@@ -298,7 +294,7 @@ def identities_with_keys(db: Session, academic_year: int, pupil_ids: Sequence[st
     out: dict[str, tuple[bytes, bytes, str]] = {}
     if _is_pg(db) and pupil_ids:
         # One statement whatever the number (a release's thousands): two primary-key probes a pupil.
-        with _driver(db).cursor() as cur:
+        with driver_connection(db).cursor() as cur:
             cur.execute(
                 "SELECT i.pupil_id, i.ciphertext, k.wrapped_key, k.master_key_id "
                 "FROM unnest(string_to_array(%s, ',')) AS w(pupil_id) "
@@ -383,12 +379,12 @@ def store_register(db: Session, urn: int, day: dt.date, academic_year: int, vers
     if not rows:
         return
     if _is_pg(db):
-        with _driver(db).cursor() as cur:
+        with driver_connection(db).cursor() as cur:
             # In pupil order, the marks' primary key (urn, date, pupil_id) fills its pages in sequence.
             _copy_in(db, cur, "stage_register", _REGISTER_COLUMNS, _REGISTER_TYPES, sorted(rows))
             cur.execute(_STORE_REGISTER_PG, {"urn": urn, "day": day, "year": academic_year, "version": version, "la": la_code})
         return
-    driver = _driver(db)
+    driver = driver_connection(db)
     day_text = day.isoformat()
     driver.executemany(
         "INSERT INTO marks (urn, date, pupil_id, academic_year, am, pm, version) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -428,7 +424,7 @@ def upsert_code_totals(db: Session, urn: int, academic_year: int, rows: Sequence
     if _is_pg(db):
         _copy_upsert(db, "enrolment_code_totals", columns, ("varchar", "int4", "int4", "varchar", "int4"), values, _CODE_CONFLICT)
     else:
-        _driver(db).executemany(f"INSERT INTO enrolment_code_totals ({', '.join(columns)}) VALUES (?, ?, ?, ?, ?) {_CODE_CONFLICT}",
+        driver_connection(db).executemany(f"INSERT INTO enrolment_code_totals ({', '.join(columns)}) VALUES (?, ?, ?, ?, ?) {_CODE_CONFLICT}",
                                 values)
 
 

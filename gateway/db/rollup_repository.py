@@ -40,6 +40,7 @@ from anonymisation import dp as adp
 from anonymisation import keysets
 from gateway.db import stats_repository as srepo
 from gateway.db.models import Enrolment, PupilYearRollup, School, StatsCell
+from gateway.db.session import driver_connection
 from schemas.calendar import academic_year_bounds
 
 #: SQLite: pupils per statement (bound parameters).
@@ -184,7 +185,7 @@ def _run(db: Session, sql: str, params: dict[str, Any] | Sequence[dict[str, Any]
     dialect = db.get_bind().dialect.name
     if dialect == "postgresql":
         sql = _PG_SQL.get(sql) or _PG_SQL.setdefault(sql, _driver_sql(sql, dialect))
-    cursor = db.connection().connection.driver_connection.cursor()
+    cursor = driver_connection(db).cursor()
     if many:
         cursor.executemany(sql, params)
     else:
@@ -265,16 +266,15 @@ def _refresh_pg_sql() -> str:
     year), the stored rows (``old``), the rows that differ written, rows of pupils without an enrolment
     deleted, and the cells moved by the difference, in attribute order. Returns the rows written.
 
-    Every pupil has a row by then (:data:`_LOCK_PG`), locked by this transaction: it is rewritten and
-    deleted by its row address (``ctid``, read with it), not looked up in the primary key again. (The
-    insert of a pupil without a row is there for a caller that did not lock; it has none.)"""
+    Every pupil has a row by then (:data:`_LOCK_PG`, its only caller's first statement), locked by
+    this transaction: it is rewritten and deleted by its row address (``ctid``, read with it), not
+    looked up in the primary key again."""
     compared = ", ".join(f"{{t}}.{c}" for c in _COMPARED)
     minus = ", ".join(f"-({c.format(t='o')})" for c in _CONTRIBUTION)
     plus = ", ".join(c.format(t="c") for c in _CONTRIBUTION)
     sums = ", ".join(f"SUM({c}) AS {c}" for c in _CELL_COLUMNS)
     nonzero = " OR ".join(f"SUM({c}) <> 0" for c in _CELL_COLUMNS)
     cell_columns = ", ".join(_CELL_COLUMNS)
-    row_columns = ", ".join(_ROW_COLUMNS)
     return f"""
     WITH fresh AS ({_pupils_sql("postgresql", restricted=True)}
     ), new AS (
@@ -289,8 +289,8 @@ def _refresh_pg_sql() -> str:
             FROM pupil_years p WHERE p.academic_year = :academic_year AND p.pupil_id = w.pupil_id LIMIT 1
         ) o
     ), changed AS (
-        SELECT n.*, o.row_ctid FROM new n LEFT JOIN old o ON o.pupil_id = n.pupil_id
-        WHERE o.pupil_id IS NULL OR ({compared.format(t="n")}) IS DISTINCT FROM ({compared.format(t="o")})
+        SELECT n.*, o.row_ctid FROM new n JOIN old o ON o.pupil_id = n.pupil_id
+        WHERE ({compared.format(t="n")}) IS DISTINCT FROM ({compared.format(t="o")})
     ), left_behind AS (
         SELECT o.* FROM old o WHERE NOT EXISTS (SELECT 1 FROM new n WHERE n.pupil_id = o.pupil_id)
     ), gone AS (
@@ -298,11 +298,6 @@ def _refresh_pg_sql() -> str:
     ), updated AS (
         UPDATE pupil_years p SET {", ".join(f"{c} = c.{c}" for c in (*_ROW_COLUMNS[1:], "clean"))}
         FROM changed c WHERE p.ctid = c.row_ctid
-        RETURNING 1
-    ), inserted AS (
-        INSERT INTO pupil_years (academic_year, {row_columns}, clean)
-        SELECT :academic_year, {row_columns}, clean FROM changed WHERE row_ctid IS NULL
-        {_ROW_CONFLICT.strip()}
         RETURNING 1
     ), moves AS (
         SELECT attributes, {sums} FROM (
@@ -320,7 +315,7 @@ def _refresh_pg_sql() -> str:
         SELECT :academic_year, attributes, {cell_columns} FROM moves ORDER BY attributes
         {_CELL_CONFLICT.strip()}
     )
-    SELECT (SELECT count(*) FROM updated) + (SELECT count(*) FROM inserted)"""  # noqa: S608 (our constants only; values are bound)
+    SELECT count(*) FROM updated"""  # noqa: S608 (our constants only; values are bound)
 
 
 @cache

@@ -58,6 +58,12 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def driver_connection(db: Session) -> Any:
+    """The DBAPI connection (psycopg or sqlite3) under the session's transaction: for the bulk reads
+    and writes (COPY, executemany, one-parameter lists) that skip SQLAlchemy's per-statement work."""
+    return db.connection().connection.driver_connection
+
+
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
 
