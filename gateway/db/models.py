@@ -431,9 +431,6 @@ class PupilYearRollup(Base):
     authorised: Mapped[int] = mapped_column(Integer)
     unauthorised: Mapped[int] = mapped_column(Integer)
     last_date: Mapped[dt.date] = mapped_column(Date)
-    #: The URN of the pupil's only enrolment of the year; None when they have several. A register of
-    #: that school can then move the row by its own deltas, without reading the enrolments again.
-    sole_urn: Mapped[int | None] = mapped_column(Integer, nullable=True)
     clean: Mapped[bool] = mapped_column(Boolean)
 
     __table_args__ = (

@@ -45,10 +45,10 @@ from schemas.calendar import academic_year_bounds
 
 #: SQLite: pupils per statement (bound parameters).
 _CHUNK = 5000
-_ROW_COLUMNS = ("pupil_id", "attributes", "possible", "authorised", "unauthorised", "last_date", "sole_urn")
+_ROW_COLUMNS = ("pupil_id", "attributes", "possible", "authorised", "unauthorised", "last_date")
 #: A stored row is rewritten when any of these differ (last_date too: a register of sessions that are
 #: not possible moves no total, but the public bound, and so ``clean``, follows the last date).
-_COMPARED = ("attributes", "possible", "authorised", "unauthorised", "last_date", "sole_urn", "clean")
+_COMPARED = ("attributes", "possible", "authorised", "unauthorised", "last_date", "clean")
 _CELL_COLUMNS = ("pupils", "possible", "authorised", "unauthorised", "pa", "severe")
 
 
@@ -56,14 +56,13 @@ def _pupils_tail(dialect: str) -> str:
     """The collapse of ``en`` (one row per enrolment) to one row per pupil."""
     return f"""
     ), packed AS (
-        SELECT en.pupil_id, en.urn, en.possible, en.authorised, en.unauthorised, en.last_date,
+        SELECT en.pupil_id, en.possible, en.authorised, en.unauthorised, en.last_date,
                {srepo.pick_sql(dialect)} AS pick
         FROM en
     )
     SELECT pupil_id, CAST(MAX(pick) & {srepo.ATTRIBUTE_MASK} AS INTEGER) AS attributes,
            CAST(SUM(possible) AS INTEGER) AS possible, CAST(SUM(authorised) AS INTEGER) AS authorised,
-           CAST(SUM(unauthorised) AS INTEGER) AS unauthorised, MAX(last_date) AS last_date,
-           CASE WHEN COUNT(*) = 1 THEN MAX(urn) END AS sole_urn
+           CAST(SUM(unauthorised) AS INTEGER) AS unauthorised, MAX(last_date) AS last_date
     FROM packed
     GROUP BY pupil_id"""  # noqa: S608 (our constants only; values are bound)
 
@@ -214,13 +213,13 @@ _LOCK_PG = """
     SELECT :academic_year, p, -1, 0, 0, 0, :year_start, false FROM unnest(string_to_array(:pupil_ids, ',')) AS p
     ON CONFLICT (academic_year, pupil_id) DO UPDATE SET clean = excluded.clean WHERE false"""
 _OLD_SQLITE = """
-    SELECT pupil_id, attributes, possible, authorised, unauthorised, last_date, sole_urn, clean FROM pupil_years
+    SELECT pupil_id, attributes, possible, authorised, unauthorised, last_date, clean FROM pupil_years
     WHERE academic_year = :academic_year AND pupil_id IN (SELECT value FROM json_each(:pupil_ids))"""
 
 
 def _old_rows(db: Session, academic_year: int, pupil_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     """The pupils' stored rows (SQLite; PostgreSQL reads them in :func:`_refresh_pg_sql`)."""
-    columns = ("pupil_id", "attributes", "possible", "authorised", "unauthorised", "last_date", "sole_urn", "clean")
+    columns = ("pupil_id", "attributes", "possible", "authorised", "unauthorised", "last_date", "clean")
     params = {"academic_year": academic_year, "pupil_ids": _ids_param("sqlite", pupil_ids)}
     rows = _run(db, _OLD_SQLITE, params).fetchall()
     out = {}
@@ -232,13 +231,13 @@ def _old_rows(db: Session, academic_year: int, pupil_ids: Sequence[str]) -> dict
 
 
 _INSERT_ROWS = ("INSERT INTO pupil_years (academic_year, pupil_id, attributes, possible, authorised, unauthorised, "
-                "last_date, sole_urn, clean)")
+                "last_date, clean)")
 _ROW_CONFLICT = """
     ON CONFLICT (academic_year, pupil_id) DO UPDATE SET attributes = excluded.attributes,
         possible = excluded.possible, authorised = excluded.authorised, unauthorised = excluded.unauthorised,
-        last_date = excluded.last_date, sole_urn = excluded.sole_urn, clean = excluded.clean"""
+        last_date = excluded.last_date, clean = excluded.clean"""
 _UPSERT_ROW = _INSERT_ROWS + """
-    VALUES (:academic_year, :pupil_id, :attributes, :possible, :authorised, :unauthorised, :last_date, :sole_urn, :clean)
+    VALUES (:academic_year, :pupil_id, :attributes, :possible, :authorised, :unauthorised, :last_date, :clean)
 """ + _ROW_CONFLICT
 _INSERT_CELLS = "INSERT INTO stats_cells (academic_year, attributes, pupils, possible, authorised, unauthorised, pa, severe)"
 #: Cells move by differences: each sum gains the excluded row's.
@@ -265,8 +264,7 @@ def _refresh_pg_sql() -> str:
     their enrolments (``new``; ``clean`` by the rule of ``anonymisation.dp.is_clean_pupil_year``, as
     :func:`_rebuild_sql`, with ``S_t`` looked up in the ``:bounds`` array by the last date's day of the
     year), the stored rows (``old``), the rows that differ written, rows of pupils without an enrolment
-    deleted. Returns the cells' moves (:func:`_moves_sql`) and, in a row whose attributes are NULL, the
-    number of rows written.
+    deleted, and the cells moved by the difference, in attribute order. Returns the rows written.
 
     Every pupil has a row by then (:data:`_LOCK_PG`, its only caller's first statement), locked by
     this transaction: it is rewritten and deleted by its row address (``ctid``, read with it), not
@@ -280,14 +278,14 @@ def _refresh_pg_sql() -> str:
     return f"""
     WITH fresh AS ({_pupils_sql("postgresql", restricted=True)}
     ), new AS (
-        SELECT f.pupil_id, f.attributes, f.possible, f.authorised, f.unauthorised, f.last_date, f.sole_urn,
+        SELECT f.pupil_id, f.attributes, f.possible, f.authorised, f.unauthorised, f.last_date,
                CASE WHEN {_CLEAN.format(t="f", bound="(CAST(:bounds AS integer[]))[f.last_date - CAST(:year_start AS date) + 1]")}
                     THEN true ELSE false END AS clean
         FROM fresh f
     ), old AS (
         SELECT o.* FROM unnest(string_to_array(:pupil_ids, ',')) AS w(pupil_id)
         CROSS JOIN LATERAL (
-            SELECT ctid AS row_ctid, pupil_id, attributes, possible, authorised, unauthorised, last_date, sole_urn, clean
+            SELECT ctid AS row_ctid, pupil_id, attributes, possible, authorised, unauthorised, last_date, clean
             FROM pupil_years p WHERE p.academic_year = :academic_year AND p.pupil_id = w.pupil_id LIMIT 1
         ) o
     ), changed AS (
@@ -312,98 +310,12 @@ def _refresh_pg_sql() -> str:
         ) AS d ({"attributes, " + cell_columns})
         GROUP BY attributes
         HAVING {nonzero}
+    ), cells AS (
+        {_INSERT_CELLS}
+        SELECT :academic_year, attributes, {cell_columns} FROM moves ORDER BY attributes
+        {_CELL_CONFLICT.strip()}
     )
-    SELECT attributes, {cell_columns} FROM moves
-    UNION ALL SELECT NULL, count(*), 0, 0, 0, 0, 0 FROM updated"""  # noqa: S608 (our constants only; values are bound)
-
-
-@cache
-def _fast_pg_sql() -> str:
-    """:func:`refresh`'s fast path on PostgreSQL, in one statement, for the pupils of the register in
-    ``stage_register`` (``repositories.store_register``) whose only enrolment of the year is at its
-    school (``sole_urn``): each row moved by the pupil's deltas, its last date the later of its own and
-    the register's, its attributes the register's when the register is not older than the row (as the
-    enrolment's follow the latest register date: ``repositories._enrolment_conflict``), ``clean`` worked
-    out again. That is what a recomputation from the enrolments gives, since the row sums one enrolment.
-
-    No lock is taken first. The rows are read with the statement's snapshot and rewritten by their row
-    address only if they are still the version that was read (``xmin``): a row that another transaction
-    changed meanwhile (a second school's register of a dual-registered pupil, which recomputes it) fails
-    that check when PostgreSQL re-reads it after that transaction, and is left to the recomputation,
-    which locks. Returns the cells' moves, as :func:`_refresh_pg_sql` does, then a row per pupil moved
-    (NULL attributes), with whether it changed."""
-    pick = srepo.pick_sql("postgresql")
-    bound = "(CAST(:bounds AS integer[]))[n0.last_date - CAST(:year_start AS date) + 1]"
-    minus = ", ".join(f"-({c.format(t='o')})" for c in _CONTRIBUTION)
-    plus = ", ".join(c.format(t="n") for c in _CONTRIBUTION)
-    sums = ", ".join(f"SUM({c}) AS {c}" for c in _CELL_COLUMNS)
-    nonzero = " OR ".join(f"SUM({c}) <> 0" for c in _CELL_COLUMNS)
-    cell_columns = ", ".join(_CELL_COLUMNS)
-    row_columns = ("attributes", "possible", "authorised", "unauthorised", "last_date", "clean")
-    old = ", ".join(f"o.{c} AS old_{c}" for c in row_columns)
-    return f"""
-    WITH school AS (
-        SELECT {srepo.SCHOOL_KIND_SQL} AS kind,
-               COALESCE(array_position(CAST(ARRAY[{_la_codes_literal()}] AS varchar[]), CAST(s.la_code AS varchar)) - 1,
-                        {srepo.OUT_OF_SCOPE_LA}) AS la_idx
-        FROM schools s WHERE s.urn = :urn
-    ), en AS (
-        SELECT r.pupil_id, r.possible AS d_possible, r.authorised AS d_authorised, r.unauthorised AS d_unauthorised,
-               r.year_group, r.sen_status, r.fsm_eligible, school.kind, school.la_idx,
-               0 AS possible, CAST(:day AS date) AS last_date, CAST(:urn AS integer) AS urn
-        FROM stage_register r CROSS JOIN school
-    ), n0 AS (
-        SELECT o.row_ctid, o.row_xmin, en.pupil_id, {old},
-               CASE WHEN CAST(:day AS date) >= o.last_date
-                    THEN CAST(({pick}) & {srepo.ATTRIBUTE_MASK} AS INTEGER) ELSE o.attributes END AS attributes,
-               o.possible + en.d_possible AS possible, o.authorised + en.d_authorised AS authorised,
-               o.unauthorised + en.d_unauthorised AS unauthorised, GREATEST(o.last_date, CAST(:day AS date)) AS last_date
-        FROM en
-        CROSS JOIN LATERAL (
-            SELECT p.ctid AS row_ctid, p.xmin AS row_xmin, p.* FROM pupil_years p
-            WHERE p.academic_year = :academic_year AND p.pupil_id = en.pupil_id AND p.sole_urn = :urn OFFSET 0
-        ) o
-    ), n AS (
-        SELECT n0.*, CASE WHEN {_CLEAN.format(t="n0", bound=bound)} THEN true ELSE false END AS clean
-        FROM n0
-    ), moved AS (
-        UPDATE pupil_years p SET attributes = n.attributes, possible = n.possible, authorised = n.authorised,
-            unauthorised = n.unauthorised, last_date = n.last_date, clean = n.clean
-        FROM n WHERE p.ctid = n.row_ctid AND p.xmin = n.row_xmin
-        RETURNING n.*
-    ), moves AS (
-        SELECT attributes, {sums} FROM (
-            SELECT o.old_attributes, {minus} FROM (
-                SELECT old_attributes, old_possible AS possible, old_authorised AS authorised,
-                       old_unauthorised AS unauthorised FROM moved WHERE old_clean AND old_possible > 0
-            ) o
-            UNION ALL
-            SELECT n.attributes, {plus} FROM moved n WHERE n.clean AND n.possible > 0
-        ) AS d ({"attributes, " + cell_columns})
-        GROUP BY attributes
-        HAVING {nonzero}
-    )
-    SELECT attributes, {cell_columns}, NULL AS pupil_id FROM moves
-    UNION ALL
-    SELECT NULL, CASE WHEN ({", ".join(row_columns)}) IS DISTINCT FROM ({", ".join(f"old_{c}" for c in row_columns)})
-                      THEN 1 ELSE 0 END,
-           0, 0, 0, 0, 0, pupil_id
-    FROM moved"""  # noqa: S608 (our constants only; values are bound)
-
-
-@cache
-def _moves_sql() -> str:
-    """The cells moved by the sums of ``:attributes`` and the six comma-separated lists beside it, in
-    attribute order, in one statement: every refresh of a transaction moves its cells together, so that
-    two transactions lock the cells they share in the same order."""
-    lists = ", ".join(f"string_to_array(:{c}, ',')" for c in ("attributes", *_CELL_COLUMNS))
-    cast = ", ".join(f"CAST(m.{c} AS bigint)" for c in _CELL_COLUMNS)
-    return f"""
-    {_INSERT_CELLS}
-    SELECT :academic_year, CAST(m.attributes AS integer), {cast}
-    FROM unnest({lists}) AS m (attributes, {", ".join(_CELL_COLUMNS)})
-    ORDER BY CAST(m.attributes AS integer)
-    {_CELL_CONFLICT.strip()}"""  # noqa: S608 (our constants only; values are bound)
+    SELECT count(*) FROM updated"""  # noqa: S608 (our constants only; values are bound)
 
 
 @cache
@@ -419,56 +331,21 @@ def _bounds(academic_year: int) -> str:
     return "{" + ",".join(map(str, _day_bounds(academic_year))) + "}"
 
 
-def _add_moves(cells: dict[int, list[int]], attributes: int, sums: Sequence[int]) -> None:
-    cell = cells[attributes]
-    for i, v in enumerate(sums):
-        cell[i] += int(v)
+def _refresh_pg(db: Session, academic_year: int, ids: list[str]) -> int:
+    params = {"academic_year": academic_year, "pupil_ids": _joined(ids),
+              "year_start": academic_year_bounds(academic_year)[0]}
+    _run(db, _LOCK_PG, params)
+    return int(_run(db, _refresh_pg_sql(), params | {"bounds": _bounds(academic_year)}).fetchone()[0])
 
 
-def _refresh_pg(db: Session, academic_year: int, ids: list[str], register: tuple[int, dt.date] | None) -> int:
-    params = {"academic_year": academic_year, "year_start": academic_year_bounds(academic_year)[0],
-              "bounds": _bounds(academic_year)}
-    cells: dict[int, list[int]] = defaultdict(lambda: [0] * len(_CELL_COLUMNS))
-    changed = 0
-    if register is not None:
-        urn, day = register
-        moved = set()
-        for attributes, *sums, pupil_id in _run(db, _fast_pg_sql(), params | {"urn": urn, "day": day}).fetchall():
-            if attributes is None:
-                moved.add(pupil_id)
-                changed += sums[0]
-            else:
-                _add_moves(cells, attributes, sums)
-        ids = [pid for pid in ids if pid not in moved]
-    if ids:
-        params["pupil_ids"] = _joined(ids)
-        _run(db, _LOCK_PG, params)
-        for attributes, *sums in _run(db, _refresh_pg_sql(), params).fetchall():
-            if attributes is None:
-                changed += sums[0]
-            else:
-                _add_moves(cells, attributes, sums)
-    moves = sorted((a, v) for a, v in cells.items() if any(v))
-    if moves:
-        columns = {"attributes": _joined(str(a) for a, _ in moves)}
-        columns |= {c: _joined(str(v[i]) for _, v in moves) for i, c in enumerate(_CELL_COLUMNS)}
-        _run(db, _moves_sql(), {"academic_year": academic_year, **columns})
-    return changed
-
-
-def refresh(db: Session, academic_year: int, pupil_ids: Iterable[str], *, register: tuple[int, dt.date] | None = None) -> int:
+def refresh(db: Session, academic_year: int, pupil_ids: Iterable[str]) -> int:
     """Bring these pupils' rows of the year and the cells they count in up to date with their
-    enrolments, in the caller's transaction; the number of pupils whose row changed.
-
-    ``register`` (URN, date): the caller has just stored that school's first register of that date with
-    ``repositories.store_register``, in this transaction, and ``pupil_ids`` are its pupils. On
-    PostgreSQL, the pupils whose only enrolment of the year is at that school are then moved by the
-    register's deltas (:func:`_fast_pg_sql`); the others are recomputed from their enrolments."""
+    enrolments, in the caller's transaction; the number of pupils whose row changed."""
     ids = sorted(set(pupil_ids))
     if not ids:
         return 0
     if db.get_bind().dialect.name == "postgresql":
-        return _refresh_pg(db, academic_year, ids, register)
+        return _refresh_pg(db, academic_year, ids)
     old = _old_rows(db, academic_year, ids)
     new = {row["pupil_id"]: row for row in _new_rows(db, academic_year, ids)}
     cells: dict[int, list[int]] = defaultdict(lambda: [0] * len(_CELL_COLUMNS))
@@ -530,29 +407,25 @@ _CELLS_FROM_PUPILS = _INSERT_CELLS + f"""
     GROUP BY academic_year, attributes"""  # noqa: S608 (our constants only)
 
 
-def _rebuild_sql(dialect: str, academic_year: int, *, sole_urn: bool = True) -> str:
+def _rebuild_sql(dialect: str, academic_year: int) -> str:
     """INSERT every pupil-year of the year, with ``clean`` worked out in SQL: the same rule as
     ``anonymisation.dp.is_clean_pupil_year`` (tests hold the two to each other), its bound looked up
-    by the last date's day of the year in a VALUES list of ``sessions_possible_bound``. Without
-    ``sole_urn``, for a schema before migration 0012, the column is left out."""
+    by the last date's day of the year in a VALUES list of ``sessions_possible_bound``."""
     bounds = ", ".join(f"({day}, {bound})" for day, bound in enumerate(_day_bounds(academic_year)))
     if dialect == "postgresql":
         offset, true, false = "(p.last_date - CAST(:year_start AS date))", "true", "false"
     else:
         offset, true, false = "CAST(julianday(p.last_date) - julianday(:year_start) AS INTEGER)", "1", "0"
-    insert = _INSERT_ROWS if sole_urn else _INSERT_ROWS.replace(" sole_urn,", "")
-    return insert + f"""
+    return _INSERT_ROWS + f"""
     SELECT :academic_year, p.pupil_id, p.attributes, p.possible, p.authorised, p.unauthorised, p.last_date,
-           {"p.sole_urn," if sole_urn else ""}
            CASE WHEN {_CLEAN.format(t="p", bound="b.bound")} THEN {true} ELSE {false} END
     FROM ({_pupils_sql(dialect, restricted=False)}) p
     LEFT JOIN (SELECT column1 AS day, column2 AS bound FROM (VALUES {bounds}) AS v) b ON b.day = {offset}"""  # noqa: S608
 
 
-def rebuild(db: Session, academic_year: int | None = None, *, sole_urn: bool = True) -> dict[int, int]:
+def rebuild(db: Session, academic_year: int | None = None) -> dict[int, int]:
     """Recompute ``pupil_years`` and ``stats_cells`` from the enrolments (every year with
-    enrolments, or one), in SQL; pupil-years per year. ``sole_urn=False``: for migration 0006, whose
-    table has no such column yet (0012 adds and fills it)."""
+    enrolments, or one), in SQL; pupil-years per year."""
     dialect = db.get_bind().dialect.name
     done = {}
     for year in years(db) if academic_year is None else [academic_year]:
@@ -560,7 +433,7 @@ def rebuild(db: Session, academic_year: int | None = None, *, sole_urn: bool = T
         db.execute(delete(PupilYearRollup).where(PupilYearRollup.academic_year == year))
         year_start = academic_year_bounds(year)[0]
         params = _params(year) | {"year_start": year_start if dialect == "postgresql" else year_start.isoformat()}
-        done[year] = db.execute(text(_rebuild_sql(dialect, year, sole_urn=sole_urn)), params).rowcount
+        done[year] = db.execute(text(_rebuild_sql(dialect, year)), params).rowcount
         db.execute(text(_CELLS_FROM_PUPILS), {"academic_year": year})
     return done
 
@@ -585,6 +458,5 @@ def cells(db: Session, academic_year: int) -> dict[int, tuple[int, ...]]:
 def pupil_rows(db: Session, academic_year: int) -> dict[str, tuple[Any, ...]]:
     """The year's pupil rows as stored, for checks."""
     rows = db.execute(select(PupilYearRollup).where(PupilYearRollup.academic_year == academic_year)).scalars()
-    return {r.pupil_id: (r.attributes, r.possible, r.authorised, r.unauthorised, _date(r.last_date), r.sole_urn,
-                         bool(r.clean))
+    return {r.pupil_id: (r.attributes, r.possible, r.authorised, r.unauthorised, _date(r.last_date), bool(r.clean))
             for r in rows}

@@ -177,8 +177,7 @@ def ingest(
 
         _store_identities(db, keys, register, year, changed)
         _store_marks_and_totals(db, target.la_code, urn, day, year, version, rows, pupil_ids, old)
-        # The statistics' pupil-years: a first register moves them by its own deltas where it can.
-        rollup.refresh(db, year, [*pupil_ids, *(pid for pid, _, _ in old)], register=None if old else (urn, day))
+        rollup.refresh(db, year, [*pupil_ids, *(pid for pid, _, _ in old)])  # the statistics' pupil-years
 
         # Last, so that the log's append lock is held only from here to the commit.
         event = audit.new_event(

@@ -55,7 +55,7 @@ def upgrade() -> None:
         from gateway.db import rollup_repository
 
         with Session(bind=bind) as db:
-            rollup_repository.rebuild(db, sole_urn=False)  # the column comes with 0012, which fills it
+            rollup_repository.rebuild(db)
             db.flush()
 
 
