@@ -152,7 +152,7 @@ def ingest(
     rows, digest, pupil_ids = register.rows, register.digest, register.pupil_ids
     year = academic_year_of(day)
 
-    with _one_writer(sessions), transaction(sessions) as db:
+    with _one_writer(sessions), transaction(sessions, locks_before_flush=True) as db:
         target = repo.feed_target(db, urn, day, lock=True)
         # Pupils whose identity is not stored for the year as it is here: their check letters (422
         # before 404 and 403, as when every letter was checked before the transaction), then their

@@ -7,7 +7,7 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import text
 
-from gateway.db.session import make_engine
+from gateway.db.session import make_engine, transaction
 from gateway.runtime import build_runtime
 from gateway.settings import Settings
 from tests.conftest import BACKENDS
@@ -38,3 +38,27 @@ def test_options_in_the_database_url_are_kept_beside_jit_off(database_url: str) 
             assert conn.execute(text("SHOW jit")).scalar_one() == "off"
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("database_url", POSTGRESQL, indirect=True)
+def test_a_transaction_that_gives_up_its_locks_before_the_flush_is_durable_when_it_returns(settings: Settings) -> None:
+    """``transaction(locks_before_flush=True)`` commits asynchronously (its locks go at once), then
+    returns only after a second commit has flushed the WAL past the first: when the block is left,
+    everything written so far is on disk."""
+    runtime = build_runtime(settings)
+    try:
+        with runtime.engine.begin() as conn:
+            conn.execute(text("CREATE TABLE flush_probe (n integer)"))
+        for rows in (1, 5000):
+            with transaction(runtime.sessions, locks_before_flush=True) as db:
+                assert db.execute(text("SHOW synchronous_commit")).scalar_one() == "off"
+                db.execute(text("INSERT INTO flush_probe SELECT generate_series(1, :n)"), {"n": rows})
+                written = db.execute(text("SELECT pg_current_wal_insert_lsn()")).scalar_one()
+            with runtime.sessions() as db:
+                assert db.execute(text("SELECT pg_current_wal_flush_lsn() >= CAST(:w AS pg_lsn)"),
+                                  {"w": str(written)}).scalar_one()
+                # The setting was the transaction's own: the next one commits synchronously again.
+                assert db.execute(text("SHOW synchronous_commit")).scalar_one() == "on"
+    finally:
+        runtime.engine.dispose()
+
