@@ -85,11 +85,23 @@ def transaction(factory: sessionmaker[Session], *, locks_before_flush: bool = Fa
     a plain commit. Between the two commits other transactions can see the work, but none can make
     anything durable that depends on it without flushing it too: the WAL is flushed in order. If the
     flush fails, the caller gets the error (a 503) and the client tries again."""
-    db = factory()
-    early = locks_before_flush and db.get_bind().dialect.name == "postgresql"
-    try:
-        if early:
+    engine = factory.kw["bind"]
+    if not (locks_before_flush and engine.dialect.name == "postgresql"):
+        with _committed(factory()) as db:
+            yield db
+        return
+    # One connection for both commits: one checkout from the pool, one pre-ping.
+    with engine.connect() as conn:
+        with _committed(factory(bind=conn)) as db:
             db.execute(_ASYNC_COMMIT)
+            yield db
+        conn.execute(_FLUSH)
+        conn.commit()
+
+
+@contextmanager
+def _committed(db: Session) -> Iterator[Session]:
+    try:
         yield db
         db.commit()
     except BaseException:
@@ -97,10 +109,6 @@ def transaction(factory: sessionmaker[Session], *, locks_before_flush: bool = Fa
         raise
     finally:
         db.close()
-    if early:
-        with factory() as flush:
-            flush.execute(_FLUSH)
-            flush.commit()
 
 
 _ASYNC_COMMIT = text("SET LOCAL synchronous_commit = off")
