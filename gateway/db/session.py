@@ -74,17 +74,20 @@ def transaction(factory: sessionmaker[Session], *, locks_before_flush: bool = Fa
 
     ``locks_before_flush`` (PostgreSQL; nothing on SQLite): the commit gives up the transaction's
     locks before its WAL reaches the disk, and the block is left only once it has. The transaction
-    commits with ``synchronous_commit = off``, so the locks it held go as soon as its commit record is
-    written; then one more transaction, with an xid and nothing else, commits synchronously, which
-    flushes the WAL up to its own commit record and so past the first one. (A commit flushes only
-    when its transaction has an xid and wrote WAL itself: the second one takes an xid and writes a
-    logical-decoding message that is not part of any transaction, which any role may emit.) For a register or a release,
-    whose last step takes the audit log's append lock (``audit_repository.claim_index``), that keeps
-    the fsync of the commit out of the lock, which every other append waits for: on the ingest bench
-    half the time the lock was held. The caller still returns only when its work is durable, as with
-    a plain commit. Between the two commits other transactions can see the work, but none can make
-    anything durable that depends on it without flushing it too: the WAL is flushed in order. If the
-    flush fails, the caller gets the error (a 503) and the client tries again."""
+    commits with ``synchronous_commit = off``, so its locks go as soon as its commit record is
+    written; then a second transaction on the same connection commits synchronously, which flushes
+    the WAL up to its own commit record and so past the first one. (A commit flushes only when its
+    transaction has an xid and wrote WAL itself: the second one takes an xid and emits a
+    logical-decoding message outside any transaction, which any role may do.)
+
+    For a register or a release, whose last step takes the audit log's append lock
+    (``audit_repository.claim_index``), that keeps the commit's fsync out of the lock that every other
+    append waits for: on the ingest bench the wait for it halved. The caller still returns only when
+    its work is durable, as with a plain commit. Between the two commits other transactions can see
+    the work, but none can make anything durable that depends on it without flushing it too: the WAL
+    is flushed in order. If the flush fails, the caller gets the error (a 503) and the client sends
+    again; a register sent again is a no-op if the first one was stored.
+    """
     engine = factory.kw["bind"]
     if not (locks_before_flush and engine.dialect.name == "postgresql"):
         with _committed(factory()) as db:

@@ -14,7 +14,8 @@ from tests.conftest import BACKENDS, Gateway
 from tests.factories import feed_json, pupil
 
 # PostgreSQL only (SQLite commits in process); CI always has it (GATEWAY_TEST_POSTGRES_URL).
-ON_POSTGRESQL = pytest.mark.parametrize("database_url", [b for b in BACKENDS if b == "postgresql"], indirect=True)
+POSTGRESQL = [b for b in BACKENDS if b == "postgresql"]
+ON_POSTGRESQL = pytest.mark.parametrize("database_url", POSTGRESQL, indirect=True)
 
 
 @ON_POSTGRESQL

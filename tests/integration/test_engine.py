@@ -41,7 +41,9 @@ def test_options_in_the_database_url_are_kept_beside_jit_off(database_url: str) 
 
 
 @pytest.mark.parametrize("database_url", POSTGRESQL, indirect=True)
-def test_a_transaction_that_gives_up_its_locks_before_the_flush_is_durable_when_it_returns(settings: Settings) -> None:
+def test_a_transaction_that_gives_up_its_locks_before_the_flush_is_durable_when_it_returns(
+    settings: Settings,
+) -> None:
     """``transaction(locks_before_flush=True)`` commits asynchronously (its locks go at once), then
     returns only after a second commit has flushed the WAL past the first: when the block is left,
     everything written so far is on disk."""
