@@ -171,7 +171,8 @@ def create_release(
     )
     # The release and its pupils' references are written first and the audit event last, as the transaction's
     # last step, so that the log's append lock is held only from there to the commit; the records
-    # leave only after the commit, with the event (and the commit's flush after the lock: db.session.transaction).
+    # leave only after the commit, with the event (flushed to disk after the lock
+    # is given up: gateway.db.session.transaction).
     with transaction(sessions, locks_before_flush=True) as db:
         rrepo.insert_release(db, {
             "id": release_id, "purpose": obligations.purpose, "recipient_org_type": obligations.recipient.org_type,

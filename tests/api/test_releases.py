@@ -5,12 +5,13 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import OperationalError
 
+from gateway.db import session as db_session
 from gateway.db.models import AuditEvent, Release, ReleasePupil
 from gateway.services import audit as audit_service
-from tests.conftest import Gateway
+from tests.conftest import BACKENDS, Gateway
 from tests.factories import feed_json, pupil
 
 # Ten school days of autumn 2025 (academic year 2025/26), Monday 6 to Friday 17 October.
@@ -196,6 +197,25 @@ def test_when_the_audit_append_fails_nothing_leaves(camden: Gateway, monkeypatch
     assert "records" not in r.text and pupil(3)["upn"] not in r.text
     with camden.runtime.sessions() as db:
         assert db.execute(select(func.count()).select_from(Release)).scalar_one() == 0
+
+
+# PostgreSQL only (SQLite commits in process); CI always has it (GATEWAY_TEST_POSTGRES_URL).
+@pytest.mark.parametrize("database_url", [b for b in BACKENDS if b == "postgresql"], indirect=True)
+def test_when_the_commit_cannot_be_confirmed_on_disk_nothing_leaves(
+    camden: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The release and its audit event are committed asynchronously, and the connection is lost before
+    the second commit confirms them on disk (``gateway.db.session.transaction``): the LA gets a 503 and
+    no record; the log keeps what was decided, as it would if the answer were lost on the way."""
+    monkeypatch.setattr(db_session, "_FLUSH", text("SELECT pg_terminate_backend(pg_backend_pid())"))
+    body = {"purpose": "la-severe-absence", "justification": JUSTIFICATION, **WINDOW}
+    r = release(camden, body, la_officer(camden))
+    assert r.status_code == 503
+    assert "records" not in r.text and pupil(3)["upn"] not in r.text
+    monkeypatch.undo()
+    with camden.runtime.sessions() as db:
+        made = db.execute(select(Release)).scalars().all()
+        assert len(made) == 1 and made[0].audit_index >= 0
 
 
 def test_the_recipient_reads_the_metadata_and_attests_deletion(camden: Gateway) -> None:
