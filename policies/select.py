@@ -19,8 +19,8 @@ import functools
 import operator
 from collections import defaultdict
 from collections.abc import Iterable, Sequence, Set
-from dataclasses import dataclass
 from fractions import Fraction
+from typing import NamedTuple
 
 from policies.dates import week_of
 from policies.fields import Criterion
@@ -49,9 +49,9 @@ class OutOfScope(Exception):
     """A row reached the core that the decision's scope or window does not allow: the query is wrong."""
 
 
-@dataclass(frozen=True, slots=True)
-class Selected:
-    """One row to release, before its fields are transformed: an enrolment, or a pupil's Year 6."""
+class Selected(NamedTuple):
+    """One row to release, before its fields are transformed: an enrolment, or a pupil's Year 6.
+    A named tuple for the reason `EnrolmentTotals` is one: a case list makes ten thousand of them."""
 
     pupil_id: str
     school_urn: int | None  # None when the row adds up several enrolments
@@ -66,18 +66,9 @@ class Selected:
 
     @classmethod
     def from_totals(cls, totals: EnrolmentTotals, unauthorised_sessions: tuple[Mark, ...] = ()) -> Selected:
-        return cls(
-            pupil_id=totals.pupil_id,
-            school_urn=totals.school_urn,
-            year_group=totals.year_group,
-            sen_status=totals.sen_status,
-            fsm_eligible=totals.fsm_eligible,
-            sessions_possible=totals.sessions_possible,
-            sessions_attended=totals.sessions_present + totals.sessions_aea,
-            sessions_authorised=totals.sessions_authorised,
-            sessions_unauthorised=totals.sessions_unauthorised,
-            unauthorised_sessions=unauthorised_sessions,
-        )
+        # In field order, unpacked: positional arguments are the cheap way to make a named tuple.
+        pid, urn, _, _, group, sen, fsm, possible, present, aea, authorised, unauthorised = totals
+        return cls(pid, urn, group, sen, fsm, possible, present + aea, authorised, unauthorised, unauthorised_sessions)
 
     @property
     def attendance(self) -> Fraction | None:

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class EnrolmentTotals:
-    """One pupil's enrolment at one school, totals over a window of marks."""
+class EnrolmentTotals(NamedTuple):
+    """One pupil's enrolment at one school, totals over a window of marks.
+
+    A named tuple, as `Mark` is: a large LA's case list makes ten thousand of them per release, and a
+    frozen dataclass cost four times as much to make (27 against 6 ms for 10,549 on this machine)."""
 
     pupil_id: str
     school_urn: int
@@ -37,8 +39,8 @@ class EnrolmentTotals:
 class Mark(NamedTuple):
     """One registration session's mark for one pupil at one school.
 
-    A named tuple rather than a frozen dataclass like its neighbours: a penalty-notice release builds
-    and checks about 80,000 of them, and a frozen dataclass costs several times as much to make."""
+    A named tuple rather than a frozen dataclass like `Identity`: a penalty-notice release builds and
+    checks about 80,000 of them, and a frozen dataclass costs several times as much to make."""
 
     pupil_id: str
     school_urn: int
