@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
+from gateway.db import session as db_session
 from gateway.db.models import AuditEvent, Enrolment, EnrolmentCodeTotal, Feed, Mark, MarkHistory
-from tests.conftest import Gateway
+from tests.conftest import BACKENDS, Gateway
 from tests.factories import feed_csv, feed_json, pupil, upn
 
 DAY = dt.date(2025, 10, 6)
@@ -238,3 +239,23 @@ def test_a_new_pupils_wrong_check_letter_is_refused_on_a_day_when_the_others_are
     renamed = put(loaded, feed_json([pupil(1), pupil(2, forename="Renamed", upn=upn(serial=2)[:-1] + "9")]), url=later)
     assert renamed.status_code == 422, renamed.text
     assert put(loaded, feed_json([pupil(1), pupil(2), pupil(3)]), url=later).status_code == 201
+
+
+# PostgreSQL only (SQLite commits in process); CI always has it (GATEWAY_TEST_POSTGRES_URL).
+@pytest.mark.parametrize("database_url", [b for b in BACKENDS if b == "postgresql"], indirect=True)
+def test_a_register_whose_commit_cannot_be_confirmed_on_disk_gets_a_503_and_sending_it_again_is_a_no_op(
+    loaded: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The register is committed asynchronously, and the connection is lost before the second commit
+    confirms it on disk (``gateway.db.session.transaction``): no receipt goes out, and the same
+    register sent again is answered from what was stored, without storing it twice."""
+    body = feed_json([pupil(1), pupil(2, am="I", pm="I")])
+    monkeypatch.setattr(db_session, "_FLUSH", text("SELECT pg_terminate_backend(pg_backend_pid())"))
+    lost = put(loaded, body)
+    assert lost.status_code == 503, lost.text
+    assert "audit_index" not in lost.text
+    monkeypatch.undo()
+    again = put(loaded, body)
+    assert again.status_code == 200, again.text
+    assert again.json()["version"] == 1
+    assert count(loaded, Feed) == 1 and count(loaded, Mark) == 2
