@@ -442,7 +442,7 @@ class Result:
 
 
 async def fire(port: int, token: str, purpose: str, requests: int, concurrency: int) -> Result:
-    body = {"purpose": purpose, "to": TERM_END.isoformat(), "justification": JUSTIFICATION}
+    body = {"purpose": purpose, "to": TERM_END.isoformat(), "acknowledged": True, "justification": JUSTIFICATION}
     headers = {"Authorization": f"Bearer {token}"}
     result = Result([], -1, [])
     queue = list(range(requests))

@@ -10,10 +10,11 @@ from fastapi import APIRouter, Path, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StrictBool
 
 from gateway.auth import Principal
 from gateway.deps import PrincipalDep, RuntimeDep
+from gateway.errors import InvalidInput
 from gateway.runtime import Runtime
 from gateway.services import releases
 from policies.model import ReleaseRequest
@@ -31,6 +32,8 @@ class ReleaseIn(BaseModel):
     from_: dt.date | None = Field(default=None, alias="from")
     to: dt.date | None = None
     justification: str | None = Field(default=None, max_length=2000)
+    #: The requester's acceptance of the purpose's acknowledgement text (GET /v1/purposes): required.
+    acknowledged: StrictBool | None = None
 
 
 class Recipient(BaseModel):
@@ -85,6 +88,10 @@ def get_purposes(runtime: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]
 
 @router.post("/v1/releases", status_code=201, responses={403: {"description": "denied, with reasons; the decision is recorded"}})
 async def post_release(runtime: RuntimeDep, principal: PrincipalDep, body: ReleaseIn) -> Response:
+    if body.acknowledged is not True:
+        # Refused before any decision: the request is incomplete, as a missing purpose would be.
+        raise InvalidInput([{"row": None, "field": "body.acknowledged",
+                             "message": "must be true: the requester accepts the purpose's acknowledgement"}])
     request = ReleaseRequest(
         purpose=body.purpose, schools=tuple(body.schools) if body.schools is not None else None,
         upns=tuple(body.upns) if body.upns is not None else None, from_date=body.from_, to_date=body.to,

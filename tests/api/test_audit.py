@@ -446,7 +446,7 @@ def test_when_the_pupil_set_of_a_release_cannot_be_written_the_release_is_a_503_
     )
     assert absent.status_code == 201, absent.text
     ask = {"purpose": "la-targeting-support", "to": DAY.isoformat(),
-           "justification": "Targeting support meeting for the autumn term"}
+           "acknowledged": True, "justification": "Targeting support meeting for the autumn term"}
     officer = loaded.auth("la", "202", "case_officer")
     assert loaded.client.post("/v1/releases", json=ask, headers=officer).json()["record_count"] == 1
     before = (count(loaded, AuditEvent), count(loaded, Release))
@@ -479,7 +479,7 @@ def test_a_database_failure_in_a_bulk_write_is_a_503_and_nothing_is_stored(
         raise error("server closed the connection unexpectedly")
 
     monkeypatch.setattr(release_repository, "insert_release", lost)
-    ask = {"purpose": "la-targeting-support", "to": DAY.isoformat(), "justification": "Targeting support meeting"}
+    ask = {"purpose": "la-targeting-support", "to": DAY.isoformat(), "acknowledged": True, "justification": "Targeting support meeting"}
     response = loaded.client.post("/v1/releases", json=ask, headers=loaded.auth("la", "202", "case_officer"))
     assert response.status_code == 503 and "records" not in response.json()
     assert (count(loaded, AuditEvent), count(loaded, Release)) == before

@@ -32,14 +32,14 @@ def consent(gw: Gateway, serial: int, decision: str, purpose: str = "mentoring-r
 
 
 def mentoring(gw: Gateway) -> dict:
-    r = gw.client.post("/v1/releases", json={"purpose": "mentoring-referral", "justification": JUSTIFICATION, **WINDOW},
+    r = gw.client.post("/v1/releases", json={"purpose": "mentoring-referral", "acknowledged": True, "justification": JUSTIFICATION, **WINDOW},
                        headers=gw.auth("la", "202", "case_officer"))
     assert r.status_code == 201, r.text
     return r.json()
 
 
 def targeting(gw: Gateway) -> dict:
-    r = gw.client.post("/v1/releases", json={"purpose": "la-targeting-support", "justification": JUSTIFICATION, **WINDOW},
+    r = gw.client.post("/v1/releases", json={"purpose": "la-targeting-support", "acknowledged": True, "justification": JUSTIFICATION, **WINDOW},
                        headers=gw.auth("la", "202", "case_officer"))
     assert r.status_code == 201, r.text
     return r.json()

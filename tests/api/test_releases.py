@@ -62,7 +62,7 @@ def la_officer(gw: Gateway, la: str = "202") -> dict[str, str]:
 
 
 def release(gw: Gateway, body: dict, headers: dict[str, str]):
-    return gw.client.post("/v1/releases", json=body, headers=headers)
+    return gw.client.post("/v1/releases", json={"acknowledged": True, **body}, headers=headers)
 
 
 def audit_count(gw: Gateway, decision: str | None = None) -> int:
@@ -172,6 +172,18 @@ def test_every_denial_is_403_with_reasons_and_is_recorded(camden: Gateway, body:
     assert detail["decision"] == "deny"
     assert any(text.startswith(reason) for text in detail["reasons"]), detail
     assert audit_count(camden, "deny") == before + 1
+    with camden.runtime.sessions() as db:
+        assert db.execute(select(func.count()).select_from(Release)).scalar_one() == 0
+
+
+@pytest.mark.parametrize("acknowledged", [None, False, "true", 1])
+def test_a_release_without_the_purposes_acknowledgement_is_422_naming_acknowledged(camden: Gateway, acknowledged) -> None:
+    body = {"purpose": "la-targeting-support", "justification": JUSTIFICATION, **WINDOW}
+    if acknowledged is not None:
+        body["acknowledged"] = acknowledged
+    r = camden.client.post("/v1/releases", json=body, headers=la_officer(camden))
+    assert r.status_code == 422, r.text
+    assert [e["field"] for e in r.json()["detail"]["errors"]] == ["body.acknowledged"]
     with camden.runtime.sessions() as db:
         assert db.execute(select(func.count()).select_from(Release)).scalar_one() == 0
 

@@ -45,13 +45,13 @@ def seed(gw: Gateway, folder: Path) -> World:
     officer = gw.auth("la", "202", "case_officer")
     targeting = gw.client.post(
         "/v1/releases",
-        json={"purpose": "la-targeting-support", "justification": JUSTIFICATION, **WINDOW},
+        json={"purpose": "la-targeting-support", "acknowledged": True, "justification": JUSTIFICATION, **WINDOW},
         headers=officer,
     )
     assert targeting.status_code == 201, targeting.text
     severe = gw.client.post(
         "/v1/releases",
-        json={"purpose": "la-severe-absence", "justification": JUSTIFICATION, **WINDOW},
+        json={"purpose": "la-severe-absence", "acknowledged": True, "justification": JUSTIFICATION, **WINDOW},
         headers=officer,
     )
     assert severe.status_code == 201, severe.text
@@ -60,7 +60,7 @@ def seed(gw: Gateway, folder: Path) -> World:
         json={
             "purpose": "la-severe-absence",
             "schools": [TOWER_HAMLETS_PRIMARY],
-            "justification": JUSTIFICATION,
+            "acknowledged": True, "justification": JUSTIFICATION,
             **WINDOW,
         },
         headers=officer,

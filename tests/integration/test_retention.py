@@ -98,7 +98,7 @@ def test_retention_shreds_the_old_year_only_and_is_idempotent(own: Gateway) -> N
 def test_a_release_for_a_shredded_window_carries_no_identifiers(own: Gateway) -> None:
     cli(own, "retention", "run", "--as-of", AS_OF)
     r = own.client.post("/v1/releases", json={"purpose": "la-severe-absence", "from": "2019-01-01", "to": "2019-01-31",
-                                              "justification": "Casework review of an old case for the tribunal"},
+                                              "acknowledged": True, "justification": "Casework review of an old case for the tribunal"},
                         headers=own.auth("la", "202", "case_officer"))
     assert r.status_code in (201, 403), r.text
     assert r.status_code == 403 or r.json()["records"] == []
@@ -145,7 +145,7 @@ def test_after_shredding_neither_the_database_file_nor_an_earlier_copy_can_be_de
 
 def test_expired_releases_are_marked_and_overdue_ones_listed(own: Gateway) -> None:
     made = own.client.post("/v1/releases", json={"purpose": "la-targeting-support", "from": "2025-10-01", "to": "2025-10-31",
-                                                 "justification": "Termly targeting support meeting preparation"},
+                                                 "acknowledged": True, "justification": "Termly targeting support meeting preparation"},
                            headers=own.auth("la", "202", "case_officer"))
     assert made.status_code == 201, made.text
     later = (dt.date.today() + dt.timedelta(days=400)).isoformat()
@@ -180,7 +180,7 @@ def test_the_server_runs_retention_by_itself(own: Gateway) -> None:
     from gateway.db.models import Release
 
     made = own.client.post("/v1/releases", json={"purpose": "la-targeting-support", "from": "2025-10-01", "to": "2025-10-31",
-                                                 "justification": "Termly targeting support meeting preparation"},
+                                                 "acknowledged": True, "justification": "Termly targeting support meeting preparation"},
                            headers=own.auth("la", "202", "case_officer"))
     assert made.status_code == 201
     with own.runtime.sessions() as db, db.begin():
