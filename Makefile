@@ -7,9 +7,12 @@ STAMP := $(VENV)/.installed
 .PHONY: setup browser demo serve test lint bench-ingest bench-releases bench-audit bench-stats clean
 
 $(STAMP): pyproject.toml
+	@echo "Setting up $(VENV): the gateway and its test tools from pyproject.toml (FastAPI, SQLAlchemy, psycopg,"
+	@echo "OpenDP, cryptography, pytest, schemathesis, Playwright, polars; about a minute on a fresh machine)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet --progress-bar on -e ".[test]"
+	@echo "$(VENV) is ready"
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -93,27 +93,22 @@ def schools() -> None:
 def schools_import(file: Path) -> None:
     """Import or refresh schools from a GIAS establishment CSV (latin-1)."""
     from gateway.db.session import make_engine, make_sessionmaker
+    from gateway.progress import progress_bar
     from gateway.services.schools import import_gias
     from schemas.schools import GiasInvalid
 
     settings = _settings()
     engine = make_engine(settings.database_url)
-    last = [-1]
-
-    def progress(done: int, total: int) -> None:
-        pct = int(done * 100 / total) if total else 100
-        if pct != last[0]:
-            last[0] = pct
-            click.echo(f"\rreading {file.name}: {pct:3d}%", nl=False, err=True)
-
     try:
-        summary = import_gias(make_sessionmaker(engine), file, progress=progress)
+        with progress_bar(f"reading {file.name}", file.stat().st_size) as bar:
+            def progress(done: int, total: int) -> None:
+                bar.note(completed=done, total=total)
+
+            summary = import_gias(make_sessionmaker(engine), file, progress=progress)
     except GiasInvalid as exc:
-        click.echo("", err=True)
         raise click.ClickException(str(exc)) from None
     finally:
         engine.dispose()
-    click.echo("", err=True)
     _echo_json(summary)
 
 
@@ -129,7 +124,7 @@ def demo(scale: float, days: int | None, seed: int, then_serve: bool, host: str,
     from gateway.demo import run_demo
 
     settings = _settings()
-    summary = run_demo(settings, scale=scale, days=days, seed=seed, progress=lambda msg: click.echo(msg, err=True))
+    summary = run_demo(settings, scale=scale, days=days, seed=seed)
     _echo_json(summary)
     if then_serve:
         import uvicorn

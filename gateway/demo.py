@@ -12,7 +12,6 @@ import asyncio
 import datetime as dt
 import json
 import time
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -20,7 +19,9 @@ import httpx
 from gateway import synthetic
 from gateway.bootstrap import initialise
 from gateway.devidp import mint_token
+from gateway.logging import log_to
 from gateway.main import create_app
+from gateway.progress import Bar, progress_bar
 from gateway.runtime import build_runtime
 from gateway.services.feeds import LONDON
 from gateway.services.schools import import_gias
@@ -39,39 +40,48 @@ def term_to_date(today: dt.date, days: int | None) -> list[dt.date]:
     return past[-days:] if days else past
 
 
-def run_demo(settings: Settings, *, scale: float, days: int | None, seed: int, progress: Callable[[str], None]) -> dict[str, Any]:
-    initialise(settings)
-    profiles = synthetic.load_la_profiles()
-    by_key = {(p.old_la_code, p.phase): p for p in profiles}
-    schools = synthetic.synthetic_schools(profiles, scale, seed)
-    demo_dir = settings.data_dir / "demo"
-    demo_dir.mkdir(parents=True, exist_ok=True)
-    gias = demo_dir / "gias-establishments.csv"
-    synthetic.write_gias_csv(schools, gias)
-    runtime = build_runtime(settings)
-    summary = import_gias(runtime.sessions, gias)
-    progress(f"imported {summary['stored']} synthetic schools from {gias}")
+def run_demo(settings: Settings, *, scale: float, days: int | None, seed: int) -> dict[str, Any]:
+    """Load synthetic England; the structured log goes to `<data dir>/logs/demo.log`, the terminal shows
+    one progress bar, and the summary says what this run changed (a re-run changes nothing)."""
+    log_file = settings.data_dir / "logs" / "demo.log"
+    with log_to(log_file):
+        initialise(settings)
+        profiles = synthetic.load_la_profiles()
+        by_key = {(p.old_la_code, p.phase): p for p in profiles}
+        schools = synthetic.synthetic_schools(profiles, scale, seed)
+        demo_dir = settings.data_dir / "demo"
+        demo_dir.mkdir(parents=True, exist_ok=True)
+        gias = demo_dir / "gias-establishments.csv"
+        synthetic.write_gias_csv(schools, gias)
+        runtime = build_runtime(settings)
+        imported = import_gias(runtime.sessions, gias)
 
-    today = dt.datetime.now(LONDON).date()
-    register_days = term_to_date(today, days)
-    year = academic_year_of(register_days[0])
-    app = create_app(settings, runtime=runtime)
-    open_schools = [s for s in schools if s.status == "Open"]
-    started = time.perf_counter()
-    feeds, pupil_days = asyncio.run(_send_feeds(app, settings, open_schools, by_key, register_days, year, seed, progress))
-    elapsed = time.perf_counter() - started
-    runtime.engine.dispose()
+        today = dt.datetime.now(LONDON).date()
+        register_days = term_to_date(today, days)
+        year = academic_year_of(register_days[0])
+        app = create_app(settings, runtime=runtime)
+        open_schools = [s for s in schools if s.status == "Open"]
+        started = time.perf_counter()
+        with progress_bar("schools", len(open_schools), detail=_DETAIL, registers=0, changed=0, pupil_days=0,
+                          rate=0.0) as bar:
+            counts = asyncio.run(_send_feeds(app, settings, open_schools, by_key, register_days, year, seed, bar))
+        elapsed = time.perf_counter() - started
+        runtime.engine.dispose()
     example = open_schools[0] if open_schools else None
     las = sorted({s.la_code for s in open_schools})
     return {
         "schools": len(schools),
+        "schools_new": imported["new"],
         "local_authorities": len(las),
         "school_days": len(register_days),
         "from": register_days[0].isoformat(),
         "to": register_days[-1].isoformat(),
-        "feeds": feeds,
-        "pupil_days": pupil_days,
+        "registers": counts["registers"],
+        "registers_changed": counts["changed"],
+        "registers_unchanged": counts["registers"] - counts["changed"],
+        "pupil_days": counts["pupil_days"],
         "seconds": round(elapsed, 1),
+        "log": str(log_file),
         "try": {
             "school_officer": f"gateway token --org-type school --org-id {example.urn} --role attendance_officer" if example else None,
             "la_case_officer": f"gateway token --org-type la --org-id {las[0]} --role case_officer" if las else None,
@@ -81,12 +91,18 @@ def run_demo(settings: Settings, *, scale: float, days: int | None, seed: int, p
     }
 
 
+_DETAIL = ("{task.fields[registers]:,} registers ({task.fields[changed]:,} changed) "
+           "{task.fields[pupil_days]:,} pupil-days {task.fields[rate]:,.0f}/s")
+
+
 async def _send_feeds(
     app: Any, settings: Settings, schools: list[synthetic.SyntheticSchool], by_key: dict[tuple[str, str], Any],
-    register_days: list[dt.date], year: int, seed: int, progress: Callable[[str], None],
-) -> tuple[int, int]:
-    """Each school's MIS sends its registers day by day, a few schools at a time, over HTTP in process."""
-    counts = {"feeds": 0, "pupil_days": 0, "schools": 0}
+    register_days: list[dt.date], year: int, seed: int, bar: Bar,
+) -> dict[str, int]:
+    """Each school's MIS sends its registers day by day, a few schools at a time, over HTTP in process.
+    A 201 stored a new register or a correction; a 200 found the same register already stored."""
+    counts = {"registers": 0, "changed": 0, "pupil_days": 0}
+    started = time.perf_counter()
     queue: asyncio.Queue[synthetic.SyntheticSchool] = asyncio.Queue()
     for school in schools:
         queue.put_nowait(school)
@@ -106,12 +122,13 @@ async def _send_feeds(
                 if response.status_code not in (200, 201):
                     raise RuntimeError(f"feed for school {school.urn} on {day} refused: {response.status_code} {response.text[:300]}")
                 counts["pupil_days"] += len(rows)
-                counts["feeds"] += 1
-            counts["schools"] += 1
-            progress(f"school {counts['schools']}/{len(schools)} ({school.urn}, LA {school.la_code} {school.phase}): "
-                     f"{len(pupils)} pupils x {len(register_days)} days")
+                counts["registers"] += 1
+                counts["changed"] += response.status_code == 201
+                rate = counts["pupil_days"] / max(time.perf_counter() - started, 1e-9)
+                bar.note(**counts, rate=rate)
+            bar.advance()
 
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway", timeout=120) as client:
         await asyncio.gather(*(worker(client) for _ in range(3)))
-    return counts["feeds"], counts["pupil_days"]
+    return counts

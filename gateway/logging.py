@@ -9,7 +9,10 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
 
 import structlog
 
@@ -28,6 +31,24 @@ def _scrub(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
     return event_dict
 
 
+#: Where log lines go while `log_to` is in force; standard error otherwise.
+_sink: IO[str] | None = None
+
+
+@contextmanager
+def log_to(path: Path) -> Iterator[Path]:
+    """Send every log line to `path` (appended) while the block runs: a long command keeps its
+    structured log in a file and its terminal for the progress display."""
+    global _sink
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as stream:
+        previous, _sink = _sink, stream
+        try:
+            yield path
+        finally:
+            _sink = previous
+
+
 def configure_logging(env: str = "dev", level: int = logging.INFO) -> None:
     renderer: Any = structlog.processors.JSONRenderer() if env != "dev" else structlog.dev.ConsoleRenderer(colors=False)
     structlog.configure(
@@ -40,7 +61,7 @@ def configure_logging(env: str = "dev", level: int = logging.INFO) -> None:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         # Looked up per logger, so that redirected stderr (tests, daemons) is honoured.
-        logger_factory=lambda *args: structlog.PrintLogger(file=sys.stderr),
+        logger_factory=lambda *args: structlog.PrintLogger(file=_sink or sys.stderr),
         cache_logger_on_first_use=False,
     )
     # Keep uvicorn's access log quiet about query strings by routing it through our own middleware.
