@@ -157,7 +157,7 @@ def test_expired_releases_are_marked_and_overdue_ones_listed(own: Gateway) -> No
 
 
 def test_rotating_the_master_key_keeps_every_identifier_readable(own: Gateway) -> None:
-    ring_file = own.settings.data_dir / "keys" / "master-keys.json"
+    ring_file = own.settings.data_dir / "master" / "master-keys.json"
     before = json.loads(ring_file.read_text())["current"]
     code, out = cli(own, "keys", "rotate-master")
     assert code == 0, out
