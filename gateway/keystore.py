@@ -200,7 +200,15 @@ class YearKeys:
 
     def _key(self, year: str, entry: dict[str, str]) -> bytes:
         if entry["id"] not in self._cache:
-            self._cache[entry["id"]] = self._unwrap(year, entry)
+            try:
+                self._cache[entry["id"]] = self._unwrap(year, entry)
+            except KeyUnavailable:
+                # Another process may have re-wrapped the file and destroyed the old master version
+                # between our reading the file and reading the ring: read the file again, once.
+                fresh = self._entry(year)
+                if fresh is None or fresh == entry or fresh["id"] != entry["id"]:
+                    raise
+                self._cache[entry["id"]] = self._unwrap(year, fresh)
         return self._cache[entry["id"]]
 
     def for_year(self, academic_year: int) -> tuple[str, bytes]:
