@@ -1,10 +1,11 @@
 """Envelope encryption of pupil identifiers (pure: keys are passed in, never read from files).
 
 Key hierarchy:
-- master keys (a key ring: id -> 32 bytes) wrap data keys; rotating the master re-wraps data keys only;
+- master keys (a key ring: id -> 32 bytes) wrap the year keys; rotating the master re-wraps year keys only;
+- a year key per academic year wraps that year's data keys (and derives the year's audit pseudonym key);
+  destroying it crypto-shreds every copy of the year's identifiers, backups of the database included;
 - a data key per pupil per academic year encrypts that pupil's identifiers for the year (AES-256-GCM);
-  destroying it crypto-shreds every copy of those identifiers, backups included;
-- a separate pseudonymisation key derives the HMAC pseudonyms (see anonymisation.pseudonyms).
+- a separate pseudonymisation key derives the other HMAC pseudonyms (see anonymisation.pseudonyms).
 The associated data binds each ciphertext to its pupil and year, so rows cannot be swapped.
 """
 

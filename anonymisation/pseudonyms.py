@@ -6,11 +6,14 @@ Three kinds, for three audiences, so that none of them can be joined to another 
 - `pupil_ref`: what a recipient sees, scoped to the recipient and the academic year, so that two
   LAs, or one LA in two years, cannot link their releases about the same child, while one LA's
   releases within a year line up; the pupil's school resolves it through the gateway;
-- `audit_pseudonym`: how the audit log refers to a pupil, so that the log never holds a UPN.
+- `audit_pseudonym`: how the audit log refers to a pupil, so that the log never holds a UPN. The
+  gateway keys it by academic year (the year of the data an event is about), under a key destroyed
+  with the year at the end of retention: after that, a known UPN no longer leads to the year's events,
+  while the log, which stores the pseudonyms and not the key, still verifies.
 
 All are HMAC-SHA-256 under a key the caller passes in; this module never reads a key from anywhere.
 The messages have different shapes ("UPN", "recipient|year|pupil_id", "audit|pupil_id"; a UPN has no
-"|"), so one key can serve all three without one pseudonym being another's input.
+"|"), so one key could serve all three without one pseudonym being another's input.
 """
 
 from __future__ import annotations
@@ -90,8 +93,9 @@ def resolve_pupil_ref(
 
 
 def audit_pseudonym(pupil_id: str, key: bytes) -> str:
-    """How the audit log names a pupil: stable for the life of the key, so that a DPO can answer
-    'who has seen this child's data?' by recomputing it from the UPN."""
+    """How the audit log names a pupil: stable for the life of the key (one academic year's), so that
+    a DPO can answer 'who has seen this child's data?' by recomputing it from the UPN, until the key
+    is destroyed."""
     return AUDIT_PSEUDONYM_PREFIX + _base32(_mac(key, f"audit|{pupil_id}"), AUDIT_PSEUDONYM_CHARS)
 
 

@@ -306,15 +306,21 @@ def events_page(
 
 
 def release_events_for_pupil(
-    db: Session, pupil_ref: str, *, visible_org: str | None, max_index: int
+    db: Session, pupil_refs: Sequence[str], *, visible_org: str | None, max_index: int
 ) -> list[Row[Any]]:
-    """Allowed release decisions whose event names the pupil, in log order, as (idx, entry)."""
+    """Allowed release decisions whose event names the pupil under any of `pupil_refs` (its audit
+    pseudonyms: one per live academic year), each once, in log order, as (idx, entry)."""
+    if not pupil_refs:
+        return []
+    naming = (
+        select(AuditEventPupilSet.idx)
+        .join(AuditPupilSet, AuditPupilSet.set_id == AuditEventPupilSet.set_id)
+        .where(AuditPupilSet.pupil_ref.in_(sorted(set(pupil_refs))))
+    )
     stmt = (
         select(AuditEvent.idx, AuditEvent.entry)
-        .join(AuditEventPupilSet, AuditEventPupilSet.idx == AuditEvent.idx)
-        .join(AuditPupilSet, AuditPupilSet.set_id == AuditEventPupilSet.set_id)
         .where(
-            AuditPupilSet.pupil_ref == pupil_ref,
+            AuditEvent.idx.in_(naming),
             AuditEvent.action == "release.decided",
             AuditEvent.decision == "allow",
             AuditEvent.idx < max_index,

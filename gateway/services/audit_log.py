@@ -48,6 +48,7 @@ from gateway.db.session import transaction
 from gateway.errors import Forbidden, InvalidInput, ServiceUnavailable
 from gateway.keystore import Keys
 from gateway.services import audit
+from schemas.calendar import academic_year_of
 
 log = structlog.get_logger("gateway.audit_log")
 
@@ -336,11 +337,15 @@ def subject_access(
 
     Who sees what: the operator's DPO, and the DPO or attendance officer of a school where the pupil
     is (or was) enrolled, see every release of that pupil; any other DPO sees the releases about its
-    own organisation. Refusals are recorded too. The UPN is turned into the pupil's audit pseudonym
-    at once and goes no further: not into the event, the log or the answer.
+    own organisation. Refusals are recorded too. The UPN is turned into the pupil's audit pseudonyms
+    at once and goes no further: not into the event, the log or the answer. A pupil has one pseudonym
+    per academic year, under a key destroyed with the year, so the releases of shredded years are
+    found no more (and the permanent key's, for events written before, until those years are gone).
     """
     pid = make_pupil_id(upn, keys.pupil_id_key)
-    ref = audit_pseudonym(pid, keys.audit_key)
+    searched = [audit_pseudonym(pid, key) for key in keys.subject_access_keys()]
+    # This request is an event of the current academic year and names the pupil as that year does.
+    ref = audit_pseudonym(pid, keys.audit_key_for_year(academic_year_of(dt.date.today())))
     del upn
     reasons: list[str] = []
     with transaction(sessions) as db:
@@ -368,7 +373,7 @@ def subject_access(
         releases = []
         if not reasons:
             size = audit_repo.read_audit_size(db)
-            for row in audit_repo.release_events_for_pupil(db, ref, visible_org=scope, max_index=size):
+            for row in audit_repo.release_events_for_pupil(db, searched, visible_org=scope, max_index=size):
                 event = json.loads(bytes(row.entry))
                 details = event.get("details") or {}
                 releases.append(

@@ -1,8 +1,11 @@
 """Use case: rotate the master key without re-encrypting any data.
 
-The master key wraps only the year keys (keys/year-keys.json); a rotation generates a new master key,
-re-wraps every year key under it, then drops the old master key from the ring. Data keys and the
-identifiers they encrypt are untouched.
+The master key wraps only the year keys (keys/years/*.json). Embedded default: a rotation makes a new
+master key version, re-wraps every year key under it, then destroys the old version. With
+GATEWAY_MASTER_KEY the operator makes the new key: set GATEWAY_MASTER_KEY to "new,old", run this to
+re-wrap every year key under the new one, then drop the old one from the environment and destroy it.
+Data keys and the identifiers they encrypt are untouched. A retention run that shreds a year rotates
+the master key in the same way (gateway.keystore.YearKeys.shred).
 """
 
 from __future__ import annotations
@@ -11,32 +14,40 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from anonymisation.keys import KeyRing, master_key_id, new_key
 from gateway.db.session import transaction
-from gateway.keystore import Keys, save_master_ring
+from gateway.keystore import Keys
 from gateway.services import audit
 from gateway.settings import Settings
 
 
 class MasterKeyFromEnvironment(Exception):
-    """The master key comes from GATEWAY_MASTER_KEY: rotate it in the key-management service."""
+    """The master key comes from GATEWAY_MASTER_KEY and no new key was given beside the old one."""
 
 
 def rotate_master(settings: Settings, sessions: sessionmaker[Session], keys: Keys) -> dict[str, Any]:
-    if settings.master_key is not None:
-        raise MasterKeyFromEnvironment(
-            "the master key is set by GATEWAY_MASTER_KEY: rotate it where it is kept, then run this with both keys available"
-        )
-    old = keys.master
-    key = new_key()
-    new_id = master_key_id(key)
-    # Save the ring with both keys first, so that a crash mid-way leaves everything readable.
-    save_master_ring(settings, KeyRing(keys={**old.keys, new_id: key}, current_id=new_id))
-    rewrapped = keys.year_keys.rewrap(KeyRing(keys={**old.keys, new_id: key}, current_id=new_id))
-    save_master_ring(settings, KeyRing(keys={new_id: key}, current_id=new_id))
-    keys.year_keys.master = KeyRing(keys={new_id: key}, current_id=new_id)
+    del settings  # the keys say where the master key comes from
+    master = keys.master
+    old_id = master.ring().current_id
+    if master.external:
+        ring = master.ring()
+        if len(ring.keys) < 2:
+            raise MasterKeyFromEnvironment(
+                "the master key is set by GATEWAY_MASTER_KEY: make a new key where it is kept, set "
+                "GATEWAY_MASTER_KEY to 'new,old' (base64, comma-separated), run this again, "
+                "then remove the old key")
+        rewrapped = keys.year_keys.rewrap(ring)
+        retired = sorted(k for k in ring.keys if k != ring.current_id)
+        old_id = retired[0]
+    else:
+        # The ring is saved with both versions first, so that a crash mid-way leaves everything readable.
+        ring = master.add_version()
+        rewrapped = keys.year_keys.rewrap(ring)
+        retired = master.keep_only_current()
     with transaction(sessions) as db:
-        index = audit.record(db, audit.new_event(None, "keys.rotated", actor={"org_type": "operator", "org_id": "operator", "sub": "cli"},
-                                                 details={"key": "master", "old_key_id": old.current_id, "new_key_id": new_id,
-                                                          "year_keys_rewrapped": rewrapped}))
-    return {"old_key_id": old.current_id, "new_key_id": new_id, "year_keys_rewrapped": rewrapped, "audit_index": index}
+        index = audit.record(db, audit.new_event(
+            None, "keys.rotated", actor={"org_type": "operator", "org_id": "operator", "sub": "cli"},
+            details={"key": "master", "old_key_id": old_id, "new_key_id": ring.current_id,
+                     "retired_key_ids": retired, "year_keys_rewrapped": rewrapped}))
+    return {"old_key_id": old_id, "new_key_id": ring.current_id, "retired_key_ids": retired,
+            "year_keys_rewrapped": rewrapped, "audit_index": index,
+            "backup": "back up keys/ again: older copies open nothing once the old master key is gone"}

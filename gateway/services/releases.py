@@ -15,6 +15,7 @@ from typing import Any
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
+from anonymisation.keys import KeyUnavailable
 from anonymisation.pseudonyms import audit_pseudonym, audit_pseudonyms
 from anonymisation.pseudonyms import pupil_id as make_pupil_id
 from anonymisation.pseudonyms import pupil_ref as make_pupil_ref
@@ -161,7 +162,7 @@ def create_release(
         principal, "release.decided", purpose=obligations.purpose, decision="allow", reasons=list(decision.reasons),
         subject_org_ids=sorted({str(s.school_urn) for s in selected if s.school_urn} | ({obligations.scope.la_code} if obligations.scope.la_code else set())),
         record_count=len(records), release_id=release_id,
-        pupil_refs=sorted(set(audit_pseudonyms(released, keys.audit_key))),
+        pupil_refs=sorted(set(audit_pseudonyms(released, keys.audit_key_for_year(year)))) if released else [],
         details={"fields": fields, "expires_at": obligations.expires_at.isoformat(),
                  "from": obligations.window.from_date.isoformat(), "to": obligations.window.to_date.isoformat(),
                  "criterion": obligations.criterion.value, "withheld_consent": withheld_consent,
@@ -349,11 +350,15 @@ def resolve_ref(sessions: sessionmaker[Session], keys: Keys, principal: Principa
             raise NotFound("no pupil of this school has that pupil_ref")
         pid, release = found
         identity = decrypt_identities(db, keys, release.academic_year, [pid]).get(pid) or decrypt_identities(db, keys, year, [pid]).get(pid)
+        try:  # the release's pupils are named in the log under its academic year's audit key
+            audit_ref = audit_pseudonym(pid, keys.audit_key_for_year(release.academic_year))
+        except KeyUnavailable:
+            identity = None
         if identity is None:
             raise NotFound("the identifiers behind this pupil_ref are past retention")
         index = audit.record(db, audit.new_event(
             principal, "pupil_ref.resolved", purpose=release.purpose, release_id=release.id, record_count=1,
-            subject_org_ids=[str(urn), release.recipient_org_id], pupil_refs=[audit_pseudonym(pid, keys.audit_key)]))
+            subject_org_ids=[str(urn), release.recipient_org_id], pupil_refs=[audit_ref]))
     return {"pupil_ref": pupil_ref, "upn": identity.upn, "forename": identity.forename, "surname": identity.surname,
             "date_of_birth": identity.date_of_birth, "release_id": release.id, "purpose": release.purpose,
             "recipient": {"org_type": release.recipient_org_type, "org_id": release.recipient_org_id}, "audit_index": index}

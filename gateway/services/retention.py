@@ -3,7 +3,9 @@
 - Registers: an academic year's marks, totals and identifiers are kept for the period of the
   catalogue's retention schedule ("attendance-registers": six years after the end of the academic
   year, SI 2024/208 reg 7). After it, the year key is destroyed first (crypto-shredding: every copy of
-  the year's wrapped data keys, backups included, becomes useless), then the data keys, encrypted
+  the year's wrapped data keys, backups included, becomes useless; the master key version that wrapped
+  it is destroyed too, so a copy of keys/ taken before cannot bring it back; the year's audit
+  pseudonyms, derived from it, can no longer be tied to a UPN), then the data keys, encrypted
   identifiers, marks and totals of that year are deleted.
 - Releases: past their expiry they are marked expired, and the link from their pupil_refs to pupils
   is deleted; those without a deletion attestation are listed as overdue.
@@ -24,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.db import retention_repository as rrepo
 from gateway.db.session import transaction
-from gateway.keystore import Keys
+from gateway.keystore import Keys, MasterKeyNotRotated
 from gateway.services import audit
 from policies.dates import academic_year_end, add_years
 from policies.model import Catalogue
@@ -58,6 +60,7 @@ def run(sessions: sessionmaker[Session], keys: Keys, catalogue: Catalogue, *, as
         "shredded_years": [], "shredded_keys": 0, "deleted_identities": 0, "deleted_marks": 0,
         "deleted_mark_history": 0, "deleted_enrolments": 0, "deleted_code_totals": 0,
         "expired_releases": 0, "deleted_consent_records": 0, "overdue_releases": [],
+        "refused_years": [], "retired_master_key_ids": [],
     }
     with transaction(sessions) as db:
         years = sorted(set(rrepo.years_with_data(db)) | set(keys.year_keys.years()))
@@ -68,11 +71,25 @@ def run(sessions: sessionmaker[Session], keys: Keys, catalogue: Catalogue, *, as
                 _add(summary, counts, year)
                 continue
             # Key first: once it is gone, nothing of the year can be decrypted, whatever happens next.
-            key_destroyed = keys.year_keys.shred(year, dt.datetime.now(dt.UTC).isoformat())
+            try:
+                rotation = keys.year_keys.shred(year, dt.datetime.now(dt.UTC).isoformat())
+            except MasterKeyNotRotated as exc:
+                # Deleting the year's key file alone would leave it readable in every backup of keys/:
+                # nothing of the year is deleted until the operator gives a new master key.
+                audit.record(db, audit.new_event(None, "retention.shred_refused", actor=SYSTEM_ACTOR,
+                                                 decision="deny", reasons=["master_key_not_rotated"],
+                                                 record_count=0, details={"academic_year": year}))
+                summary["refused_years"].append({"academic_year": year, "reason": str(exc)})
+                log.warning("retention_shred_refused", academic_year=year, reason="master_key_not_rotated")
+                continue
             rrepo.delete_year(db, year)
             audit.record(db, audit.new_event(None, "retention.shredded", actor=SYSTEM_ACTOR, record_count=counts["shredded_keys"],
-                                             details={"academic_year": year, "year_key_destroyed": key_destroyed, **counts}))
+                                             details={"academic_year": year, **counts, **(rotation or {}),
+                                                      "year_key_destroyed": rotation is not None}))
         _add(summary, counts, year)
+        if rotation is not None:
+            summary["master_key_id"] = rotation["master_key_id"]
+            summary["retired_master_key_ids"] += rotation["retired_master_key_ids"]
     with transaction(sessions) as db:
         expiring = rrepo.releases_to_expire(db, moment)
         summary["expired_releases"] = len(expiring)

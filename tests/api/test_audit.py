@@ -55,10 +55,11 @@ def release(
     decision: str = "allow",
     subject_org_ids: tuple[str, ...] = ("202", "100001"),
 ) -> int:
-    """A release decision as the releases service records it: pupils by audit pseudonym only."""
+    """A release decision as the releases service records it: pupils by their audit pseudonyms of
+    the year of the data released (2025/26), only."""
     keys = gw.runtime.keys
     refs = (
-        [audit_pseudonym(pupil_id(u, keys.pupil_id_key), keys.audit_key) for u in upns]
+        [audit_pseudonym(pupil_id(u, keys.pupil_id_key), keys.audit_key_for_year(2025)) for u in upns]
         if decision == "allow"
         else []
     )

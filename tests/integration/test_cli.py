@@ -22,7 +22,7 @@ def test_init_creates_keys_identity_provider_and_schema_and_is_idempotent(tmp_pa
     first = runner.invoke(main, ["init"], env=env)
     assert first.exit_code == 0, first.output
     assert json.loads(first.output)["keys_created"] is True
-    assert (tmp_path / "data" / "keys" / "master-keys.json").stat().st_mode & 0o077 == 0
+    assert (tmp_path / "data" / "master" / "master-keys.json").stat().st_mode & 0o077 == 0
     assert (tmp_path / "data" / "dev-idp" / "jwks.json").exists()
     second = runner.invoke(main, ["init"], env=env)
     assert second.exit_code == 0 and json.loads(second.output)["keys_created"] is False

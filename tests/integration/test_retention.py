@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import shutil
@@ -13,12 +14,12 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, func, select, text
 
-from anonymisation.keys import KeyUnavailable
+from anonymisation.keys import KeyUnavailable, derive_subkey
+from anonymisation.pseudonyms import audit_pseudonym, pupil_id
 from gateway.bootstrap import initialise
 from gateway.cli import main
-from gateway.db.models import DataKey, Mark, PupilIdentity
-from gateway.db.session import normalise_url
-from gateway.keystore import load_keys
+from gateway.db.models import AuditEvent, DataKey, Mark, PupilIdentity
+from gateway.keystore import YearKeys, load_keys, load_master
 from gateway.main import create_app
 from gateway.runtime import build_runtime
 from gateway.services.schools import import_gias
@@ -157,7 +158,7 @@ def test_expired_releases_are_marked_and_overdue_ones_listed(own: Gateway) -> No
 
 
 def test_rotating_the_master_key_keeps_every_identifier_readable(own: Gateway) -> None:
-    ring_file = own.settings.data_dir / "keys" / "master-keys.json"
+    ring_file = own.settings.data_dir / "master" / "master-keys.json"
     before = json.loads(ring_file.read_text())["current"]
     code, out = cli(own, "keys", "rotate-master")
     assert code == 0, out
@@ -196,3 +197,89 @@ def test_the_server_runs_retention_by_itself(own: Gateway) -> None:
                 expired = db.execute(select(Release.expired_at)).scalar_one()
     runtime.engine.dispose()
     assert expired is not None
+
+
+def _severe_absence_release(gw: Gateway, start: str, end: str) -> dict[str, object]:
+    body = {"purpose": "la-severe-absence", "from": start, "to": end, "acknowledged": True,
+            "justification": "Casework review of severe absence for the panel"}
+    r = gw.client.post("/v1/releases", json=body, headers=gw.auth("la", "202", "case_officer"))
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+def _subject_access(gw: Gateway, upn: str) -> list[str]:
+    dpo = gw.auth("operator", "operator", "dpo")
+    r = gw.client.post("/v1/audit/subject-access", json={"upn": upn}, headers=dpo)
+    assert r.status_code == 200, r.text
+    return [str(found["release_id"]) for found in r.json()["releases"]]
+
+
+def test_a_copy_of_the_keys_folder_taken_before_a_shred_cannot_open_the_shredded_year(
+    own: Gateway, tmp_path: Path
+) -> None:
+    keys_dir = own.settings.data_dir / "keys"
+    backup = tmp_path / "keys-backup"
+    shutil.copytree(keys_dir, backup)
+    with own.runtime.sessions() as db:
+        stmt = select(DataKey.master_key_id).where(DataKey.academic_year == 2018)
+        old_key_ids = set(db.execute(stmt).scalars())
+    assert len(old_key_ids) == 1
+    # Before the shred the copy opens the year (with the master key in use): the test can fail.
+    assert len(YearKeys(backup, load_keys(own.settings).master).get(*old_key_ids)) == 32
+    code, out = cli(own, "retention", "run", "--as-of", AS_OF)
+    assert code == 0, out
+    summary = json.loads(out)
+    assert summary["shredded_years"] == [2018] and len(summary["retired_master_key_ids"]) == 1
+    # The copy, used beside the live master key, or restored in place of the live folder: neither opens 2018.
+    with pytest.raises(KeyUnavailable):
+        YearKeys(backup, load_keys(own.settings).master).get(*old_key_ids)
+    shutil.rmtree(keys_dir)
+    shutil.copytree(backup, keys_dir)
+    restored = load_keys(own.settings)
+    with pytest.raises(KeyUnavailable):
+        restored.kek(*old_key_ids)
+    # The master key version that wrapped the copy's keys was destroyed: restored, the copy opens no year
+    # at all (README: back up keys/ again after every shred).
+    with pytest.raises(KeyUnavailable):
+        restored.kek_for_year(2025)
+    wrapped_under = json.loads((backup / "years" / "2018.json").read_text())["master_id"]
+    assert wrapped_under in summary["retired_master_key_ids"]
+    assert list(load_master(own.settings).ring().keys) == [summary["master_key_id"]]
+
+
+def test_after_retention_no_key_file_and_no_subject_access_ties_a_upn_to_the_shredded_years_releases(
+    own: Gateway,
+) -> None:
+    absent = pupil(2)["upn"]  # ill all day on every register: severely absent in both years
+    old = _severe_absence_release(own, "2019-01-01", "2019-01-31")
+    new = _severe_absence_release(own, "2025-10-01", "2025-10-31")
+    assert old["record_count"] == new["record_count"] == 2  # pupils 2 and 3
+    assert _subject_access(own, absent) == [old["release_id"], new["release_id"]]
+    with own.runtime.sessions() as db:
+        entry = db.execute(select(AuditEvent.entry).where(AuditEvent.idx == old["audit_index"])).scalar_one()
+    event = json.loads(bytes(entry))
+    assert len(event["pupil_refs"]) == 2
+
+    code, out = cli(own, "retention", "run", "--as-of", AS_OF)
+    assert code == 0, out
+    # Through the HTTP API, in the running server and in a fresh one: the live year's release only.
+    assert _subject_access(own, absent) == [new["release_id"]]
+    runtime = build_runtime(own.settings)
+    with TestClient(create_app(own.settings, runtime=runtime), raise_server_exceptions=False) as client:
+        fresh = client.post("/v1/audit/subject-access", json={"upn": absent},
+                            headers=own.auth("operator", "operator", "dpo")).json()
+    runtime.engine.dispose()
+    assert [r["release_id"] for r in fresh["releases"]] == [new["release_id"]]
+    # Through the key files: no key left in the data directory names the pupil as the old event does.
+    keys = load_keys(own.settings)
+    pid = pupil_id(absent, keys.pupil_id_key)
+    root = base64.b64decode((own.settings.data_dir / "keys" / "pseudonym.key").read_text())
+    labels = ("audit-pseudonym", "pupil-id", "pupil-ref", "identity-digest")
+    candidates = {derive_subkey(root, label) for label in labels}
+    candidates |= {keys.audit_key_for_year(year) for year in keys.year_keys.years()}
+    assert 2018 not in keys.year_keys.years()
+    assert {audit_pseudonym(pid, key) for key in candidates}.isdisjoint(event["pupil_refs"])
+    with pytest.raises(KeyUnavailable):
+        keys.audit_key_for_year(2018)
+    # The log holds pseudonyms, not keys: it still verifies.
+    assert cli(own, "audit", "verify")[0] == 0
