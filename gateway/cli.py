@@ -100,7 +100,7 @@ def schools_import(file: Path) -> None:
     settings = _settings()
     engine = make_engine(settings.database_url)
     try:
-        with progress_bar(f"reading {file.name}", file.stat().st_size) as bar:
+        with progress_bar(f"reading {file.name}", file.stat().st_size, count=False) as bar:
             def progress(done: int, total: int) -> None:
                 bar.note(completed=done, total=total)
 

@@ -15,6 +15,7 @@ from rich.progress import (
     MofNCompleteColumn,
     Progress,
     TaskID,
+    TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -36,10 +37,14 @@ class Bar:
 
 
 @contextmanager
-def progress_bar(description: str, total: int, *, detail: str = "", **fields: object) -> Iterator[Bar]:
+def progress_bar(description: str, total: int, *, count: bool = True, detail: str = "",
+                 **fields: object) -> Iterator[Bar]:
     """A bar of `total` steps; `detail` is a format string over `fields` (their starting values), which
-    `note` and `advance` update (e.g. "{task.fields[registers]:,} registers")."""
-    columns = [TextColumn("{task.description}"), BarColumn(bar_width=24), MofNCompleteColumn()]
+    `note` and `advance` update (e.g. "{task.fields[registers]:,} registers"); `count` shows "done/total"
+    beside the percentage (not for bytes)."""
+    columns = [TextColumn("{task.description}"), BarColumn(bar_width=24), TaskProgressColumn()]
+    if count:
+        columns.append(MofNCompleteColumn())
     if detail:
         columns.append(TextColumn(detail))
     columns += [TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn()]
