@@ -322,11 +322,15 @@ _RAW_SEPARATOR = re.compile(rb"\xe2\x80[\xa8\xa9]")
 _CSV_CONTROLS = bytes(0xFF if b < 0x20 or b == 0x7F else b for b in range(256))
 
 
+def _raw_c1_or_separator(body: bytes) -> bool:
+    return _RAW_C1.search(body) is not None or _RAW_SEPARATOR.search(body) is not None
+
+
 def _json_may_hold_controls(body: bytes) -> bool:
     """False only when no string of this JSON body can hold a character `Line` refuses."""
     if b"\x7f" in body or _ESCAPED_CONTROL.search(body) is not None:
         return True
-    return not body.isascii() and (_RAW_C1.search(body) is not None or _RAW_SEPARATOR.search(body) is not None)
+    return not body.isascii() and _raw_c1_or_separator(body)
 
 
 def _csv_may_hold_controls(body: bytes) -> bool:
@@ -334,7 +338,7 @@ def _csv_may_hold_controls(body: bytes) -> bool:
     `Line` refuses (a value holding a line break is found by counting lines: `_parse_csv`)."""
     if b"\xff" in body.translate(_CSV_CONTROLS, b"\r\n"):
         return True
-    return not body.isascii() and (_RAW_C1.search(body) is not None or _RAW_SEPARATOR.search(body) is not None)
+    return not body.isascii() and _raw_c1_or_separator(body)
 
 
 def _names_used_once(body: bytes, rows: list[FeedRowData]) -> bool:

@@ -22,7 +22,7 @@ import json
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, Field
 from pydantic_core import PydanticCustomError
 
 #: A location in a document: member names and array indexes from the top.
@@ -142,7 +142,11 @@ def _text(value: str) -> str:
     return value
 
 
+#: The same rules as ECMA-262 patterns, for the OpenAPI document (surrogates cannot be spelt there).
+LINE_PATTERN = r"^[^\u0000-\u001f\u007f-\u009f\u2028\u2029]*$"
+TEXT_PATTERN = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$"
+
 #: A one-line text field (identifier, code, name, purpose): no control character, no line break.
-Line = Annotated[str, AfterValidator(_line)]
+Line = Annotated[str, AfterValidator(_line), Field(json_schema_extra={"pattern": LINE_PATTERN})]
 #: Free text that may run over lines (a justification, evidence): tab, LF and CR only.
-Text = Annotated[str, AfterValidator(_text)]
+Text = Annotated[str, AfterValidator(_text), Field(json_schema_extra={"pattern": TEXT_PATTERN})]

@@ -164,7 +164,7 @@ def test_the_scans_for_control_characters_miss_none(value: str, field: str, asci
         for parse, body in bodies:
             with pytest.raises(FeedInvalid) as caught:
                 parse(body, DAY)
-            assert {"row": 1, "field": field, "message": caught.value.errors[0]["message"]} in caught.value.errors
+            assert (1, field) in [(e["row"], e["field"]) for e in caught.value.errors]
             assert value not in str(caught.value.errors)
     elif not ascii_only:
         assert not _json_may_hold_controls(json_body) or "\\" in value

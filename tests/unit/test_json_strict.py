@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -11,7 +12,9 @@ from pydantic import BaseModel, ValidationError
 
 from schemas.json_strict import (
     DUPLICATE_MESSAGE,
+    LINE_PATTERN,
     SURROGATE_MESSAGE,
+    TEXT_PATTERN,
     JsonRefused,
     Line,
     Text,
@@ -96,3 +99,10 @@ def test_free_text_keeps_tab_and_line_breaks_and_both_keep_ordinary_text() -> No
     assert Sample(text="Line one\r\n\tline two\u2028").text == "Line one\r\n\tline two\u2028"
     for value in ("O'Neil-Zoë", "Nguyễn", "李", "Ana María", "A202200115001", "\u00a0", "\u200d"):
         assert Sample(line=value, text=value).line == value
+
+
+def test_the_patterns_in_the_openapi_document_say_what_the_validators_do() -> None:
+    for char in map(chr, range(0x3000)):
+        value = f"a{char}b"
+        assert (re.fullmatch(LINE_PATTERN, value) is None) == control_character_in(value), hex(ord(char))
+        assert (re.fullmatch(TEXT_PATTERN, value) is None) == control_character_in(value, free_text=True)
