@@ -341,21 +341,16 @@ def _csv_may_hold_controls(body: bytes) -> bool:
     return not body.isascii() and _raw_c1_or_separator(body)
 
 
-def _names_used_once(body: bytes, rows: list[FeedRowData]) -> bool:
-    """Whether no JSON object of a body that the fast way accepted uses a name twice.
-
-    Each of its rows has the nine fields and the body the one "pupils", each member with one colon
-    outside strings: a name used twice is a member more, so as many colons as members means none is;
-    a body with more (a colon in a name, say) is decoded again to be sure."""
-    if body.count(b":") == len(FEED_FIELDS) * len(rows) + 1:
-        return True
-    _refuse_names_used_twice(body)
-    return True
-
-
-def _refuse_names_used_twice(body: bytes) -> None:
+def _refuse_names_used_twice(body: bytes, accepted: list[FeedRowData] | None = None) -> None:
     """FeedInvalid naming each name used twice in an object of the body (and each unpaired surrogate);
-    a body that is not JSON passes, for `FeedRow` to report."""
+    a body that is not JSON passes, for `FeedRow` to report.
+
+    `accepted`, the rows of a body the fast way accepted, settles most bodies without decoding them
+    again: each row has the nine fields and the body the one "pupils", each member with one colon
+    outside strings, and a name used twice is a member more; so as many colons as members means no
+    name is used twice. A body with more colons (one in a name, say) is decoded to be sure."""
+    if accepted is not None and body.count(b":") == len(FEED_FIELDS) * len(accepted) + 1:
+        return
     try:
         loads(body)
     except JsonRefused as exc:
@@ -396,8 +391,10 @@ def _parse_json(body: bytes, register_date: dt.date, unchecked: list[int] | None
             rows = _FAST_JSON.validate_json(body)["pupils"]
         except ValidationError:
             rows = None
-    if rows is not None and _names_used_once(body, rows) and _apply_rules(rows, register_date, unchecked):
-        return _finish(rows, unchecked)
+    if rows is not None:
+        _refuse_names_used_twice(body, rows)
+        if _apply_rules(rows, register_date, unchecked):
+            return _finish(rows, unchecked)
     if unchecked is not None:
         raise FeedInvalid([])  # parse_json lists the problems without deferring
     # Names used twice first: `FeedRow` would see only the last of each.
