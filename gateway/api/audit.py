@@ -11,12 +11,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from stdnum.exceptions import ValidationError as UpnInvalid
 from stdnum.gb import upn as upn_rules
 
+from gateway.api.strict_json import StrictJsonRoute
 from gateway.audit_keys import signing_keys
 from gateway.deps import PrincipalDep, RuntimeDep
 from gateway.errors import InvalidInput
 from gateway.services import audit_log
+from schemas.json_strict import Line
 
-router = APIRouter(tags=["audit"])
+router = APIRouter(tags=["audit"], route_class=StrictJsonRoute)
 
 
 class TreeHeadOut(BaseModel):
@@ -80,7 +82,7 @@ class EventPageOut(BaseModel):
 class SubjectAccessIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    upn: str = Field(min_length=1, max_length=20)
+    upn: Line = Field(min_length=1, max_length=20)
 
     @field_validator("upn")
     @classmethod

@@ -11,27 +11,29 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from consent.rules import ConsentDecision
+from gateway.api.strict_json import StrictJsonRoute
 from gateway.deps import PrincipalDep, RuntimeDep
 from gateway.services import consents
+from schemas.json_strict import Line, Text
 
-router = APIRouter(tags=["consents"])
+router = APIRouter(tags=["consents"], route_class=StrictJsonRoute)
 URN = Annotated[int, Path(ge=100000, le=999999)]
 
 
 class ConsentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    upn: str = Field(min_length=1, max_length=20)
-    purpose: str = Field(min_length=1, max_length=60)
+    upn: Line = Field(min_length=1, max_length=20)
+    purpose: Line = Field(min_length=1, max_length=60)
     decision: ConsentDecision
-    evidence: str | None = Field(default=None, max_length=2000)
+    evidence: Text | None = Field(default=None, max_length=2000)
 
 
 class HistoryIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    upn: str = Field(min_length=1, max_length=20)
-    purpose: str | None = Field(default=None, max_length=60)
+    upn: Line = Field(min_length=1, max_length=20)
+    purpose: Line | None = Field(default=None, max_length=60)
 
 
 @router.post("/v1/schools/{urn}/consents", status_code=201)

@@ -12,6 +12,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StrictBool
 
+from gateway.api.strict_json import StrictJsonRoute
 from gateway.auth import Principal
 from gateway.deps import PrincipalDep, RuntimeDep
 from gateway.errors import InvalidInput
@@ -19,19 +20,21 @@ from gateway.runtime import Runtime
 from gateway.services import releases
 from policies.model import ReleaseRequest
 from policies.ropa import fields_released, recipients
+from schemas.json_strict import Line, Text
 
-router = APIRouter(tags=["releases"])
+router = APIRouter(tags=["releases"], route_class=StrictJsonRoute)
 
 
 class ReleaseIn(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    purpose: str = Field(min_length=1, max_length=60)
+    purpose: Line = Field(min_length=1, max_length=60)
     schools: list[Annotated[int, Field(ge=100000, le=999999)]] | None = Field(default=None, max_length=1000)
-    upns: list[Annotated[str, Field(max_length=20)]] | None = Field(default=None, max_length=releases.MAX_NAMED_PUPILS)
+    upns: list[Annotated[Line, Field(max_length=20)]] | None = Field(
+        default=None, max_length=releases.MAX_NAMED_PUPILS)
     from_: dt.date | None = Field(default=None, alias="from")
     to: dt.date | None = None
-    justification: str | None = Field(default=None, max_length=2000)
+    justification: Text | None = Field(default=None, max_length=2000)
     #: The requester's acceptance of the purpose's acknowledgement text (GET /v1/purposes): required.
     acknowledged: StrictBool | None = None
 

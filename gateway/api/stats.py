@@ -11,10 +11,12 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.api.strict_json import StrictJsonRoute
 from gateway.deps import PrincipalDep, RuntimeDep
 from gateway.services import stats
+from schemas.json_strict import Line
 
-router = APIRouter(tags=["statistics"])
+router = APIRouter(tags=["statistics"], route_class=StrictJsonRoute)
 
 _DENIED: dict[int | str, dict[str, Any]] = {
     403: {"description": "denied (wrong role or organisation, or over the yearly budget), with reasons"}
@@ -61,14 +63,14 @@ async def get_budget(
 class TableIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    measure: str = Field(min_length=1, max_length=40)
-    by: list[Annotated[str, Field(max_length=20)]] = Field(default_factory=list, max_length=5)
+    measure: Line = Field(min_length=1, max_length=40)
+    by: list[Annotated[Line, Field(max_length=20)]] = Field(default_factory=list, max_length=5)
 
 
 class BundleIn(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    name: str = Field(min_length=1, max_length=80)
+    name: Line = Field(min_length=1, max_length=80)
     tables: list[TableIn] = Field(min_length=1, max_length=stats.MAX_BUNDLE_TABLES)
     from_: dt.date | None = Field(default=None, alias="from")
     to: dt.date | None = None

@@ -39,6 +39,8 @@ from schemas.feeds import (
     FeedInvalid,
     FeedRow,
     _apply_rules,
+    _csv_may_hold_controls,
+    _json_may_hold_controls,
     _JsonBody,
     canonical_digest,
     check_letters,
@@ -48,6 +50,7 @@ from schemas.feeds import (
     session_totals,
     validate_upn,
 )
+from schemas.json_strict import control_character_in
 from schemas.records import Identity
 from tests.factories import feed_csv, feed_json, pupil, upn
 
@@ -98,6 +101,8 @@ def test_the_fast_upn_check_agrees_with_stdnum_on_known_cases(value: str) -> Non
 
 
 names = st.text(st.characters(blacklist_categories=["Cs"]), min_size=0, max_size=12)
+#: Names a register accepts: no control characters, no line or paragraph separators.
+clean_names = st.text(st.characters(blacklist_categories=["Cs", "Cc", "Zl", "Zp"]), min_size=0, max_size=12)
 rows = st.fixed_dictionaries({
     "upn": st.one_of(st.builds(upn, st.sampled_from(["202", "838"]), st.just("2001"), st.just("15"), st.integers(0, 999)),
                      st.sampled_from(["A12345678901B", " x ", ""])),
@@ -119,19 +124,71 @@ def reference(body: bytes, day: dt.date) -> list[dict] | list[dict[str, object]]
         return [{"refused": True}]
 
 
-@settings(max_examples=400, deadline=None)
-@given(st.lists(rows, min_size=1, max_size=4), st.sampled_from([DAY, dt.date(2024, 7, 15)]))
-def test_the_fast_validation_accepts_and_refuses_what_feed_row_does(body_rows: list[dict], day: dt.date) -> None:
-    body = json.dumps({"pupils": body_rows}).encode()
-    expected = reference(body, day)
+def fast_way(body: bytes, day: dt.date) -> list[dict] | None:
+    """The rows as the fast way gives them (as `parse_json` takes it), or None if it does not."""
+    if _json_may_hold_controls(body):
+        return None
     try:
         fast = _FAST_JSON.validate_json(body)["pupils"]
-        accepted = _apply_rules(fast, day)
     except ValidationError:
-        accepted = False
-    assert accepted == (expected != [{"refused": True}])
-    if accepted:
-        assert [dict(r) for r in fast] == expected
+        return None
+    return [dict(r) for r in fast] if _apply_rules(fast, day) else None
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(rows, min_size=1, max_size=4), st.sampled_from([DAY, dt.date(2024, 7, 15)]), st.booleans())
+def test_the_fast_validation_accepts_and_refuses_what_feed_row_does(body_rows: list[dict], day: dt.date,
+                                                                   ascii_only: bool) -> None:
+    body = json.dumps({"pupils": body_rows}, ensure_ascii=ascii_only).encode()
+    expected = reference(body, day)
+    fast = fast_way(body, day)
+    if fast is not None:
+        assert fast == expected
+    elif expected != [{"refused": True}]:
+        # Only a false alarm of the scan for control characters sends a valid body the long way.
+        assert _json_may_hold_controls(body)
+        assert [dict(r) for r in parse_json(body, day).rows] == expected
+
+
+@settings(max_examples=400, deadline=None)
+@given(names, st.sampled_from(["forename", "surname", "upn", "am"]), st.booleans())
+def test_the_scans_for_control_characters_miss_none(value: str, field: str, ascii_only: bool) -> None:
+    body_row = pupil(1, **{field: value})
+    json_body = json.dumps({"pupils": [body_row]}, ensure_ascii=ascii_only).encode()
+    csv_body = feed_csv([body_row])
+    if control_character_in(value):
+        assert _json_may_hold_controls(json_body)
+        assert _csv_may_hold_controls(csv_body) or "\r" in value or "\n" in value
+        # The factory's writer leaves a lone CR unquoted (a record break): that CSV is another test's.
+        bodies = [(parse_json, json_body)] + ([(parse_csv, csv_body)] if "\r" not in value else [])
+        for parse, body in bodies:
+            with pytest.raises(FeedInvalid) as caught:
+                parse(body, DAY)
+            assert (1, field) in [(e["row"], e["field"]) for e in caught.value.errors]
+            assert value not in str(caught.value.errors)
+    elif not ascii_only:
+        assert not _json_may_hold_controls(json_body) or "\\" in value
+
+
+@pytest.mark.parametrize("body", [b'{"pupils": [{"am": "/", "am": "/"}]}', b'{"pupils": [], "pupils": []}'])
+def test_a_name_used_twice_is_refused_whatever_else_is_wrong(body: bytes) -> None:
+    with pytest.raises(FeedInvalid) as caught:
+        parse_json(body, DAY)
+    assert [(e["row"], e["field"]) for e in caught.value.errors] in ([(1, "am")], [(None, "pupils")])
+
+
+def test_a_name_used_twice_in_a_valid_register_is_found_wherever_it_is() -> None:
+    body_rows = [pupil(n) for n in range(1, 4)]
+    body = feed_json(body_rows)
+    assert len(parse_json(body, DAY).rows) == 3
+    twice = body.replace(b'"surname": "Surname3"', b'"surname": "Surname3", "surname": "Surname3"')
+    with_colon = twice.replace(b"Forename2", b"Fore:name2")  # the colon count no longer settles it
+    for bad in (twice, with_colon):
+        for defer in (False, True):
+            with pytest.raises(FeedInvalid) as caught:
+                parse_json(bad, DAY, defer_check_letters=defer)
+            assert [(e["row"], e["field"]) for e in caught.value.errors] == [(3, "surname")]
+    assert parse_json(body.replace(b"Forename2", b"Fore:name2"), DAY).rows[1]["forename"] == "Fore:name2"
 
 
 def test_a_refused_body_gets_every_problem_from_feed_row() -> None:
@@ -155,7 +212,8 @@ def old_canonical_digest(body_rows: list[dict]) -> str:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 999), names.filter(lambda n: n.strip()), names.filter(lambda n: n.strip())),
+@given(st.lists(st.tuples(st.integers(0, 999), clean_names.filter(lambda n: n.strip()),
+                          clean_names.filter(lambda n: n.strip())),
                 min_size=1, max_size=6, unique_by=lambda t: t[0]))
 def test_the_content_digest_is_the_sorted_lines_of_compact_json(people: list[tuple[int, str, str]]) -> None:
     body_rows = [pupil(serial, forename=f"{fore}"[:100], surname=f"{sur}"[:100]) for serial, fore, sur in people]
