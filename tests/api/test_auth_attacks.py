@@ -155,7 +155,7 @@ def _signed(gw: Gateway, header: dict | bytes, claims: dict | bytes) -> str:
 
 
 def _with_claims(gw: Gateway, claims: dict | bytes) -> str:
-    return _with_claims(gw, claims)
+    return _signed(gw, {"alg": "EdDSA", "kid": _dev_kid(gw)}, claims)
 
 
 def _ask(gw: Gateway, token: str):
