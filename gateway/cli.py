@@ -57,10 +57,11 @@ def serve(host: str, port: int, workers: int | None) -> None:
 
 
 @main.command()
-@click.option("--org-type", required=True, type=click.Choice(["school", "la", "dfe", "operator"]))
+@click.option("--org-type", required=True, type=click.Choice(["school", "la", "trust", "dfe", "operator"]))
 @click.option("--org-id", required=True)
 @click.option("--role", "roles", required=True, multiple=True,
-              type=click.Choice(["feed_submitter", "attendance_officer", "case_officer", "dpo", "statistician"]))
+              type=click.Choice(["feed_submitter", "attendance_officer", "case_officer", "trust_officer",
+                                 "dpo", "statistician"]))
 @click.option("--sub", default=None, help="subject (user id); default derived from the organisation")
 @click.option("--ttl-minutes", default=480, show_default=True, type=int)
 def token(org_type: str, org_id: str, roles: tuple[str, ...], sub: str | None, ttl_minutes: int) -> None:
@@ -231,7 +232,7 @@ def policy_show() -> None:
 
 
 @policy.command("explain")
-@click.option("--org-type", required=True, type=click.Choice(["school", "la", "dfe", "operator"]))
+@click.option("--org-type", required=True, type=click.Choice(["school", "la", "trust", "dfe", "operator"]))
 @click.option("--org-id", required=True)
 @click.option("--role", "roles", required=True, multiple=True)
 @click.option("--purpose", required=True)
