@@ -45,29 +45,23 @@ def init() -> None:
               help="worker processes [default: one per CPU on PostgreSQL, where the GIL holds a process to one "
                    "core; one on SQLite, which has one writer at a time]")
 def serve(host: str, port: int, workers: int | None) -> None:
-    """Serve the HTTP API."""
+    """Serve the HTTP API. Workers stop when this process does, even if it is killed (gateway.serving)."""
     import os
 
-    import uvicorn
+    from gateway.serving import serve as run_server
 
+    settings = _settings()
     if workers is None:
-        workers = 1 if _settings().is_sqlite else (os.cpu_count() or 1)
-    if workers > 1:
-        uvicorn.run("gateway.asgi:app", host=host, port=port, workers=workers, access_log=False, log_config=None)
-    else:
-        from gateway.main import create_app
-        from gateway.runtime import tune_gc_for_serving
-
-        app = create_app(_settings())
-        tune_gc_for_serving()
-        uvicorn.run(app, host=host, port=port, access_log=False, log_config=None)
+        workers = 1 if settings.is_sqlite else (os.cpu_count() or 1)
+    run_server(settings, host=host, port=port, workers=workers)
 
 
 @main.command()
-@click.option("--org-type", required=True, type=click.Choice(["school", "la", "dfe", "operator"]))
+@click.option("--org-type", required=True, type=click.Choice(["school", "la", "trust", "dfe", "operator"]))
 @click.option("--org-id", required=True)
 @click.option("--role", "roles", required=True, multiple=True,
-              type=click.Choice(["feed_submitter", "attendance_officer", "case_officer", "dpo", "statistician"]))
+              type=click.Choice(["feed_submitter", "attendance_officer", "case_officer", "trust_officer",
+                                 "dpo", "statistician"]))
 @click.option("--sub", default=None, help="subject (user id); default derived from the organisation")
 @click.option("--ttl-minutes", default=480, show_default=True, type=int)
 def token(org_type: str, org_id: str, roles: tuple[str, ...], sub: str | None, ttl_minutes: int) -> None:
@@ -127,15 +121,10 @@ def demo(scale: float, days: int | None, seed: int, then_serve: bool, host: str,
     summary = run_demo(settings, scale=scale, days=days, seed=seed)
     _echo_json(summary)
     if then_serve:
-        import uvicorn
-
-        from gateway.main import create_app
-        from gateway.runtime import tune_gc_for_serving
+        from gateway.serving import serve as run_server
 
         click.echo(f"serving on http://{host}:{port} (tokens: gateway token --help)", err=True)
-        app = create_app(settings)
-        tune_gc_for_serving()
-        uvicorn.run(app, host=host, port=port, access_log=False, log_config=None)
+        run_server(settings, host=host, port=port, workers=1)
 
 
 @main.group()
@@ -238,7 +227,7 @@ def policy_show() -> None:
 
 
 @policy.command("explain")
-@click.option("--org-type", required=True, type=click.Choice(["school", "la", "dfe", "operator"]))
+@click.option("--org-type", required=True, type=click.Choice(["school", "la", "trust", "dfe", "operator"]))
 @click.option("--org-id", required=True)
 @click.option("--role", "roles", required=True, multiple=True)
 @click.option("--purpose", required=True)

@@ -36,7 +36,9 @@ from policies.model import (
 #: sessions inside the ten school weeks are ever released. (Design assumption, see DESIGN.md.)
 PENALTY_MARKS_LOOKBACK_WEEKS = 26
 
-_ORG_NAMES = {"la": "an LA", "school": "a school", "dfe": "a DfE", "operator": "an operator"}
+_ORG_NAMES = {
+    "la": "an LA", "school": "a school", "trust": "a trust", "dfe": "a DfE", "operator": "an operator",
+}
 
 _CONSENT_TEXT = {
     ConsentRule.NONE: "no consent or objection rule applies",

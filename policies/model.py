@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from policies.fields import CRITERION_DESCRIPTIONS, FIELDS, Criterion, FieldSpec, Transform
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
-OrgType = Literal["school", "la", "dfe", "operator"]
-Role = Literal["feed_submitter", "attendance_officer", "case_officer", "dpo", "statistician"]
+OrgType = Literal["school", "la", "trust", "dfe", "operator"]
+Role = Literal["feed_submitter", "attendance_officer", "case_officer", "trust_officer", "dpo", "statistician"]
 
 _T = TypeVar("_T")
 _PURPOSE_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")

@@ -15,6 +15,7 @@ from policies.model import Catalogue, ConsentRule, Purpose, ScopeRule
 ORG_TYPE_NAMES = {
     "la": "Local authority",
     "school": "School",
+    "trust": "Academy trust",
     "dfe": "Department for Education",
     "operator": "Gateway operator",
 }

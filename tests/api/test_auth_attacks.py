@@ -140,3 +140,169 @@ def test_es256_and_rs256_from_an_untrusted_key_are_refused(loaded: Gateway, make
 def test_a_token_with_bad_claims_is_refused(loaded: Gateway, bad: dict) -> None:
     token = jwt.encode(_claims(loaded, **bad), _dev_key(loaded), algorithm="EdDSA", headers={"kid": _dev_kid(loaded)})
     assert _send(loaded, token).status_code == 401
+
+
+# --- hostile shapes signed with the real key: the signature verifies, the shape does not ---------
+
+PURPOSES = "/v1/purposes"
+
+
+def _signed(gw: Gateway, header: dict | bytes, claims: dict | bytes) -> str:
+    """A token signed with the dev identity provider's key, whatever its header and claims hold."""
+    head = _b64(header if isinstance(header, bytes) else json.dumps(header).encode())
+    body = _b64(claims if isinstance(claims, bytes) else json.dumps(claims).encode())
+    return f"{head}.{body}.{_b64(_dev_key(gw).sign(f'{head}.{body}'.encode()))}"
+
+
+def _with_claims(gw: Gateway, claims: dict | bytes) -> str:
+    return _signed(gw, {"alg": "EdDSA", "kid": _dev_kid(gw)}, claims)
+
+
+def _ask(gw: Gateway, token: str):
+    # Bytes, so that a token with a non-ASCII character reaches the gateway as a client would send it.
+    return gw.client.get(PURPOSES, headers={"Authorization": f"Bearer {token}".encode("latin-1")})
+
+
+def _refused(response, *words: str) -> str:
+    assert response.status_code == 401, response.text
+    assert response.headers["www-authenticate"] == "Bearer"
+    detail = response.json()["detail"]
+    assert all(word in detail for word in words), detail
+    return detail
+
+
+def test_a_token_signed_with_the_real_key_is_accepted_on_the_purposes_route(gw: Gateway) -> None:
+    assert _ask(gw, _with_claims(gw, _claims(gw))).status_code == 200
+
+
+@pytest.mark.parametrize("header,words", [
+    ({"alg": "EdDSA", "kid": 123}, ("kid", "string")),
+    ({"alg": "EdDSA", "kid": ["a"]}, ("kid",)),
+    ({"alg": "EdDSA", "kid": ""}, ("kid",)),
+    ({"alg": "EdDSA"}, ("key id",)),
+    ({"alg": ["EdDSA"], "kid": "k"}, ("algorithm",)),
+    ({"alg": "EdDSA", "kid": "KID", "typ": 7}, ("typ", "string")),
+    ({"alg": "EdDSA", "kid": "KID", "crit": ["exp"]}, ("crit",)),
+    ({"alg": "EdDSA", "kid": "KID", "crit": "exp"}, ("crit",)),
+    ({"alg": "EdDSA", "kid": "KID", "b64": False, "crit": ["b64"]}, ("crit",)),
+    ({"alg": "EdDSA", "kid": "KID", "b64": True}, ("b64",)),
+    ({"alg": "EdDSA", "kid": "KID", "jku": "https://evil.example/jwks"}, ("own key",)),
+    ({"alg": "EdDSA", "kid": "KID", "x5u": "https://evil.example/cert"}, ("own key",)),
+    ({"alg": "EdDSA", "kid": "KID", "jwk": {"kty": "OKP", "crv": "Ed25519", "x": "AAAA"}}, ("own key",)),
+], ids=lambda v: json.dumps(v) if isinstance(v, dict) else None)
+def test_a_token_whose_header_is_hostile_is_a_401_with_its_reason(gw: Gateway, header: dict, words) -> None:
+    header = {k: (_dev_kid(gw) if v == "KID" else v) for k, v in header.items()}
+    _refused(_ask(gw, _signed(gw, header, _claims(gw))), *words)
+
+
+@pytest.mark.parametrize("raw,words", [
+    (b"[1, 2]", ("header", "JSON object")),
+    (b'"EdDSA"', ("header", "JSON object")),
+    (b'{"alg": "EdDSA", "kid": "KID", "alg": "none"}', ("header", "JSON")),
+    (b'{"alg": "EdDSA", "kid": "KID", "n": NaN}', ("header", "JSON")),
+    (b"\xff\xfe{}", ("header", "JSON")),
+    (b"[" * 5000 + b"]" * 5000, ("header", "JSON")),
+], ids=["list", "string", "repeated-member", "nan", "not-utf8", "deeply-nested"])
+def test_a_token_whose_header_is_not_one_json_object_is_a_401(gw: Gateway, raw: bytes, words) -> None:
+    _refused(_ask(gw, _signed(gw, raw.replace(b"KID", _dev_kid(gw).encode()), _claims(gw))), *words)
+
+
+def test_a_key_id_that_is_not_a_string_leaves_the_keep_alive_connection_usable(gw: Gateway) -> None:
+    _refused(_ask(gw, _signed(gw, {"alg": "EdDSA", "kid": 123}, _claims(gw))), "kid")
+    assert _ask(gw, _with_claims(gw, _claims(gw))).status_code == 200
+
+
+@pytest.mark.parametrize("token", ["a.b", "a.b.c.d", "a!.b.c", "ab==.cd.ef", "é.b.c", "a..c"])
+def test_a_token_that_is_not_three_base64url_segments_is_a_401(gw: Gateway, token: str) -> None:
+    _refused(_ask(gw, token), "malformed token")
+
+
+@pytest.mark.parametrize("over,words", [
+    ({"exp": "1796608452"}, ("exp", "number")),
+    ({"exp": True}, ("exp", "number")),
+    ({"exp": None}, ("exp", "required")),
+    ({"exp": 10**400}, ("exp", "number")),
+    ({"exp": [1796608452]}, ("exp", "number")),
+    ({"nbf": "0"}, ("nbf", "number")),
+    ({"iat": False}, ("iat", "number")),
+    ({"sub": 17}, ("sub", "string")),
+    ({"sub": ""}, ("sub",)),
+    ({"sub": "tab\there"}, ("sub", "printable")),
+    ({"iss": ["attendance-gateway-dev-idp"]}, ("iss", "string")),
+    ({"aud": 5}, ("aud",)),
+    ({"aud": []}, ("aud",)),
+    ({"roles": []}, ("roles", "non-empty")),
+    ({"roles": "feed_submitter"}, ("roles", "list")),
+    ({"roles": ["feed_submitter", 1]}, ("roles",)),
+    ({"roles": ["feed_submitter", "superuser"]}, ("roles",)),
+    ({"roles": None}, ("roles",)),
+    ({"org_id": 100001}, ("org_id", "string")),
+    ({"org_type": "parent"}, ("org_type",)),
+], ids=lambda v: json.dumps(v) if isinstance(v, dict) else None)
+def test_a_token_whose_claims_have_the_wrong_type_is_a_401_naming_the_claim(gw: Gateway, over: dict,
+                                                                            words: tuple[str, ...]) -> None:
+    claims = {**_claims(gw), **over}
+    claims = {k: v for k, v in claims.items() if v is not None}
+    _refused(_ask(gw, _with_claims(gw, claims)), *words)
+
+
+def test_a_payload_with_a_repeated_claim_is_a_401(gw: Gateway) -> None:
+    claims = json.dumps(_claims(gw))[:-1] + ', "org_id": "100002"}'
+    _refused(_ask(gw, _with_claims(gw, claims.encode())), "payload", "JSON")
+
+
+@pytest.mark.parametrize("literal,words", [
+    (b"1e400", ("exp", "finite")), (b"NaN", ("payload", "JSON")), (b"1" * 5000, ("payload", "JSON")),
+], ids=["1e400", "NaN", "5000-digits"])
+def test_an_exp_that_is_no_finite_number_is_a_401(gw: Gateway, literal: bytes, words) -> None:
+    claims = json.dumps(_claims(gw, exp="EXP")).encode().replace(b'"EXP"', literal)
+    _refused(_ask(gw, _with_claims(gw, claims)), *words)
+
+
+@pytest.mark.parametrize("org_type,org_id", [
+    ("school", "10001"), ("school", "1000011"), ("school", "012345"), ("school", "dfe"),
+    ("school", "１００００１"),
+    ("la", "20"), ("la", "2020"), ("la", "abc"), ("la", "202 "),
+    ("trust", "trust-1"), ("trust", ""), ("trust", "0"),
+    ("dfe", "dfe-2"), ("dfe", "DfE"), ("dfe", "202"),
+    ("operator", "ops"), ("operator", "operator2"),
+])
+def test_an_org_id_of_the_wrong_shape_for_its_org_type_is_a_401(gw: Gateway, org_type: str,
+                                                                org_id: str) -> None:
+    _refused(_ask(gw, _with_claims(gw, _claims(gw, org_type=org_type, org_id=org_id))), "org_id")
+
+
+@pytest.mark.parametrize("org_type,org_id,role", [
+    ("school", "100001", "attendance_officer"), ("la", "202", "case_officer"),
+    ("trust", "16776", "trust_officer"), ("dfe", "dfe", "statistician"), ("operator", "operator", "dpo"),
+])
+def test_an_org_id_of_its_org_types_shape_is_accepted(gw: Gateway, org_type: str, org_id: str,
+                                                      role: str) -> None:
+    assert _ask(gw, gw.token(org_type, org_id, role)).status_code == 200
+
+
+def test_a_repeated_role_is_accepted_once(gw: Gateway) -> None:
+    from gateway.auth import verify_token
+
+    token = gw.token("school", "100001", "feed_submitter", "feed_submitter")
+    assert _ask(gw, token).status_code == 200
+    principal = verify_token(token, gw.runtime.key_source, issuer=gw.settings.jwt_issuer,
+                             audience=gw.settings.jwt_audience)
+    assert principal.roles == ("feed_submitter",)
+
+
+@pytest.mark.parametrize("claim,words", [("nbf", ("nbf",)), ("iat", ("iat", "future"))])
+def test_a_token_not_yet_valid_is_a_401(gw: Gateway, claim: str, words) -> None:
+    later = int(dt.datetime.now(dt.UTC).timestamp()) + 3600
+    _refused(_ask(gw, _with_claims(gw, _claims(gw, **{claim: later}))), *words)
+
+
+def test_an_audience_list_holding_the_gateway_is_accepted(gw: Gateway) -> None:
+    claims = _claims(gw, aud=["another-service", gw.settings.jwt_audience])
+    assert _ask(gw, _with_claims(gw, claims)).status_code == 200
+
+
+def test_an_over_long_token_is_a_401_saying_it_is_too_long(gw: Gateway) -> None:
+    _refused(_ask(gw, "a" * 133_000), "too long")
+    padded = _with_claims(gw, _claims(gw, pad="x" * 20_000))
+    _refused(_ask(gw, padded), "too long")

@@ -86,3 +86,18 @@ def test_schools_import_names_the_bad_row_and_stores_nothing(tmp_path: Path, dat
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM schools")).scalar_one() == 0
     engine.dispose()
+
+
+def test_token_mints_a_trust_officers_token_that_the_gateway_accepts(tmp_path: Path) -> None:
+    from gateway.auth import FileKeySource, verify_token
+
+    env = _env(tmp_path, f"sqlite:///{tmp_path / 'g.db'}")
+    runner = CliRunner()
+    runner.invoke(main, ["init"], env=env)
+    result = runner.invoke(main, ["token", "--org-type", "trust", "--org-id", "16776", "--role", "trust_officer"],
+                           env=env)
+    assert result.exit_code == 0, result.output
+    keys = FileKeySource(tmp_path / "data" / "dev-idp" / "jwks.json")
+    principal = verify_token(result.output.strip(), keys, issuer="attendance-gateway-dev-idp",
+                             audience="attendance-gateway")
+    assert (principal.org_type, principal.org_id, principal.roles) == ("trust", "16776", ("trust_officer",))

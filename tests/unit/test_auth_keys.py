@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from gateway.auth import FileKeySource, UrlKeySource, verify_token
+from gateway.auth import FileKeySource, Principal, UrlKeySource, verify_token
 from gateway.errors import Unauthenticated
 
 
@@ -89,3 +89,32 @@ def test_the_file_source_picks_up_a_rotated_file(tmp_path) -> None:
     path.write_text(json.dumps(_jwks(b.public_key(), "b", "ES256")))
     os.utime(path, (1, 1))
     assert source.get("b") is not None
+
+
+def test_a_header_pointing_at_another_key_set_is_refused_and_never_fetched() -> None:
+    trusted, attacker = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    idp = FlakyIdp(_jwks(trusted.public_key(), "k1", "ES256"))
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return idp.handler(request)
+
+    source = UrlKeySource("https://idp.example/jwks", min_refresh_seconds=0,
+                          client=httpx.Client(transport=httpx.MockTransport(handler)))
+    now = int(dt.datetime.now(dt.UTC).timestamp())
+    claims = {"sub": "u1", "org_type": "la", "org_id": "202", "roles": ["case_officer"],
+              "iss": "idp", "aud": "gw", "exp": now + 60}
+    for name, value in [("jku", "https://evil.example/jwks"), ("x5u", "https://evil.example/cert.pem"),
+                        ("jwk", json.loads(ECAlgorithm.to_jwk(attacker.public_key())))]:
+        token = jwt.encode(claims, attacker, algorithm="ES256", headers={"kid": "k1", name: value})
+        with pytest.raises(Unauthenticated, match="names its own key"):
+            verify_token(token, source, issuer="idp", audience="gw")
+    assert all(url == "https://idp.example/jwks" for url in seen)
+
+
+@pytest.mark.parametrize("org_type,org_id", [("school", "12"), ("la", "20202"), ("trust", "T1"),
+                                             ("dfe", "dfe-2")])
+def test_a_principal_cannot_be_made_with_an_org_id_of_the_wrong_shape(org_type: str, org_id: str) -> None:
+    with pytest.raises(ValueError, match="org_id"):
+        Principal(sub="u1", org_type=org_type, org_id=org_id, roles=("case_officer",))  # type: ignore[arg-type]
