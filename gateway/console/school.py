@@ -20,6 +20,7 @@ from gateway.console.web import ConsoleRoute, Page, Viewer, current_viewer, rend
 from gateway.errors import Forbidden, InvalidInput
 from gateway.services import consents, pupils
 from policies.model import ConsentRule
+from schemas.json_strict import control_character_in
 
 router = APIRouter(route_class=ConsoleRoute)
 ViewerDep = Annotated[Viewer, Depends(current_viewer)]
@@ -188,6 +189,8 @@ async def record_consent(request: Request, viewer: ViewerDep) -> Response:
         errors["decision"] = "Choose what the parent decided"
     if len(values["evidence"]) > MAX_EVIDENCE_CHARS:
         errors["evidence"] = f"The evidence must be {MAX_EVIDENCE_CHARS:,} characters or fewer"
+    elif control_character_in(values["evidence"], free_text=True):
+        errors["evidence"] = "The evidence must not contain control characters (line breaks and tabs are fine)"
     if errors:
         return await _consent_page(request, viewer, values=values, errors=errors, status=422)
     runtime = runtime_of(request)

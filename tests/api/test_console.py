@@ -593,6 +593,12 @@ CONSENT_PROBLEMS = [
         "2,000",
         422,
     ),
+    (
+        {"upn": "@2", "purpose": "mentoring-referral", "decision": "granted", "evidence": "Form\x00 signed"},
+        "evidence",
+        "control characters",
+        422,
+    ),
 ]
 
 
