@@ -439,9 +439,10 @@ def _answer(
                 for t in question.tables
             ]
     except adp.BudgetTooSmall:
-        raise Forbidden(
-            ["budget_too_small: the configured yearly budget cannot give each statistic one unit"]
-        ) from None
+        reasons = ["budget_too_small: the configured yearly budget cannot give each statistic one unit"]
+        with transaction(sessions) as db:
+            _record_denial(db, principal, reasons, question.canonical())
+        raise Forbidden(reasons) from None
     cost = sum(p.units_spent for p in plans)
     # 2. Already answered? Serve it. Over the cap? Refuse before touching pupil data.
     denial = None

@@ -17,9 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from gateway.db.models import AuditEvent, Feed
+from gateway.main import create_app
+from gateway.runtime import build_runtime
+from gateway.settings import Settings
 from tests.api.test_console import sign_in
 from tests.api.test_releases import JUSTIFICATION, WINDOW
 from tests.conftest import Gateway
@@ -307,3 +311,17 @@ def test_a_closed_school_submitting_a_register_is_refused_and_the_refusal_record
     assert details == {"action": "register.submit", "urn": CLOSED_SCHOOL}
     with loaded.runtime.sessions() as db:
         assert db.execute(select(Feed)).first() is None
+
+
+def test_a_budget_too_small_to_noise_anything_is_a_recorded_refusal(settings: Settings) -> None:
+    tiny = settings.model_copy(update={"stats_epsilon_per_year": 1e-6})
+    runtime = build_runtime(tiny)
+    with TestClient(create_app(tiny, runtime=runtime), raise_server_exceptions=False) as client:
+        gw = Gateway(settings=tiny, runtime=runtime, client=client)
+        before = _last_index(gw)
+        question = {"measure": "enrolments", "from": "2025-10-06", "to": "2025-10-17"}
+        r = client.get("/v1/stats", params=question, headers=gw.auth(*DFE_STATISTICIAN))
+        assert r.status_code == 403 and r.json()["detail"]["reasons"][0].startswith("budget_too_small:")
+        events = _events_after(gw, before)
+        assert [(e.action, e.decision) for e in events] == [("stats.denied", "deny")]
+    runtime.engine.dispose()
