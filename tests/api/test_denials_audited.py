@@ -325,3 +325,18 @@ def test_a_budget_too_small_to_noise_anything_is_a_recorded_refusal(settings: Se
         events = _events_after(gw, before)
         assert [(e.action, e.decision) for e in events] == [("stats.denied", "deny")]
     runtime.engine.dispose()
+
+
+def test_a_bad_token_is_a_401_logged_without_the_token_and_not_audited(
+    gw: Gateway, capsys: pytest.CaptureFixture[str]
+) -> None:
+    token = gw.token("school", str(CAMDEN_PRIMARY), "attendance_officer")
+    forged = token[: token.rindex(".") + 1] + "A" * 86  # someone else's signature
+    before = _last_index(gw)
+    r = gw.client.get(f"{SCHOOL}/pupils", headers={"Authorization": f"Bearer {forged}"})
+    assert r.status_code == 401
+    assert _events_after(gw, before) == []  # an unauthenticated client cannot fill the audit log
+    captured = capsys.readouterr()
+    log = captured.out + captured.err
+    assert "unauthenticated" in log and "invalid token" in log
+    assert forged.split(".")[1] not in log and forged.split(".")[2] not in log
