@@ -80,6 +80,10 @@ def _render(status: int, detail: Any, headers: dict[str, str] | None = None) -> 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(GatewayError)
     async def _gateway_error(request: Request, exc: GatewayError) -> JSONResponse:
+        if isinstance(exc, Unauthenticated):
+            # Not in the audit log: anyone can send a bad token, and the log is kept for years. One
+            # line with the fixed reason, never the token (README, "Security").
+            log.info("unauthenticated", reason=exc.detail, method=request.method, path=request.url.path)
         return _render(exc.status_code, exc.detail, exc.headers)
 
     @app.exception_handler(RequestValidationError)

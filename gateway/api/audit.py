@@ -154,7 +154,7 @@ async def get_keys(runtime: RuntimeDep) -> JwksOut:
 
 @router.get("/v1/audit/tree-head", response_model=TreeHeadOut)
 async def get_tree_head(runtime: RuntimeDep, principal: PrincipalDep) -> TreeHeadOut:
-    audit_log.authorise_dpo(principal)
+    await audit_log.authorise_dpo(runtime.sessions, principal)
     head = await run_in_threadpool(
         audit_log.current_head, runtime.sessions, signing_keys(runtime.settings.data_dir)
     )
@@ -168,7 +168,7 @@ async def get_inclusion_proof(
     index: Annotated[int, Query(ge=0, lt=2**63)],
     tree_size: Annotated[int, Query(ge=1, lt=2**63)],
 ) -> InclusionProofOut:
-    audit_log.authorise_dpo(principal)
+    await audit_log.authorise_dpo(runtime.sessions, principal)
     proof = await run_in_threadpool(audit_log.inclusion, runtime.sessions, index, tree_size)
     return InclusionProofOut(**proof)
 
@@ -180,7 +180,7 @@ async def get_consistency_proof(
     first: Annotated[int, Query(ge=1, lt=2**63)],
     second: Annotated[int, Query(ge=1, lt=2**63)],
 ) -> ConsistencyProofOut:
-    audit_log.authorise_dpo(principal)
+    await audit_log.authorise_dpo(runtime.sessions, principal)
     proof = await run_in_threadpool(audit_log.consistency, runtime.sessions, first, second)
     return ConsistencyProofOut(**proof)
 
@@ -198,7 +198,7 @@ async def get_events(
     cursor: Annotated[str | None, Query(max_length=80)] = None,
     limit: Annotated[int, Query(ge=1, le=audit_log.MAX_PAGE)] = 100,
 ) -> EventPageOut:
-    audit_log.authorise_dpo(principal)
+    await audit_log.authorise_dpo(runtime.sessions, principal)
     filters = audit_log.EventFilters(
         start=_instant("from", from_, end=False),
         end=_instant("to", to, end=True),

@@ -79,7 +79,7 @@ async def put_register(
     urn: Annotated[int, Path(ge=100000, le=999999)],
     date: dt.date,
 ) -> FeedReceiptOut:
-    feeds.authorise_feed(principal, urn)
+    await feeds.authorise_feed_async(runtime.sessions, principal, urn)
     media = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if media not in ACCEPTED_MEDIA:
         raise UnsupportedMediaType("send application/json or text/csv")

@@ -25,7 +25,6 @@ from gateway.audit_keys import SigningKeyMissing, signing_keys
 from gateway.auth import Principal
 from gateway.console.web import (
     ConsoleRoute,
-    Forbidden,
     NotFound,
     Page,
     Viewer,
@@ -36,8 +35,9 @@ from gateway.console.web import (
 )
 from gateway.db.session import transaction
 from gateway.runtime import Runtime
-from gateway.services import audit, audit_log, releases
+from gateway.services import access, audit, audit_log, releases
 from gateway.services.audit_verify import verify_database
+from policies.access import AUDIT_READ, ROPA_VIEW, SUBJECT_ACCESS
 from policies.ropa import CONSENT_NAMES, categories, fields_released, recipients, ropa_csv, ropa_markdown
 
 router = APIRouter(route_class=ConsoleRoute)
@@ -65,9 +65,8 @@ UPN_FORMAT = (
 FILTER_FIELDS = ("from", "to", "org_id", "purpose", "decision", "action")
 
 
-def require_dpo(principal: Principal, what: str) -> None:
-    if not principal.has_role("dpo"):
-        raise Forbidden([f"wrong_role: {what} is for data protection officers (role dpo)"])
+def require_dpo(request: Request, principal: Principal) -> None:
+    access.authorise(runtime_of(request).sessions, principal, ROPA_VIEW)
 
 
 # --- the audit trail -----------------------------------------------------------------------------
@@ -140,7 +139,7 @@ async def audit_trail(
     action: Filter = None,
     cursor: Annotated[str | None, Query(max_length=80)] = None,
 ) -> Response:
-    audit_log.authorise_dpo(viewer.principal)
+    await audit_log.authorise_dpo(runtime_of(request).sessions, viewer.principal)
     values = {
         k: (v or "").strip()
         for k, v in zip(FILTER_FIELDS, (from_, to, org_id, purpose, decision, action), strict=True)
@@ -205,7 +204,7 @@ def _check_inclusion(runtime: Runtime, event: dict[str, Any]) -> dict[str, Any]:
 async def audit_event(
     request: Request, viewer: ViewerDep, index: Annotated[int, Path(ge=0, lt=2**62)]
 ) -> Response:
-    audit_log.authorise_dpo(viewer.principal)
+    await audit_log.authorise_dpo(runtime_of(request).sessions, viewer.principal)
     runtime = runtime_of(request)
     # The one event, through the same query (and visibility) as the trail: a page of one after index - 1.
     cursor = audit_log.encode_cursor(index - 1, index + 1) if index > 0 else None
@@ -250,7 +249,7 @@ def verify_whole_log(runtime: Runtime, principal: Principal) -> dict[str, Any]:
 
     A use case without an API route yet: it belongs in gateway/services/audit_verify.py when one comes.
     """
-    audit_log.authorise_dpo(principal)
+    access.authorise(runtime.sessions, principal, AUDIT_READ)
     try:
         public_keys = signing_keys(runtime.settings.data_dir).public_keys()
     except SigningKeyMissing:
@@ -278,7 +277,7 @@ def verify_whole_log(runtime: Runtime, principal: Principal) -> dict[str, Any]:
 
 @router.get("/audit/integrity")
 async def integrity(request: Request, viewer: ViewerDep) -> Response:
-    audit_log.authorise_dpo(viewer.principal)
+    await audit_log.authorise_dpo(runtime_of(request).sessions, viewer.principal)
     head, signed = await run_in_threadpool(_latest_head, runtime_of(request))
     return render(
         request,
@@ -293,7 +292,7 @@ async def integrity(request: Request, viewer: ViewerDep) -> Response:
 @router.post("/audit/integrity")
 async def verify_integrity(request: Request, viewer: ViewerDep) -> Response:
     await signed_in_form(request, viewer)
-    audit_log.authorise_dpo(viewer.principal)
+    await audit_log.authorise_dpo(runtime_of(request).sessions, viewer.principal)
     runtime = runtime_of(request)
     report = await run_in_threadpool(verify_whole_log, runtime, viewer.principal)
     head, signed = await run_in_threadpool(_latest_head, runtime)
@@ -342,17 +341,14 @@ async def release(
 # --- subject access ------------------------------------------------------------------------------
 
 
-def _may_ask_subject_access(principal: Principal) -> None:
-    if not (
-        principal.has_role("dpo")
-        or (principal.org_type == "school" and principal.has_role("attendance_officer"))
-    ):
-        raise Forbidden(["wrong_role: subject access is for DPOs and the pupil's school attendance officer"])
+async def _may_ask_subject_access(request: Request, principal: Principal) -> None:
+    # Before a pupil is named: the role alone (the service judges the pupil, and records that).
+    await access.authorise_async(runtime_of(request).sessions, principal, SUBJECT_ACCESS)
 
 
 @router.get("/subject-access")
-def subject_access_form(request: Request, viewer: ViewerDep) -> Response:
-    _may_ask_subject_access(viewer.principal)
+async def subject_access_form(request: Request, viewer: ViewerDep) -> Response:
+    await _may_ask_subject_access(request, viewer.principal)
     return render(
         request, "dpo/subject_access.html", Page(title="Subject access", viewer=viewer), answer=None
     )
@@ -361,7 +357,7 @@ def subject_access_form(request: Request, viewer: ViewerDep) -> Response:
 @router.post("/subject-access")
 async def subject_access(request: Request, viewer: ViewerDep) -> Response:
     form = await signed_in_form(request, viewer)
-    _may_ask_subject_access(viewer.principal)
+    await _may_ask_subject_access(request, viewer.principal)
     raw = "".join(form.get("upn", "").split()).upper()
     error = None
     if not raw:
@@ -388,7 +384,7 @@ async def subject_access(request: Request, viewer: ViewerDep) -> Response:
 
 @router.get("/ropa")
 def ropa(request: Request, viewer: ViewerDep) -> Response:
-    require_dpo(viewer.principal, "the record of processing activities")
+    require_dpo(request, viewer.principal)
     catalogue = runtime_of(request).catalogue
     purposes = [
         {
@@ -427,7 +423,7 @@ def _download(text: str, media: str, filename: str) -> Response:
 
 @router.get("/ropa.csv")
 def ropa_as_csv(request: Request, viewer: ViewerDep) -> Response:
-    require_dpo(viewer.principal, "the record of processing activities")
+    require_dpo(request, viewer.principal)
     catalogue = runtime_of(request).catalogue
     return _download(
         ropa_csv(catalogue), "text/csv; charset=utf-8", f"record-of-processing-{catalogue.version}.csv"
@@ -436,7 +432,7 @@ def ropa_as_csv(request: Request, viewer: ViewerDep) -> Response:
 
 @router.get("/ropa.md")
 def ropa_as_markdown(request: Request, viewer: ViewerDep) -> Response:
-    require_dpo(viewer.principal, "the record of processing activities")
+    require_dpo(request, viewer.principal)
     catalogue = runtime_of(request).catalogue
     return _download(
         ropa_markdown(catalogue),

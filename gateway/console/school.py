@@ -18,7 +18,9 @@ from consent.rules import ACCEPTED, ConsentDecision
 from gateway.console.dpo import UPN_FORMAT
 from gateway.console.web import ConsoleRoute, Page, Viewer, current_viewer, render, runtime_of, signed_in_form
 from gateway.errors import Forbidden, InvalidInput
-from gateway.services import consents, pupils
+from gateway.services import access, consents, pupils
+from gateway.services.access import Target
+from policies.access import CONSENT_RECORD, PUPILS_VIEW
 from policies.model import ConsentRule
 from schemas.json_strict import control_character_in
 
@@ -60,7 +62,9 @@ async def school_pupils(
     page = Page(title="Pupils", viewer=viewer, errors=errors)
     values = {"from": from_ or "", "to": to or ""}
     if errors:
-        pupils.authorise_school_officer(viewer.principal, _urn(viewer))
+        await access.authorise_async(
+            runtime_of(request).sessions, viewer.principal, PUPILS_VIEW, Target(urn=_urn(viewer))
+        )
         return render(
             request,
             "school/pupils.html",
@@ -173,7 +177,9 @@ async def consent_form_for_pupil(request: Request, viewer: ViewerDep) -> Respons
 @router.post("/school/consents")
 async def record_consent(request: Request, viewer: ViewerDep) -> Response:
     form = await signed_in_form(request, viewer)
-    pupils.authorise_school_officer(viewer.principal, _urn(viewer))
+    await access.authorise_async(
+        runtime_of(request).sessions, viewer.principal, CONSENT_RECORD, Target(urn=_urn(viewer))
+    )
     values = {
         "upn": "".join(form.get("upn", "").split()).upper()[:20],
         "purpose": form.get("purpose", "").strip(),

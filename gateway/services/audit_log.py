@@ -47,7 +47,9 @@ from gateway.db.models import AuditTreeHead
 from gateway.db.session import transaction
 from gateway.errors import Forbidden, InvalidInput, ServiceUnavailable
 from gateway.keystore import Keys
-from gateway.services import audit
+from gateway.services import access, audit
+from gateway.services.access import Target
+from policies.access import AUDIT_READ, SUBJECT_ACCESS
 from schemas.calendar import academic_year_of
 
 log = structlog.get_logger("gateway.audit_log")
@@ -228,9 +230,9 @@ def consistency(sessions: sessionmaker[Session], first: int, second: int) -> dic
 # --- the DPO's view of events ---------------------------------------------------------------------
 
 
-def authorise_dpo(principal: Principal) -> None:
-    if not principal.has_role("dpo"):
-        raise Forbidden(["wrong_role: the audit trail is for data protection officers (role dpo)"])
+async def authorise_dpo(sessions: sessionmaker[Session], principal: Principal) -> None:
+    """For the routes of the log (tree heads, proofs, events): a DPO's, and a refusal is recorded."""
+    await access.authorise_async(sessions, principal, AUDIT_READ)
 
 
 def visible_org(principal: Principal) -> str | None:
@@ -283,7 +285,7 @@ def list_events(
     limit: int,
 ) -> dict[str, Any]:
     """``GET /v1/audit/events``: a page of the events this DPO may see, in log order."""
-    authorise_dpo(principal)
+    access.authorise(sessions, principal, AUDIT_READ)
     if not 1 <= limit <= MAX_PAGE:
         raise _bad("limit", f"limit must be between 1 and {MAX_PAGE}")
     after, until = decode_cursor(cursor) if cursor else (None, None)
@@ -349,27 +351,16 @@ def subject_access(
     del upn
     reasons: list[str] = []
     with transaction(sessions) as db:
-        own_school = (
+        enrolled = (
             principal.org_type == "school"
             and principal.org_id.isdigit()
-            and (principal.has_role("dpo") or principal.has_role("attendance_officer"))
             and audit_repo.is_enrolled_at(db, pid, int(principal.org_id))
         )
-        scope: str | None
-        if (principal.org_type == "operator" and principal.has_role("dpo")) or own_school:
-            scope = None
-        elif principal.has_role("dpo"):
-            scope = principal.org_id
-        else:
-            scope = None
-            if principal.has_role("attendance_officer") and principal.org_type == "school":
-                reasons.append(
-                    "not_your_pupil: a school answers subject access only for pupils enrolled there"
-                )
-            else:
-                reasons.append(
-                    "wrong_role: subject access is for DPOs and the pupil's school attendance officer"
-                )
+        # Recorded below with the answer, in this transaction, allowed or not (its refusal names
+        # the pupil by audit pseudonym only, as the answer's event does).
+        decision = access.decide(principal, SUBJECT_ACCESS, Target(on_roll=enrolled))
+        reasons = [] if decision.allow else list(decision.reasons)
+        scope = principal.org_id if decision.scope == "own_organisation" else None
         releases = []
         if not reasons:
             size = audit_repo.read_audit_size(db)

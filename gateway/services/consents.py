@@ -22,10 +22,12 @@ from gateway.db import release_repository as rrepo
 from gateway.db import repositories as repo
 from gateway.db.base import utcnow
 from gateway.db.session import transaction
-from gateway.errors import Forbidden, InvalidInput, NotFound
+from gateway.errors import InvalidInput, NotFound
 from gateway.keystore import Keys
-from gateway.services import audit
-from gateway.services.pupils import authorise_school_officer, decrypt_identities
+from gateway.services import access, audit
+from gateway.services.access import Target
+from gateway.services.pupils import decrypt_identities
+from policies.access import CONSENT_HISTORY_VIEW, CONSENT_RECORD, CONSENTS_VIEW
 from policies.model import Catalogue
 from policies.ropa import categories, recipients
 from schemas.feeds import validate_upn
@@ -46,16 +48,12 @@ def _purpose(catalogue: Catalogue, purpose_id: str, decision: ConsentDecision) -
     return purpose
 
 
-def _pupil_on_roll(db: Session, keys: Keys, upn: str, urn: int) -> tuple[str, int]:
+def _pupil_id(keys: Keys, upn: str) -> str:
     try:
         clean = validate_upn(upn)
     except ValueError as exc:
         raise InvalidInput([{"row": None, "field": "upn", "message": str(exc)}]) from None
-    pid = make_pupil_id(clean, keys.pupil_id_key)
-    year = rrepo.pupil_enrolled_at(db, pid, urn)
-    if year is None:
-        raise Forbidden(["not_on_roll: a school records consent only for pupils on its own roll"])
-    return pid, year
+    return make_pupil_id(clean, keys.pupil_id_key)
 
 
 def _encrypt_evidence(db: Session, keys: Keys, pid: str, year: int, evidence: str | None) -> bytes | None:
@@ -73,14 +71,21 @@ def record_consent(
     sessions: sessionmaker[Session], keys: Keys, catalogue: Catalogue, principal: Principal, urn: int,
     upn: str, purpose_id: str, decision: ConsentDecision, evidence: str | None,
 ) -> dict[str, Any]:
-    authorise_school_officer(principal, urn)
+    access.authorise(sessions, principal, CONSENT_RECORD, Target(urn=urn))
     purpose = _purpose(catalogue, purpose_id, decision)
     receipt_id = "cr_" + uuid.uuid4().hex
     now = utcnow()
+    pid = _pupil_id(keys, upn)
     with transaction(sessions) as db:
         if repo.get_school(db, urn) is None:
             raise NotFound(f"school {urn} is not in the register of schools")
-        pid, year = _pupil_on_roll(db, keys, upn, urn)
+        enrolled = rrepo.pupil_enrolled_at(db, pid, urn)
+    # Asked again with the roll, outside the transaction that read it (gateway.services.access).
+    access.authorise(sessions, principal, CONSENT_RECORD, Target(urn=urn, on_roll=enrolled is not None),
+                     purpose=purpose.id)
+    assert enrolled is not None
+    year = enrolled
+    with transaction(sessions) as db:
         subject = audit_pseudonym(pid, keys.audit_key)
         index = audit.record(db, audit.new_event(
             principal, "consent.recorded", purpose=purpose.id, subject_org_ids=[str(urn)], record_count=1,
@@ -116,7 +121,7 @@ def record_consent(
 def current_states(
     sessions: sessionmaker[Session], keys: Keys, principal: Principal, urn: int, purpose_id: str | None
 ) -> dict[str, Any]:
-    authorise_school_officer(principal, urn)
+    access.authorise(sessions, principal, CONSENTS_VIEW, Target(urn=urn), purpose=purpose_id)
     with transaction(sessions) as db:
         pupils = rrepo.school_pupil_ids(db, urn)
         rows = rrepo.current_consent_records(db, pupils, purpose_id)
@@ -145,13 +150,13 @@ def history(
     except ValueError as exc:
         raise InvalidInput([{"row": None, "field": "upn", "message": str(exc)}]) from None
     pid = make_pupil_id(clean, keys.pupil_id_key)
+    access.authorise(sessions, principal, CONSENT_HISTORY_VIEW, Target(urn=urn), purpose=purpose_id)
+    if urn is not None:
+        with transaction(sessions) as db:
+            on_roll = rrepo.pupil_enrolled_at(db, pid, urn) is not None
+        known = Target(urn=urn, on_roll=on_roll)
+        access.authorise(sessions, principal, CONSENT_HISTORY_VIEW, known, purpose=purpose_id)
     with transaction(sessions) as db:
-        if urn is not None:
-            authorise_school_officer(principal, urn)
-            if rrepo.pupil_enrolled_at(db, pid, urn) is None:
-                raise Forbidden(["not_on_roll: a school sees the consent history of its own pupils only"])
-        elif not (principal.has_role("dpo") and principal.org_type == "operator"):
-            raise Forbidden(["wrong_role: the consent history of any pupil is for the operator's DPO"])
         records = rrepo.consent_history(db, pid, purpose_id)
         index = audit.record(db, audit.new_event(
             principal, "consents.viewed", purpose=purpose_id, subject_org_ids=[str(urn)] if urn else [],

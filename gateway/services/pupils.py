@@ -11,10 +11,12 @@ from anonymisation.keys import KeyUnavailable, decrypt_identity, unwrap_data_key
 from gateway.auth import Principal
 from gateway.db import repositories as repo
 from gateway.db.session import transaction
-from gateway.errors import Forbidden, InvalidInput, NotFound
+from gateway.errors import InvalidInput, NotFound
 from gateway.keystore import Keys
-from gateway.services import audit
+from gateway.services import access, audit
+from gateway.services.access import Target
 from gateway.services.feeds import LONDON
+from policies.access import PUPILS_VIEW
 from schemas.calendar import academic_year_bounds, academic_year_of
 from schemas.codes import CURRENT_CODES, LEGACY_CODES, StatClass
 from schemas.records import Identity
@@ -25,16 +27,6 @@ def codes_by_class() -> dict[str, list[str]]:
     for code, cls in {**CURRENT_CODES, **LEGACY_CODES}.items():
         out[cls.value].append(code)
     return out
-
-
-def authorise_school_officer(principal: Principal, urn: int) -> None:
-    reasons = []
-    if principal.org_type != "school" or principal.org_id != str(urn):
-        reasons.append("wrong_organisation: a school sees only its own pupils")
-    if not principal.has_role("attendance_officer"):
-        reasons.append("wrong_role: this needs the attendance_officer role")
-    if reasons:
-        raise Forbidden(reasons)
 
 
 def resolve_window(start: dt.date | None, end: dt.date | None) -> tuple[dt.date, dt.date, bool]:
@@ -74,7 +66,7 @@ def decrypt_identities(db: Session, keys: Keys, year: int, pupil_ids: list[str])
 def list_pupils(
     sessions: sessionmaker[Session], keys: Keys, principal: Principal, urn: int, start: dt.date | None, end: dt.date | None
 ) -> dict[str, Any]:
-    authorise_school_officer(principal, urn)
+    access.authorise(sessions, principal, PUPILS_VIEW, Target(urn=urn))
     start_, end_, whole_year = resolve_window(start, end)
     year = academic_year_of(end_)
     with transaction(sessions) as db:

@@ -30,8 +30,10 @@ from gateway.db.models import Release
 from gateway.db.session import transaction
 from gateway.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gateway.keystore import Keys
-from gateway.services import audit
+from gateway.services import access, audit
+from gateway.services.access import Target
 from gateway.services.pupils import codes_by_class, decrypt_identities
+from policies.access import PUPIL_REF_RESOLVE, RELEASE_ATTEST_DELETION, RELEASE_VIEW, RELEASES_LIST
 from policies.decide import decide
 from policies.fields import Criterion
 from policies.model import (
@@ -292,33 +294,40 @@ def release_metadata(release: Release, now: dt.datetime) -> dict[str, Any]:
     }
 
 
-def _is_recipient(principal: Principal, release: Release) -> bool:
-    return principal.org_type == release.recipient_org_type and principal.org_id == release.recipient_org_id
-
-
-def _is_dpo_for(principal: Principal, release: Release | None) -> bool:
-    if not principal.has_role("dpo"):
-        return False
-    return principal.org_type == "operator" or (release is not None and _is_recipient(principal, release))
+def _recipient(release: Release) -> Target:
+    return Target(recipient=(release.recipient_org_type, release.recipient_org_id))
 
 
 def get_release(sessions: sessionmaker[Session], principal: Principal, release_id: str) -> dict[str, Any]:
     with transaction(sessions) as db:
         release = rrepo.get_release(db, release_id)
-        if release is None or not (_is_recipient(principal, release) or _is_dpo_for(principal, release)):
-            # Same answer for "absent" and "not yours": no probing for other organisations' releases.
+        if release is None:
             raise NotFound("no such release")
-        return release_metadata(release, utcnow())
+        # Release ids are random 128-bit names: telling "not yours" (403, recorded) from "absent" (404)
+        # gives nobody a way to find another organisation's releases.
+        target, meta = _recipient(release), release_metadata(release, utcnow())
+    access.authorise(sessions, principal, RELEASE_VIEW, target,
+                     purpose=meta["purpose"], release_id=release_id)
+    with transaction(sessions) as db:
+        audit.record(db, audit.new_event(
+            principal, "release.viewed", purpose=meta["purpose"], decision="allow", release_id=release_id,
+            record_count=0, subject_org_ids=[meta["recipient"]["org_id"]]))
+    return meta
 
 
 def attest_deletion(sessions: sessionmaker[Session], principal: Principal, release_id: str) -> dict[str, Any]:
     now = utcnow()
     with transaction(sessions) as db:
         release = rrepo.get_release(db, release_id)
-        if release is None or not (_is_recipient(principal, release) or _is_dpo_for(principal, release)):
+        if release is None:
             raise NotFound("no such release")
-        if not _is_recipient(principal, release):
-            raise Forbidden(["not_recipient: only the recipient can attest that its copy is deleted"])
+        target, purpose = _recipient(release), release.purpose
+    access.authorise(sessions, principal, RELEASE_ATTEST_DELETION, target,
+                     purpose=purpose, release_id=release_id)
+    with transaction(sessions) as db:
+        release = rrepo.get_release(db, release_id)
+        if release is None:
+            raise NotFound("no such release")
         if release.deleted_at is not None:
             raise Conflict("the deletion of this release was already attested")
         rrepo.attest_deletion(db, release_id, now, principal.sub)
@@ -331,18 +340,19 @@ def attest_deletion(sessions: sessionmaker[Session], principal: Principal, relea
 
 
 def list_releases(sessions: sessionmaker[Session], principal: Principal, status: str | None, limit: int) -> dict[str, Any]:
-    if not principal.has_role("dpo"):
-        raise Forbidden(["wrong_role: listing releases needs the dpo role"])
-    recipient = None if principal.org_type == "operator" else principal.org_id
+    decision = access.authorise(sessions, principal, RELEASES_LIST)
+    recipient = None if decision.scope == "all" else principal.org_id
     now = utcnow()
     with transaction(sessions) as db:
         rows = rrepo.list_releases(db, status, now, recipient, limit)
+        audit.record(db, audit.new_event(
+            principal, "releases.listed", decision="allow", record_count=len(rows),
+            details={"status": status, "scope": decision.scope}))
         return {"status": status, "releases": [release_metadata(r, now) for r in rows]}
 
 
 def resolve_ref(sessions: sessionmaker[Session], keys: Keys, principal: Principal, urn: int, pupil_ref: str) -> dict[str, Any]:
-    if principal.org_type != "school" or principal.org_id != str(urn) or not principal.has_role("attendance_officer"):
-        raise Forbidden(["wrong_organisation: only the pupil's own school's attendance officer may resolve a pupil_ref"])
+    access.authorise(sessions, principal, PUPIL_REF_RESOLVE, Target(urn=urn))
     with transaction(sessions) as db:
         found = rrepo.resolve_pupil_ref(db, pupil_ref)
         year = rrepo.pupil_enrolled_at(db, found[0], urn) if found else None

@@ -63,10 +63,12 @@ from gateway.db import stats_repository as srepo
 from gateway.db.base import utcnow
 from gateway.db.session import transaction
 from gateway.errors import Conflict, Forbidden, InvalidInput, NotFound
-from gateway.services import audit
+from gateway.services import access, audit
+from gateway.services.access import Target
 from gateway.services.feeds import LONDON, OPEN_STATUSES
 from gateway.services.pupils import codes_by_class
 from gateway.settings import Settings
+from policies.access import BUDGET_VIEW, STATS_ASK
 from schemas.calendar import academic_year_bounds, academic_year_label, academic_year_of
 
 log = structlog.get_logger("gateway.stats")
@@ -201,15 +203,6 @@ def _table(measure: str, by: Sequence[str], field: str = "") -> Table:
 def consumer_of(principal: Principal) -> str:
     """Budgets belong to the organisation, so that two statisticians of one organisation share one."""
     return principal.recipient
-
-
-def _refusal_reasons(principal: Principal) -> list[str]:
-    reasons = []
-    if principal.org_type != "dfe":
-        reasons.append("wrong_organisation: differentially private statistics are released to DfE only")
-    if not principal.has_role(ROLE):
-        reasons.append("wrong_role: statistics need the statistician role")
-    return reasons
 
 
 @dataclass(frozen=True)
@@ -358,16 +351,8 @@ def budget(
     """The privacy budget of an academic year (``GET /v1/stats/budget``): cap, spent, remaining, and
     every release with its noise. Statisticians see their organisation's; DPOs their organisation's,
     the operator's DPO anyone's."""
-    own = consumer_of(principal)
-    is_statistician = principal.org_type == "dfe" and principal.has_role(ROLE)
-    is_dpo = principal.has_role("dpo")
-    if not (is_statistician or is_dpo):
-        raise Forbidden(
-            ["wrong_role: the privacy budget is shown to statisticians and data protection officers"]
-        )
-    wanted = consumer or own
-    if wanted != own and not (is_dpo and principal.org_type == "operator"):
-        raise Forbidden(["wrong_organisation: only the operator's DPO sees another organisation's budget"])
+    wanted = consumer or consumer_of(principal)
+    access.authorise(sessions, principal, BUDGET_VIEW, Target(consumer=wanted), purpose=PURPOSE)
     year_ = year if year is not None else academic_year_of(today())
     r = rules(settings)
     with transaction(sessions) as db:
@@ -390,6 +375,9 @@ def budget(
             }
             for s in ledger
         ]
+        audit.record(db, audit.new_event(
+            principal, "budget.viewed", purpose=PURPOSE, decision="allow",
+            record_count=len(releases), details={"academic_year": year_, "consumer": wanted}))
     return _budget_summary(year_, wanted, cap, spent, r) | {
         "mechanism": adp.MECHANISM_LABELS[r.mechanism],
         "configured": {"epsilon_per_year": r.epsilon, "delta": r.delta},
@@ -406,13 +394,7 @@ def budget(
 
 
 def _authorise(sessions: sessionmaker[Session], principal: Principal, details: dict[str, Any]) -> None:
-    reasons = _refusal_reasons(principal)
-    if not reasons:
-        return
-    with transaction(sessions) as db:
-        _record_denial(db, principal, reasons, details)
-    log.info("stats_denied", reasons=[x.split(":")[0] for x in reasons])
-    raise Forbidden(reasons)
+    access.authorise(sessions, principal, STATS_ASK, purpose=PURPOSE, details=details)
 
 
 def _deny_budget(
@@ -457,9 +439,10 @@ def _answer(
                 for t in question.tables
             ]
     except adp.BudgetTooSmall:
-        raise Forbidden(
-            ["budget_too_small: the configured yearly budget cannot give each statistic one unit"]
-        ) from None
+        reasons = ["budget_too_small: the configured yearly budget cannot give each statistic one unit"]
+        with transaction(sessions) as db:
+            _record_denial(db, principal, reasons, question.canonical())
+        raise Forbidden(reasons) from None
     cost = sum(p.units_spent for p in plans)
     # 2. Already answered? Serve it. Over the cap? Refuse before touching pupil data.
     denial = None

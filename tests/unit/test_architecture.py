@@ -59,3 +59,36 @@ def test_services_never_build_sql_themselves() -> None:
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("sqlalchemy"):
                 assert not builders & {a.name for a in node.names}, path
+
+
+#: Refusals raised outside gateway/services/access.py, each recorded where it is decided: a release by
+#: policies.decide (release.decided), the statistics' budget (stats.denied), subject access (recorded
+#: with the answer, in its transaction).
+OWN_REFUSALS = {
+    "gateway/services/releases.py": 1,
+    "gateway/services/stats.py": 2,
+    "gateway/services/audit_log.py": 1,
+}
+ACCESS_CHECKED = (*_modules("gateway/services"), ROOT / "gateway/console/dpo.py",
+                  ROOT / "gateway/console/statistics.py", ROOT / "gateway/console/school.py")
+
+
+def _calls(path: Path, name: str) -> int:
+    tree = ast.parse(path.read_text())
+    return sum(
+        1
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call)
+        and (getattr(n.func, "attr", None) == name or getattr(n.func, "id", None) == name)
+    )
+
+
+@pytest.mark.parametrize("path", ACCESS_CHECKED, ids=lambda p: str(p.relative_to(ROOT)))
+def test_who_may_do_what_is_asked_of_the_access_policy_not_decided_in_place(path: Path) -> None:
+    """Role and organisation checks live in policies/access.py, asked through
+    gateway.services.access.authorise, which records the refusal; a use case that checked a role
+    itself could forget to record it."""
+    relative = str(path.relative_to(ROOT))
+    assert _calls(path, "has_role") == 0, relative
+    if relative != "gateway/services/access.py":
+        assert _calls(path, "Forbidden") == OWN_REFUSALS.get(relative, 0), relative
