@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -11,19 +13,21 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.datastructures import Headers, MutableHeaders
-from starlette.routing import Match
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.api import audit as audit_api
-from gateway.api import consents, feeds, health, pupils, releases
+from gateway.api import consents, releases
+from gateway.api import feeds, health, pupils
 from gateway.api import stats as stats_api
 from gateway.api.responses import DOCUMENT_ONLY, Invalid
 from gateway.console.routes import router as console_router
+from gateway.services import audit_log
 from gateway.errors import install_error_handlers
 from gateway.logging import configure_logging
 from gateway.runtime import Runtime, build_runtime
-from gateway.services import audit_log
 from gateway.services.retention import retention_daily
 from gateway.settings import Settings
 
@@ -77,11 +81,15 @@ def allowed_methods(request: Request) -> list[str]:
     """Every method some route serves at the request's path: Starlette's 405 names only the first
     route that matched the path, so a path with GET and POST routes (consents) advertised one."""
     methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match is not Match.NONE:
-            methods |= set(getattr(route, "methods", None) or ())
+    for route in iter_route_contexts(request.app.router.routes):
+        if route.path and route.methods and _path_regex(route.path).match(request.url.path):
+            methods |= route.methods
     return sorted(methods)
+
+
+@functools.cache
+def _path_regex(path: str) -> re.Pattern[str]:
+    return compile_path(path)[0]
 
 
 async def method_not_allowed(request: Request, exc: Exception) -> JSONResponse:

@@ -80,6 +80,17 @@ class ReleaseList(BaseModel):
     releases: list[ReleaseMeta]
 
 
+class SessionMarkOut(BaseModel):
+    date: dt.date
+    session: Literal["AM", "PM"]
+    code: str
+
+
+#: A released field's value: identifiers and bands are strings, counts integers, rates numbers,
+#: flags booleans, and a penalty notice's unauthorised sessions a list.
+RecordValue = str | int | float | bool | list[SessionMarkOut] | None
+
+
 class ReleaseOut(BaseModel):
     """A release as `POST /v1/releases` sends it (orjson bytes; this model documents them)."""
 
@@ -95,7 +106,7 @@ class ReleaseOut(BaseModel):
     from_: dt.date = Field(alias="from")
     to: dt.date
     fields: list[str] = Field(description="the fields of every record, as the purpose lists them")
-    records: list[dict[str, str | int | float | bool | None]] = Field(
+    records: list[dict[str, RecordValue]] = Field(
         description="one per pupil released, with exactly `fields`; dates are ISO 8601 strings"
     )
     record_count: int
