@@ -102,10 +102,13 @@ def test_every_response_is_what_the_openapi_document_says(
     schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(settings, runtime=runtime))
     headers = {"Authorization": f"Bearer {token}"}
     failures: dict[str, set[str]] = {}
+    called: set[tuple[str, str]] = set()
 
     def check(case: schemathesis.Case) -> None:
         case.body = with_check_letters(case.body)
         response = case.call(headers=headers)
+        if case.meta is not None:
+            called.add((case.operation.label, case.meta.generation.mode.value))
         try:
             checks = WITHOUT_POSITIVE if case.operation.label in POSITIVE_DATA_NOT_EXPRESSIBLE else CHECKS_RUN
             case.validate_response(response, checks=checks, headers=headers)
@@ -122,9 +125,11 @@ def test_every_response_is_what_the_openapi_document_says(
     # negative data), called directly: the lazy pytest plugin (`from_fixture`), which would give each
     # role its own app, fails on pytest 9 (it sets `request.node._nodeid`, which pytest 9 no longer has).
     feedback = FeedbackSources()
+    labels = set()
     try:
         for result in schema.get_all_operations():
             operation = result.ok()
+            labels.add(operation.label)
             test = build_operation_test(config=schema.config, operation=operation, test_func=check,
                                         given_kwargs={}, feedback=feedback, explicit_settings=SETTINGS)
             test()
@@ -133,3 +138,6 @@ def test_every_response_is_what_the_openapi_document_says(
     report = "\n".join(f"{label}\n  " + "\n  ".join(sorted(found))
                        for label, found in sorted(failures.items()))
     assert not failures, report
+    # Every operation was asked with valid and with invalid data.
+    assert len(labels) >= 25
+    assert called == {(label, mode) for label in labels for mode in ("positive", "negative")}
