@@ -118,6 +118,7 @@ def document(app: FastAPI) -> None:
             models.setdefault(model.__name__, definition)
         models.pop("HTTPValidationError", None)
         models.pop("ValidationError", None)
+        consents.document_decisions(models["ConsentIn"], app.state.runtime.catalogue)
         components["securitySchemes"] = {
             "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
         }

@@ -11,10 +11,11 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from consent.rules import ConsentDecision
+from consent.rules import ACCEPTED, ConsentDecision
 from gateway.api.responses import authenticated
 from gateway.deps import PrincipalDep, RuntimeDep
 from gateway.services import consents
+from policies.model import Catalogue
 from schemas.feeds import Upn
 
 router = APIRouter(tags=["consents"])
@@ -29,6 +30,20 @@ class ConsentIn(BaseModel):
                          description="a purpose of GET /v1/purposes with a consent rule")
     decision: ConsentDecision
     evidence: str | None = Field(default=None, max_length=2000)
+
+
+def document_decisions(schema: dict[str, Any], catalogue: Catalogue) -> None:
+    """`ConsentIn` in the document lists, for each consent rule of the catalogue, its purposes and
+    the decisions it takes (consent.rules.ACCEPTED): the service refuses any other pair (422)."""
+    by_rule: dict[Any, list[str]] = {}
+    for purpose in catalogue.purposes:
+        if ACCEPTED[purpose.consent]:
+            by_rule.setdefault(purpose.consent, []).append(purpose.id)
+    schema["oneOf"] = [
+        {"properties": {"purpose": {"enum": ids},
+                        "decision": {"enum": sorted(d.value for d in ACCEPTED[rule])}}}
+        for rule, ids in by_rule.items()
+    ]
 
 
 class HistoryIn(BaseModel):

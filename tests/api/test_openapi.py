@@ -194,3 +194,23 @@ def test_a_method_not_allowed_names_every_method_of_its_path(loaded: Gateway, me
     assert {m.strip() for m in r.headers["allow"].split(",")} >= {"GET", "POST"}
     r = loaded.client.request(method, "/v1/releases")
     assert {m.strip() for m in r.headers["allow"].split(",")} >= {"GET", "POST"}
+
+
+def test_the_documented_purpose_and_decision_pairs_of_a_consent_are_exactly_those_accepted(
+    loaded: Gateway,
+) -> None:
+    path = f"/v1/schools/100001/attendance/{school_day().isoformat()}"
+    headers = {"Content-Type": "application/json", **loaded.auth("school", 100001, "feed_submitter")}
+    assert loaded.client.put(path, content=feed_json([pupil(1)]), headers=headers).status_code == 201
+    variants = document(loaded)["components"]["schemas"]["ConsentIn"]["oneOf"]
+    documented = {(purpose, decision) for v in variants for purpose in v["properties"]["purpose"]["enum"]
+                  for decision in v["properties"]["decision"]["enum"]}
+    assert ("mentoring-referral", "granted") in documented
+    officer = loaded.auth("school", 100001, "attendance_officer")
+    purposes = [p["id"] for p in loaded.client.get("/v1/purposes", headers=officer).json()["purposes"]]
+    for purpose in purposes:
+        for decision in ("granted", "withdrawn", "objected"):
+            body = {"upn": pupil(1)["upn"], "purpose": purpose, "decision": decision}
+            r = loaded.client.post("/v1/schools/100001/consents", json=body, headers=officer)
+            expected = 201 if (purpose, decision) in documented else 422
+            assert r.status_code == expected, (purpose, decision, r.text)
