@@ -49,11 +49,11 @@ class RegisterRowIn(BaseModel):
 class RegisterIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    pupils: list[RegisterRowIn] = Field(description="each pupil once (by UPN)")
+    pupils: list[RegisterRowIn] = Field(min_length=1, description="each pupil once (by UPN)")
 
 
 DOCUMENT_ONLY.append(RegisterIn)
-_REGISTER_CSV = "text/csv with the header " + ",".join(RegisterRowIn.model_fields) + ", one row per pupil"
+_REGISTER_CSV = "text/csv with the header " + ",".join(RegisterRowIn.model_fields) + ", then a row per pupil"
 
 
 class FeedReceiptOut(BaseModel):
