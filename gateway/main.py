@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import functools
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.api import audit as audit_api
 from gateway.api import consents, releases
 from gateway.api import feeds, health, pupils
 from gateway.api import stats as stats_api
+from gateway.api.responses import DOCUMENT_ONLY, Invalid
 from gateway.console.routes import router as console_router
 from gateway.services import audit_log
 from gateway.errors import install_error_handlers
@@ -70,6 +77,66 @@ class RequestContext:
         )
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at the request's path: Starlette's 405 names only the first
+    route that matched the path, so a path with GET and POST routes (consents) advertised one."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.router.routes):
+        if route.path and route.methods and _path_regex(route.path).match(request.url.path):
+            methods |= route.methods
+    return sorted(methods)
+
+
+@functools.cache
+def _path_regex(path: str) -> re.Pattern[str]:
+    return compile_path(path)[0]
+
+
+async def method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
+    allow = allowed_methods(request)
+    headers = {"Allow": ", ".join(allow)}
+    return JSONResponse({"detail": "Method Not Allowed"}, status_code=405, headers=headers)
+
+
+def document(app: FastAPI) -> None:
+    """The OpenAPI document, told the truth: FastAPI's default 422 body (`HTTPValidationError`) is
+    not what `gateway.errors` sends, so every 422 is the gateway's own `Invalid`; and each operation
+    that can answer 401 needs the bearer token, so it says so."""
+
+    def openapi() -> dict[str, object]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        components = schema.setdefault("components", {})
+        models = components.setdefault("schemas", {})
+        for model in (Invalid, *DOCUMENT_ONLY):
+            definition = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            for name, nested in definition.pop("$defs", {}).items():
+                models.setdefault(name, nested)
+            models.setdefault(model.__name__, definition)
+        models.pop("HTTPValidationError", None)
+        models.pop("ValidationError", None)
+        consents.document_decisions(models["ConsentIn"], app.state.runtime.catalogue)
+        components["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+        }
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                responses = operation.get("responses", {})
+                if "422" in responses:
+                    responses["422"]["content"] = {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Invalid"}}
+                    }
+                if "401" in responses:
+                    operation["security"] = [{"bearer": []}]
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     settings = settings or (runtime.settings if runtime else Settings())
     configure_logging(settings.env)
@@ -90,6 +157,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     app.state.runtime = runtime
     install_error_handlers(app)
+    app.add_exception_handler(405, method_not_allowed)
+    document(app)
 
     app.add_middleware(RequestContext)
 

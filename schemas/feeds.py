@@ -32,7 +32,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, ValidationInfo, field_validator, with_config
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    with_config,
+)
 from stdnum.exceptions import InvalidComponent
 from stdnum.exceptions import ValidationError as StdnumValidationError
 from stdnum.gb import upn as upn_rules
@@ -54,6 +63,13 @@ EARLIEST_DOB = dt.date(1980, 1, 1)
 #: Furness 943 (April 2023). All six are in DfE's 2025/26 attendance data (DOMAIN.md 5); without them
 #: every register from those LAs' schools would be refused.
 LA_NUMBERS_SINCE_2019 = frozenset({838, 839, 940, 941, 942, 943})
+
+#: A UPN as the API documents it: a check letter, eleven digits (issuing LA, establishment, year,
+#: serial), and a digit or, for a temporary UPN, a letter; the check alphabet has no I, O or S. The
+#: check letter itself and the issuing LA are checked by `validate_upn` (OpenAPI format `upn`).
+UPN_PATTERN = r"^[A-HJ-NP-RT-Za-hj-np-rt-z][0-9]{11}[0-9A-HJ-NP-RT-Za-hj-np-rt-z]$"
+Upn = Annotated[str, Field(pattern=UPN_PATTERN, json_schema_extra={"format": "upn"},
+                           description="a Unique Pupil Number (DfE), with its check letter")]
 
 _UPN_FORMAT = "not a valid UPN (format or check letter)"
 _UPN_LA = "not a valid UPN (unknown issuing LA number)"

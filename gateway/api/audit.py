@@ -11,12 +11,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from stdnum.exceptions import ValidationError as UpnInvalid
 from stdnum.gb import upn as upn_rules
 
+from gateway.api.responses import authenticated, errors
 from gateway.api.strict_json import StrictJsonRoute
 from gateway.audit_keys import signing_keys
 from gateway.deps import PrincipalDep, RuntimeDep
 from gateway.errors import InvalidInput
 from gateway.services import audit_log
-from schemas.json_strict import Line
+from schemas.feeds import Upn
 
 router = APIRouter(tags=["audit"], route_class=StrictJsonRoute)
 
@@ -82,7 +83,7 @@ class EventPageOut(BaseModel):
 class SubjectAccessIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    upn: Line = Field(min_length=1, max_length=20)
+    upn: Upn
 
     @field_validator("upn")
     @classmethod
@@ -146,13 +147,17 @@ def _instant(field: str, text: str | None, *, end: bool) -> dt.datetime | None:
     return when if when.tzinfo is not None else when.replace(tzinfo=dt.UTC)
 
 
+#: `from` and `to` of the event filter: a date (the whole day) or an RFC 3339 date-time.
+_INSTANT = {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}]}
+
+
 @router.get("/v1/audit/keys", response_model=JwksOut)
 async def get_keys(runtime: RuntimeDep) -> JwksOut:
     """The log's public signing keys, current and retired, as a JWK Set: anyone may fetch them."""
     return JwksOut.model_validate(audit_log.public_jwks(runtime.settings.data_dir))
 
 
-@router.get("/v1/audit/tree-head", response_model=TreeHeadOut)
+@router.get("/v1/audit/tree-head", response_model=TreeHeadOut, responses=errors(401, 403, 503))
 async def get_tree_head(runtime: RuntimeDep, principal: PrincipalDep) -> TreeHeadOut:
     await audit_log.authorise_dpo(runtime.sessions, principal)
     head = await run_in_threadpool(
@@ -161,7 +166,7 @@ async def get_tree_head(runtime: RuntimeDep, principal: PrincipalDep) -> TreeHea
     return TreeHeadOut(**head)
 
 
-@router.get("/v1/audit/proofs/inclusion", response_model=InclusionProofOut)
+@router.get("/v1/audit/proofs/inclusion", response_model=InclusionProofOut, responses=authenticated(403))
 async def get_inclusion_proof(
     runtime: RuntimeDep,
     principal: PrincipalDep,
@@ -173,7 +178,7 @@ async def get_inclusion_proof(
     return InclusionProofOut(**proof)
 
 
-@router.get("/v1/audit/proofs/consistency", response_model=ConsistencyProofOut)
+@router.get("/v1/audit/proofs/consistency", response_model=ConsistencyProofOut, responses=authenticated(403))
 async def get_consistency_proof(
     runtime: RuntimeDep,
     principal: PrincipalDep,
@@ -185,12 +190,12 @@ async def get_consistency_proof(
     return ConsistencyProofOut(**proof)
 
 
-@router.get("/v1/audit/events", response_model=EventPageOut)
+@router.get("/v1/audit/events", response_model=EventPageOut, responses=authenticated(403))
 async def get_events(
     runtime: RuntimeDep,
     principal: PrincipalDep,
-    from_: Annotated[str | None, Query(alias="from", max_length=40)] = None,
-    to: Annotated[str | None, Query(max_length=40)] = None,
+    from_: Annotated[str | None, Query(alias="from", max_length=40, json_schema_extra=_INSTANT)] = None,
+    to: Annotated[str | None, Query(max_length=40, json_schema_extra=_INSTANT)] = None,
     org_id: Annotated[str | None, Query(min_length=1, max_length=20)] = None,
     purpose: Annotated[str | None, Query(min_length=1, max_length=60)] = None,
     decision: Literal["allow", "deny"] | None = None,
@@ -211,7 +216,8 @@ async def get_events(
     return EventPageOut.model_validate(page)
 
 
-@router.post("/v1/audit/subject-access", response_model=SubjectAccessOut)
+@router.post("/v1/audit/subject-access", response_model=SubjectAccessOut,
+             responses=authenticated(403, body=True))
 async def post_subject_access(
     runtime: RuntimeDep, principal: PrincipalDep, body: SubjectAccessIn
 ) -> SubjectAccessOut:

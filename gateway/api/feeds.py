@@ -3,21 +3,57 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.api.responses import DOCUMENT_ONLY, authenticated
 from gateway.auth import Principal
 from gateway.deps import get_principal, get_runtime
 from gateway.errors import PayloadTooLarge, UnsupportedMediaType
 from gateway.runtime import Runtime
 from gateway.services import feeds
+from schemas.codes import codes_in_force
+from schemas.feeds import EARLIEST_DOB, YEAR_GROUPS, Upn
 
 router = APIRouter(tags=["feeds"])
 
 ACCEPTED_MEDIA = frozenset({"application/json", "text/csv"})
+
+
+#: Every register code, of 2024 and before (each is accepted only for the dates it is in force).
+_CODES = sorted(codes_in_force(dt.date.min))
+_YEAR_GROUPS = sorted(YEAR_GROUPS, key=lambda g: (g.isdigit(), int(g) if g.isdigit() else 0, g))
+_Code = Literal[tuple(_CODES)]  # type: ignore[valid-type]
+_YearGroup = Literal[tuple(_YEAR_GROUPS)]  # type: ignore[valid-type]
+
+
+class RegisterRowIn(BaseModel):
+    """A register row as the OpenAPI document shows it; `schemas.feeds` validates it (all-or-nothing)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    upn: Upn
+    forename: str = Field(min_length=1, max_length=100)
+    surname: str = Field(min_length=1, max_length=100)
+    date_of_birth: dt.date = Field(description=f"from {EARLIEST_DOB.isoformat()}, before the register's date")
+    year_group: _YearGroup
+    sen_status: Literal["N", "K", "E"]
+    fsm_eligible: bool
+    am: _Code = Field(description="the AM session's register code, one in force on the date")
+    pm: _Code = Field(description="the PM session's register code, one in force on the date")
+
+
+class RegisterIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pupils: list[RegisterRowIn] = Field(min_length=1, description="each pupil once (by UPN)")
+
+
+DOCUMENT_ONLY.append(RegisterIn)
+_REGISTER_CSV = "text/csv with the header " + ",".join(RegisterRowIn.model_fields) + ", then a row per pupil"
 
 
 class FeedReceiptOut(BaseModel):
@@ -60,13 +96,16 @@ async def _principal(request: Request) -> Principal:
     "/v1/schools/{urn}/attendance/{date}",
     response_model=FeedReceiptOut,
     status_code=201,
-    responses={200: {"description": "unchanged: the same register was already stored"}},
+    responses={
+        200: {"model": FeedReceiptOut, "description": "unchanged: the same register was already stored"},
+        **authenticated(403, 404, 413, 415),
+    },
     openapi_extra={
         "requestBody": {
             "required": True,
             "content": {
-                "application/json": {"schema": {"type": "object", "properties": {"pupils": {"type": "array", "items": {"type": "object"}}}}},
-                "text/csv": {"schema": {"type": "string"}},
+                "application/json": {"schema": {"$ref": "#/components/schemas/RegisterIn"}},
+                "text/csv": {"schema": {"type": "string", "description": _REGISTER_CSV}},
             },
         }
     },

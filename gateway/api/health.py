@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -12,12 +15,27 @@ from gateway.deps import RuntimeDep
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+
+
+class Checks(BaseModel):
+    keys: bool
+    database: bool
+
+
+class ReadyOut(BaseModel):
+    status: Literal["ready", "not ready"]
+    checks: Checks
+
+
+@router.get("/healthz", response_model=HealthOut)
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", response_model=ReadyOut,
+            responses={503: {"model": ReadyOut, "description": "not ready: no keys, or no database"}})
 def readyz(runtime: RuntimeDep) -> JSONResponse:
     checks = {"keys": runtime.keys is not None, "database": False}
     try:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
+from gateway.api.responses import authenticated
 from gateway.deps import PrincipalDep, RuntimeDep
 from gateway.services import pupils
 
@@ -41,7 +42,8 @@ class PupilListOut(BaseModel):
     audit_index: int
 
 
-@router.get("/v1/schools/{urn}/pupils", response_model=PupilListOut, response_model_by_alias=True)
+@router.get("/v1/schools/{urn}/pupils", response_model=PupilListOut, response_model_by_alias=True,
+            responses=authenticated(403, 404))
 async def get_pupils(
     runtime: RuntimeDep,
     principal: PrincipalDep,

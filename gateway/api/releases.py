@@ -12,26 +12,38 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StrictBool
 
+from gateway.api.responses import authenticated, errors
 from gateway.api.strict_json import StrictJsonRoute
 from gateway.auth import Principal
 from gateway.deps import PrincipalDep, RuntimeDep
 from gateway.errors import InvalidInput
 from gateway.runtime import Runtime
 from gateway.services import releases
-from policies.model import ReleaseRequest
+from policies.model import ConsentRule, ReleaseRequest
 from policies.ropa import fields_released, recipients
+from schemas.feeds import Upn
 from schemas.json_strict import Line, Text
 
 router = APIRouter(tags=["releases"], route_class=StrictJsonRoute)
 
 
+def _acknowledgement_required(schema: dict[str, Any]) -> None:
+    """The document says what the route enforces: `acknowledged` must be sent, and be true."""
+    schema["properties"]["acknowledged"] = {
+        "const": True, "type": "boolean", "title": "Acknowledged",
+        "description": "the purpose's acknowledgement (GET /v1/purposes), accepted",
+    }
+    schema["required"] = [*schema.get("required", []), "acknowledged"]
+
+
 class ReleaseIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, json_schema_extra=_acknowledgement_required
+    )
 
     purpose: Line = Field(min_length=1, max_length=60)
     schools: list[Annotated[int, Field(ge=100000, le=999999)]] | None = Field(default=None, max_length=1000)
-    upns: list[Annotated[Line, Field(max_length=20)]] | None = Field(
-        default=None, max_length=releases.MAX_NAMED_PUPILS)
+    upns: list[Upn] | None = Field(default=None, max_length=releases.MAX_NAMED_PUPILS)
     from_: dt.date | None = Field(default=None, alias="from")
     to: dt.date | None = None
     justification: Text | None = Field(default=None, max_length=2000)
@@ -66,11 +78,85 @@ class ReleaseMeta(BaseModel):
 
 
 class ReleaseList(BaseModel):
-    status: str | None
+    status: Literal["overdue", "active", "deleted", "expired"] | None
     releases: list[ReleaseMeta]
 
 
-@router.get("/v1/purposes")
+class SessionMarkOut(BaseModel):
+    date: dt.date
+    session: Literal["AM", "PM"]
+    code: str
+
+
+#: A released field's value: identifiers and bands are strings, counts integers, rates numbers,
+#: flags booleans, and a penalty notice's unauthorised sessions a list.
+RecordValue = str | int | float | bool | list[SessionMarkOut] | None
+
+
+class ReleaseOut(BaseModel):
+    """A release as `POST /v1/releases` sends it (orjson bytes; this model documents them)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    release_id: str
+    purpose: str
+    recipient: Recipient
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    policy_version: str
+    policy_hash: str
+    from_: dt.date = Field(alias="from")
+    to: dt.date
+    fields: list[str] = Field(description="the fields of every record, as the purpose lists them")
+    records: list[dict[str, RecordValue]] = Field(
+        description="one per pupil released, with exactly `fields`; dates are ISO 8601 strings"
+    )
+    record_count: int
+    audit_index: int
+    acknowledgement: str
+    reasons: list[str]
+
+
+class LawfulBasisOut(BaseModel):
+    article: str
+    references: list[str]
+
+
+class PurposeOut(BaseModel):
+    id: str
+    title: str
+    description: str
+    lawful_basis: LawfulBasisOut
+    who_may_ask: str
+    org_type: Literal["school", "la", "dfe", "operator"]
+    roles: list[str]
+    criterion: str
+    fields: list[str]
+    fields_description: str
+    retention: str
+    consent: ConsentRule
+    acknowledgement: str = Field(description='what a requester accepts by sending "acknowledged": true')
+
+
+class PurposesOut(BaseModel):
+    policy_version: str
+    policy_hash: str
+    purposes: list[PurposeOut]
+
+
+class PupilRefOut(BaseModel):
+    pupil_ref: str
+    upn: str
+    forename: str
+    surname: str
+    date_of_birth: dt.date
+    release_id: str
+    purpose: str
+    recipient: Recipient
+    audit_index: int
+
+
+@router.get("/v1/purposes", response_model=PurposesOut, responses=errors(401, 503))
 def get_purposes(runtime: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]:
     catalogue = runtime.catalogue
     return {
@@ -89,7 +175,8 @@ def get_purposes(runtime: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]
     }
 
 
-@router.post("/v1/releases", status_code=201, responses={403: {"description": "denied, with reasons; the decision is recorded"}})
+@router.post("/v1/releases", status_code=201, response_model=ReleaseOut, response_model_by_alias=True,
+             responses=authenticated(403, body=True))
 async def post_release(runtime: RuntimeDep, principal: PrincipalDep, body: ReleaseIn) -> Response:
     if body.acknowledged is not True:
         # Refused before any decision: the request is incomplete, as a missing purpose would be.
@@ -119,17 +206,18 @@ def json_bytes(content: object) -> bytes:
     return orjson.dumps(content)
 
 
-@router.get("/v1/releases/{release_id}", response_model=ReleaseMeta)
+@router.get("/v1/releases/{release_id}", response_model=ReleaseMeta, responses=authenticated(403, 404))
 async def get_release(runtime: RuntimeDep, principal: PrincipalDep, release_id: Annotated[str, Path(max_length=40)]) -> Any:
     return await run_in_threadpool(releases.get_release, runtime.sessions, principal, release_id)
 
 
-@router.post("/v1/releases/{release_id}/deletion", response_model=ReleaseMeta)
+@router.post("/v1/releases/{release_id}/deletion", response_model=ReleaseMeta,
+             responses=authenticated(403, 404, 409))
 async def post_deletion(runtime: RuntimeDep, principal: PrincipalDep, release_id: Annotated[str, Path(max_length=40)]) -> Any:
     return await run_in_threadpool(releases.attest_deletion, runtime.sessions, principal, release_id)
 
 
-@router.get("/v1/releases", response_model=ReleaseList)
+@router.get("/v1/releases", response_model=ReleaseList, responses=authenticated(403))
 async def get_releases(
     runtime: RuntimeDep,
     principal: PrincipalDep,
@@ -139,7 +227,8 @@ async def get_releases(
     return await run_in_threadpool(releases.list_releases, runtime.sessions, principal, status, limit)
 
 
-@router.get("/v1/schools/{urn}/pupil-refs/{pupil_ref}")
+@router.get("/v1/schools/{urn}/pupil-refs/{pupil_ref}", response_model=PupilRefOut,
+            responses=authenticated(403, 404))
 async def get_pupil_ref(
     runtime: RuntimeDep,
     principal: PrincipalDep,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 from fastapi.concurrency import run_in_threadpool
@@ -11,6 +11,9 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from anonymisation.dp import MEASURES
+from anonymisation.keysets import DIMENSIONS
+from gateway.api.responses import authenticated
 from gateway.api.strict_json import StrictJsonRoute
 from gateway.deps import PrincipalDep, RuntimeDep
 from gateway.services import stats
@@ -18,23 +21,97 @@ from schemas.json_strict import Line
 
 router = APIRouter(tags=["statistics"], route_class=StrictJsonRoute)
 
-_DENIED: dict[int | str, dict[str, Any]] = {
-    403: {"description": "denied (wrong role or organisation, or over the yearly budget), with reasons"}
-}
-_NAME = Path(min_length=1, max_length=80, pattern=stats.BUNDLE_NAME.pattern)
+_NAME = Path(min_length=1, max_length=80, pattern=f"^{stats.BUNDLE_NAME.pattern}$")
+#: The measures and dimensions, documented here and checked by the service (which names the field
+#: `measure` or `by` in its 422, as it does for a bundle's tables).
+_MEASURE = {"enum": list(MEASURES)}
+_DIMENSION = "|".join(DIMENSIONS)
+_BY = {"pattern": f"^(({_DIMENSION})(,({_DIMENSION})){{0,{len(DIMENSIONS) - 1}}})?$"}
+
+
+class Amount(BaseModel):
+    units: int
+    rho: float = Field(description="zero-concentrated DP")
+    epsilon: float = Field(description="the (epsilon, delta) equivalent of rho, taken alone")
+
+
+class BudgetSummary(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    academic_year: int
+    academic_year_label: str
+    consumer: str
+    delta: float
+    cap: Amount
+    spent: Amount
+    remaining: Amount
+
+
+class BudgetOut(BudgetSummary):
+    """The privacy budget of an academic year, with every release that spent from it."""
+
+    mechanism: str
+    releases: list[dict[str, Any]]
+
+
+class TableOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    measure: str
+    by: list[str]
+    rows: list[dict[str, Any]] = Field(description="one per cell: its keys, noisy values and intervals")
+    noise: list[dict[str, Any]]
+
+
+class AnswerOut(BaseModel):
+    """A noisy answer (one table, or a bundle's tables), what this request spent and the budget left."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    release_id: str
+    consumer: str
+    from_: dt.date = Field(alias="from")
+    to: dt.date
+    academic_year: int
+    cached: bool = Field(description="the same question was answered before: the same answer, free")
+    audit_index: int
+    rho_spent: float
+    epsilon_spent: float
+    delta: float
+    budget_remaining: Amount
+    budget: BudgetSummary
+
+
+class QueryAnswerOut(AnswerOut):
+    kind: Literal["query"]
+    measure: str
+    by: list[str]
+    rows: list[dict[str, Any]] = Field(description="one per cell: its keys, noisy values and intervals")
+    noise: list[dict[str, Any]]
+
+
+class BundleOut(AnswerOut):
+    kind: Literal["bundle"]
+    bundle: str
+    tables: list[TableOut]
+
+
+_DENIED = authenticated(403)
 
 
 def _by(value: str) -> list[str]:
     return [d.strip() for d in value.split(",") if d.strip()]
 
 
-@router.get("/v1/stats", responses=_DENIED)
+@router.get("/v1/stats", response_model=QueryAnswerOut, response_model_by_alias=True,
+            responses=authenticated(403, 409))
 async def get_stats(
     runtime: RuntimeDep,
     principal: PrincipalDep,
-    measure: Annotated[str, Query(min_length=1, max_length=40)],
+    measure: Annotated[str, Query(min_length=1, max_length=40, json_schema_extra=_MEASURE)],
     by: Annotated[
-        str, Query(max_length=80, description="comma list of la, phase, year_group, sen_status, fsm")
+        str, Query(max_length=80, json_schema_extra=_BY,
+                   description=f"comma list of {', '.join(DIMENSIONS)}, each at most once")
     ] = "",
     from_: Annotated[dt.date | None, Query(alias="from")] = None,
     to: Annotated[dt.date | None, Query()] = None,
@@ -45,7 +122,7 @@ async def get_stats(
     return JSONResponse(content=jsonable_encoder(result))
 
 
-@router.get("/v1/stats/budget", responses=_DENIED)
+@router.get("/v1/stats/budget", response_model=BudgetOut, responses=_DENIED)
 async def get_budget(
     runtime: RuntimeDep,
     principal: PrincipalDep,
@@ -63,20 +140,25 @@ async def get_budget(
 class TableIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    measure: Line = Field(min_length=1, max_length=40)
-    by: list[Annotated[Line, Field(max_length=20)]] = Field(default_factory=list, max_length=5)
+    measure: Line = Field(min_length=1, max_length=40, json_schema_extra=_MEASURE)
+    by: list[Annotated[Line, Field(max_length=20, json_schema_extra={"enum": list(DIMENSIONS)})]] = Field(
+        default_factory=list, max_length=len(DIMENSIONS), json_schema_extra={"uniqueItems": True}
+    )
 
 
 class BundleIn(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    name: Line = Field(min_length=1, max_length=80)
+    name: Line = Field(min_length=1, max_length=80,
+                       json_schema_extra={"pattern": f"^{stats.BUNDLE_NAME.pattern}$"})
     tables: list[TableIn] = Field(min_length=1, max_length=stats.MAX_BUNDLE_TABLES)
     from_: dt.date | None = Field(default=None, alias="from")
     to: dt.date | None = None
 
 
-@router.post("/v1/stats/releases", status_code=201, responses=_DENIED)
+@router.post("/v1/stats/releases", status_code=201, response_model=BundleOut, response_model_by_alias=True,
+             responses={200: {"model": BundleOut, "description": "released before: the same bundle, free"},
+                        **authenticated(403, 409, body=True)})
 async def post_bundle(runtime: RuntimeDep, principal: PrincipalDep, body: BundleIn) -> JSONResponse:
     tables = [(t.measure, t.by) for t in body.tables]
     result: dict[str, Any] = await run_in_threadpool(
@@ -92,7 +174,8 @@ async def post_bundle(runtime: RuntimeDep, principal: PrincipalDep, body: Bundle
     return JSONResponse(status_code=200 if result["cached"] else 201, content=jsonable_encoder(result))
 
 
-@router.get("/v1/stats/releases/{name}", responses=_DENIED)
+@router.get("/v1/stats/releases/{name}", response_model=BundleOut, response_model_by_alias=True,
+            responses=authenticated(403, 404))
 async def get_bundle(
     runtime: RuntimeDep, principal: PrincipalDep, name: Annotated[str, _NAME]
 ) -> JSONResponse:
@@ -100,7 +183,10 @@ async def get_bundle(
     return JSONResponse(content=jsonable_encoder(result))
 
 
-@router.get("/v1/stats/releases/{name}/csv", responses=_DENIED, response_class=Response)
+@router.get("/v1/stats/releases/{name}/csv", response_class=Response,
+            responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}},
+                             "description": "the bundle in DfE's open-data layout"},
+                       **authenticated(403, 404)})
 async def get_bundle_csv(
     runtime: RuntimeDep, principal: PrincipalDep, name: Annotated[str, _NAME]
 ) -> Response:

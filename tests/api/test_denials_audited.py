@@ -338,5 +338,5 @@ def test_a_bad_token_is_a_401_logged_without_the_token_and_not_audited(
     assert _events_after(gw, before) == []  # an unauthenticated client cannot fill the audit log
     captured = capsys.readouterr()
     log = captured.out + captured.err
-    assert "unauthenticated" in log and "invalid token" in log
+    assert "unauthenticated" in log and r.json()["detail"] in log
     assert forged.split(".")[1] not in log and forged.split(".")[2] not in log
