@@ -34,7 +34,7 @@ from typing import Any, Literal, get_args
 
 import opendp.prelude as dp
 
-from anonymisation import keysets
+from anonymisation import keysets, school_calendar
 
 # Every OpenDP constructor we use is gated behind "contrib" in 0.16 (nothing there is fully vetted
 # yet). We never enable "honest-but-curious" or "floating-point"/"idealized-numerics": the pipeline is
@@ -363,6 +363,9 @@ class PlannedStatistic:
     #: The pure-DP epsilon of the discrete Laplace (from its own map); ``None`` for the Gaussian.
     epsilon: float | None
     half_width_95: int
+    #: A noisy vector published before (same window, grouping and key set), reused as this measure's
+    #: denominator: post-processing, so this release spends nothing on it (``units`` is 0).
+    reused: bool = False
 
     @property
     def name(self) -> str:
@@ -406,6 +409,11 @@ class NoisePlan:
         raise KeyError(name)
 
     @property
+    def drawn(self) -> tuple[str, ...]:
+        """The statistics this release noises (and pays for); the others reuse published vectors."""
+        return tuple(p.name for p in self.planned if not p.reused)
+
+    @property
     def units_spent(self) -> int:
         """Units to charge: the sum of each statistic's spend rounded up, so at least the true total
         (zCDP composes by adding rho), and never above the allotment."""
@@ -429,6 +437,7 @@ class NoisePlan:
                 "units": p.units,
                 "epsilon": p.epsilon,
                 "half_width_95": p.half_width_95,
+                "reused": p.reused,
                 "measurement": p.measurement_json(),
             }
             for p in self.planned
@@ -453,6 +462,7 @@ def plan_noise(
     weights: Mapping[str, float] | None = None,
     *,
     mechanism: Mechanism = "gaussian",
+    reuse: Mapping[str, float] | None = None,
 ) -> NoisePlan:
     """Split an allotment of rho units over statistics by weight, and solve each one's noise scale.
 
@@ -463,6 +473,10 @@ def plan_noise(
 
     ``weights`` (default: equal) are shares of rho. For a rate, the denominator needs far less than
     the numerator (see :data:`MEASURES`).
+
+    ``reuse`` maps a statistic to the scale of a noisy vector of it already published for the same
+    window and grouping: it is planned at that scale and costs nothing, and its share of the allotment
+    is not spent (the other statistics keep exactly the shares they would have had).
     """
     names = [s.name for s in statistics]
     if not names:
@@ -481,12 +495,33 @@ def plan_noise(
     if not all(math.isfinite(w) and w > 0 for w in weights.values()):
         raise ValueError("weights must be finite and positive")
 
+    reused = dict(reuse or {})
+    if not set(reused) <= set(names) or not all(math.isfinite(v) and v > 0 for v in reused.values()):
+        raise ValueError("reuse must map planned statistics to positive noise scales")
+    if len(reused) == len(names):
+        raise ValueError("a plan draws at least one statistic")
     shares = _split_units(max(allotment, 0), [Fraction(weights[n]) for n in names])
     if min(shares) < 1:
         raise BudgetTooSmall(f"{allotment} units cannot give each of {len(names)} statistics one unit")
 
     planned = []
     for stat, units in zip(statistics, shares, strict=True):
+        if stat.name in reused:
+            scale = reused[stat.name]
+            planned.append(
+                PlannedStatistic(
+                    statistic=stat,
+                    mechanism=mechanism,
+                    scale=scale,
+                    allotted_units=0,
+                    rho=0.0,
+                    units=0,
+                    epsilon=None,
+                    half_width_95=_half_width(mechanism, scale, PUBLICATION_ALPHA),
+                    reused=True,
+                )
+            )
+            continue
         scale = _solve_scale(mechanism, stat.sensitivity, units)
         measurement = _measurement(mechanism, scale)
         rho = float(_privacy_map(measurement, _d_in(mechanism, stat.sensitivity)))
@@ -512,6 +547,7 @@ def plan_noise(
         )
     plan = NoisePlan(mechanism=mechanism, allotment_units=allotment, planned=tuple(planned))
     _require(plan.units_spent <= allotment, "the plan would overspend its allotment")
+    _require(all(p.units >= 1 for p in plan.planned if not p.reused), "a drawn statistic costs nothing")
     return plan
 
 
@@ -537,11 +573,11 @@ def release_noisy(plan: NoisePlan, exact: Mapping[str, Sequence[int]]) -> dict[s
     and the plan's spend assumes each vector is noised once. Call this once per release and store the
     result: noising the same cells again is a new release and spends again.
     """
-    if set(exact) != set(plan.names):
-        raise PlanMismatch("exact values must hold exactly the planned statistics")
+    if set(exact) != set(plan.drawn):
+        raise PlanMismatch("exact values must hold exactly the statistics the plan draws")
     return {
         name: [int(v) for v in plan[name].measurement()([_as_i64(v) for v in exact[name]])]
-        for name in plan.names
+        for name in plan.drawn
     }
 
 
@@ -643,12 +679,28 @@ def measure(name: str) -> Measure:
 
 
 def plan_measure(
-    name: str, sessions_possible: int, allotment_units: int, *, mechanism: Mechanism = "gaussian"
+    name: str,
+    sessions_possible: int,
+    allotment_units: int,
+    *,
+    mechanism: Mechanism = "gaussian",
+    published: Mapping[str, float] | None = None,
 ) -> NoisePlan:
-    """The noise plan for one measure over a window with ``sessions_possible`` sessions."""
+    """The noise plan for one measure over a window with ``sessions_possible`` sessions.
+
+    ``published`` maps statistics to the scales of noisy vectors already published for this window and
+    grouping. A rate reuses its denominator from there (one noisy denominator per window, as the US
+    Census Bureau's noisy measurement files do); a numerator, and a count's own vector, is always drawn
+    afresh, so every measure pays for what it adds."""
     spec = measure(name)
     stats = [statistic(s, sessions_possible) for s in spec.statistics]
-    return plan_noise(stats, allotment_units, spec.weights, mechanism=mechanism)
+    available = published or {}
+    reuse = (
+        {spec.denominator: available[spec.denominator]}
+        if spec.denominator is not None and spec.denominator in available
+        else None
+    )
+    return plan_noise(stats, allotment_units, spec.weights, mechanism=mechanism, reuse=reuse)
 
 
 def _low_count(noisy: int, half_width: int) -> bool:
@@ -678,12 +730,17 @@ def publish_row(
     * ``symbol`` ``x``: a rate whose noisy denominator is zero or less; the value is ``x``.
     * ``symbol`` ``u`` with ``reliability`` ``low``: the value stands, but its 95% half-width exceeds
       20% of it, or a rate's noisy denominator is below 10 noise standard deviations.
+
+    ``noisy`` in the row holds the noisy measurements the value was computed from (a rate's numerator
+    and denominator, a count itself), published so that users can aggregate cells or recompute a rate
+    without the clipping of the rate to ``[0, 1]``; ``None`` where the cell is withheld (``c``, ``z``).
     """
     spec = measure(measure_name)
     row: dict[str, Any] = dict(keys)
     if not applicable or confidential:
         symbol = SYMBOL_NOT_APPLICABLE if not applicable else SYMBOL_CONFIDENTIAL
-        return row | {"value": symbol, "ci95": None, "reliability": None, "symbol": symbol}
+        return row | {"value": symbol, "ci95": None, "reliability": None, "symbol": symbol, "noisy": None}
+    row["noisy"] = {s: noisy[s] for s in spec.statistics}
     numerator = plan[spec.numerator]
     if spec.denominator is None:
         value = noisy[spec.numerator]
@@ -809,14 +866,12 @@ class PupilYear:
 
 @lru_cache(maxsize=4096)
 def sessions_possible_bound(start: dt.date, end: dt.date) -> int:
-    """``S_t``: two sessions per weekday (Monday to Friday) from ``start`` to ``end`` inclusive, at most
-    380. Public: it comes from the calendar only, never from the data."""
-    days = (end - start).days + 1
-    if days <= 0:
+    """``S_t``: two sessions per school day from ``start`` to ``end`` inclusive, at most 380. School
+    days come from the public term dates (:mod:`anonymisation.school_calendar`; every weekday for a year
+    it does not cover), never from the data, so the bound and the noise sized by it leak nothing."""
+    if end < start:
         return 0
-    full_weeks, rest = divmod(days, 7)
-    weekdays = 5 * full_weeks + sum(1 for i in range(rest) if (start + dt.timedelta(days=i)).weekday() < 5)
-    return min(MAX_SESSIONS_PER_YEAR, 2 * weekdays)
+    return min(MAX_SESSIONS_PER_YEAR, 2 * school_calendar.school_days(start, end))
 
 
 def is_clean_pupil_year(
