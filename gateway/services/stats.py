@@ -533,8 +533,10 @@ def approve_cap(
     a year's cap changes once fixed. Refused, and the refusal audited, above the catalogue's ceiling or
     below what the year has already spent; approved, the change is audited before it takes effect."""
     policy = budget_policy(settings)
-    actor = {"org_type": "operator", "org_id": "operator", "sub": dpo, "role": "dpo"}
+    # The operator runs the command; the DPO it names is who approves (their subject, no personal data).
+    actor = {"org_type": "operator", "org_id": "operator", "sub": dpo}
     details: dict[str, Any] = {
+        "approver_role": "dpo",
         "academic_year": year,
         "epsilon": epsilon,
         "delta": settings.stats_delta,
@@ -1110,6 +1112,7 @@ def _table_body(table: Table, plan: adp.NoisePlan, rows: list[dict[str, Any]]) -
                 "half_width_97_5": p.half_width(adp.RATE_COMPONENT_ALPHA),
                 "rho": p.rho,
                 "units": p.units,
+                "reused": p.reused,
             }
             for p in plan.planned
         ],
