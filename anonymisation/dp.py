@@ -62,6 +62,9 @@ RATE_COMPONENT_ALPHA = PUBLICATION_ALPHA / 2
 #: when a rate's noisy denominator is below 10 noise standard deviations.
 LOW_RELIABILITY_RELATIVE_HALF_WIDTH = 0.2
 LOW_RELIABILITY_DENOMINATOR_SDS = 10
+#: And a rate whose 95% half-width exceeds half a percentage point, the accuracy DfE needs of an LA
+#: cell (issue 19): such a cell stands, marked ``u``, and its region's sum is published beside it.
+LOW_RELIABILITY_RATE_HALF_WIDTH = 0.005
 
 #: GSS symbols that DfE uses in its files (DOMAIN.md 2.4).
 SYMBOL_NOT_AVAILABLE = "x"
@@ -456,6 +459,18 @@ def _split_units(allotment_units: int, weights: Sequence[Fraction]) -> list[int]
     return units
 
 
+def allocate_by_need(allotment_units: int, tables: Sequence[tuple[int, int]]) -> list[int]:
+    """Split a bundle's allotment across its tables by need, as the US Census Bureau's TopDown
+    algorithm allocates its budget across geographic levels: ``tables`` holds each table's
+    (noisy vectors, cells of its public key set). A table's cells partition the pupils, so the
+    finer the table, the fewer pupils behind each cell and the more noise matters; its weight is
+    vectors x cells. A national table of six cells needs a sliver of what 459 LA x phase cells do.
+    Only public facts (the key-set sizes) decide it, so the split costs nothing."""
+    if not tables or any(v < 1 or c < 1 for v, c in tables):
+        raise ValueError("each table has at least one vector and one cell")
+    return _split_units(max(operator.index(allotment_units), 0), [Fraction(v * c) for v, c in tables])
+
+
 def plan_noise(
     statistics: Sequence[Statistic],
     allotment_units: int,
@@ -769,6 +784,71 @@ def publish_row(
     low = (
         noisy[spec.denominator] < LOW_RELIABILITY_DENOMINATOR_SDS * denominator.noise_sd
         or (hi - lo) / 2 > LOW_RELIABILITY_RELATIVE_HALF_WIDTH * rate
+        or (hi - lo) / 2 > LOW_RELIABILITY_RATE_HALF_WIDTH
+    )
+    return row | {
+        "value": rate,
+        "ci95": [lo, hi],
+        "reliability": "low" if low else "normal",
+        "symbol": SYMBOL_LOW_RELIABILITY if low else None,
+    }
+
+
+def sum_half_width(mechanism: Mechanism, scale: float, cells: int, alpha: float) -> float:
+    """Half-width ``h`` with P(|noise| > h) <= alpha for the sum of ``cells`` independent noise draws.
+
+    Discrete Gaussian: each draw is sigma^2-sub-Gaussian (Canonne, Kamath and Steinke 2020), so the
+    sum is (cells x sigma^2)-sub-Gaussian and P(|S| >= t) <= 2 exp(-t^2 / (2 cells sigma^2)). Discrete
+    Laplace: Chebyshev's inequality on the sum's variance, at most cells x 2 b^2. Both hold for any
+    number of cells; one cell keeps its exact half-width (:meth:`PlannedStatistic.half_width`)."""
+    if cells < 1 or not 0 < alpha < 1:
+        raise ValueError("a sum has at least one cell and alpha lies strictly between 0 and 1")
+    if cells == 1:
+        return float(_half_width(mechanism, scale, alpha))
+    if mechanism == "gaussian":
+        return scale * math.sqrt(2 * cells * math.log(2 / alpha))
+    return math.sqrt(cells * 2 * scale**2 / alpha)
+
+
+def publish_sum(
+    measure_name: str,
+    keys: Mapping[str, Any],
+    noisy: Mapping[str, int],
+    cells: int,
+    plan: NoisePlan,
+) -> dict[str, Any]:
+    """A coarser cell as the sum of ``cells`` published noisy cells (for example a region from its
+    LAs): post-processing of noisy measurements, free of budget. The noise of the sum grows as the
+    square root of the cells while the cell grows with them, so small groups (special schools) that
+    miss the accuracy target per LA can meet it per region."""
+    spec = measure(measure_name)
+    row: dict[str, Any] = dict(keys) | {"noisy": {s: noisy[s] for s in spec.statistics}}
+    numerator = plan[spec.numerator]
+    if spec.denominator is None:
+        value = noisy[spec.numerator]
+        h = sum_half_width(plan.mechanism, numerator.scale, cells, PUBLICATION_ALPHA)
+        low = _low_count(value, math.ceil(h))
+        return row | {
+            "value": value,
+            "ci95": [value - h, value + h],
+            "reliability": "low" if low else "normal",
+            "symbol": SYMBOL_LOW_RELIABILITY if low else None,
+        }
+    denominator = plan[spec.denominator]
+    den_h = sum_half_width(plan.mechanism, denominator.scale, cells, RATE_COMPONENT_ALPHA)
+    rate, lo, hi = rate_with_interval(
+        noisy[spec.numerator],
+        sum_half_width(plan.mechanism, numerator.scale, cells, RATE_COMPONENT_ALPHA),
+        noisy[spec.denominator],
+        den_h,
+    )
+    if rate is None:
+        symbol = SYMBOL_NOT_AVAILABLE
+        return row | {"value": symbol, "ci95": None, "reliability": None, "symbol": symbol}
+    low = (
+        noisy[spec.denominator] < LOW_RELIABILITY_DENOMINATOR_SDS * denominator.noise_sd * math.sqrt(cells)
+        or (hi - lo) / 2 > LOW_RELIABILITY_RELATIVE_HALF_WIDTH * rate
+        or (hi - lo) / 2 > LOW_RELIABILITY_RATE_HALF_WIDTH
     )
     return row | {
         "value": rate,

@@ -55,6 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from fastapi.testclient import TestClient  # noqa: E402
 
 from anonymisation import dp as adp  # noqa: E402
+from anonymisation import school_calendar  # noqa: E402
 from gateway.bootstrap import initialise  # noqa: E402
 from gateway.db import stats_repository as srepo  # noqa: E402
 from gateway.db.session import normalise_url  # noqa: E402
@@ -133,7 +134,8 @@ def generate_sql(to: dt.date) -> str:
     pupil days up to ``to`` (190 a year), movers moving some 70% of the way through."""
     days = len(school_days(dt.date(YEAR, 9, 1), to))
     factor = min(2 * days / adp.MAX_SESSIONS_PER_YEAR, 1.0)
-    moved = dt.date(2026, 4, 20) if to >= dt.date(2026, 7, 1) else school_days(dt.date(YEAR, 9, 1), to)[int(days * 0.7)]
+    term = school_days(dt.date(YEAR, 9, 1), to)
+    moved = dt.date(2026, 4, 20) if to >= dt.date(2026, 7, 1) else term[int(days * 0.7)]
     return _GENERATE.format(factor=factor, last=to.isoformat(), moved=moved.isoformat(),
                             left=(moved - dt.timedelta(days=3)).isoformat())
 
@@ -288,7 +290,8 @@ def utility(label: str, rows: list[dict[str, Any]], noise: list[dict[str, Any]],
         )
     for n in noise:
         say(
-            f"  noise {n['statistic']:8s}: sensitivity {n['sensitivity']}, {n['mechanism']} scale {n['scale']:.1f}, "
+            f"  noise {n['statistic']:8s}: sensitivity {n['sensitivity']}, {n['mechanism']} "
+            f"scale {n['scale']:.1f}, "
             f"rho {n['rho']:.6f}{' (reused)' if n.get('reused') else ''}, 95% half-width {n['half_width_95']}"
         )
 
@@ -301,11 +304,11 @@ def main() -> None:
     parser.add_argument("--reuse", help="a database loaded by an earlier --keep run")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--baseline-repeats", type=int, default=1,
-                        help="runs of the old per-pupil collapse at query time, the baseline (a minute or more "
-                             "each); 0 skips it")
+                        help="runs of the old per-pupil collapse at query time, the baseline (a minute "
+                             "or more each); 0 skips it")
     parser.add_argument("--to", type=dt.date.fromisoformat, default=LAST_REGISTER,
-                        help="the last register day of the synthetic year (default 22 July 2026, the year's end); "
-                             "e.g. 2025-12-19 for the autumn term, where S_t is well below 380")
+                        help="the last register day of the synthetic year (default 22 July 2026, the "
+                             "year's end); e.g. 2025-12-19 for the autumn term, where S_t is well below 380")
     args = parser.parse_args()
     if args.baseline_repeats < 0 or args.repeats < 1:
         parser.error("--repeats must be at least 1 and --baseline-repeats at least 0")
@@ -395,13 +398,16 @@ def run(settings: Settings, repeats: int, baseline_repeats: int) -> None:
         )
     }
     with runtime.sessions() as db:
-        last = db.execute(text("SELECT max(last_date) FROM enrolments WHERE academic_year = :y"), {"y": YEAR}).scalar_one()
+        last = db.execute(
+            text("SELECT max(last_date) FROM enrolments WHERE academic_year = :y"), {"y": YEAR}
+        ).scalar_one()
     # Each run asks a new question (a later `to`, after the last register): same data, same S_t.
     ends = [last + dt.timedelta(days=d) for d in range(2 * repeats + 2)]
     s_t = adp.sessions_possible_bound(YEAR_START, ends[0])
     assert s_t == adp.sessions_possible_bound(YEAR_START, ends[-1]), "the questions' windows differ in S_t"
-    say(f"year to date to {last}: S_t = {s_t} sessions (two per school day of the public calendar; every weekday "
-        f"would give {min(2 * sum(1 for d in range((last - YEAR_START).days + 1) if (YEAR_START + dt.timedelta(days=d)).weekday() < 5), 380)})")
+    weekdays = school_calendar._weekdays(YEAR_START, last)  # the old bound, for comparison
+    say(f"year to date to {last}: S_t = {s_t} sessions (two per school day of the public calendar; "
+        f"every weekday would give {min(2 * weekdays, adp.MAX_SESSIONS_PER_YEAR)})")
     say(
         f"load average at start {os.getloadavg()[0]:.1f} (the figures below are wall-clock times on a shared machine)"
     )
@@ -427,9 +433,12 @@ def run(settings: Settings, repeats: int, baseline_repeats: int) -> None:
         build_rollup(runtime)
         baseline = None
         if baseline_repeats:
-            seconds, times, baseline = median_time(lambda: exact_rates(runtime, s_t, rollup=False), baseline_repeats)
+            seconds, times, baseline = median_time(
+                lambda: exact_rates(runtime, s_t, rollup=False), baseline_repeats
+            )
             say(
-                f"exact LA x phase aggregate collapsing the enrolments at query time (before the rollup): median "
+                f"exact LA x phase aggregate collapsing the enrolments at query time (before the rollup): "
+                f"median "
                 f"{seconds:.2f} s (runs {', '.join(f'{t:.2f}' for t in times)})"
             )
         seconds, times, exact = median_time(lambda: exact_rates(runtime, s_t), repeats)
@@ -493,8 +502,9 @@ def run(settings: Settings, repeats: int, baseline_repeats: int) -> None:
         utility("the bundle's LA x phase table", table["rows"], table["noise"], exact)
         budget = client.get("/v1/stats/budget", headers=headers, params={"year": YEAR}).json()
         say(
-            f"budget {budget['academic_year_label']}, DfE's share {budget['share']['fraction']} of the year's one "
-            f"ledger (cap rho {budget['ledger']['cap']['rho']:.4f}): share rho {budget['cap']['rho']:.4f} (epsilon "
+            f"budget {budget['academic_year_label']}, DfE's share {budget['share']['fraction']} of the "
+            f"year's one ledger (cap rho {budget['ledger']['cap']['rho']:.4f}): share rho "
+            f"{budget['cap']['rho']:.4f} (epsilon "
             f"{budget['cap']['epsilon']:.3f}, delta {budget['delta']}), one slot {budget['allotment']['rho_per_statistic']:.6f}; "
             f"spent {budget['spent']['rho']:.4f} over {len(budget['releases'])} releases, remaining epsilon-equivalent "
             f"{budget['remaining']['epsilon']:.3f}"

@@ -336,8 +336,8 @@ def stats_rebuild(year: int | None, check: bool) -> None:
 
 
 @stats.command("approve-cap")
-@click.option("--year", required=True, type=int, help="academic year (its first calendar year, e.g. 2025 for 2025/26)")
-@click.option("--epsilon", required=True, type=float, help="the new yearly cap, as epsilon at GATEWAY_STATS_DELTA")
+@click.option("--year", required=True, type=int, help="academic year, 2025 for 2025/26")
+@click.option("--epsilon", required=True, type=float, help="the new yearly cap, epsilon at the delta set")
 @click.option("--dpo", required=True, help="subject (user id) of the data protection officer who approves")
 @click.option("--reason", required=True, help="why the cap changes (kept in the audit log)")
 def stats_approve_cap(year: int, epsilon: float, dpo: str, reason: str) -> None:

@@ -220,7 +220,7 @@ def budget_policy(settings: Settings) -> PrivacyBudget:
     """The catalogue's yearly budget: its ceiling and each consumer's share. Without one, nothing."""
     policy = _catalogue_budget(settings.policy_file)
     if policy is None:
-        raise ServiceUnavailable("the purpose catalogue declares no privacy budget, so no statistic is released")
+        raise ServiceUnavailable("the purpose catalogue declares no privacy budget: no statistic is released")
     return policy
 
 
@@ -314,7 +314,9 @@ def rules(settings: Settings, consumer: str = DFE_SHARE, ledger_cap: int | None 
 _WARNED: set[tuple[int, int, int, int]] = set()
 
 
-def year_rules(sessions: sessionmaker[Session], settings: Settings, year: int, consumer: str = DFE_SHARE) -> BudgetRules:
+def year_rules(
+    sessions: sessionmaker[Session], settings: Settings, year: int, consumer: str = DFE_SHARE
+) -> BudgetRules:
     """:func:`rules` for an academic year, with its cap as the ledger fixed it. A setting that
     differs from a fixed cap changes nothing (issue 19: raising it mid-year would have raised the
     cap); it is logged, and the budget shows both."""
@@ -330,7 +332,7 @@ def year_rules(sessions: sessionmaker[Session], settings: Settings, year: int, c
                 academic_year=year,
                 cap_units=ledger.cap_units,
                 configured_units=r.configured_units,
-                reason="the year's cap is fixed in its ledger; a DPO changes it with `gateway stats approve-cap`",
+                reason="the year's cap is fixed in its ledger; a DPO changes it: `gateway stats approve-cap`",
             )
     return r
 
@@ -586,7 +588,8 @@ def approve_cap(
             audit.record(
                 db,
                 audit.new_event(
-                    None, "budget.cap_refused", decision="deny", reasons=[refusal], details=details, actor=actor
+                    None, "budget.cap_refused", decision="deny", reasons=[refusal], details=details,
+                    actor=actor,
                 ),
             )
     if refusal is not None:
@@ -655,6 +658,17 @@ def _record_denial(db: Session, principal: Principal, reasons: list[str], detail
     audit.record(db, event)
 
 
+def _allotments(question: Question, r: BudgetRules) -> list[int]:
+    """Units each table may spend: a query its slots; a bundle the sum of its tables' slots, split
+    across them by need (``adp.allocate_by_need``: LA cells get far more than national ones)."""
+    if len(question.tables) == 1:
+        return [question.slots * r.slot_units]
+    return adp.allocate_by_need(
+        question.slots * r.slot_units,
+        [(t.slots, len(keysets.keys_for(t.by))) for t in question.tables],
+    )
+
+
 def _measurement_hash(question: Question, table: Table, statistic: str) -> str:
     """Identifies one noisy vector: the same statistic over the same window, grouping, key set and
     mechanism, for the same consumer, is the same published measurement whatever measure asked."""
@@ -680,21 +694,25 @@ def _answer(
 ) -> dict[str, Any]:
     _authorise(sessions, principal, question.canonical())
     qhash = question.hash
-    hashes = [{s: _measurement_hash(question, t, s) for s in adp.measure(t.measure).statistics} for t in question.tables]
+    hashes = [
+        {s: _measurement_hash(question, t, s) for s in adp.measure(t.measure).statistics}
+        for t in question.tables
+    ]
     with transaction(sessions) as db:
         stored = srepo.measurements(db, sorted({h for table in hashes for h in table.values()}))
     # 1. Plan the noise (pure: OpenDP privacy maps). Each table gets its slots, and is charged what
     #    OpenDP says the vectors it draws spend, rounded up to units. A denominator published before
     #    for this window and grouping (or drawn by an earlier table of this bundle) is reused.
     available = {h: m.scale for h, m in stored.items()}
+    allotments = _allotments(question, r)
     plans = []
     try:
         with _PLANNING:
-            for table, table_hashes in zip(question.tables, hashes, strict=True):
+            for table, table_hashes, allotment in zip(question.tables, hashes, allotments, strict=True):
                 plan = adp.plan_measure(
                     table.measure,
                     question.window.sessions_possible,
-                    table.slots * r.slot_units,
+                    allotment,
                     mechanism=r.mechanism,
                     published={s: available[h] for s, h in table_hashes.items() if h in available},
                 )
@@ -817,7 +835,11 @@ def _kept_measurement(
         "consumer": question.consumer,
         "statistic": planned.name,
         "key": json.dumps(
-            {"from": question.window.start.isoformat(), "to": question.window.end.isoformat(), "by": list(table.by)}
+            {
+                "from": question.window.start.isoformat(),
+                "to": question.window.end.isoformat(),
+                "by": list(table.by),
+            }
         ),
         "sensitivity": planned.statistic.sensitivity,
         "scale": planned.scale,
@@ -910,8 +932,9 @@ def _reserve(
     cost: int,
     r: BudgetRules,
 ) -> str | tuple[dict[str, Any], int]:
-    """Reserve ``cost`` units under the lock of the year's ledger row (one for every consumer); returns the spend id, or the stored answer
-    (and its audit index) if the same question was answered meanwhile."""
+    """Reserve ``cost`` units under the lock of the year's ledger row (one for every consumer);
+    returns the spend id, or the stored answer (and its audit index) if the same question was
+    answered meanwhile."""
     year, consumer, qhash = question.window.academic_year, question.consumer, question.hash
     deadline = time.monotonic() + WAIT_FOR_SAME_QUESTION_SECONDS
     while True:
@@ -1096,10 +1119,15 @@ def _table_body(table: Table, plan: adp.NoisePlan, rows: list[dict[str, Any]]) -
         if "la_code" in row:
             row = {"la_code": row["la_code"], "la_name": las[row["la_code"]].la_name} | row
         published.append(row)
-    return {
+    body: dict[str, Any] = {
         "measure": table.measure,
         "by": list(table.by),
+        "allotment_units": plan.allotment_units,
         "rows": published,
+    }
+    if "la" in table.by:
+        body["regions"] = _regions(table, plan, rows)
+    return body | {
         "noise": [
             {
                 "statistic": p.name,
@@ -1117,8 +1145,40 @@ def _table_body(table: Table, plan: adp.NoisePlan, rows: list[dict[str, Any]]) -
             for p in plan.planned
         ],
         "interval": "95% for counts; for rates a union bound over the noisy numerator and denominator, "
-        "each at 97.5%; intervals cover the noise only and are per cell, not simultaneous",
+        "each at 97.5%; intervals cover the noise only and are per cell, not simultaneous; a region's "
+        "interval bounds the sum of its LAs' noise (sub-Gaussian tail)",
     }
+
+
+def _regions(table: Table, plan: adp.NoisePlan, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each region's cells as sums of its LAs' published noisy measurements (post-processing, free):
+    where LA cells of small groups (special schools) miss 0.5 pp and are marked ``u``, the region
+    meets it. Withheld LA cells (``c``, ``z``) are left out of the sums, and counted, so that no sum
+    minus the published cells gives a withheld cell back."""
+    las, regions = _la_names(), _region_codes()
+    others = [keysets.DIMENSION_COLUMNS[d] for d in table.by if d != "la"]
+    statistics = adp.measure(table.measure).statistics
+    groups: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in rows:
+        la = las[row["la_code"]]
+        key = (regions.get(row["la_code"], ""), la.region_name, *(row[c] for c in others))
+        group = groups.setdefault(key, {"sums": dict.fromkeys(statistics, 0), "cells": 0, "withheld": 0})
+        if row["noisy"] is None:
+            group["withheld"] += 1
+            continue
+        group["cells"] += 1
+        for name in statistics:
+            group["sums"][name] += row["noisy"][name]
+    out = []
+    for (code, name, *values), group in sorted(groups.items(), key=lambda g: tuple(map(str, g[0]))):
+        keys = {"region_code": code, "region_name": name} | dict(zip(others, values, strict=True))
+        counts = {"las": group["cells"], "las_withheld": group["withheld"]}
+        if group["cells"] == 0:
+            symbol = adp.SYMBOL_NOT_AVAILABLE
+            out.append(keys | counts | {"value": symbol, "ci95": None, "reliability": None, "symbol": symbol})
+            continue
+        out.append(keys | counts | adp.publish_sum(table.measure, {}, group["sums"], group["cells"], plan))
+    return out
 
 
 #: DfE's column names where DfE publishes the measure (``pa_perc`` in its attendance files).

@@ -56,7 +56,8 @@ def upgrade() -> None:
     with op.batch_alter_table('privacy_spends', schema=None) as batch_op:
         batch_op.add_column(sa.Column('requester', sa.String(length=60), nullable=True))
     bind.execute(sa.text("UPDATE privacy_spends SET requester = consumer"))
-    bind.execute(sa.text(f"UPDATE privacy_spends SET consumer = '{DFE_SHARE}' WHERE consumer LIKE 'dfe:%'"))
+    bind.execute(sa.text("UPDATE privacy_spends SET consumer = :share WHERE consumer LIKE 'dfe:%'"),
+                 {"share": DFE_SHARE})
     with op.batch_alter_table('privacy_spends', schema=None) as batch_op:
         batch_op.alter_column('requester', existing_type=sa.String(length=60), nullable=False)
         batch_op.drop_constraint('fk_privacy_spends_budget', type_='foreignkey')
@@ -73,7 +74,8 @@ def upgrade() -> None:
             bind.execute(sa.text("UPDATE stats_answers SET bundle = :b WHERE question_hash = :q"),
                          {"b": renamed, "q": qhash})
         seen.add(bundle)
-    bind.execute(sa.text(f"UPDATE stats_answers SET consumer = '{DFE_SHARE}' WHERE consumer LIKE 'dfe:%'"))
+    bind.execute(sa.text("UPDATE stats_answers SET consumer = :share WHERE consumer LIKE 'dfe:%'"),
+                 {"share": DFE_SHARE})
     op.drop_table('privacy_budgets')
 
     op.create_table('stats_measurements',
@@ -122,15 +124,17 @@ def downgrade() -> None:
     )
     bind = op.get_bind()
     bind.execute(sa.text(
-        "INSERT INTO privacy_budgets (academic_year, consumer, cap_units, epsilon, delta, created_at, updated_at) "
-        "SELECT DISTINCT s.academic_year, s.requester, l.cap_units, l.epsilon, l.delta, l.created_at, l.updated_at "
-        "FROM privacy_spends s JOIN privacy_ledgers l ON l.academic_year = s.academic_year"))
+        "INSERT INTO privacy_budgets (academic_year, consumer, cap_units, epsilon, delta, created_at, "
+        "updated_at) SELECT DISTINCT s.academic_year, s.requester, l.cap_units, l.epsilon, l.delta, "
+        "l.created_at, l.updated_at FROM privacy_spends s "
+        "JOIN privacy_ledgers l ON l.academic_year = s.academic_year"))
     bind.execute(sa.text(
         "UPDATE stats_answers SET consumer = (SELECT s.requester FROM privacy_spends s "
         "WHERE s.id = stats_answers.spend_id)"))
     bind.execute(sa.text("UPDATE privacy_spends SET consumer = requester"))
     with op.batch_alter_table('privacy_spends', schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f('fk_privacy_spends_academic_year_privacy_ledgers'), type_='foreignkey')
+        batch_op.drop_constraint(batch_op.f('fk_privacy_spends_academic_year_privacy_ledgers'),
+                                 type_='foreignkey')
         batch_op.drop_column('requester')
         batch_op.create_foreign_key('fk_privacy_spends_budget', 'privacy_budgets',
                                     ['academic_year', 'consumer'], ['academic_year', 'consumer'])

@@ -142,7 +142,8 @@ def test_a_dpo_approval_above_the_catalogues_ceiling_is_refused_and_audited(
     make_gateway: Callable[..., Gateway],
 ) -> None:
     gw = with_registers(make_gateway())
-    before = ask(gw, as_statistician(gw, "dfe", "alice"), measure="enrolments", **YEAR_TO_DATE).json()["budget"]
+    alice = as_statistician(gw, "dfe", "alice")
+    before = ask(gw, alice, measure="enrolments", **YEAR_TO_DATE).json()["budget"]
     refused = cli(gw, "stats", "approve-cap", "--year", "2025", "--epsilon", "15.5", "--dpo", "dpo-1",
                   "--reason", "a larger programme of releases")
     assert refused.exit_code != 0 and "above_ceiling" in refused.output
@@ -195,7 +196,8 @@ def test_the_noise_bound_counts_the_school_days_of_the_public_calendar_not_every
     # 1 September to 24 October 2025 are school days (INSET days included), then the half term:
     # 40 days, 80 sessions; every weekday from 1 August would have been 66 days, 132 sessions.
     assert body["sessions_possible_bound"] == 80
-    assert body["sessions_possible_bound"] == 2 * school_calendar.school_days(dt.date(2025, 8, 1), dt.date(2025, 10, 31))
+    days = school_calendar.school_days(dt.date(2025, 8, 1), dt.date(2025, 10, 31))
+    assert body["sessions_possible_bound"] == 2 * days
     assert [n["sensitivity"] for n in body["noise"]] == [80, 80]
     assert "2025/26" in body["sessions_possible_source"]
     # Christmas: 1 to 19 December and 5 to 9 January are 20 school days.
@@ -222,12 +224,49 @@ def test_rates_publish_their_noisy_measurements_and_a_second_measure_reuses_the_
             assert row["value"] == pytest.approx(min(max(noisy["absent"] / noisy["possible"], 0), 1))
     authorised = ask(gw, headers, measure="authorised_absence_rate", by="la,phase", **YEAR_TO_DATE).json()
     # The same noisy sessions possible, not drawn (nor paid for) again: the second measure costs less.
-    assert [r["noisy"]["possible"] for r in authorised["rows"]] == [r["noisy"]["possible"] for r in overall["rows"]]
+    possible = [r["noisy"]["possible"] for r in overall["rows"]]
+    assert [r["noisy"]["possible"] for r in authorised["rows"]] == possible
     assert 0 < authorised["release_units"] < overall["release_units"]
     noise = {n["statistic"]: n for n in authorised["noise"]}
     assert noise["possible"]["reused"] is True and noise["possible"]["units"] == 0
-    assert noise["authorised"]["reused"] is False and noise["authorised"]["units"] == authorised["release_units"]
+    assert noise["authorised"]["reused"] is False
+    assert noise["authorised"]["units"] == authorised["release_units"]
     assert authorised["budget"]["spent"]["units"] == overall["release_units"] + authorised["release_units"]
     # Another grouping is another measurement: drawn and paid in full.
     by_la = ask(gw, headers, measure="authorised_absence_rate", by="la", **YEAR_TO_DATE).json()
     assert by_la["release_units"] > authorised["release_units"]
+
+
+def test_a_bundle_splits_its_budget_by_need_and_its_la_tables_publish_each_regions_sum(
+    make_gateway: Callable[..., Gateway],
+) -> None:
+    gw = with_registers(make_gateway())
+    headers = as_statistician(gw, "dfe", "alice")
+    bundle = {
+        "name": "autumn-by-need",
+        **YEAR_TO_DATE,
+        "tables": [
+            {"measure": "overall_absence_rate", "by": ["la", "phase"]},
+            {"measure": "overall_absence_rate", "by": ["fsm"]},
+        ],
+    }
+    r = gw.client.post("/v1/stats/releases", json=bundle, headers=headers)
+    assert r.status_code == 201, r.text
+    body = r.json()
+    fine, coarse = body["tables"]
+    budget = gw.client.get("/v1/stats/budget", headers=headers, params={"year": 2025}).json()
+    slot = budget["allotment"]["units_per_statistic"]
+    # 459 LA x phase cells against 2 FSM cells: the fine table gets almost all of the bundle's 4 slots.
+    assert fine["allotment_units"] + coarse["allotment_units"] == 4 * slot
+    assert fine["allotment_units"] > 200 * coarse["allotment_units"] > 0
+    assert "regions" in fine and "regions" not in coarse
+    london = [g for g in fine["regions"] if g["region_name"] == "London" and g["phase"] == "primary"]
+    (region,) = london
+    members = [row for row in fine["rows"] if row["phase"] == "primary" and row["la_code"] in LONDON_LAS]
+    assert region["las"] + region["las_withheld"] == len(members) == 33
+    for name in ("absent", "possible"):
+        assert region["noisy"][name] == sum(row["noisy"][name] for row in members if row["noisy"])
+
+
+#: Inner (201-213) and outer (301-320) London boroughs, with the City of London (201).
+LONDON_LAS = {str(code) for code in (*range(201, 214), *range(301, 321))}

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from structlog.testing import capture_logs
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
+from structlog.testing import capture_logs
 
 from gateway.auth import Principal
 from gateway.db import stats_repository as srepo
