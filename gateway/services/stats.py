@@ -1216,7 +1216,9 @@ def _bundle_csv(question: Question, tables: list[dict[str, Any]]) -> str:
     measure's value and interval. Rates are percentages, unrounded. Symbols (DOMAIN.md 2.4): ``c``
     withheld under the single-school convention, ``x``
     not available (no rate over a non-positive noisy denominator, or a measure not in that table),
-    ``z`` not applicable; the ``_reliability`` column holds ``u`` for low reliability."""
+    ``z`` not applicable; the ``_reliability`` column holds ``u`` for low reliability. A rate's noisy
+    numerator and denominator follow it (``_noisy_numerator``, ``_noisy_denominator``); an LA table's
+    regions (sums of its published LA cells) are rows of ``geographic_level`` ``Regional``."""
     measures = list(dict.fromkeys(t["measure"] for t in tables))
     header = [
         "time_period",
@@ -1239,18 +1241,29 @@ def _bundle_csv(question: Question, tables: list[dict[str, Any]]) -> str:
     for m in measures:
         col = _CSV_MEASURE_COLUMNS[m]
         header += [col, f"{col}_lower95", f"{col}_upper95", f"{col}_reliability"]
+        if adp.measure(m).denominator is not None:
+            header += [f"{col}_noisy_numerator", f"{col}_noisy_denominator"]
     year = question.window.academic_year
     # Tables with the same grouping share rows, one column group per measure.
     merged: dict[tuple[tuple[str, ...], tuple[Any, ...]], dict[str, Any]] = {}
     las, regions = _la_names(), _region_codes()
     for table in tables:
         col = _CSV_MEASURE_COLUMNS[table["measure"]]
+        spec = adp.measure(table["measure"])
         percent = table["measure"] != "enrolments"
-        for row in table["rows"]:
-            key_values = tuple(row.get(c) for c in ("la_code", "phase", "year_group", "sen_status", "fsm"))
-            out = merged.setdefault(
-                (tuple(table["by"]), key_values), _csv_keys(question, year, row, las, regions)
-            )
+        lines = [(r, False) for r in table["rows"]] + [(r, True) for r in table.get("regions", [])]
+        for row, regional in lines:
+            place = ("region", row["region_code"]) if regional else ("la", row.get("la_code"))
+            key_values = (*place, *(row.get(c) for c in ("phase", "year_group", "sen_status", "fsm")))
+            keys = _csv_keys(question, year, row, las, regions)
+            if regional:
+                keys |= {"geographic_level": "Regional", "region_code": row["region_code"],
+                         "region_name": row["region_name"]}
+            out = merged.setdefault((tuple(table["by"]), key_values), keys)
+            if spec.denominator is not None:
+                noisy = row.get("noisy") or {}
+                out[f"{col}_noisy_numerator"] = noisy.get(spec.numerator, row["value"])
+                out[f"{col}_noisy_denominator"] = noisy.get(spec.denominator, row["value"])
             value, ci = row["value"], row["ci95"]
             if isinstance(value, str):
                 out.update(

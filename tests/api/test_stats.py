@@ -330,8 +330,12 @@ def test_a_named_bundle_spends_once_and_gives_dfe_a_csv_in_its_open_data_layout(
         "geographic_level",
         "country_code",
     ]
-    # Tables with the same grouping share rows: 459 LA x phase rows, 6 SEN x FSM, 1 national.
-    assert len(rows) == 459 + 6 + 1
+    # Tables with the same grouping share rows: 459 LA x phase rows, 9 regions x 3 phases (sums of
+    # their LAs' noisy cells), 6 SEN x FSM, 1 national.
+    assert len(rows) == 459 + 27 + 6 + 1
+    london = next(x for x in rows if x["geographic_level"] == "Regional" and x["region_name"] == "London"
+                  and x["education_phase"] == "Primary")
+    assert london["la_name"] == "" and london["overall_absence_perc_noisy_denominator"] not in ("", "x")
     camden = next(x for x in rows if x["old_la_code"] == "202" and x["education_phase"] == "Primary")
     assert camden["time_period"] == "202526" and camden["geographic_level"] == "Local authority"
     assert (camden["new_la_code"], camden["la_name"], camden["region_code"]) == (
@@ -340,6 +344,9 @@ def test_a_named_bundle_spends_once_and_gives_dfe_a_csv_in_its_open_data_layout(
         "E12000007",
     )
     assert camden["enrolments"] == "x"  # not in that table
+    # A rate's noisy numerator and denominator stand beside it.
+    assert int(camden["overall_absence_perc_noisy_numerator"]) >= -10**9
+    assert int(camden["overall_absence_perc_noisy_denominator"]) >= -10**9
     for column in ("overall_absence_perc", "pa_perc"):
         if camden[column] != "x":
             assert (
