@@ -18,6 +18,9 @@ Revises: 0011
 Create Date: 2026-12-07 02:30:00.000000
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -27,6 +30,21 @@ branch_labels = None
 depends_on = None
 
 DFE_SHARE = 'dfe-statistics'
+
+
+@contextmanager
+def _answers_set_aside() -> Iterator[None]:
+    """SQLite rebuilds privacy_spends to change its foreign key, and cannot drop the old table while
+    stats_answers rows reference it (a deferred check would still count them after the rename): the
+    answers wait in a temporary table meanwhile."""
+    sqlite = op.get_bind().dialect.name == 'sqlite'
+    if sqlite:
+        op.execute("CREATE TEMPORARY TABLE answers_aside AS SELECT * FROM stats_answers")
+        op.execute("DELETE FROM stats_answers")
+    yield
+    if sqlite:
+        op.execute("INSERT INTO stats_answers SELECT * FROM answers_aside")
+        op.execute("DROP TABLE answers_aside")
 
 
 def upgrade() -> None:
@@ -53,16 +71,17 @@ def upgrade() -> None:
             "updated_at) VALUES (:y, :c, :e, :d, 'settings', :created, :updated)"),
             {"y": year, "c": cap, "e": epsilon, "d": delta, "created": created, "updated": updated})
 
-    with op.batch_alter_table('privacy_spends', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('requester', sa.String(length=60), nullable=True))
-    bind.execute(sa.text("UPDATE privacy_spends SET requester = consumer"))
-    bind.execute(sa.text("UPDATE privacy_spends SET consumer = :share WHERE consumer LIKE 'dfe:%'"),
-                 {"share": DFE_SHARE})
-    with op.batch_alter_table('privacy_spends', schema=None) as batch_op:
-        batch_op.alter_column('requester', existing_type=sa.String(length=60), nullable=False)
-        batch_op.drop_constraint('fk_privacy_spends_budget', type_='foreignkey')
-        batch_op.create_foreign_key(batch_op.f('fk_privacy_spends_academic_year_privacy_ledgers'),
-                                    'privacy_ledgers', ['academic_year'], ['academic_year'])
+    with _answers_set_aside():
+        with op.batch_alter_table('privacy_spends', schema=None) as batch_op:
+            batch_op.add_column(sa.Column('requester', sa.String(length=60), nullable=True))
+            batch_op.drop_constraint('fk_privacy_spends_budget', type_='foreignkey')
+        bind.execute(sa.text("UPDATE privacy_spends SET requester = consumer"))
+        bind.execute(sa.text("UPDATE privacy_spends SET consumer = :share WHERE consumer LIKE 'dfe:%'"),
+                     {"share": DFE_SHARE})
+        with op.batch_alter_table('privacy_spends', schema=None) as batch_op:
+            batch_op.alter_column('requester', existing_type=sa.String(length=60), nullable=False)
+            batch_op.create_foreign_key(batch_op.f('fk_privacy_spends_academic_year_privacy_ledgers'),
+                                        'privacy_ledgers', ['academic_year'], ['academic_year'])
 
     seen: set[str] = set()
     answers = bind.execute(sa.text(
@@ -131,11 +150,13 @@ def downgrade() -> None:
     bind.execute(sa.text(
         "UPDATE stats_answers SET consumer = (SELECT s.requester FROM privacy_spends s "
         "WHERE s.id = stats_answers.spend_id)"))
-    bind.execute(sa.text("UPDATE privacy_spends SET consumer = requester"))
-    with op.batch_alter_table('privacy_spends', schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f('fk_privacy_spends_academic_year_privacy_ledgers'),
-                                 type_='foreignkey')
-        batch_op.drop_column('requester')
-        batch_op.create_foreign_key('fk_privacy_spends_budget', 'privacy_budgets',
-                                    ['academic_year', 'consumer'], ['academic_year', 'consumer'])
+    with _answers_set_aside():
+        with op.batch_alter_table('privacy_spends', schema=None) as batch_op:
+            batch_op.drop_constraint(batch_op.f('fk_privacy_spends_academic_year_privacy_ledgers'),
+                                     type_='foreignkey')
+        bind.execute(sa.text("UPDATE privacy_spends SET consumer = requester"))
+        with op.batch_alter_table('privacy_spends', schema=None) as batch_op:
+            batch_op.drop_column('requester')
+            batch_op.create_foreign_key('fk_privacy_spends_budget', 'privacy_budgets',
+                                        ['academic_year', 'consumer'], ['academic_year', 'consumer'])
     op.drop_table('privacy_ledgers')
