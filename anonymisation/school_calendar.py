@@ -63,7 +63,7 @@ def calendars() -> dict[int, YearCalendar]:
     return parse(resources.files("anonymisation").joinpath("term_dates.toml").read_text(encoding="utf-8"))
 
 
-def _weekdays(start: dt.date, end: dt.date) -> int:
+def weekdays(start: dt.date, end: dt.date) -> int:
     days = (end - start).days + 1
     if days <= 0:
         return 0
@@ -81,7 +81,7 @@ def school_days(start: dt.date, end: dt.date) -> int:
         piece_end = min(end, academic_year_bounds(year)[1])
         calendar = calendars().get(year)
         if calendar is None:
-            total += _weekdays(day, piece_end)
+            total += weekdays(day, piece_end)
         else:
             total += sum(
                 1

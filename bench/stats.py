@@ -405,7 +405,7 @@ def run(settings: Settings, repeats: int, baseline_repeats: int) -> None:
     ends = [last + dt.timedelta(days=d) for d in range(2 * repeats + 2)]
     s_t = adp.sessions_possible_bound(YEAR_START, ends[0])
     assert s_t == adp.sessions_possible_bound(YEAR_START, ends[-1]), "the questions' windows differ in S_t"
-    weekdays = school_calendar._weekdays(YEAR_START, last)  # the old bound, for comparison
+    weekdays = school_calendar.weekdays(YEAR_START, last)  # the old bound, for comparison
     say(f"year to date to {last}: S_t = {s_t} sessions (two per school day of the public calendar; "
         f"every weekday would give {min(2 * weekdays, adp.MAX_SESSIONS_PER_YEAR)})")
     say(

@@ -88,3 +88,52 @@ def test_a_rate_wider_than_half_a_percentage_point_either_side_is_low_reliabilit
     half_width = (small["ci95"][1] - small["ci95"][0]) / 2
     # Within 20% of the rate, and a denominator of many noise SDs: low by the 0.5 pp rule alone.
     assert 0.005 < half_width < 0.2 * small["value"] and small["reliability"] == "low"
+
+
+def test_a_rate_over_a_published_denominator_draws_and_pays_for_its_numerator_only() -> None:
+    fresh = adp.plan_measure("overall_absence_rate", 150, 10**10)
+    reused = adp.plan_measure("overall_absence_rate", 150, 10**10, published={"possible": 1234.5})
+    assert fresh.drawn == ("absent", "possible") and reused.drawn == ("absent",)
+    assert reused["possible"].scale == 1234.5 and reused["possible"].units == 0
+    assert reused["possible"].reused and reused.describe()[1]["reused"] is True
+    # The numerator keeps the share it had; only the denominator's part goes unspent.
+    assert reused["absent"].scale == fresh["absent"].scale
+    assert reused.units_spent == fresh["absent"].units < fresh.units_spent
+    # A count is its own numerator: never reused.
+    assert adp.plan_measure("enrolments", 150, 10**10, published={"enrolments": 9.0}).drawn == ("enrolments",)
+    with pytest.raises(adp.PlanMismatch):
+        adp.release_noisy(reused, {"absent": [1], "possible": [2]})
+
+
+def test_a_plan_refuses_to_reuse_every_statistic_or_an_unplanned_one() -> None:
+    stats = [adp.Statistic.count("pa"), adp.Statistic.count("enrolments")]
+    with pytest.raises(ValueError, match="draws at least one"):
+        adp.plan_noise(stats, 100, reuse={"pa": 1.0, "enrolments": 1.0})
+    with pytest.raises(ValueError, match="positive noise scales"):
+        adp.plan_noise(stats, 100, reuse={"severe": 1.0})
+    with pytest.raises(ValueError, match="positive noise scales"):
+        adp.plan_noise(stats, 100, reuse={"pa": -1.0})
+
+
+@pytest.mark.parametrize(
+    ("terms", "message"),
+    [
+        ('[[2025-09-01, "2025-10-24"]]', "two dates"),
+        ("[[2025-09-01, 2025-10-24]]\n[[years]]\nacademic_year = 2025\nsource = 'y'\nterms = []", "twice"),
+    ],
+)
+def test_a_malformed_calendar_is_refused(terms: str, message: str) -> None:
+    text = f"[[years]]\nacademic_year = 2025\nsource = 'x'\nterms = {terms}\n"
+    with pytest.raises(school_calendar.CalendarInvalid, match=message):
+        school_calendar.parse(text)
+
+
+def test_an_empty_window_has_no_school_day() -> None:
+    assert school_calendar.school_days(dt.date(2025, 9, 2), dt.date(2025, 9, 1)) == 0
+    assert adp.sessions_possible_bound(dt.date(2025, 9, 2), dt.date(2025, 9, 1)) == 0
+
+
+def test_a_sum_of_no_cells_has_no_interval() -> None:
+    with pytest.raises(ValueError, match="at least one cell"):
+        adp.sum_half_width("gaussian", 3.0, 0, 0.05)
+    assert school_calendar.weekdays(dt.date(2025, 9, 5), dt.date(2025, 9, 1)) == 0
