@@ -252,12 +252,44 @@ def median_time(fn: Any, repeats: int) -> tuple[float, list[float], Any]:
     return statistics.median(times), times, result
 
 
-def exact_rates(runtime: Any, s_t: int, *, rollup: bool = True) -> dict[tuple[str, str], float | None]:
+def exact_sums(runtime: Any, s_t: int, *, rollup: bool = True) -> dict[tuple[str, str], tuple[int, int]]:
     with runtime.sessions() as db:
         cells = srepo.exact_cells(db, YEAR, ["la", "phase"], s_t, ["absent", "possible"], rollup=rollup)
-    return {
-        (c["la_code"], c["phase"]): (c["absent"] / c["possible"] if c["possible"] else None) for c in cells
-    }
+    return {(c["la_code"], c["phase"]): (c["absent"], c["possible"]) for c in cells}
+
+
+def exact_rates(runtime: Any, s_t: int, *, rollup: bool = True) -> dict[tuple[str, str], float | None]:
+    return {k: (a / p if p else None) for k, (a, p) in exact_sums(runtime, s_t, rollup=rollup).items()}
+
+
+def region_utility(table: dict[str, Any], sums: dict[tuple[str, str], tuple[int, int]]) -> None:
+    """The regions published beside the LA cells (sums of the published noisy LA cells) against the
+    exact rate of the same LAs, per phase."""
+    from gateway.services.stats import _region_codes
+
+    regions = _region_codes()
+    exact: dict[tuple[str, str], list[int]] = {}
+    for row in table["rows"]:
+        if row["noisy"] is not None:
+            a, p = sums[(row["la_code"], row["phase"])]
+            total = exact.setdefault((regions.get(row["la_code"], ""), row["phase"]), [0, 0])
+            total[0] += a
+            total[1] += p
+    say("  regions (sums of the published LA cells):")
+    for phase in ("primary", "secondary", "special"):
+        errors, low, widths = [], 0, []
+        for g in table["regions"]:
+            a, p = exact.get((g["region_code"], phase), (0, 0)) if g["phase"] == phase else (0, 0)
+            if g["phase"] != phase or not p or g["ci95"] is None:
+                continue
+            errors.append(abs(g["value"] - a / p) * 100)
+            widths.append((g["ci95"][1] - g["ci95"][0]) * 100)
+            low += g["reliability"] == "low"
+        if errors:
+            within = sum(e <= TARGET_WIDTH_PP for e in errors)
+            say(f"  {phase:9s} regions {len(errors):2d}  error median {statistics.median(errors):6.3f} pp  "
+                f"max {max(errors):6.3f}  within {TARGET_WIDTH_PP} pp {within}/{len(errors)}  "
+                f"| 95% width median {statistics.median(widths):6.3f}  low reliability {low}")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -442,6 +474,7 @@ def run(settings: Settings, repeats: int, baseline_repeats: int) -> None:
                 f"{seconds:.2f} s (runs {', '.join(f'{t:.2f}' for t in times)})"
             )
         seconds, times, exact = median_time(lambda: exact_rates(runtime, s_t), repeats)
+        sums = exact_sums(runtime, s_t)
         same = "not compared (--baseline-repeats 0)" if baseline is None else str(exact == baseline)
         say(
             f"exact LA x phase aggregate from the rollup kept at ingest: median {seconds:.3f} s "
@@ -500,6 +533,10 @@ def run(settings: Settings, repeats: int, baseline_repeats: int) -> None:
         utility("one query (GET /v1/stats)", first["rows"], first["noise"], exact)
         table = r.json()["tables"][0]
         utility("the bundle's LA x phase table", table["rows"], table["noise"], exact)
+        if "regions" in table:
+            region_utility(table, sums)
+        say(f"  the bundle's tables were allotted {[t['allotment_units'] for t in r.json()['tables']]} units "
+            "(split by need)" if "allotment_units" in table else "")
         budget = client.get("/v1/stats/budget", headers=headers, params={"year": YEAR}).json()
         say(
             f"budget {budget['academic_year_label']}, DfE's share {budget['share']['fraction']} of the "
