@@ -592,27 +592,26 @@ def approve_cap(
                     actor=actor,
                 ),
             )
+        else:
+            # Under the same lock as the check: no reservation can slip in between.
+            index = audit.record(
+                db,
+                audit.new_event(None, "budget.cap_approved", decision="allow", details=details, actor=actor),
+            )
+            srepo.set_cap(
+                db,
+                year,
+                {
+                    "cap_units": new_units,
+                    "epsilon": epsilon,
+                    "delta": settings.stats_delta,
+                    "fixed_by": dpo,
+                    "updated_at": now,
+                },
+            )
     if refusal is not None:
         log.info("stats_cap_refused", academic_year=year, reason=refusal.split(":")[0])
         raise Forbidden([refusal])
-    with transaction(sessions) as db:
-        row = srepo.lock_ledger(db, year)
-        details["old_cap_units"] = row.cap_units
-        index = audit.record(
-            db,
-            audit.new_event(None, "budget.cap_approved", decision="allow", details=details, actor=actor),
-        )
-        srepo.set_cap(
-            db,
-            year,
-            {
-                "cap_units": new_units,
-                "epsilon": epsilon,
-                "delta": settings.stats_delta,
-                "fixed_by": dpo,
-                "updated_at": now,
-            },
-        )
     log.info("stats_cap_approved", academic_year=year, cap_units=new_units, audit_index=index)
     return {
         "academic_year": year,
