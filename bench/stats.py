@@ -4,6 +4,7 @@
     python bench/stats.py --keep                  # keep the loaded database (its name is printed)
     python bench/stats.py --reuse gw_bench_stats_ab12cd   # skip the load, run against a kept database
     python bench/stats.py --scale 0.1             # a tenth of England, for a quick look
+    python bench/stats.py --to 2025-12-19 --baseline-repeats 0   # the autumn term, no baseline collapse
 
 What it measures (issue 8):
 
@@ -22,9 +23,13 @@ What it measures (issue 8):
   fortnight has a new S_t), "warm" one whose scales are cached. Also the exact SQL aggregate alone, and
   the fortnightly bundle (overall and persistent absence by LA x phase and by SEN x FSM: 8 statistics,
   one spend).
-- utility: with the default yearly budget (epsilon 10 at delta 1e-9, 26 fortnightly releases of
-  8 statistics), the median width of the 95% interval of the overall absence rate, in percentage
-  points, over the LA x phase cells of each phase; and how many intervals cover the exact rate.
+- utility: with the default yearly budget (epsilon 10 at delta 1e-9 for the year's one ledger, DfE's
+  share 0.9 of it, 26 fortnightly releases of 8 statistics), the error of the overall absence rate
+  against the exact rate, in percentage points, over the LA x phase cells of each phase (median, 95th
+  percentile, cells within 0.5 pp), with the 95% interval's width and coverage; for the query, for the
+  bundle's LA x phase table (its budget split across tables by need), and for the regions published
+  beside it. ``--to 2025-12-19`` loads the autumn term only, where the school-day bound S_t (150) is
+  well below every weekday's (202).
 
 The budget weighting: a slot is cap / (26 x 8) units of rho; a rate pays two slots, split between
 numerator and denominator in proportion 1 : r^(2/3) (r the typical national rate, 6.88%), which
