@@ -34,7 +34,7 @@ from typing import Any, Literal, get_args
 
 import opendp.prelude as dp
 
-from anonymisation import keysets
+from anonymisation import keysets, school_calendar
 
 # Every OpenDP constructor we use is gated behind "contrib" in 0.16 (nothing there is fully vetted
 # yet). We never enable "honest-but-curious" or "floating-point"/"idealized-numerics": the pipeline is
@@ -62,6 +62,9 @@ RATE_COMPONENT_ALPHA = PUBLICATION_ALPHA / 2
 #: when a rate's noisy denominator is below 10 noise standard deviations.
 LOW_RELIABILITY_RELATIVE_HALF_WIDTH = 0.2
 LOW_RELIABILITY_DENOMINATOR_SDS = 10
+#: And a rate whose 95% half-width exceeds half a percentage point, the accuracy DfE needs of an LA
+#: cell (issue 19): such a cell stands, marked ``u``, and its region's sum is published beside it.
+LOW_RELIABILITY_RATE_HALF_WIDTH = 0.005
 
 #: GSS symbols that DfE uses in its files (DOMAIN.md 2.4).
 SYMBOL_NOT_AVAILABLE = "x"
@@ -363,6 +366,9 @@ class PlannedStatistic:
     #: The pure-DP epsilon of the discrete Laplace (from its own map); ``None`` for the Gaussian.
     epsilon: float | None
     half_width_95: int
+    #: A noisy vector published before (same window, grouping and key set), reused as this measure's
+    #: denominator: post-processing, so this release spends nothing on it (``units`` is 0).
+    reused: bool = False
 
     @property
     def name(self) -> str:
@@ -406,6 +412,11 @@ class NoisePlan:
         raise KeyError(name)
 
     @property
+    def drawn(self) -> tuple[str, ...]:
+        """The statistics this release noises (and pays for); the others reuse published vectors."""
+        return tuple(p.name for p in self.planned if not p.reused)
+
+    @property
     def units_spent(self) -> int:
         """Units to charge: the sum of each statistic's spend rounded up, so at least the true total
         (zCDP composes by adding rho), and never above the allotment."""
@@ -429,6 +440,7 @@ class NoisePlan:
                 "units": p.units,
                 "epsilon": p.epsilon,
                 "half_width_95": p.half_width_95,
+                "reused": p.reused,
                 "measurement": p.measurement_json(),
             }
             for p in self.planned
@@ -447,12 +459,25 @@ def _split_units(allotment_units: int, weights: Sequence[Fraction]) -> list[int]
     return units
 
 
+def allocate_by_need(allotment_units: int, tables: Sequence[tuple[int, int]]) -> list[int]:
+    """Split a bundle's allotment across its tables by need, as the US Census Bureau's TopDown
+    algorithm allocates its budget across geographic levels: ``tables`` holds each table's
+    (noisy vectors, cells of its public key set). A table's cells partition the pupils, so the
+    finer the table, the fewer pupils behind each cell and the more noise matters; its weight is
+    vectors x cells. A national table of six cells needs a sliver of what 459 LA x phase cells do.
+    Only public facts (the key-set sizes) decide it, so the split costs nothing."""
+    if not tables or any(v < 1 or c < 1 for v, c in tables):
+        raise ValueError("each table has at least one vector and one cell")
+    return _split_units(max(operator.index(allotment_units), 0), [Fraction(v * c) for v, c in tables])
+
+
 def plan_noise(
     statistics: Sequence[Statistic],
     allotment_units: int,
     weights: Mapping[str, float] | None = None,
     *,
     mechanism: Mechanism = "gaussian",
+    reuse: Mapping[str, float] | None = None,
 ) -> NoisePlan:
     """Split an allotment of rho units over statistics by weight, and solve each one's noise scale.
 
@@ -463,6 +488,10 @@ def plan_noise(
 
     ``weights`` (default: equal) are shares of rho. For a rate, the denominator needs far less than
     the numerator (see :data:`MEASURES`).
+
+    ``reuse`` maps a statistic to the scale of a noisy vector of it already published for the same
+    window and grouping: it is planned at that scale and costs nothing, and its share of the allotment
+    is not spent (the other statistics keep exactly the shares they would have had).
     """
     names = [s.name for s in statistics]
     if not names:
@@ -481,12 +510,33 @@ def plan_noise(
     if not all(math.isfinite(w) and w > 0 for w in weights.values()):
         raise ValueError("weights must be finite and positive")
 
+    reused = dict(reuse or {})
+    if not set(reused) <= set(names) or not all(math.isfinite(v) and v > 0 for v in reused.values()):
+        raise ValueError("reuse must map planned statistics to positive noise scales")
+    if len(reused) == len(names):
+        raise ValueError("a plan draws at least one statistic")
     shares = _split_units(max(allotment, 0), [Fraction(weights[n]) for n in names])
     if min(shares) < 1:
         raise BudgetTooSmall(f"{allotment} units cannot give each of {len(names)} statistics one unit")
 
     planned = []
     for stat, units in zip(statistics, shares, strict=True):
+        if stat.name in reused:
+            scale = reused[stat.name]
+            planned.append(
+                PlannedStatistic(
+                    statistic=stat,
+                    mechanism=mechanism,
+                    scale=scale,
+                    allotted_units=0,
+                    rho=0.0,
+                    units=0,
+                    epsilon=None,
+                    half_width_95=_half_width(mechanism, scale, PUBLICATION_ALPHA),
+                    reused=True,
+                )
+            )
+            continue
         scale = _solve_scale(mechanism, stat.sensitivity, units)
         measurement = _measurement(mechanism, scale)
         rho = float(_privacy_map(measurement, _d_in(mechanism, stat.sensitivity)))
@@ -512,6 +562,7 @@ def plan_noise(
         )
     plan = NoisePlan(mechanism=mechanism, allotment_units=allotment, planned=tuple(planned))
     _require(plan.units_spent <= allotment, "the plan would overspend its allotment")
+    _require(all(p.units >= 1 for p in plan.planned if not p.reused), "a drawn statistic costs nothing")
     return plan
 
 
@@ -537,11 +588,11 @@ def release_noisy(plan: NoisePlan, exact: Mapping[str, Sequence[int]]) -> dict[s
     and the plan's spend assumes each vector is noised once. Call this once per release and store the
     result: noising the same cells again is a new release and spends again.
     """
-    if set(exact) != set(plan.names):
-        raise PlanMismatch("exact values must hold exactly the planned statistics")
+    if set(exact) != set(plan.drawn):
+        raise PlanMismatch("exact values must hold exactly the statistics the plan draws")
     return {
         name: [int(v) for v in plan[name].measurement()([_as_i64(v) for v in exact[name]])]
-        for name in plan.names
+        for name in plan.drawn
     }
 
 
@@ -643,12 +694,28 @@ def measure(name: str) -> Measure:
 
 
 def plan_measure(
-    name: str, sessions_possible: int, allotment_units: int, *, mechanism: Mechanism = "gaussian"
+    name: str,
+    sessions_possible: int,
+    allotment_units: int,
+    *,
+    mechanism: Mechanism = "gaussian",
+    published: Mapping[str, float] | None = None,
 ) -> NoisePlan:
-    """The noise plan for one measure over a window with ``sessions_possible`` sessions."""
+    """The noise plan for one measure over a window with ``sessions_possible`` sessions.
+
+    ``published`` maps statistics to the scales of noisy vectors already published for this window and
+    grouping. A rate reuses its denominator from there (one noisy denominator per window, as the US
+    Census Bureau's noisy measurement files do); a numerator, and a count's own vector, is always drawn
+    afresh, so every measure pays for what it adds."""
     spec = measure(name)
     stats = [statistic(s, sessions_possible) for s in spec.statistics]
-    return plan_noise(stats, allotment_units, spec.weights, mechanism=mechanism)
+    available = published or {}
+    reuse = (
+        {spec.denominator: available[spec.denominator]}
+        if spec.denominator is not None and spec.denominator in available
+        else None
+    )
+    return plan_noise(stats, allotment_units, spec.weights, mechanism=mechanism, reuse=reuse)
 
 
 def _low_count(noisy: int, half_width: int) -> bool:
@@ -678,12 +745,17 @@ def publish_row(
     * ``symbol`` ``x``: a rate whose noisy denominator is zero or less; the value is ``x``.
     * ``symbol`` ``u`` with ``reliability`` ``low``: the value stands, but its 95% half-width exceeds
       20% of it, or a rate's noisy denominator is below 10 noise standard deviations.
+
+    ``noisy`` in the row holds the noisy measurements the value was computed from (a rate's numerator
+    and denominator, a count itself), published so that users can aggregate cells or recompute a rate
+    without the clipping of the rate to ``[0, 1]``; ``None`` where the cell is withheld (``c``, ``z``).
     """
     spec = measure(measure_name)
     row: dict[str, Any] = dict(keys)
     if not applicable or confidential:
         symbol = SYMBOL_NOT_APPLICABLE if not applicable else SYMBOL_CONFIDENTIAL
-        return row | {"value": symbol, "ci95": None, "reliability": None, "symbol": symbol}
+        return row | {"value": symbol, "ci95": None, "reliability": None, "symbol": symbol, "noisy": None}
+    row["noisy"] = {s: noisy[s] for s in spec.statistics}
     numerator = plan[spec.numerator]
     if spec.denominator is None:
         value = noisy[spec.numerator]
@@ -712,6 +784,71 @@ def publish_row(
     low = (
         noisy[spec.denominator] < LOW_RELIABILITY_DENOMINATOR_SDS * denominator.noise_sd
         or (hi - lo) / 2 > LOW_RELIABILITY_RELATIVE_HALF_WIDTH * rate
+        or (hi - lo) / 2 > LOW_RELIABILITY_RATE_HALF_WIDTH
+    )
+    return row | {
+        "value": rate,
+        "ci95": [lo, hi],
+        "reliability": "low" if low else "normal",
+        "symbol": SYMBOL_LOW_RELIABILITY if low else None,
+    }
+
+
+def sum_half_width(mechanism: Mechanism, scale: float, cells: int, alpha: float) -> float:
+    """Half-width ``h`` with P(|noise| > h) <= alpha for the sum of ``cells`` independent noise draws.
+
+    Discrete Gaussian: each draw is sigma^2-sub-Gaussian (Canonne, Kamath and Steinke 2020), so the
+    sum is (cells x sigma^2)-sub-Gaussian and P(|S| >= t) <= 2 exp(-t^2 / (2 cells sigma^2)). Discrete
+    Laplace: Chebyshev's inequality on the sum's variance, at most cells x 2 b^2. Both hold for any
+    number of cells; one cell keeps its exact half-width (:meth:`PlannedStatistic.half_width`)."""
+    if cells < 1 or not 0 < alpha < 1:
+        raise ValueError("a sum has at least one cell and alpha lies strictly between 0 and 1")
+    if cells == 1:
+        return float(_half_width(mechanism, scale, alpha))
+    if mechanism == "gaussian":
+        return scale * math.sqrt(2 * cells * math.log(2 / alpha))
+    return math.sqrt(cells * 2 * scale**2 / alpha)
+
+
+def publish_sum(
+    measure_name: str,
+    keys: Mapping[str, Any],
+    noisy: Mapping[str, int],
+    cells: int,
+    plan: NoisePlan,
+) -> dict[str, Any]:
+    """A coarser cell as the sum of ``cells`` published noisy cells (for example a region from its
+    LAs): post-processing of noisy measurements, free of budget. The noise of the sum grows as the
+    square root of the cells while the cell grows with them, so small groups (special schools) that
+    miss the accuracy target per LA can meet it per region."""
+    spec = measure(measure_name)
+    row: dict[str, Any] = dict(keys) | {"noisy": {s: noisy[s] for s in spec.statistics}}
+    numerator = plan[spec.numerator]
+    if spec.denominator is None:
+        value = noisy[spec.numerator]
+        h = sum_half_width(plan.mechanism, numerator.scale, cells, PUBLICATION_ALPHA)
+        low = _low_count(value, math.ceil(h))
+        return row | {
+            "value": value,
+            "ci95": [value - h, value + h],
+            "reliability": "low" if low else "normal",
+            "symbol": SYMBOL_LOW_RELIABILITY if low else None,
+        }
+    denominator = plan[spec.denominator]
+    den_h = sum_half_width(plan.mechanism, denominator.scale, cells, RATE_COMPONENT_ALPHA)
+    rate, lo, hi = rate_with_interval(
+        noisy[spec.numerator],
+        sum_half_width(plan.mechanism, numerator.scale, cells, RATE_COMPONENT_ALPHA),
+        noisy[spec.denominator],
+        den_h,
+    )
+    if rate is None:
+        symbol = SYMBOL_NOT_AVAILABLE
+        return row | {"value": symbol, "ci95": None, "reliability": None, "symbol": symbol}
+    low = (
+        noisy[spec.denominator] < LOW_RELIABILITY_DENOMINATOR_SDS * denominator.noise_sd * math.sqrt(cells)
+        or (hi - lo) / 2 > LOW_RELIABILITY_RELATIVE_HALF_WIDTH * rate
+        or (hi - lo) / 2 > LOW_RELIABILITY_RATE_HALF_WIDTH
     )
     return row | {
         "value": rate,
@@ -809,14 +946,12 @@ class PupilYear:
 
 @lru_cache(maxsize=4096)
 def sessions_possible_bound(start: dt.date, end: dt.date) -> int:
-    """``S_t``: two sessions per weekday (Monday to Friday) from ``start`` to ``end`` inclusive, at most
-    380. Public: it comes from the calendar only, never from the data."""
-    days = (end - start).days + 1
-    if days <= 0:
+    """``S_t``: two sessions per school day from ``start`` to ``end`` inclusive, at most 380. School
+    days come from the public term dates (:mod:`anonymisation.school_calendar`; every weekday for a year
+    it does not cover), never from the data, so the bound and the noise sized by it leak nothing."""
+    if end < start:
         return 0
-    full_weeks, rest = divmod(days, 7)
-    weekdays = 5 * full_weeks + sum(1 for i in range(rest) if (start + dt.timedelta(days=i)).weekday() < 5)
-    return min(MAX_SESSIONS_PER_YEAR, 2 * weekdays)
+    return min(MAX_SESSIONS_PER_YEAR, 2 * school_calendar.school_days(start, end))
 
 
 def is_clean_pupil_year(

@@ -319,6 +319,28 @@ def stats_rebuild(year: int | None, check: bool) -> None:
         raise SystemExit(1)
 
 
+@stats.command("approve-cap")
+@click.option("--year", required=True, type=int, help="academic year, 2025 for 2025/26")
+@click.option("--epsilon", required=True, type=float, help="the new yearly cap, epsilon at the delta set")
+@click.option("--dpo", required=True, help="subject (user id) of the data protection officer who approves")
+@click.option("--reason", required=True, help="why the cap changes (kept in the audit log)")
+def stats_approve_cap(year: int, epsilon: float, dpo: str, reason: str) -> None:
+    """A DPO's approval of a new privacy cap for an academic year: audited, never above the catalogue's
+    ceiling nor below what the year has spent. The only way a year's cap changes once spent from."""
+    from gateway.errors import GatewayError
+    from gateway.runtime import build_runtime
+    from gateway.services.stats import approve_cap
+
+    runtime = build_runtime(_settings())
+    try:
+        result = approve_cap(runtime.sessions, runtime.settings, year, epsilon, dpo, reason)
+    except GatewayError as exc:
+        raise click.ClickException(json.dumps(exc.detail)) from None
+    finally:
+        runtime.engine.dispose()
+    _echo_json(result)
+
+
 @main.group()
 def keys() -> None:
     """Key management."""

@@ -35,9 +35,11 @@ class Settings(BaseSettings):
     jwks_cache_seconds: int = 300
     retention_first_run_seconds: float = 300
     retention_interval_seconds: float = 24 * 3600
-    # Differentially private statistics (issue 8; DP-NOTES.md 5.2). The yearly cap per consumer is
-    # the zCDP rho whose (epsilon, delta) equivalent is this; it is spread over releases x statistics
-    # equal slots, and a request pays one slot per noisy vector its measure needs.
+    # Differentially private statistics (issue 8; DP-NOTES.md 5.2; issue 19). An academic year's one
+    # cap, for every consumer together, is the zCDP rho whose (epsilon, delta) equivalent is this,
+    # never above the catalogue's ceiling; it is fixed in the year's ledger when first spent from, and
+    # then only a DPO's approval changes it. Each consumer's share is spread over releases x
+    # statistics equal slots; a request is allotted one slot per noisy vector its measure needs.
     stats_epsilon_per_year: float = Field(default=10.0, gt=0)
     stats_delta: float = Field(default=1e-9, gt=0, lt=1)
     stats_releases_per_year: int = Field(default=26, ge=1)

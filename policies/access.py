@@ -52,7 +52,9 @@ class Target:
     recipient: tuple[str, str] | None = None
     """(org_type, org_id) of the release asked about."""
     consumer: str | None = None
-    """The statistics consumer whose budget is asked for ("org_type:org_id")."""
+    """The share of the year's privacy budget asked about (a catalogue consumer, e.g. dfe-statistics)."""
+    own_consumer: str | None = None
+    """The share the requester's organisation draws on, if any."""
     school_open: bool | None = None
     """Whether the school in the address may submit registers (its GIAS status)."""
     on_roll: bool | None = None
@@ -213,10 +215,11 @@ def _budget(requester: Requester, target: Target) -> tuple[list[str], str | None
     dpo = _has(requester, "dpo")
     if not (statistician or dpo):
         return ["wrong_role: the privacy budget is shown to statisticians and data protection officers"], None
-    own = f"{requester.org_type}:{requester.org_id}"
-    if target.consumer not in (None, own) and not (dpo and _is(requester, OPERATOR)):
+    if dpo and _is(requester, OPERATOR):
+        return [], "all"
+    if target.own_consumer is None or target.consumer not in (None, target.own_consumer):
         return ["wrong_organisation: only the operator's DPO sees another organisation's budget"], None
-    return [], "all" if dpo and _is(requester, OPERATOR) else "own_organisation"
+    return [], "own_organisation"
 
 
 RULES: Final[Mapping[str, Rule]] = MappingProxyType(

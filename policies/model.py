@@ -297,12 +297,60 @@ class CatalogueHeader(_Strict):
     international_transfers: Text
 
 
+class BudgetShare(_Strict):
+    """One statistics consumer's share of the academic year's privacy budget."""
+
+    consumer: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=40)]
+    share: float = Field(gt=0, le=1)
+    #: Organisation types whose requests draw on this share.
+    org_types: tuple[OrgType, ...]
+    reason: Text
+
+    @field_validator("org_types")
+    @classmethod
+    def _some_org_type(cls, value: tuple[OrgType, ...]) -> tuple[OrgType, ...]:
+        return _non_empty(value, "a share names the organisation types that draw on it")
+
+
+class PrivacyBudget(_Strict):
+    """The yearly privacy budget: one cap bounds everything released about a year, whoever asks.
+
+    ``ceiling_epsilon_per_year`` is the hard ceiling of the (epsilon, delta) equivalent of the cap:
+    no setting and no DPO approval can raise a year's cap above it. The shares, fractions of the cap,
+    add up to at most one, so together the consumers cannot spend more than the cap."""
+
+    ceiling_epsilon_per_year: float = Field(gt=0)
+    ceiling_source: Text
+    shares: tuple[BudgetShare, ...]
+
+    @model_validator(mode="after")
+    def _shares_fit(self) -> PrivacyBudget:
+        _non_empty(self.shares, "field 'shares': the budget has at least one share")
+        names = [s.consumer for s in self.shares]
+        if len(set(names)) != len(names):
+            raise ValueError("field 'shares': a consumer is listed twice")
+        types = [t for s in self.shares for t in s.org_types]
+        if len(set(types)) != len(types):
+            raise ValueError("field 'shares': an organisation type draws on two shares")
+        if sum(s.share for s in self.shares) > 1 + 1e-12:
+            raise ValueError("field 'shares': the shares add up to more than the whole cap")
+        return self
+
+    def share(self, consumer: str) -> BudgetShare | None:
+        return next((s for s in self.shares if s.consumer == consumer), None)
+
+    def share_for(self, org_type: str) -> BudgetShare | None:
+        return next((s for s in self.shares if org_type in s.org_types), None)
+
+
 class CatalogueDocument(_Strict):
     """The catalogue file as written."""
 
     catalogue: CatalogueHeader
     retention_schedule: tuple[RetentionScheduleItem, ...]
     purposes: tuple[Purpose, ...]
+    #: The statistics' yearly privacy budget; without it no statistic is released.
+    privacy_budget: PrivacyBudget | None = None
 
     @model_validator(mode="after")
     def _complete_and_unique(self) -> CatalogueDocument:

@@ -329,22 +329,25 @@ __all__ += ["ConsentRecord"]
 
 # --- differentially private statistics (issue 8) ------------------------------------------------
 
-from sqlalchemy import CheckConstraint, Float, ForeignKeyConstraint, Text, UniqueConstraint  # noqa: E402
+from sqlalchemy import CheckConstraint, Float, Text, UniqueConstraint  # noqa: E402
 
 
-class PrivacyBudget(Base):
-    """The yearly privacy budget of one consumer (an organisation such as ``dfe:dfe``): zCDP rho in
-    integer units of ``anonymisation.dp.RHO_UNIT``. The cap follows settings (every change is audited);
-    what was spent is the sum of the consumer's ``privacy_spends`` rows for the year. Locking this row
-    serialises reservations, so concurrent requests can never overspend."""
+class PrivacyLedger(Base):
+    """The privacy budget of one academic year, for every statistics consumer together: zCDP rho in
+    integer units of ``anonymisation.dp.RHO_UNIT``. The cap is fixed when the year is first spent
+    from (from settings, within the catalogue's ceiling) and changes only by a DPO's audited approval
+    (``gateway stats approve-cap``). Each consumer draws on its catalogue share of the cap; what was
+    spent is the sum of the year's ``privacy_spends``. Locking this row serialises every reservation
+    of the year, whichever organisation asks, so together they can never overspend the cap."""
 
-    __tablename__ = "privacy_budgets"
+    __tablename__ = "privacy_ledgers"
 
     academic_year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    consumer: Mapped[str] = mapped_column(String(40), primary_key=True)
     cap_units: Mapped[int] = mapped_column(BigInteger)
     epsilon: Mapped[float] = mapped_column(Float)
     delta: Mapped[float] = mapped_column(Float)
+    #: ``settings`` when fixed at first use, else the DPO's subject who approved the last change.
+    fixed_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
@@ -358,8 +361,10 @@ class PrivacySpend(Base):
     __tablename__ = "privacy_spends"
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    academic_year: Mapped[int] = mapped_column(Integer)
+    academic_year: Mapped[int] = mapped_column(Integer, ForeignKey("privacy_ledgers.academic_year"))
+    #: The catalogue share drawn on (``dfe-statistics``); ``requester`` the organisation that asked.
     consumer: Mapped[str] = mapped_column(String(40))
+    requester: Mapped[str] = mapped_column(String(60))
     units: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(10))
     kind: Mapped[str] = mapped_column(String(10))
@@ -372,11 +377,6 @@ class PrivacySpend(Base):
     audit_index: Mapped[int] = mapped_column(BigInteger)
 
     __table_args__ = (
-        ForeignKeyConstraint(
-            ["academic_year", "consumer"],
-            ["privacy_budgets.academic_year", "privacy_budgets.consumer"],
-            name="fk_privacy_spends_budget",
-        ),
         CheckConstraint("units > 0", name="units_positive"),
         CheckConstraint("status IN ('reserved', 'released')", name="status_known"),
         Index("ix_privacy_spends_year_consumer", "academic_year", "consumer"),
@@ -404,7 +404,28 @@ class StatsAnswer(Base):
     __table_args__ = (UniqueConstraint("consumer", "bundle", name="uq_stats_answers_consumer_bundle"),)
 
 
-__all__ += ["PrivacyBudget", "PrivacySpend", "StatsAnswer"]
+class StatsMeasurement(Base):
+    """One published noisy vector (a statistic over a window, grouping and key set), as the US Census
+    Bureau keeps its noisy measurement files: a later measure over the same window and grouping reuses
+    it (post-processing, free) instead of drawing and paying for the same statistic again. ``noisy`` is
+    the JSON list of noisy cells in key-set order; ``scale`` and ``sensitivity`` its noise."""
+
+    __tablename__ = "stats_measurements"
+
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    spend_id: Mapped[str] = mapped_column(String(40), ForeignKey("privacy_spends.id"), index=True)
+    academic_year: Mapped[int] = mapped_column(Integer)
+    consumer: Mapped[str] = mapped_column(String(40))
+    statistic: Mapped[str] = mapped_column(String(20))
+    key: Mapped[str] = mapped_column(Text)
+    sensitivity: Mapped[int] = mapped_column(Integer)
+    scale: Mapped[float] = mapped_column(Float)
+    units: Mapped[int] = mapped_column(BigInteger)
+    noisy: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+__all__ += ["PrivacyLedger", "PrivacySpend", "StatsAnswer", "StatsMeasurement"]
 
 
 from sqlalchemy import text  # noqa: E402

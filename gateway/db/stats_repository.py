@@ -60,7 +60,15 @@ from sqlalchemy.orm import Session
 
 from anonymisation import dp as adp
 from anonymisation import keysets
-from gateway.db.models import Feed, PrivacyBudget, PrivacySpend, PupilYearRollup, School, StatsAnswer
+from gateway.db.models import (
+    Feed,
+    PrivacyLedger,
+    PrivacySpend,
+    PupilYearRollup,
+    School,
+    StatsAnswer,
+    StatsMeasurement,
+)
 from schemas.calendar import academic_year_bounds
 
 # --------------------------------------------------------------------------------------------------
@@ -499,43 +507,49 @@ def _insert_ignore(db: Session, table: Any) -> Any:
     return postgresql.insert(table) if db.get_bind().dialect.name == "postgresql" else sqlite.insert(table)
 
 
-def ensure_budget(db: Session, values: dict[str, Any]) -> None:
-    """Create the budget row of a year and consumer if there is none (concurrent creators agree)."""
-    db.execute(_insert_ignore(db, PrivacyBudget).values(**values).on_conflict_do_nothing())
+def ensure_ledger(db: Session, values: dict[str, Any]) -> None:
+    """Create the ledger row of a year if there is none (concurrent creators agree: the first wins)."""
+    db.execute(_insert_ignore(db, PrivacyLedger).values(**values).on_conflict_do_nothing())
 
 
-def lock_budget(db: Session, academic_year: int, consumer: str) -> PrivacyBudget:
-    """The budget row, locked until commit: ``SELECT ... FOR UPDATE`` on PostgreSQL; on SQLite every
-    transaction already holds the database's write lock (``BEGIN IMMEDIATE``, gateway.db.session)."""
-    stmt = select(PrivacyBudget).where(
-        PrivacyBudget.academic_year == academic_year, PrivacyBudget.consumer == consumer
-    )
+def lock_ledger(db: Session, academic_year: int) -> PrivacyLedger:
+    """The year's ledger row, locked until commit: ``SELECT ... FOR UPDATE`` on PostgreSQL; on SQLite
+    every transaction already holds the database's write lock (``BEGIN IMMEDIATE``, gateway.db.session).
+    One row per year, so every consumer's reservations of the year queue on the same lock."""
+    stmt = select(PrivacyLedger).where(PrivacyLedger.academic_year == academic_year)
     if db.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update()
     return db.execute(stmt).scalar_one()
 
 
-def get_budget(db: Session, academic_year: int, consumer: str) -> PrivacyBudget | None:
-    stmt = select(PrivacyBudget).where(
-        PrivacyBudget.academic_year == academic_year, PrivacyBudget.consumer == consumer
-    )
-    return db.execute(stmt).scalar_one_or_none()
+def get_ledger(db: Session, academic_year: int) -> PrivacyLedger | None:
+    return db.execute(
+        select(PrivacyLedger).where(PrivacyLedger.academic_year == academic_year)
+    ).scalar_one_or_none()
 
 
-def set_cap(db: Session, academic_year: int, consumer: str, values: dict[str, Any]) -> None:
-    db.execute(
-        update(PrivacyBudget)
-        .where(PrivacyBudget.academic_year == academic_year, PrivacyBudget.consumer == consumer)
-        .values(**values)
-    )
+def set_cap(db: Session, academic_year: int, values: dict[str, Any]) -> None:
+    db.execute(update(PrivacyLedger).where(PrivacyLedger.academic_year == academic_year).values(**values))
 
 
-def spent_units(db: Session, academic_year: int, consumer: str) -> int:
-    """Everything reserved, released or not: a reservation is never refunded."""
+def spent_units(db: Session, academic_year: int, consumer: str | None = None) -> int:
+    """Everything reserved, released or not (a reservation is never refunded): the year's, or one
+    consumer's share of it."""
     stmt = select(func.coalesce(func.sum(PrivacySpend.units), 0)).where(
-        PrivacySpend.academic_year == academic_year, PrivacySpend.consumer == consumer
+        PrivacySpend.academic_year == academic_year
     )
+    if consumer is not None:
+        stmt = stmt.where(PrivacySpend.consumer == consumer)
     return int(db.execute(stmt).scalar_one())
+
+
+def spent_by_consumer(db: Session, academic_year: int) -> dict[str, int]:
+    rows = db.execute(
+        select(PrivacySpend.consumer, func.sum(PrivacySpend.units))
+        .where(PrivacySpend.academic_year == academic_year)
+        .group_by(PrivacySpend.consumer)
+    )
+    return {consumer: int(units) for consumer, units in rows}
 
 
 def insert_spend(db: Session, values: dict[str, Any]) -> None:
@@ -568,6 +582,21 @@ def spends(db: Session, academic_year: int, consumer: str) -> list[PrivacySpend]
         .order_by(PrivacySpend.created_at, PrivacySpend.id)
     )
     return list(db.execute(stmt).scalars())
+
+
+def measurements(db: Session, key_hashes: Sequence[str]) -> dict[str, StatsMeasurement]:
+    """Published noisy vectors by key hash, for reuse by a later measure."""
+    if not key_hashes:
+        return {}
+    rows = db.execute(select(StatsMeasurement).where(StatsMeasurement.key_hash.in_(list(key_hashes))))
+    return {m.key_hash: m for m in rows.scalars()}
+
+
+def insert_measurements(db: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Keep newly published noisy vectors; one already kept for the same key (a concurrent answer that
+    drew it too, and paid for it) stays as it is."""
+    for values in rows:
+        db.execute(_insert_ignore(db, StatsMeasurement).values(**values).on_conflict_do_nothing())
 
 
 def get_answer(db: Session, question_hash: str) -> StatsAnswer | None:

@@ -147,8 +147,9 @@ CASES: dict[tuple[str, str], list[Case]] = {
     ],
     ("GET", "/v1/stats/budget"): [
         Case(OWN_SCHOOL_OFFICER, "wrong_role"),
-        Case(DFE_STATISTICIAN, "wrong_organisation", params={"consumer": "la:202"}),
-        Case(LA_DPO, "wrong_organisation", params={"consumer": "dfe:dfe"}),
+        Case(DFE_STATISTICIAN, "wrong_organisation", params={"consumer": "school-benchmarks"}),
+        Case(LA_DPO, "wrong_organisation", params={"consumer": "dfe-statistics"}),
+        Case(LA_DPO, "wrong_organisation"),
     ],
     ("POST", "/v1/stats/releases"): [
         Case(LA_STATISTICIAN, "wrong_organisation",

@@ -112,19 +112,20 @@ def test_a_statistician_gets_every_la_and_phase_cell_with_a_noisy_value_and_a_95
         "ci95",
         "reliability",
         "symbol",
+        "noisy",
     }
     for row in body["rows"]:
         if row["value"] == "x":  # a noisy denominator at or below zero: no rate, DfE's symbol
             assert row["ci95"] is None
         else:
             assert 0 <= row["ci95"][0] <= row["value"] <= row["ci95"][1] <= 1
-    # The weekdays from 1 August to 31 October bound each pupil's sessions: 66 weekdays, 132 sessions.
-    assert body["sessions_possible_bound"] == 132
-    assert [(n["statistic"], n["sensitivity"]) for n in body["noise"]] == [("absent", 132), ("possible", 132)]
+    # The school days from 1 August to 31 October bound each pupil's sessions: 40 days, 80 sessions.
+    assert body["sessions_possible_bound"] == 80
+    assert [(n["statistic"], n["sensitivity"]) for n in body["noise"]] == [("absent", 80), ("possible", 80)]
     assert all(n["scale"] > 0 and n["half_width_95"] > 0 for n in body["noise"])
     assert body["mechanism"] == "discrete Gaussian (zCDP)" and body["cached"] is False
     assert 0 < body["epsilon_spent"] < 10 and body["delta"] == 1e-9 and body["rho_spent"] > 0
-    assert body["budget"]["cap"]["epsilon"] == pytest.approx(10, abs=1e-6)
+    assert body["budget"]["ledger"]["cap"]["epsilon"] == pytest.approx(10, abs=1e-6)
     assert body["budget_remaining"]["units"] == body["budget"]["cap"]["units"] - body["release_units"]
     assert isinstance(body["audit_index"], int)
     assert pupil(1)["upn"] not in r.text and "Surname1" not in r.text
@@ -238,10 +239,14 @@ def test_the_budget_shows_the_cap_its_epsilon_equivalent_and_every_release_with_
     r = gw.client.get("/v1/stats/budget", params={"year": 2025}, headers=statistician(gw))
     assert r.status_code == 200, r.text
     budget = r.json()
-    assert budget["consumer"] == "dfe:dfe" and budget["academic_year_label"] == "2025/26"
-    assert budget["cap"]["epsilon"] == pytest.approx(10, abs=1e-6) and budget["cap"]["rho"] == pytest.approx(
+    assert budget["consumer"] == "dfe-statistics" and budget["academic_year_label"] == "2025/26"
+    ledger = budget["ledger"]
+    assert ledger["cap"]["epsilon"] == pytest.approx(10, abs=1e-6) and ledger["cap"]["rho"] == pytest.approx(
         1.0908, abs=1e-4
     )
+    # DfE's share of the year's one cap, as the catalogue declares it.
+    assert budget["share"]["fraction"] == 0.9
+    assert budget["cap"]["rho"] == pytest.approx(0.9 * 1.0908, abs=1e-4)
     assert budget["delta"] == 1e-9
     assert (
         budget["allotment"]["releases_per_year"] == 26 and budget["allotment"]["statistics_per_release"] == 8
@@ -259,11 +264,13 @@ def test_the_budget_shows_the_cap_its_epsilon_equivalent_and_every_release_with_
     # The operator's DPO sees any consumer's budget; others see only their own, and schools nothing.
     dpo = gw.client.get(
         "/v1/stats/budget",
-        params={"year": 2025, "consumer": "dfe:dfe"},
+        params={"year": 2025, "consumer": "dfe-statistics"},
         headers=gw.auth("operator", "operator", "dpo"),
     )
     assert dpo.status_code == 200 and dpo.json()["spent"] == budget["spent"]
-    other = gw.client.get("/v1/stats/budget", params={"consumer": "la:202"}, headers=statistician(gw))
+    other = gw.client.get(
+        "/v1/stats/budget", params={"consumer": "school-benchmarks"}, headers=statistician(gw)
+    )
     assert other.status_code == 403
     assert (
         gw.client.get(
@@ -323,8 +330,12 @@ def test_a_named_bundle_spends_once_and_gives_dfe_a_csv_in_its_open_data_layout(
         "geographic_level",
         "country_code",
     ]
-    # Tables with the same grouping share rows: 459 LA x phase rows, 6 SEN x FSM, 1 national.
-    assert len(rows) == 459 + 6 + 1
+    # Tables with the same grouping share rows: 459 LA x phase rows, 9 regions x 3 phases (sums of
+    # their LAs' noisy cells), 6 SEN x FSM, 1 national.
+    assert len(rows) == 459 + 27 + 6 + 1
+    london = next(x for x in rows if x["geographic_level"] == "Regional" and x["region_name"] == "London"
+                  and x["education_phase"] == "Primary")
+    assert london["la_name"] == "" and london["overall_absence_perc_noisy_denominator"] not in ("", "x")
     camden = next(x for x in rows if x["old_la_code"] == "202" and x["education_phase"] == "Primary")
     assert camden["time_period"] == "202526" and camden["geographic_level"] == "Local authority"
     assert (camden["new_la_code"], camden["la_name"], camden["region_code"]) == (
@@ -333,6 +344,9 @@ def test_a_named_bundle_spends_once_and_gives_dfe_a_csv_in_its_open_data_layout(
         "E12000007",
     )
     assert camden["enrolments"] == "x"  # not in that table
+    # A rate's noisy numerator and denominator stand beside it.
+    assert int(camden["overall_absence_perc_noisy_numerator"]) >= -10**9
+    assert int(camden["overall_absence_perc_noisy_denominator"]) >= -10**9
     for column in ("overall_absence_perc", "pa_perc"):
         if camden[column] != "x":
             assert (

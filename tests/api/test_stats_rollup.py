@@ -93,20 +93,21 @@ def test_registers_corrections_and_a_move_keep_the_rollup_equal_to_a_recomputati
 
 
 def test_a_pupil_marked_at_two_schools_beyond_the_public_bound_is_clamped_not_summed_ahead(loaded: Gateway) -> None:
-    """Friday 1 August is the first weekday of the year, so the public bound on Monday 4 August is 4
-    sessions. A Saturday register gives both pupils 6; a second school marking one of them present
-    gives that one 8. Both pupil-years are kept out of the cells and clamped when asked for."""
+    """Monday 1 September is the first school day of the public calendar, so the bound on Tuesday 2
+    September is 4 sessions. A register on Saturday 30 August, in the holiday, gives both pupils 6; a
+    second school marking one of them present gives that one 8. Both pupil-years are kept out of the
+    cells and clamped when asked for."""
     gw = loaded
     twice = pupil(5)
-    for day in (dt.date(2025, 8, 1), dt.date(2025, 8, 2), dt.date(2025, 8, 4)):
+    for day in (dt.date(2025, 8, 30), dt.date(2025, 9, 1), dt.date(2025, 9, 2)):
         put(gw, 100001, day, [twice, pupil(6)])
-    put(gw, 100002, dt.date(2025, 8, 4), [twice])
+    put(gw, 100002, dt.date(2025, 9, 2), [twice])
     with gw.runtime.sessions() as db:
         rows = rollup.pupil_rows(db, YEAR)
         unclean = [r for r in rows.values() if not r[-1]]
     assert sorted(r[1] for r in unclean) == [6, 8] and len(rows) == 2
-    assert_rollup_exact(gw, dt.date(2025, 8, 4))
-    assert_rollup_exact(gw, dt.date(2025, 8, 8))
+    assert_rollup_exact(gw, dt.date(2025, 9, 2))
+    assert_rollup_exact(gw, dt.date(2025, 9, 5))
 
 
 def test_a_school_that_changes_la_in_gias_moves_its_pupils_cells(loaded: Gateway, tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
+from structlog.testing import capture_logs
 
 from gateway.auth import Principal
 from gateway.db import stats_repository as srepo
@@ -85,9 +86,9 @@ def test_twenty_concurrent_distinct_questions_at_the_edge_of_the_cap_never_overs
     refused = [r for r in results if isinstance(r, Forbidden)]
     assert len(released) == 10 and len(refused) == 10, [type(r).__name__ for r in results]
     assert all(r.detail["reasons"][0].startswith("budget_exhausted") for r in refused)
-    cap = stats.rules(settings).cap_units
+    cap = stats.rules(settings).share_units
     with sessions() as db:
-        spent = srepo.spent_units(db, 2025, "dfe:dfe")
+        spent = srepo.spent_units(db, 2025, "dfe-statistics")
     assert spent == sum(r["release_units"] for r in released) <= cap
     assert count(sessions, PrivacySpend) == 10 and count(sessions, StatsAnswer) == 10
     assert count(sessions, AuditEvent, AuditEvent.action == "budget.spent") == 10
@@ -137,18 +138,47 @@ def test_a_reservation_whose_answer_was_never_stored_stays_spent_and_nothing_is_
     assert body["budget"]["spent"]["units"] == first.units + second.units
 
 
-def test_a_changed_cap_applies_to_the_next_reservation_and_is_audited(
+def test_two_dfe_org_ids_and_two_statisticians_asking_at_once_share_one_cap(
     sessions: sessionmaker[Session], database_url: str, data_dir: Path
 ) -> None:
-    stats.get_statistics(
-        sessions, at_the_edge(database_url, data_dir, 10), STATISTICIAN, "enrolments", [], *WINDOWS[0]
-    )
-    lower = at_the_edge(database_url, data_dir, 10).model_copy(update={"stats_epsilon_per_year": 5.0})
-    body = stats.get_statistics(sessions, lower, STATISTICIAN, "enrolments", [], *WINDOWS[1])
-    assert body["budget"]["cap"]["epsilon"] == pytest.approx(5.0, abs=1e-6)
+    """Issue 19: the ledger was keyed by ``dfe:<org_id>``, so each DfE org id had a full budget. Now
+    twenty distinct questions from two org ids and two statisticians, at once, fit one DfE share."""
+    settings = at_the_edge(database_url, data_dir, 10)
+    askers = [
+        Principal(sub=f"statistician-{n % 2}", org_type="dfe", org_id=org, roles=("statistician",))
+        for n, org in enumerate(["dfe", "dfe-analysis"] * 10)
+    ]
+    calls = [
+        lambda w=w, p=p: stats.get_statistics(sessions, settings, p, "enrolments", ["phase"], *w)
+        for w, p in zip(WINDOWS, askers, strict=True)
+    ]
+    results = run_at_once(calls)
+    released = [r for r in results if isinstance(r, dict)]
+    refused = [r for r in results if isinstance(r, Forbidden)]
+    # One share of ten slots for both organisations together: ten answers, not twenty.
+    assert len(released) == 10 and len(refused) == 10, [type(r).__name__ for r in results]
+    r = stats.rules(settings)
     with sessions() as db:
-        assert srepo.get_budget(db, 2025, "dfe:dfe").cap_units == stats.rules(lower).cap_units  # type: ignore[union-attr]
-    assert count(sessions, AuditEvent, AuditEvent.action == "budget.cap_changed") == 1
+        spent = srepo.spent_units(db, 2025)
+        requesters = set(db.execute(select(PrivacySpend.requester)).scalars())
+    assert spent == sum(b["release_units"] for b in released) <= r.share_units <= r.cap_units
+    assert len(requesters) == 2 and {b["consumer"] for b in released} == {"dfe-statistics"}
+
+
+def test_a_higher_setting_after_the_year_was_spent_from_leaves_its_cap_as_fixed(
+    sessions: sessionmaker[Session], database_url: str, data_dir: Path
+) -> None:
+    first = at_the_edge(database_url, data_dir, 10)
+    stats.get_statistics(sessions, first, STATISTICIAN, "enrolments", [], *WINDOWS[0])
+    higher = first.model_copy(update={"stats_epsilon_per_year": 14.0})
+    with capture_logs() as logs:
+        body = stats.get_statistics(sessions, higher, STATISTICIAN, "enrolments", [], *WINDOWS[1])
+    fixed = stats.rules(first).cap_units
+    assert body["budget"]["ledger"]["cap"]["units"] == fixed < stats.rules(higher).configured_units
+    with sessions() as db:
+        assert srepo.get_ledger(db, 2025).cap_units == fixed  # type: ignore[union-attr]
+    assert [e["event"] for e in logs if e["log_level"] == "warning"] == ["stats_cap_setting_ignored"]
+    assert count(sessions, AuditEvent, AuditEvent.action.like("budget.cap%")) == 0
 
 
 def _spends(sessions: sessionmaker[Session]) -> list[PrivacySpend]:

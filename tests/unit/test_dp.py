@@ -794,14 +794,21 @@ def test_a_rate_over_a_denominator_below_ten_sigma_is_flagged_low_reliability(
 
 def test_a_rate_over_a_non_positive_noisy_denominator_is_x(rate_plan: adp.NoisePlan) -> None:
     row = adp.publish_row("persistent_absence_rate", {"fsm": True}, {"pa": 3, "enrolments": -2}, rate_plan)
-    assert row == {"fsm": True, "value": "x", "ci95": None, "reliability": None, "symbol": "x"}
+    assert row == {
+        "fsm": True,
+        "value": "x",
+        "ci95": None,
+        "reliability": None,
+        "symbol": "x",
+        "noisy": {"pa": 3, "enrolments": -2},
+    }
 
 
 def test_a_measure_that_does_not_apply_is_z(rate_plan: adp.NoisePlan) -> None:
     row = adp.publish_row(
         "persistent_absence_rate", {}, {"pa": 3, "enrolments": 50}, rate_plan, applicable=False
     )
-    assert row == {"value": "z", "ci95": None, "reliability": None, "symbol": "z"}
+    assert row == {"value": "z", "ci95": None, "reliability": None, "symbol": "z", "noisy": None}
 
 
 def test_counts_are_published_unclipped_with_their_interval() -> None:
@@ -813,6 +820,7 @@ def test_counts_are_published_unclipped_with_their_interval() -> None:
         "ci95": [5000 - half_width, 5000 + half_width],
         "reliability": "normal",
         "symbol": None,
+        "noisy": {"enrolments": 5000},
     }
     negative = adp.publish_row("enrolments", {}, {"enrolments": -3}, plan)
     assert negative["value"] == -3

@@ -26,6 +26,7 @@ CASE_OFFICER = who("la", "202", "case_officer")
 LA_DPO = who("la", "202", "dpo")
 OPERATOR_DPO = who("operator", "operator", "dpo")
 STATISTICIAN = who("dfe", "dfe", "statistician")
+DFE, BENCH = "dfe-statistics", "school-benchmarks"  # the catalogue's shares of the year's budget
 LA_STATISTICIAN = who("la", "202", "statistician")
 OWN = Target(urn=CAMDEN)
 LA_RELEASE = Target(recipient=("la", "202"))
@@ -87,13 +88,15 @@ TABLE = [
     (access.STATS_ASK, STATISTICIAN, Target(), "allow:None"),
     (access.STATS_ASK, LA_STATISTICIAN, Target(), "wrong_organisation"),
     (access.STATS_ASK, who("dfe", "dfe", "dpo"), Target(), "wrong_role"),
-    (access.BUDGET_VIEW, STATISTICIAN, Target(consumer="dfe:dfe"), "allow:own_organisation"),
-    (access.BUDGET_VIEW, STATISTICIAN, Target(), "allow:own_organisation"),
-    (access.BUDGET_VIEW, STATISTICIAN, Target(consumer="la:202"), "wrong_organisation"),
-    (access.BUDGET_VIEW, LA_DPO, Target(consumer="la:202"), "allow:own_organisation"),
-    (access.BUDGET_VIEW, LA_DPO, Target(consumer="dfe:dfe"), "wrong_organisation"),
-    (access.BUDGET_VIEW, OPERATOR_DPO, Target(consumer="dfe:dfe"), "allow:all"),
-    (access.BUDGET_VIEW, LA_STATISTICIAN, Target(consumer="la:202"), "wrong_role"),
+    (access.BUDGET_VIEW, STATISTICIAN, Target(consumer=DFE, own_consumer=DFE), "allow:own_organisation"),
+    (access.BUDGET_VIEW, STATISTICIAN, Target(own_consumer=DFE), "allow:own_organisation"),
+    (access.BUDGET_VIEW, OPERATOR_DPO, Target(), "allow:all"),
+    (access.BUDGET_VIEW, STATISTICIAN, Target(consumer=BENCH, own_consumer=DFE), "wrong_organisation"),
+    (access.BUDGET_VIEW, LA_DPO, Target(), "wrong_organisation"),
+    (access.BUDGET_VIEW, LA_DPO, Target(consumer=DFE), "wrong_organisation"),
+    (access.BUDGET_VIEW, OPERATOR_DPO, Target(consumer=DFE), "allow:all"),
+    (access.BUDGET_VIEW, OPERATOR_DPO, Target(consumer=BENCH, own_consumer=None), "allow:all"),
+    (access.BUDGET_VIEW, LA_STATISTICIAN, Target(consumer=DFE), "wrong_role"),
     (access.BUDGET_VIEW, OFFICER, Target(), "wrong_role"),
 ]
 
@@ -146,7 +149,8 @@ TARGETS = st.builds(
     Target,
     urn=st.sampled_from((None, CAMDEN, TOWER)),
     recipient=st.sampled_from((None, ("la", "202"), ("school", "100001"))),
-    consumer=st.sampled_from((None, "dfe:dfe", "la:202")),
+    consumer=st.sampled_from((None, DFE, BENCH)),
+    own_consumer=st.sampled_from((None, DFE)),
     school_open=st.sampled_from((None, True, False)),
     on_roll=st.sampled_from((None, True, False)),
 )
