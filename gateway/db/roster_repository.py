@@ -1,0 +1,96 @@
+"""SQL of the rosters (``schemas.rosters``): one row per (school, academic year), locked and rewritten
+by each register of the school, and what the exactness check reads to recount them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import bindparam, insert, select, union, update
+from sqlalchemy.orm import Session
+
+from gateway.db.base import utcnow
+from gateway.db.models import Enrolment, EnrolmentCodeTotal, Mark, MarkHistory, Roster
+from schemas import rosters as core
+
+_TABLE = Roster.__table__
+_PARTS = [_TABLE.c[part] for part in core.PARTS]
+_WHERE = (_TABLE.c.urn == bindparam("urn"), _TABLE.c.academic_year == bindparam("year"))
+# Built once: a statement built per call spends longer in SQLAlchemy than in the database.
+_READ = select(*_PARTS).where(*_WHERE)
+_READ_LOCKED = _READ.with_for_update()
+_INSERT = insert(_TABLE)
+
+
+def _is_pg(db: Session) -> bool:
+    return db.get_bind().dialect.name == "postgresql"
+
+
+def _roster(academic_year: int, row: Any) -> core.Roster:
+    return core.unpack(academic_year, dict(zip(core.PARTS, row, strict=True)))
+
+
+def lock(db: Session, urn: int, academic_year: int) -> core.Roster | None:
+    """The school's roster for the year, its row locked until commit (PostgreSQL; SQLite has one
+    writer at a time); None when the school has none yet."""
+    stmt = _READ_LOCKED if _is_pg(db) else _READ
+    row = db.connection().execute(stmt, {"urn": urn, "year": academic_year}).one_or_none()
+    return None if row is None else _roster(academic_year, row)
+
+
+def get(db: Session, urn: int, academic_year: int) -> core.Roster | None:
+    row = db.connection().execute(_READ, {"urn": urn, "year": academic_year}).one_or_none()
+    return None if row is None else _roster(academic_year, row)
+
+
+def save(db: Session, urn: int, roster: core.Roster, parts: Iterable[str], *, new: bool) -> None:
+    """Write a roster: a new row with every part, or only the named parts of the existing row (on
+    PostgreSQL the parts not written keep their stored values without being copied)."""
+    parts = core.PARTS if new else [p for p in core.PARTS if p in set(parts)]
+    values: dict[str, Any] = {**core.pack(roster, parts), "pupils": len(roster), "updated_at": utcnow()}
+    if new:
+        db.connection().execute(_INSERT, {"urn": urn, "academic_year": roster.academic_year, "format": core.FORMAT,
+                                          **values})
+        return
+    stmt = update(_TABLE).where(_TABLE.c.urn == urn, _TABLE.c.academic_year == roster.academic_year).values(**values)
+    db.connection().execute(stmt)
+
+
+def years(db: Session) -> list[int]:
+    return sorted(int(y) for y in db.scalars(select(Roster.academic_year).distinct()))
+
+
+def schools(db: Session, academic_year: int) -> list[int]:
+    """Schools with a roster, an enrolment or a stored mark (current or superseded) in the year."""
+    stmt = union(*(select(model.urn).where(model.academic_year == academic_year)
+                   for model in (Roster, Enrolment, Mark, MarkHistory)))
+    return sorted(int(u) for u in db.scalars(stmt))
+
+
+def stored_marks(db: Session, urn: int, academic_year: int
+                 ) -> tuple[list[tuple[str, dt.date, str, str]], list[tuple[str, dt.date]]]:
+    """A school's current marks of the year (pupil_id, date, am, pm), and the (pupil_id, date) of
+    superseded ones."""
+    current = db.execute(select(Mark.pupil_id, Mark.date, Mark.am, Mark.pm)
+                         .where(Mark.urn == urn, Mark.academic_year == academic_year))
+    history = db.execute(select(MarkHistory.pupil_id, MarkHistory.date)
+                         .where(MarkHistory.urn == urn, MarkHistory.academic_year == academic_year))
+    return [tuple(r) for r in current], [tuple(r) for r in history]  # type: ignore[misc]
+
+
+def enrolments(db: Session, urn: int, academic_year: int) -> dict[str, tuple[Any, ...]]:
+    """pupil_id -> (year_group, sen_status, fsm_eligible, first_date, last_date, the six totals in
+    `schemas.rosters.CLASSES` order, {code: sessions}) of the school's enrolments in the year."""
+    e = Enrolment
+    rows = db.execute(select(e.pupil_id, e.year_group, e.sen_status, e.fsm_eligible, e.first_date, e.last_date,
+                             e.sessions_possible, e.sessions_present, e.sessions_aea, e.sessions_authorised,
+                             e.sessions_unauthorised, e.sessions_not_counted)
+                      .where(e.urn == urn, e.academic_year == academic_year))
+    codes: dict[str, dict[str, int]] = {}
+    c = EnrolmentCodeTotal
+    for pid, code, n in db.execute(select(c.pupil_id, c.code, c.sessions)
+                                   .where(c.urn == urn, c.academic_year == academic_year, c.sessions != 0)):
+        codes.setdefault(pid, {})[code] = int(n)
+    return {r[0]: (r[1], r[2], bool(r[3]), r[4], r[5], tuple(int(v) for v in r[6:12]), codes.get(r[0], {}))
+            for r in rows}
