@@ -304,7 +304,7 @@ def stats() -> None:
 @stats.command("rebuild")
 @click.option("--year", "year", type=int, default=None, help="academic year (its first calendar year, e.g. 2025); default: every year")
 @click.option("--check", is_flag=True,
-              help="compare the rollup and the rosters kept at ingest with a recomputation and change nothing")
+              help="compare the rollup and the rosters kept at ingest with recomputations; change nothing")
 def stats_rebuild(year: int | None, check: bool) -> None:
     """Recompute the pupil-year rollup and statistics cells from the enrolments; prints a JSON summary.
     With --check, the rosters are also recounted from the stored marks and compared with the enrolments."""

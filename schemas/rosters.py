@@ -60,12 +60,11 @@ _INDEX = {code: n for n, code in enumerate(_ALL)}
 
 
 def _class_vector(stat_class: StatClass) -> list[int]:
+    """One session's deltas in `CLASSES` order: possible (unless not counted), and its class."""
     vector = [0] * len(CLASSES)
-    if stat_class is StatClass.NOT_COUNTED:
-        vector[5] = 1
-    else:
+    vector[CLASSES.index(stat_class.value)] = 1
+    if stat_class is not StatClass.NOT_COUNTED:
         vector[0] = 1
-        vector[1 + (StatClass.PRESENT, StatClass.AEA, StatClass.AUTHORISED, StatClass.UNAUTHORISED).index(stat_class)] = 1
     return vector
 
 
@@ -123,9 +122,10 @@ class Roster:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Roster):
             return NotImplemented
+        arrays = ("attributes", "totals", "codes", "weeks")
         return (self.academic_year == other.academic_year and self.pupil_ids == other.pupil_ids
-                and self.digests == other.digests and all(np.array_equal(getattr(self, p), getattr(other, p))
-                                                          for p in ("attributes", "totals", "codes", "weeks")))
+                and self.digests == other.digests
+                and all(np.array_equal(getattr(self, p), getattr(other, p)) for p in arrays))
 
     def _first_monday(self) -> dt.date:
         start = academic_year_bounds(self.academic_year)[0]
@@ -138,7 +138,8 @@ class Roster:
         for n, pid in enumerate(self.pupil_ids):
             a = self.attributes[n]
             out.append(Slot(
-                pid, self.digests[n], a["year_group"].decode(), a["sen_status"].decode(), bool(a["fsm_eligible"]),
+                pid, self.digests[n],
+                a["year_group"].decode(), a["sen_status"].decode(), bool(a["fsm_eligible"]),
                 start + dt.timedelta(days=int(a["first"])), start + dt.timedelta(days=int(a["last"])),
                 tuple(int(v) for v in self.totals[n]),
                 {ROSTER_CODES[c]: int(self.codes[n, c]) for c in np.flatnonzero(self.codes[n])},
@@ -148,7 +149,8 @@ class Roster:
         return out
 
     def counted(self) -> dict[str, Counted]:
-        return {s.pupil_id: Counted(s.first_date, s.last_date, s.totals, s.codes, s.weeks) for s in self.slots()}
+        return {s.pupil_id: Counted(s.first_date, s.last_date, s.totals, s.codes, s.weeks)
+                for s in self.slots()}
 
 
 def _day_and_week(academic_year: int, day: dt.date) -> tuple[int, int]:
@@ -171,8 +173,8 @@ def _move(roster: Roster, slots: np.ndarray, am: np.ndarray, pm: np.ndarray, wee
         column = _CODE_COLUMN[codes]
         kept = column >= 0
         np.add.at(roster.codes, (slots[kept], column[kept]), sign)
-    np.add.at(roster.weeks, (slots, week, 0), sign * deltas[:, 0])
-    np.add.at(roster.weeks, (slots, week, 1), sign * deltas[:, 4])
+    np.add.at(roster.weeks[:, week, 0], slots, sign * deltas[:, 0])  # a view: the roster's own counters
+    np.add.at(roster.weeks[:, week, 1], slots, sign * deltas[:, 4])
 
 
 def apply_register(roster: Roster, day: dt.date, rows: Sequence[tuple[str, str, str, str, bool, str, str]],
@@ -189,8 +191,8 @@ def apply_register(roster: Roster, day: dt.date, rows: Sequence[tuple[str, str, 
             raise RosterCorrupt("a superseded register names pupils the roster has no slot for")
         n = len(superseded)
         slots = np.fromiter((roster.slot[pid] for pid, _, _ in superseded), dtype=np.intp, count=n)
-        _move(roster, slots, _code_indexes((m[1] for m in superseded), n), _code_indexes((m[2] for m in superseded), n),
-              week, -1)
+        am = _code_indexes((m[1] for m in superseded), n)
+        _move(roster, slots, am, _code_indexes((m[2] for m in superseded), n), week, -1)
         changed.add("codes")
     if not rows:
         return changed

@@ -48,8 +48,8 @@ def count_year(db: Session, academic_year: int) -> dict[str, int]:
 
 
 def delete_year(db: Session, academic_year: int) -> None:
-    for model in (DataKey, PupilIdentity, Mark, MarkHistory, EnrolmentCodeTotal, Enrolment, PupilYearRollup, StatsCell,
-                  Roster):
+    for model in (DataKey, PupilIdentity, Mark, MarkHistory, EnrolmentCodeTotal, Enrolment, PupilYearRollup,
+                  StatsCell, Roster):
         db.execute(delete(model).where(model.academic_year == academic_year))
 
 

@@ -50,11 +50,11 @@ def save(db: Session, urn: int, roster: core.Roster, parts: Iterable[str], *, ne
     parts = core.PARTS if new else [p for p in core.PARTS if p in set(parts)]
     values: dict[str, Any] = {**core.pack(roster, parts), "pupils": len(roster), "updated_at": utcnow()}
     if new:
-        db.connection().execute(_INSERT, {"urn": urn, "academic_year": roster.academic_year, "format": core.FORMAT,
-                                          **values})
+        key = {"urn": urn, "academic_year": roster.academic_year}
+        db.connection().execute(_INSERT, {**key, "format": core.FORMAT, **values})
         return
-    stmt = update(_TABLE).where(_TABLE.c.urn == urn, _TABLE.c.academic_year == roster.academic_year).values(**values)
-    db.connection().execute(stmt)
+    where = (_TABLE.c.urn == urn, _TABLE.c.academic_year == roster.academic_year)
+    db.connection().execute(update(_TABLE).where(*where).values(**values))
 
 
 def years(db: Session) -> list[int]:
@@ -83,9 +83,9 @@ def enrolments(db: Session, urn: int, academic_year: int) -> dict[str, tuple[Any
     """pupil_id -> (year_group, sen_status, fsm_eligible, first_date, last_date, the six totals in
     `schemas.rosters.CLASSES` order, {code: sessions}) of the school's enrolments in the year."""
     e = Enrolment
-    rows = db.execute(select(e.pupil_id, e.year_group, e.sen_status, e.fsm_eligible, e.first_date, e.last_date,
-                             e.sessions_possible, e.sessions_present, e.sessions_aea, e.sessions_authorised,
-                             e.sessions_unauthorised, e.sessions_not_counted)
+    rows = db.execute(select(e.pupil_id, e.year_group, e.sen_status, e.fsm_eligible, e.first_date,
+                             e.last_date, e.sessions_possible, e.sessions_present, e.sessions_aea,
+                             e.sessions_authorised, e.sessions_unauthorised, e.sessions_not_counted)
                       .where(e.urn == urn, e.academic_year == academic_year))
     codes: dict[str, dict[str, int]] = {}
     c = EnrolmentCodeTotal

@@ -34,7 +34,9 @@ def rebuild(sessions: sessionmaker[Session], academic_year: int | None = None, *
                     before[year] = (rollup.pupil_rows(db, year), rollup.cells(db, year))
             counts = rollup.rebuild(db, academic_year)
             if check:
-                counts.update({y: 0 for y in rosters.years(db) if y not in counts and academic_year in (None, y)})
+                # A year with rosters but no enrolments is checked too (and found wanting).
+                counts.update({y: 0 for y in rosters.years(db)
+                               if y not in counts and academic_year in (None, y)})
             for year, count in sorted(counts.items()):
                 entry: dict[str, Any] = {"pupil_years": count}
                 if check:
@@ -63,8 +65,8 @@ def check_rosters(db: Session, academic_year: int) -> dict[str, bool]:
         if roster.counted() != recount(academic_year, *rosters.stored_marks(db, urn, academic_year)):
             marks_match = False
             log.warning("roster_differs_from_marks", urn=urn, academic_year=academic_year)
-        kept = {s.pupil_id: (s.year_group, s.sen_status, s.fsm_eligible, s.first_date, s.last_date, s.totals, s.codes)
-                for s in roster.slots()}
+        kept = {s.pupil_id: (s.year_group, s.sen_status, s.fsm_eligible, s.first_date, s.last_date, s.totals,
+                             s.codes) for s in roster.slots()}
         if kept != rosters.enrolments(db, urn, academic_year):
             enrolments_match = False
             log.warning("roster_differs_from_enrolments", urn=urn, academic_year=academic_year)

@@ -33,7 +33,8 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('urn', 'academic_year', name=op.f('pk_rosters'))
     )
     if op.get_bind().dialect.name == 'postgresql':
-        op.execute('ALTER TABLE rosters ' + ', '.join(f'ALTER COLUMN {part} SET STORAGE EXTERNAL' for part in PARTS))
+        external = ', '.join(f'ALTER COLUMN {part} SET STORAGE EXTERNAL' for part in PARTS)
+        op.execute(f'ALTER TABLE rosters {external}')
 
 
 def downgrade() -> None:
