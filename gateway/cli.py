@@ -306,8 +306,8 @@ def stats() -> None:
 @click.option("--check", is_flag=True,
               help="compare the rollup and the rosters kept at ingest with recomputations; change nothing")
 def stats_rebuild(year: int | None, check: bool) -> None:
-    """Recompute the pupil-year rollup and statistics cells from the enrolments; prints a JSON summary.
-    With --check, the rosters are also recounted from the stored marks and compared with the enrolments."""
+    """Recompute the pupil-year rollup and statistics cells from the enrolments, and the rosters from the
+    stored marks; prints a JSON summary. --check compares, and changes nothing."""
     from gateway.runtime import build_runtime
     from gateway.services.rollup import rebuild
 

@@ -245,6 +245,26 @@ def _grow(roster: Roster, new: list[tuple[str, str]]) -> None:
     roster.weeks = np.concatenate([roster.weeks, np.zeros((k, WEEKS, 2), _WEEKS)])
 
 
+def build(academic_year: int, pupils: Iterable[tuple[str, str, str, str, bool, Counted]]) -> Roster:
+    """A roster made afresh from what is stored elsewhere (a database that had registers before the
+    rosters): per pupil (pupil_id, identity digest, year_group, sen_status, fsm_eligible, what the
+    marks give). Slots in order of first date, then pupil id."""
+    rows = sorted(pupils, key=lambda p: (p[5].first_date, p[0]))
+    roster = Roster(academic_year)
+    _grow(roster, [(p[0], p[1]) for p in rows])
+    start = academic_year_bounds(academic_year)[0]
+    monday = roster._first_monday()
+    for n, (_, _, year_group, sen_status, fsm, counted) in enumerate(rows):
+        first, last = (counted.first_date - start).days, (counted.last_date - start).days
+        roster.attributes[n] = (year_group.encode(), sen_status.encode(), fsm, first, last)
+        roster.totals[n] = counted.totals
+        for code, sessions in counted.codes.items():
+            roster.codes[n, ROSTER_CODES.index(code)] = sessions
+        for week, pair in counted.weeks.items():
+            roster.weeks[n, (week - monday).days // 7] = pair
+    return roster
+
+
 # --- packing -------------------------------------------------------------------------------------
 
 

@@ -7,11 +7,11 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, union, update
+from sqlalchemy import bindparam, delete, insert, select, union, update
 from sqlalchemy.orm import Session
 
 from gateway.db.base import utcnow
-from gateway.db.models import Enrolment, EnrolmentCodeTotal, Mark, MarkHistory, Roster
+from gateway.db.models import Enrolment, EnrolmentCodeTotal, Mark, MarkHistory, PupilIdentity, Roster
 from schemas import rosters as core
 
 _TABLE = Roster.__table__
@@ -94,3 +94,30 @@ def enrolments(db: Session, urn: int, academic_year: int) -> dict[str, tuple[Any
         codes.setdefault(pid, {})[code] = int(n)
     return {r[0]: (r[1], r[2], bool(r[3]), r[4], r[5], tuple(int(v) for v in r[6:12]), codes.get(r[0], {}))
             for r in rows}
+
+
+def rebuild(db: Session, academic_year: int | None = None) -> dict[int, int]:
+    """Make every school's roster afresh (of one year, or of every year with marks): totals, codes,
+    weekly counters and dates from the stored marks, attributes from the enrolments, digests from the
+    stored identities. For a database that held registers before the rosters; the rosters made at
+    ingest equal these. Returns the number of rosters per year."""
+    found = {int(y) for y in db.scalars(select(Mark.academic_year).distinct())}
+    found |= {int(y) for y in db.scalars(select(MarkHistory.academic_year).distinct())}
+    made: dict[int, int] = {}
+    for year in sorted(found if academic_year is None else found & {academic_year}):
+        made[year] = 0
+        db.execute(delete(Roster).where(Roster.academic_year == year))
+        identities = select(PupilIdentity.pupil_id, PupilIdentity.digest).where(PupilIdentity.academic_year == year)
+        digests = {pid: digest for pid, digest in db.execute(identities)}
+        for urn in schools(db, year):
+            counted = core.recount(year, *stored_marks(db, urn, year))
+            if not counted:
+                continue
+            attributes = enrolments(db, urn, year)
+            pupils = []
+            for pid, c in counted.items():
+                year_group, sen_status, fsm = attributes[pid][:3] if pid in attributes else ("", "", False)
+                pupils.append((pid, digests.get(pid, "0" * 64), year_group, sen_status, fsm, c))
+            save(db, urn, core.build(year, pupils), core.PARTS, new=True)
+            made[year] += 1
+    return made

@@ -21,8 +21,9 @@ class _Rollback(Exception):
 
 
 def rebuild(sessions: sessionmaker[Session], academic_year: int | None = None, *, check: bool = False) -> dict[str, Any]:
-    """Recompute ``pupil_years`` and ``stats_cells`` from the enrolments. With ``check``, compare the
-    rows kept at ingest with the recomputed ones and change nothing. Statistics already released are
+    """Recompute ``pupil_years`` and ``stats_cells`` from the enrolments, and the rosters from the
+    stored marks and enrolments. With ``check``, compare the rows kept at ingest with the recomputed
+    ones and change nothing. Statistics already released are
     unaffected either way (their noisy answers are stored)."""
     report: dict[str, Any] = {}
     try:
@@ -37,9 +38,13 @@ def rebuild(sessions: sessionmaker[Session], academic_year: int | None = None, *
                 # A year with rosters but no enrolments is checked too (and found wanting).
                 counts.update({y: 0 for y in rosters.years(db)
                                if y not in counts and academic_year in (None, y)})
+            else:
+                made = rosters.rebuild(db, academic_year)
             for year, count in sorted(counts.items()):
                 entry: dict[str, Any] = {"pupil_years": count}
-                if check:
+                if not check:
+                    entry["rosters"] = made.get(year, 0)
+                else:
                     pupils, cells = before.get(year, ({}, {}))
                     entry["pupil_years_match"] = pupils == rollup.pupil_rows(db, year)
                     entry["cells_match"] = cells == rollup.cells(db, year)

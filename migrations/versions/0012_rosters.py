@@ -4,7 +4,8 @@ slot (``schemas.rosters``), written by each register beside the enrolments (stag
 The parts arrive compressed where that pays (zlib, in ``schemas.rosters``), and the rest are random
 bytes: on PostgreSQL they are stored EXTERNAL, out of line without a second compression attempt.
 
-A database that already holds registers gets its rosters from ``gateway stats rebuild``.
+Upgrading a database that already holds registers makes their rosters with the code that
+``gateway stats rebuild`` runs (``gateway.db.roster_repository.rebuild``).
 
 Revision ID: 0012
 Revises: 0011
@@ -35,6 +36,15 @@ def upgrade() -> None:
     if op.get_bind().dialect.name == 'postgresql':
         external = ', '.join(f'ALTER COLUMN {part} SET STORAGE EXTERNAL' for part in PARTS)
         op.execute(f'ALTER TABLE rosters {external}')
+    bind = op.get_bind()
+    if bind.execute(sa.text("SELECT 1 FROM marks LIMIT 1")).first() is not None:
+        from sqlalchemy.orm import Session
+
+        from gateway.db import roster_repository
+
+        with Session(bind=bind) as db:
+            roster_repository.rebuild(db)
+            db.flush()
 
 
 def downgrade() -> None:

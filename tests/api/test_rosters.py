@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from gateway.cli import main
 from gateway.db import roster_repository as rosters
+from gateway.db.migrate import downgrade, upgrade
 from gateway.services.rollup import check_rosters
 from schemas.rosters import recount
 from tests.conftest import Gateway
@@ -130,3 +131,26 @@ def test_the_check_finds_a_planted_difference_in_a_roster(loaded: Gateway, chang
     assert report["rosters_match_marks"] is marks_match
     assert report["rosters_match_enrolments"] is enrolments_match
     assert report["pupil_years_match"] and report["cells_match"]
+
+
+def test_upgrading_a_database_with_registers_makes_the_rosters_that_ingest_would_have_kept(
+        loaded: Gateway) -> None:
+    """Migration 0012 (and `gateway stats rebuild`) make the rosters of registers stored before them
+    from the marks, enrolments and identities: the same slots as ingest keeps, in another order."""
+    gw = loaded
+    put(gw, 100001, MONDAY, [pupil(1), pupil(2, am="N", pm="N"), pupil(3, pm="I", fsm_eligible=True)])
+    put(gw, 100001, MONDAY, [pupil(1), pupil(2, am="N")])
+    put(gw, 100001, MONDAY + dt.timedelta(days=1), [pupil(1, year_group="6"), pupil(2)])
+    put(gw, 100002, MONDAY, [pupil(1, year_group="7", am="L")])
+    kept = {urn: slots(gw, urn) for urn in (100001, 100002)}
+    downgrade(gw.settings.database_url, "0011")
+    upgrade(gw.settings.database_url)
+    assert {urn: slots(gw, urn) for urn in (100001, 100002)} == kept
+    assert_exact(gw)
+    env = {"GATEWAY_DATA_DIR": str(gw.settings.data_dir), "GATEWAY_DATABASE_URL": gw.settings.database_url}
+    with gw.runtime.sessions.begin() as db:
+        db.execute(text("DELETE FROM rosters"))
+    rebuilt = CliRunner().invoke(main, ["stats", "rebuild"], env=env)
+    assert rebuilt.exit_code == 0 and json.loads(rebuilt.stdout)["2025"]["rosters"] == 2
+    assert {urn: slots(gw, urn) for urn in (100001, 100002)} == kept
+    assert_exact(gw)
