@@ -107,7 +107,8 @@ def rebuild(db: Session, academic_year: int | None = None) -> dict[int, int]:
     for year in sorted(found if academic_year is None else found & {academic_year}):
         made[year] = 0
         db.execute(delete(Roster).where(Roster.academic_year == year))
-        identities = select(PupilIdentity.pupil_id, PupilIdentity.digest).where(PupilIdentity.academic_year == year)
+        identities = (select(PupilIdentity.pupil_id, PupilIdentity.digest)
+                      .where(PupilIdentity.academic_year == year))
         digests = {pid: digest for pid, digest in db.execute(identities)}
         for urn in schools(db, year):
             counted = core.recount(year, *stored_marks(db, urn, year))
