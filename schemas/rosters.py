@@ -23,6 +23,7 @@ import zlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -46,7 +47,10 @@ PARTS = ("pupil_ids", "digests", "attributes", "totals", "codes", "weeks")
 
 ATTRIBUTES = np.dtype([("year_group", "S2"), ("sen_status", "S1"), ("fsm_eligible", "?"),
                        ("first", "<i2"), ("last", "<i2")])  # first and last: days since 1 August
-_TOTALS, _CODES, _WEEKS = np.dtype("<i4"), np.dtype("<i2"), np.dtype("<i2")
+# A year has at most 732 sessions, so a code's count fits 16 bits. A school week has at most 14 of a
+# pupil's sessions at one school (one register a day), so the weekly counters fit a byte; they move in
+# modular arithmetic, exact while the true counts stay within 0-255, which they always do.
+_TOTALS, _CODES, _WEEKS = np.dtype("<i4"), np.dtype("<i2"), np.dtype("u1")
 _ID_BYTES = 32  # pupil ids and identity digests are hex HMAC-SHA256s, kept as their 32 bytes
 #: Parts worth no compression attempt: HMAC outputs are random.
 _RANDOM = frozenset({"pupil_ids", "digests"})
@@ -161,8 +165,8 @@ def _day_and_week(academic_year: int, day: dt.date) -> tuple[int, int]:
     return (day - start).days, (day - monday).days // 7
 
 
-def _code_indexes(codes: Iterable[str], count: int) -> np.ndarray:
-    return np.fromiter((_INDEX[c] for c in codes), dtype=np.intp, count=count)
+def _code_indexes(rows: Iterable[Sequence[Any]], column: int, count: int) -> np.ndarray:
+    return np.fromiter(map(_INDEX.__getitem__, map(itemgetter(column), rows)), dtype=np.intp, count=count)
 
 
 def _move(roster: Roster, slots: np.ndarray, am: np.ndarray, pm: np.ndarray, week: int, sign: int) -> None:
@@ -173,8 +177,9 @@ def _move(roster: Roster, slots: np.ndarray, am: np.ndarray, pm: np.ndarray, wee
         column = _CODE_COLUMN[codes]
         kept = column >= 0
         np.add.at(roster.codes, (slots[kept], column[kept]), sign)
-    np.add.at(roster.weeks[:, week, 0], slots, sign * deltas[:, 0])  # a view: the roster's own counters
-    np.add.at(roster.weeks[:, week, 1], slots, sign * deltas[:, 4])
+    # Through views of the week's column, so that the roster's own counters move.
+    np.add.at(roster.weeks[:, week, 0], slots, (sign * deltas[:, 0]).astype(_WEEKS))
+    np.add.at(roster.weeks[:, week, 1], slots, (sign * deltas[:, 4]).astype(_WEEKS))
 
 
 def apply_register(roster: Roster, day: dt.date, rows: Sequence[tuple[str, str, str, str, bool, str, str]],
@@ -190,9 +195,9 @@ def apply_register(roster: Roster, day: dt.date, rows: Sequence[tuple[str, str, 
         if missing:
             raise RosterCorrupt("a superseded register names pupils the roster has no slot for")
         n = len(superseded)
-        slots = np.fromiter((roster.slot[pid] for pid, _, _ in superseded), dtype=np.intp, count=n)
-        am = _code_indexes((m[1] for m in superseded), n)
-        _move(roster, slots, am, _code_indexes((m[2] for m in superseded), n), week, -1)
+        slots = np.fromiter(map(roster.slot.__getitem__, map(itemgetter(0), superseded)), dtype=np.intp,
+                            count=n)
+        _move(roster, slots, _code_indexes(superseded, 1, n), _code_indexes(superseded, 2, n), week, -1)
         changed.add("codes")
     if not rows:
         return changed
@@ -201,8 +206,8 @@ def apply_register(roster: Roster, day: dt.date, rows: Sequence[tuple[str, str, 
         _grow(roster, new)
         changed |= {"pupil_ids", "digests", "attributes", "codes"}
     n = len(rows)
-    slots = np.fromiter((roster.slot[r[0]] for r in rows), dtype=np.intp, count=n)
-    am, pm = _code_indexes((r[5] for r in rows), n), _code_indexes((r[6] for r in rows), n)
+    slots = np.fromiter(map(roster.slot.__getitem__, map(itemgetter(0), rows)), dtype=np.intp, count=n)
+    am, pm = _code_indexes(rows, 5, n), _code_indexes(rows, 6, n)
     _move(roster, slots, am, pm, week, 1)
     if (_CODE_COLUMN[am] >= 0).any() or (_CODE_COLUMN[pm] >= 0).any():
         changed.add("codes")
