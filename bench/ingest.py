@@ -540,6 +540,68 @@ def stored_counts(db_url: str, day: dt.date) -> dict[str, int]:
         engine.dispose()
 
 
+#: Tables whose disk use is printed: the rosters (stage 1 of the packed storage) beside the per-pupil
+#: tables they are to replace.
+SIZED_TABLES = ("rosters", "enrolments", "enrolment_code_totals", "pupil_years", "marks")
+ROSTER_PARTS = ("pupil_ids", "digests", "attributes", "totals", "codes", "weeks")
+
+
+_PG_SIZES = "SELECT pg_table_size(:t), pg_indexes_size(:t)"
+_SQLITE_SIZES = ("SELECT coalesce(sum(pgsize) FILTER (WHERE name = :t), 0), "
+                 "coalesce(sum(pgsize) FILTER (WHERE name <> :t), 0) FROM dbstat WHERE name = :t OR name IN "
+                 "(SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = :t)")
+
+
+def storage(db_url: str) -> dict[str, Any]:
+    """Disk used by the sized tables (PostgreSQL: table with TOAST, and indexes; SQLite: pages, from
+    dbstat when the library has it), and the stored size of the roster rows by part."""
+    from sqlalchemy import inspect, text
+
+    from gateway.db.session import make_engine
+
+    engine = make_engine(db_url)
+    pg = engine.dialect.name == "postgresql"
+    out: dict[str, Any] = {"tables": {}, "rosters": None}
+    try:
+        present = set(inspect(engine).get_table_names())
+        with engine.connect() as conn:
+            for table in (t for t in SIZED_TABLES if t in present):
+                with contextlib.suppress(Exception):  # SQLite without dbstat: not measured
+                    row = conn.execute(text(_PG_SIZES if pg else _SQLITE_SIZES), {"t": table}).one()
+                    out["tables"][table] = (int(row[0]), int(row[1]))
+            if "rosters" in present:
+                length = "octet_length" if pg else "length"
+                parts = ", ".join(f"sum({length}({p}))" for p in ROSTER_PARTS)
+                total = " + ".join(f"{length}({p})" for p in ROSTER_PARTS)
+                sql = (f"SELECT count(*), sum(pupils), max(pupils), {parts}, max({total}) "  # noqa: S608
+                       "FROM rosters")
+                row = conn.execute(text(sql)).one()
+                if row[0]:
+                    out["rosters"] = {
+                        "rows": int(row[0]), "pupils": int(row[1]), "largest_pupils": int(row[2]),
+                        "parts": dict(zip(ROSTER_PARTS, (int(v) for v in row[3:9]), strict=True)),
+                        "largest_row": int(row[9]),
+                    }
+    finally:
+        engine.dispose()
+    return out
+
+
+def say_storage(sizes: dict[str, Any]) -> None:
+    tables = ", ".join(f"{t} {data / 2**20:.1f} + {index / 2**20:.1f} MiB"
+                       for t, (data, index) in sizes["tables"].items())
+    say(f"  disk used (table with TOAST + indexes): {tables or 'not measured (no dbstat)'}")
+    rosters = sizes["rosters"]
+    if rosters:
+        rows, pupils = rosters["rows"], rosters["pupils"]
+        stored = sum(rosters["parts"].values())
+        per_part = ", ".join(f"{p} {n / pupils:.1f}" for p, n in rosters["parts"].items())
+        say(f"  roster rows: {rows:,} holding {pupils:,} pupil slots; stored parts "
+            f"{stored / rows / 1024:.1f} KiB a row on average, "
+            f"{rosters['largest_row'] / 1024:.1f} KiB the largest "
+            f"({rosters['largest_pupils']:,} pupils); bytes a pupil {stored / pupils:.0f} ({per_part})")
+
+
 def pg_backend_pids(admin_url: str, database: str) -> list[int]:
     """The server processes of the gateway's connections to the database."""
     from sqlalchemy import create_engine, text
@@ -670,6 +732,7 @@ class BackendReport:
     peak_rss_sum: int
     counts: dict[str, int]
     copy: tuple[int, list[float]] | None
+    sizes: dict[str, Any]
 
 
 def run_backend(backend: str, plan: Plan, args: argparse.Namespace, workdir: Path) -> BackendReport:
@@ -719,6 +782,7 @@ def run_backend(backend: str, plan: Plan, args: argparse.Namespace, workdir: Pat
             say(server.tail())
         server = None
         counts = stored_counts(db.url, plan.days[1])
+        sizes = storage(db.url)
         copy = None
         if not args.no_copy:
             pg = db.url if backend == "postgresql" else None
@@ -732,7 +796,8 @@ def run_backend(backend: str, plan: Plan, args: argparse.Namespace, workdir: Pat
                         other.drop()
             else:
                 copy = copy_baseline(pg, plan, plan.days[1], load_keys(Settings(data_dir=data_dir)).pupil_id_key)
-        return BackendReport(backend, workers, args.concurrency, days, peak_one, peak_sum_hwm, peak_rss_sum, counts, copy)
+        return BackendReport(backend, workers, args.concurrency, days, peak_one, peak_sum_hwm, peak_rss_sum,
+                             counts, copy, sizes)
     finally:
         if server is not None:
             say(server.tail())
@@ -765,6 +830,7 @@ def report(plan: Plan, reports: list[BackendReport]) -> None:
                 f"{r.peak_one / 2**20:.0f} MiB, sum of VmHWM {r.peak_sum_hwm / 2**20:.0f} MiB, peak summed RSS "
                 f"{r.peak_rss_sum / 2**20:.0f} MiB; stored {r.counts}")
         say(line)
+        say_storage(r.sizes)
         if r.copy:
             rows, runs = r.copy
             rates = sorted(rows / seconds for seconds in runs if seconds)

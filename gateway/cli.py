@@ -303,9 +303,11 @@ def stats() -> None:
 
 @stats.command("rebuild")
 @click.option("--year", "year", type=int, default=None, help="academic year (its first calendar year, e.g. 2025); default: every year")
-@click.option("--check", is_flag=True, help="compare the rollup kept at ingest with a recomputation and change nothing")
+@click.option("--check", is_flag=True,
+              help="compare the rollup and the rosters kept at ingest with recomputations; change nothing")
 def stats_rebuild(year: int | None, check: bool) -> None:
-    """Recompute the pupil-year rollup and statistics cells from the enrolments; prints a JSON summary."""
+    """Recompute the pupil-year rollup and statistics cells from the enrolments, and the rosters from the
+    stored marks; prints a JSON summary. --check compares, and changes nothing."""
     from gateway.runtime import build_runtime
     from gateway.services.rollup import rebuild
 
@@ -315,7 +317,8 @@ def stats_rebuild(year: int | None, check: bool) -> None:
     finally:
         runtime.engine.dispose()
     _echo_json(report)
-    if check and not all(v["pupil_years_match"] and v["cells_match"] for v in report.values()):
+    matches = ("pupil_years_match", "cells_match", "rosters_match_marks", "rosters_match_enrolments")
+    if check and not all(v[m] for v in report.values() for m in matches):
         raise SystemExit(1)
 
 

@@ -140,6 +140,26 @@ class Mark(Base):
     __table_args__ = (Index("ix_marks_pupil_year", "pupil_id", "academic_year", "date", "urn", "am", "pm"),)
 
 
+class Roster(Base):
+    """One school's pupils in one academic year and their running totals, packed per pupil slot
+    (`schemas.rosters`): stage 1 of the storage of issue 15, kept beside the enrolments. The URN
+    comes first in the key, so that a cluster can keep a school's rows on one node."""
+
+    __tablename__ = "rosters"
+
+    urn: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    academic_year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    format: Mapped[int] = mapped_column(SmallInteger)
+    pupils: Mapped[int] = mapped_column(Integer)
+    pupil_ids: Mapped[bytes] = mapped_column(LargeBinary)
+    digests: Mapped[bytes] = mapped_column(LargeBinary)
+    attributes: Mapped[bytes] = mapped_column(LargeBinary)
+    totals: Mapped[bytes] = mapped_column(LargeBinary)
+    codes: Mapped[bytes] = mapped_column(LargeBinary)
+    weeks: Mapped[bytes] = mapped_column(LargeBinary)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
 class MarkHistory(Base):
     """Marks of superseded feed versions."""
 

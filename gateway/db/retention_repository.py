@@ -19,6 +19,7 @@ from gateway.db.models import (
     PupilYearRollup,
     Release,
     ReleasePupil,
+    Roster,
     StatsCell,
 )
 
@@ -47,7 +48,8 @@ def count_year(db: Session, academic_year: int) -> dict[str, int]:
 
 
 def delete_year(db: Session, academic_year: int) -> None:
-    for model in (DataKey, PupilIdentity, Mark, MarkHistory, EnrolmentCodeTotal, Enrolment, PupilYearRollup, StatsCell):
+    for model in (DataKey, PupilIdentity, Mark, MarkHistory, EnrolmentCodeTotal, Enrolment, PupilYearRollup,
+                  StatsCell, Roster):
         db.execute(delete(model).where(model.academic_year == academic_year))
 
 

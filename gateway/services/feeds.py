@@ -26,6 +26,7 @@ from anonymisation.pseudonyms import pupil_ids as make_pupil_ids
 from gateway.auth import Principal
 from gateway.db import repositories as repo
 from gateway.db import rollup_repository as rollup
+from gateway.db import roster_repository as rosters
 from gateway.db.base import utcnow
 from gateway.db.session import transaction
 from gateway.errors import InvalidInput, NotFound
@@ -46,6 +47,7 @@ from schemas.feeds import (
     session_deltas,
 )
 from schemas.records import Identity
+from schemas.rosters import Roster, apply_register
 
 log = structlog.get_logger("gateway.feeds")
 
@@ -190,6 +192,7 @@ def _store(sessions: sessionmaker[Session], keys: Keys, principal: Principal, ur
 
         _store_identities(db, keys, register, year, changed)
         _store_marks_and_totals(db, target.la_code, urn, day, year, version, rows, pupil_ids, old)
+        _update_roster(db, urn, day, year, register, old)
         rollup.refresh(db, year, [*pupil_ids, *(pid for pid, _, _ in old)])  # the statistics' pupil-years
 
         # Last, so that the log's append lock is held only from here to the commit.
@@ -304,6 +307,19 @@ def _store_marks_and_totals(
                         for pid, marks in superseded.items()]
     )
     repo.prune_code_totals(db, urn, year)
+
+
+def _update_roster(db: Session, urn: int, day: dt.date, year: int, register: _Register,
+                   old: list[tuple[str, str, str]]) -> None:
+    """Move the school's roster for the year by the register, less the version it supersedes, under
+    the roster row's lock: stage 1 of the packed storage, written beside the enrolments."""
+    kept = rosters.lock(db, urn, year)
+    roster = kept if kept is not None else Roster(year)
+    changed = apply_register(roster, day, [
+        (pid, digest, row["year_group"], row["sen_status"], row["fsm_eligible"], row["am"], row["pm"])
+        for pid, digest, row in zip(register.pupil_ids, register.identity_digests, register.rows, strict=True)
+    ], old)
+    rosters.save(db, urn, roster, changed, new=kept is None)
 
 
 Move = tuple[int, int, int, int, int, int, str | None, int | None, str | None, int | None]

@@ -136,13 +136,15 @@ def test_stats_rebuild_check_finds_a_tampered_cell_and_rebuild_repairs_it(loaded
     runner = CliRunner()
     ok = runner.invoke(main, ["stats", "rebuild", "--check"], env=env)
     assert ok.exit_code == 0, ok.output
-    assert json.loads(ok.stdout) == {"2025": {"pupil_years": 2, "pupil_years_match": True, "cells_match": True}}
+    assert json.loads(ok.stdout) == {"2025": {
+        "pupil_years": 2, "pupil_years_match": True, "cells_match": True, "rosters_match_marks": True,
+        "rosters_match_enrolments": True}}
     with gw.runtime.sessions.begin() as db:
         db.execute(text("UPDATE stats_cells SET pupils = pupils + 1"))
     bad = runner.invoke(main, ["stats", "rebuild", "--check"], env=env)
     assert bad.exit_code == 1 and json.loads(bad.stdout)["2025"]["cells_match"] is False
     fixed = runner.invoke(main, ["stats", "rebuild"], env=env)
-    assert fixed.exit_code == 0 and json.loads(fixed.stdout) == {"2025": {"pupil_years": 2}}
+    assert fixed.exit_code == 0 and json.loads(fixed.stdout) == {"2025": {"pupil_years": 2, "rosters": 1}}
     assert runner.invoke(main, ["stats", "rebuild", "--check"], env=env).exit_code == 0
     assert_rollup_exact(gw, MONDAY + dt.timedelta(days=1))
 

@@ -1,0 +1,147 @@
+"""SQL of the rosters (``schemas.rosters``): one row per (school, academic year), locked and rewritten
+by each register of the school, and what the exactness check reads to recount them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import bindparam, delete, insert, select, union, update
+from sqlalchemy.orm import Session
+
+from gateway.db.base import utcnow
+from gateway.db.models import Enrolment, EnrolmentCodeTotal, Mark, MarkHistory, PupilIdentity, Roster
+from gateway.db.session import driver_connection
+from schemas import rosters as core
+
+_TABLE = Roster.__table__
+_PARTS = [_TABLE.c[part] for part in core.PARTS]
+_WHERE = (_TABLE.c.urn == bindparam("urn"), _TABLE.c.academic_year == bindparam("year"))
+# Built once: a statement built per call spends longer in SQLAlchemy than in the database.
+_READ = select(*_PARTS).where(*_WHERE)
+_INSERT = insert(_TABLE)
+# PostgreSQL, through the driver: the parts go both ways in binary (%b, a binary cursor), not as the
+# hex text that is twice their size and costs a parse at each end.
+_NAMES = ", ".join(core.PARTS)
+_PG_READ_LOCKED = (f"SELECT {_NAMES} FROM rosters "  # noqa: S608
+                   "WHERE urn = %s AND academic_year = %s FOR UPDATE")
+_PG_INSERT = (f"INSERT INTO rosters (urn, academic_year, format, pupils, updated_at, {_NAMES}) "  # noqa: S608
+              f"VALUES (%s, %s, %s, %s, %s, {', '.join(['%b'] * len(core.PARTS))})")
+
+
+def _is_pg(db: Session) -> bool:
+    return db.get_bind().dialect.name == "postgresql"
+
+
+def _roster(academic_year: int, row: Any) -> core.Roster:
+    return core.unpack(academic_year, dict(zip(core.PARTS, row, strict=True)))
+
+
+def lock(db: Session, urn: int, academic_year: int) -> core.Roster | None:
+    """The school's roster for the year, its row locked until commit (PostgreSQL; SQLite has one
+    writer at a time); None when the school has none yet."""
+    if _is_pg(db):
+        with driver_connection(db).cursor(binary=True) as cur:
+            cur.execute(_PG_READ_LOCKED, (urn, academic_year))
+            row = cur.fetchone()
+    else:
+        row = db.connection().execute(_READ, {"urn": urn, "year": academic_year}).one_or_none()
+    return None if row is None else _roster(academic_year, row)
+
+
+def get(db: Session, urn: int, academic_year: int) -> core.Roster | None:
+    row = db.connection().execute(_READ, {"urn": urn, "year": academic_year}).one_or_none()
+    return None if row is None else _roster(academic_year, row)
+
+
+def save(db: Session, urn: int, roster: core.Roster, parts: Iterable[str], *, new: bool) -> None:
+    """Write a roster: a new row with every part, or only the named parts of the existing row (on
+    PostgreSQL the parts not written keep their stored values without being copied)."""
+    parts = core.PARTS if new else tuple(p for p in core.PARTS if p in set(parts))
+    packed = core.pack(roster, parts)
+    if _is_pg(db):
+        with driver_connection(db).cursor() as cur:
+            if new:
+                cur.execute(_PG_INSERT, (urn, roster.academic_year, core.FORMAT, len(roster), utcnow(),
+                                         *packed.values()))
+            else:
+                sets = "".join(f", {p} = %b" for p in parts)  # names of parts, never values
+                cur.execute(f"UPDATE rosters SET pupils = %s, updated_at = %s{sets} "  # noqa: S608
+                            "WHERE urn = %s AND academic_year = %s",
+                            (len(roster), utcnow(), *packed.values(), urn, roster.academic_year))
+        return
+    values: dict[str, Any] = {**packed, "pupils": len(roster), "updated_at": utcnow()}
+    if new:
+        key = {"urn": urn, "academic_year": roster.academic_year}
+        db.connection().execute(_INSERT, {**key, "format": core.FORMAT, **values})
+        return
+    where = (_TABLE.c.urn == urn, _TABLE.c.academic_year == roster.academic_year)
+    db.connection().execute(update(_TABLE).where(*where).values(**values))
+
+
+def years(db: Session) -> list[int]:
+    return sorted(int(y) for y in db.scalars(select(Roster.academic_year).distinct()))
+
+
+def schools(db: Session, academic_year: int) -> list[int]:
+    """Schools with a roster, an enrolment or a stored mark (current or superseded) in the year."""
+    stmt = union(*(select(model.urn).where(model.academic_year == academic_year)
+                   for model in (Roster, Enrolment, Mark, MarkHistory)))
+    return sorted(int(u) for u in db.scalars(stmt))
+
+
+def stored_marks(db: Session, urn: int, academic_year: int
+                 ) -> tuple[list[tuple[str, dt.date, str, str]], list[tuple[str, dt.date]]]:
+    """A school's current marks of the year (pupil_id, date, am, pm), and the (pupil_id, date) of
+    superseded ones."""
+    current = db.execute(select(Mark.pupil_id, Mark.date, Mark.am, Mark.pm)
+                         .where(Mark.urn == urn, Mark.academic_year == academic_year))
+    history = db.execute(select(MarkHistory.pupil_id, MarkHistory.date)
+                         .where(MarkHistory.urn == urn, MarkHistory.academic_year == academic_year))
+    return [tuple(r) for r in current], [tuple(r) for r in history]  # type: ignore[misc]
+
+
+def enrolments(db: Session, urn: int, academic_year: int) -> dict[str, tuple[Any, ...]]:
+    """pupil_id -> (year_group, sen_status, fsm_eligible, first_date, last_date, the six totals in
+    `schemas.rosters.CLASSES` order, {code: sessions}) of the school's enrolments in the year."""
+    e = Enrolment
+    rows = db.execute(select(e.pupil_id, e.year_group, e.sen_status, e.fsm_eligible, e.first_date,
+                             e.last_date, e.sessions_possible, e.sessions_present, e.sessions_aea,
+                             e.sessions_authorised, e.sessions_unauthorised, e.sessions_not_counted)
+                      .where(e.urn == urn, e.academic_year == academic_year))
+    codes: dict[str, dict[str, int]] = {}
+    c = EnrolmentCodeTotal
+    for pid, code, n in db.execute(select(c.pupil_id, c.code, c.sessions)
+                                   .where(c.urn == urn, c.academic_year == academic_year, c.sessions != 0)):
+        codes.setdefault(pid, {})[code] = int(n)
+    return {r[0]: (r[1], r[2], bool(r[3]), r[4], r[5], tuple(int(v) for v in r[6:12]), codes.get(r[0], {}))
+            for r in rows}
+
+
+def rebuild(db: Session, academic_year: int | None = None) -> dict[int, int]:
+    """Make every school's roster afresh (of one year, or of every year with marks): totals, codes,
+    weekly counters and dates from the stored marks, attributes from the enrolments, digests from the
+    stored identities. For a database that held registers before the rosters; the rosters made at
+    ingest equal these. Returns the number of rosters per year."""
+    found = {int(y) for y in db.scalars(select(Mark.academic_year).distinct())}
+    found |= {int(y) for y in db.scalars(select(MarkHistory.academic_year).distinct())}
+    made: dict[int, int] = {}
+    for year in sorted(found if academic_year is None else found & {academic_year}):
+        made[year] = 0
+        db.execute(delete(Roster).where(Roster.academic_year == year))
+        identities = (select(PupilIdentity.pupil_id, PupilIdentity.digest)
+                      .where(PupilIdentity.academic_year == year))
+        digests = {pid: digest for pid, digest in db.execute(identities)}
+        for urn in schools(db, year):
+            counted = core.recount(year, *stored_marks(db, urn, year))
+            if not counted:
+                continue
+            attributes = enrolments(db, urn, year)
+            pupils = []
+            for pid, c in counted.items():
+                year_group, sen_status, fsm = attributes[pid][:3] if pid in attributes else ("", "", False)
+                pupils.append((pid, digests.get(pid, "0" * 64), year_group, sen_status, fsm, c))
+            save(db, urn, core.build(year, pupils), core.PARTS, new=True)
+            made[year] += 1
+    return made
