@@ -14,7 +14,7 @@ requester. The rollup's ``clean`` flags need no recomputation on the way down: t
 never below the school-day bound, so a pupil clean under one is clean under the other.
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-07 02:30:00.000000
 """
 
@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0013'
-down_revision = '0011'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 

@@ -15,7 +15,7 @@ NOW = dt.datetime(2025, 10, 1, tzinfo=dt.UTC)
 
 
 def test_two_dfe_budgets_of_a_year_become_one_ledger_and_come_back_on_downgrade(database_url: str) -> None:
-    downgrade(database_url, "0011")
+    downgrade(database_url, "0012")
     engine = create_engine(normalise_url(database_url))
     with engine.begin() as conn:
         for consumer, cap in (("dfe:dfe", 900), ("dfe:dfe-2", 1000)):
@@ -43,7 +43,7 @@ def test_two_dfe_budgets_of_a_year_become_one_ledger_and_come_back_on_downgrade(
         assert spends == [("dfe-statistics", "dfe:dfe", 400), ("dfe-statistics", "dfe:dfe-2", 400)]
         answered = conn.execute(text("SELECT consumer, bundle FROM stats_answers ORDER BY created_at"))
         assert answered.all() == [("dfe-statistics", "autumn"), ("dfe-statistics", "autumn-dfe-2")]
-    downgrade(database_url, "0011")
+    downgrade(database_url, "0012")
     with engine.connect() as conn:
         budgets = conn.execute(text("SELECT consumer, cap_units FROM privacy_budgets ORDER BY consumer"))
         assert budgets.all() == [("dfe:dfe", 900), ("dfe:dfe-2", 900)]
