@@ -7,6 +7,7 @@ on the Kantara Consent Receipt goes back to the school.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import uuid
 from typing import Any
@@ -30,6 +31,7 @@ from gateway.services.pupils import decrypt_identities
 from policies.access import CONSENT_HISTORY_VIEW, CONSENT_RECORD, CONSENTS_VIEW
 from policies.model import Catalogue
 from policies.ropa import categories, recipients
+from schemas.calendar import academic_year_of
 from schemas.feeds import validate_upn
 
 #: The operator named as controller on receipts; a deployment sets its own in the catalogue header.
@@ -86,7 +88,8 @@ def record_consent(
     assert enrolled is not None
     year = enrolled
     with transaction(sessions) as db:
-        subject = audit_pseudonym(pid, keys.audit_key)
+        # Named as the year of the enrolment names the pupil, under a key destroyed with that year.
+        subject = audit_pseudonym(pid, keys.audit_key_for_year(year))
         index = audit.record(db, audit.new_event(
             principal, "consent.recorded", purpose=purpose.id, subject_org_ids=[str(urn)], record_count=1,
             pupil_refs=[subject], details={"receipt_id": receipt_id, "consent_decision": decision.value}))
@@ -160,7 +163,9 @@ def history(
         records = rrepo.consent_history(db, pid, purpose_id)
         index = audit.record(db, audit.new_event(
             principal, "consents.viewed", purpose=purpose_id, subject_org_ids=[str(urn)] if urn else [],
-            record_count=len(records), pupil_refs=[audit_pseudonym(pid, keys.audit_key)]))
+            record_count=len(records),
+            # This request is an event of the current academic year, and names the pupil as it does.
+            pupil_refs=[audit_pseudonym(pid, keys.audit_key_for_year(academic_year_of(dt.date.today())))]))
     return {
         "purpose": purpose_id,
         "history": [{"receipt_id": r.receipt_id, "purpose": r.purpose, "decision": r.decision, "recorded_at": r.recorded_at,

@@ -148,3 +148,22 @@ def test_a_withdrawal_committed_before_a_release_starts_is_always_honoured(schoo
     assert after, "some releases must start after the withdrawal"
     assert all(len(refs) == 3 for refs in after)
     assert before_counts <= {3, 4}
+
+
+def test_a_consent_event_names_the_pupil_under_the_key_of_the_enrolments_year_not_the_permanent_key(
+    school: Gateway,
+) -> None:
+    """Destroying the year's key at retention must leave nothing that ties a UPN to its consent events."""
+    import json
+
+    from anonymisation.pseudonyms import audit_pseudonym, pupil_id
+
+    receipt = consent(school, 1, "granted")
+    assert receipt.status_code == 201, receipt.text
+    keys = school.runtime.keys
+    pid = pupil_id(pupil(1)["upn"], keys.pupil_id_key)
+    with school.runtime.sessions() as db:
+        entry = db.execute(select(AuditEvent.entry).where(AuditEvent.action == "consent.recorded")).scalar_one()
+    refs = json.loads(bytes(entry))["pupil_refs"]
+    assert refs == [audit_pseudonym(pid, keys.audit_key_for_year(2025))] == [receipt.json()["subject"]["audit_pseudonym"]]
+    assert audit_pseudonym(pid, keys.audit_key) not in refs
