@@ -15,7 +15,7 @@ import structlog
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import FileResponse, RedirectResponse
 
-from gateway.console import dpo, school, statistics
+from gateway.console import dpo, la, school, statistics
 from gateway.console.web import (
     PREFIX,
     PRESESSION_COOKIE,
@@ -249,7 +249,9 @@ def _sections(viewer: Viewer) -> list[dict[str, str]]:
 
 
 @router.get("/")
-def home(request: Request, viewer: ViewerDep) -> Response:
+async def home(request: Request, viewer: ViewerDep) -> Response:
+    if la.is_case_officer(viewer):
+        return await la.home(request, viewer)
     return render(request, "home.html", Page(title="Console", viewer=viewer), sections=_sections(viewer))
 
 
@@ -284,5 +286,6 @@ def purposes(request: Request, viewer: ViewerDep) -> Response:
 
 
 router.include_router(dpo.router)
+router.include_router(la.router)
 router.include_router(school.router)
 router.include_router(statistics.router)

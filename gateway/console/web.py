@@ -348,6 +348,11 @@ def nav_for(principal: Principal | None) -> list[NavItem]:
             items.append(NavItem(f"{PREFIX}/subject-access", "Subject access"))
     if principal.has_role("statistician"):
         items.append(NavItem(f"{PREFIX}/statistics", "Statistics"))
+    if principal.has_role("case_officer") and principal.org_type == "la":
+        items += [
+            NavItem(f"{PREFIX}/la/ask", "Ask for a release"),
+            NavItem(f"{PREFIX}/la/releases", "Releases"),
+        ]
     items.append(NavItem(f"{PREFIX}/purposes", "Purposes"))
     return items
 

@@ -6,6 +6,7 @@ The browser tests in tests/e2e drive the same pages through Chromium; these run 
 from __future__ import annotations
 
 import datetime as dt
+import html
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -14,8 +15,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
-from gateway.db.models import AuditEvent, ConsentRecord
+from gateway.db.models import AuditEvent, ConsentRecord, Release
 from policies.ropa import ropa_csv
+from tests.api.test_releases import JUSTIFICATION
 from tests.conftest import Gateway
 from tests.e2e.seed import CAMDEN_PRIMARY, WINDOW_FROM, WINDOW_TO, World, seed
 from tests.factories import upn
@@ -318,6 +320,10 @@ def test_the_home_page_offers_each_role_its_own_sections(gw: Gateway) -> None:
     school = gw.client.get("/console/").text
     assert 'href="/console/school"' in school and 'href="/console/audit"' not in school
     sign_in(gw, CASE_OFFICER)
+    la = gw.client.get("/console/").text
+    assert 'href="/console/la/ask"' in la and 'href="/console/la/releases"' in la
+    assert "There is nothing in the console for your roles" not in la
+    sign_in(gw, SUBMITTER)
     assert "There is nothing in the console for your roles" in gw.client.get("/console/").text
 
 
@@ -793,3 +799,210 @@ def test_only_dfe_statisticians_use_the_dashboard(gw: Gateway) -> None:
     assert gw.client.post("/console/statistics", data={**QUESTION, "csrf_token": csrf}).status_code == 403
     sign_in(gw, DPO)
     assert gw.client.get("/console/statistics").status_code == 403
+
+
+# --- the local authority's case officer ------------------------------------------------------------
+
+OTHER_CASE_OFFICER = ("la", "211", "case_officer")
+
+
+def ask_form(csrf: str, **overrides: object) -> dict[str, object]:
+    """The ask form for the seeded window (6 to 17 October 2025), acknowledged."""
+    body: dict[str, object] = {
+        "csrf_token": csrf,
+        "from-day": "6", "from-month": "10", "from-year": "2025",
+        "to-day": "17", "to-month": "10", "to-year": "2025",
+        "justification": "Autumn term targeting support meeting with each school",
+        "acknowledged": "yes",
+    }
+    body.update(overrides)
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def test_the_case_officers_home_names_the_la_from_the_register_and_lists_its_schools_and_releases(
+    world: tuple[Gateway, World],
+) -> None:
+    gw, w = world
+    sign_in(gw, CASE_OFFICER)
+    r = gw.client.get("/console/")
+    assert r.status_code == 200
+    assert "There is nothing in the console" not in r.text
+    name = re.search(r'data-testid="la-name">([^<]+)<', r.text)
+    assert name and name.group(1) == "Camden"
+    schools = r.text.split('data-testid="schools"')[1].split("</table>")[0]
+    assert "100001" in schools and "100003" not in schools  # Tower Hamlets' school is not Camden's
+    releases = r.text.split('data-testid="releases"')[1].split("</table>")[0]
+    assert w.targeting_release in releases and w.overdue_release in releases
+    assert 'href="/console/la/ask"' in r.text
+
+
+def test_the_ask_page_shows_each_la_purpose_with_what_why_basis_retention_and_acknowledgement(
+    gw: Gateway,
+) -> None:
+    sign_in(gw, CASE_OFFICER)
+    r = gw.client.get("/console/la/ask")
+    assert r.status_code == 200
+    la_purposes = [p for p in gw.runtime.catalogue.purposes if p.requester.org_type == "la"]
+    assert la_purposes
+    text = html.unescape(r.text)
+    for p in la_purposes:
+        assert f'href="/console/la/ask/{p.id}"' in r.text
+        assert p.acknowledgement in text and p.retention.describe() in text
+        assert p.lawful_basis.article in text and p.description in text
+    assert 'href="/console/la/ask/transition-y6-y7"' not in r.text
+    form = gw.client.get("/console/la/ask/la-targeting-support")
+    assert form.status_code == 200 and 'name="acknowledged"' in form.text
+    assert gw.client.get("/console/la/ask/dfe-statistics").status_code == 404
+    assert gw.client.get("/console/la/ask/no-such-purpose").status_code == 404
+
+
+def test_asking_in_the_console_makes_the_release_through_the_same_service_and_audit_as_the_api(
+    world: tuple[Gateway, World],
+) -> None:
+    gw, w = world
+    csrf = sign_in(gw, CASE_OFFICER)
+    before = audit_size(gw)
+    r = gw.client.post("/console/la/ask/la-severe-absence", data=ask_form(csrf, schools=str(CAMDEN_PRIMARY)))
+    assert r.status_code == 201, r.text
+    release_id = re.search(r'data-testid="release-id">(rel_[0-9a-f]{32})<', r.text)
+    assert release_id
+    event = last_event(gw)
+    assert audit_size(gw) == before + 1
+    assert event.action == "release.decided" and event.decision == "allow"
+    assert event.release_id == release_id.group(1) and event.actor_org_id == "202"
+    assert b'"record_count":2' in bytes(event.entry) and b'"schools":[100001]' in bytes(event.entry)
+    text = page_text(r.text)
+    assert "Severe absence casework (la-severe-absence)" in text
+    assert "Autumn term targeting support meeting with each school" in text  # the justification
+    assert "6 October 2025 to 17 October 2025" in text
+    assert "for lack of consent: 0; for a parent's objection: 0" in html.unescape(text)
+    records = r.text.split('data-testid="records"')[1].split("</table>")[0]
+    assert w.upns[3] in records and w.upns[4] in records and w.upns[1] not in records
+    assert 'data-field="upn"' in records and 'data-value="0.4"' in records  # pupil 4 attended 40%
+    assert "release.js" in r.text and "script-src 'self'" in r.headers["content-security-policy"]
+    assert w.upns[3] not in str(r.url)
+
+
+def test_the_console_refuses_a_request_without_the_acknowledgement_and_decides_nothing(
+    world: tuple[Gateway, World],
+) -> None:
+    gw, _ = world
+    csrf = sign_in(gw, CASE_OFFICER)
+    before = audit_size(gw)
+    r = gw.client.post("/console/la/ask/la-targeting-support", data=ask_form(csrf, acknowledged=None))
+    assert r.status_code == 422
+    assert 'href="#acknowledged"' in r.text and "Tick the box to accept" in r.text
+    assert "Autumn term targeting support" in r.text  # what was typed is kept
+    bad_date = gw.client.post(
+        "/console/la/ask/la-targeting-support", data=ask_form(csrf, **{"from-month": "13"})
+    )
+    assert bad_date.status_code == 422 and 'href="#from"' in bad_date.text and "real date" in bad_date.text
+    part = gw.client.post("/console/la/ask/la-targeting-support", data=ask_form(csrf, **{"to-year": ""}))
+    assert part.status_code == 422 and "must include a year" in part.text
+    school = gw.client.post("/console/la/ask/la-targeting-support", data=ask_form(csrf, schools="abc"))
+    assert school.status_code == 422 and 'href="#schools"' in school.text
+    long = gw.client.post(
+        "/console/la/ask/la-targeting-support", data=ask_form(csrf, justification="x" * 2001)
+    )
+    assert long.status_code == 422 and "2,000 characters" in long.text
+    assert audit_size(gw) == before
+
+
+def test_a_denied_console_request_shows_the_reasons_and_is_audited_as_a_denial(
+    world: tuple[Gateway, World],
+) -> None:
+    gw, _ = world
+    csrf = sign_in(gw, CASE_OFFICER)
+    r = gw.client.post(
+        "/console/la/ask/la-severe-absence",
+        data=ask_form(csrf, schools="100003", justification="too short"),
+    )
+    assert r.status_code == 403
+    assert 'href="#schools"' in r.text and "other_la_school" in r.text
+    assert 'href="#justification"' in r.text and "justification_too_short" in r.text
+    event = last_event(gw)
+    assert event.action == "release.decided" and event.decision == "deny"
+    assert event.release_id is None
+
+
+def test_the_release_page_shows_the_metadata_and_says_the_records_are_not_kept(
+    world: tuple[Gateway, World],
+) -> None:
+    gw, w = world
+    sign_in(gw, CASE_OFFICER)
+    before = audit_size(gw)
+    r = gw.client.get(f"/console/la/releases/{w.targeting_release}")
+    assert r.status_code == 200
+    text = page_text(html.unescape(r.text))
+    assert "Targeting support meetings (la-targeting-support)" in text
+    assert JUSTIFICATION in text and "3" in text.split("Records")[1][:10]
+    assert "The gateway keeps no copy of the records" in text
+    assert 'data-testid="records"' not in r.text  # metadata only, as GET /v1/releases/{id}
+    assert audit_size(gw) == before
+    overdue = gw.client.get(f"/console/la/releases/{w.overdue_release}")
+    assert "Overdue for deletion" in overdue.text and 'data-testid="overdue-warning"' in overdue.text
+
+
+def test_the_releases_list_shows_each_stage_and_highlights_overdue_releases(
+    world: tuple[Gateway, World],
+) -> None:
+    gw, w = world
+    with gw.runtime.sessions() as db, db.begin():
+        db.execute(
+            update(Release)
+            .where(Release.id == w.targeting_release)
+            .values(expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=10))
+        )
+    sign_in(gw, CASE_OFFICER)
+    r = gw.client.get("/console/la/releases")
+    assert r.status_code == 200
+    stages = dict(re.findall(r'data-release="(rel_[0-9a-f]+)" data-stage="(\w+)"', r.text))
+    assert stages == {w.targeting_release: "expiring", w.overdue_release: "expired"}
+    overdue_row = re.search(rf'<tr class="app-row--overdue" data-release="{w.overdue_release}"', r.text)
+    assert overdue_row and "Overdue for deletion" in r.text and "3 days overdue" in r.text
+    assert "Expiring soon" in r.text and ("10 days left" in r.text or "9 days left" in r.text)
+
+
+def test_attesting_deletion_in_the_console_goes_through_the_service_and_is_audited(
+    world: tuple[Gateway, World],
+) -> None:
+    gw, w = world
+    csrf = sign_in(gw, CASE_OFFICER)
+    path = f"/console/la/releases/{w.overdue_release}/deletion"
+    assert gw.client.post(path, data={}, follow_redirects=False).status_code == 403  # no CSRF token
+    r = gw.client.post(path, data={"csrf_token": csrf}, follow_redirects=False)
+    assert r.status_code == 303
+    assert r.headers["location"] == f"/console/la/releases/{w.overdue_release}?attested=1"
+    event = last_event(gw)
+    assert event.action == "release.deleted" and event.release_id == w.overdue_release
+    assert b'"overdue":true' in bytes(event.entry)
+    page = gw.client.get(r.headers["location"])
+    assert "Deletion attested" in page.text and "Deleted" in page.text
+    api = gw.client.get(f"/v1/releases/{w.overdue_release}", headers=gw.auth(*CASE_OFFICER)).json()
+    assert api["status"] == "deleted"
+    again = gw.client.post(path, data={"csrf_token": csrf})
+    assert again.status_code == 409
+    listed = gw.client.get("/console/la/releases").text
+    assert re.search(rf'data-release="{w.overdue_release}" data-stage="deleted"', listed)
+
+
+def test_another_la_cannot_see_or_attest_a_release_and_a_school_officer_is_refused_la_pages(
+    world: tuple[Gateway, World],
+) -> None:
+    gw, w = world
+    csrf = sign_in(gw, OTHER_CASE_OFFICER)
+    assert gw.client.get(f"/console/la/releases/{w.targeting_release}").status_code == 404
+    before = audit_size(gw)
+    r = gw.client.post(f"/console/la/releases/{w.targeting_release}/deletion", data={"csrf_token": csrf})
+    assert r.status_code == 404 and audit_size(gw) == before
+    home = gw.client.get("/console/")
+    assert "Tower Hamlets" in home.text and w.targeting_release not in home.text
+    assert w.targeting_release not in gw.client.get("/console/la/releases").text
+    csrf = sign_in(gw, OFFICER)
+    for path in ("/console/la/ask", "/console/la/ask/la-targeting-support", "/console/la/releases",
+                 f"/console/la/releases/{w.targeting_release}"):
+        refused = gw.client.get(path)
+        assert refused.status_code == 403, path
+        assert "wrong_organisation" in refused.text and "wrong_role" in refused.text
+    posted = gw.client.post("/console/la/ask/la-targeting-support", data=ask_form(csrf))
+    assert posted.status_code == 403 and audit_size(gw) == before
