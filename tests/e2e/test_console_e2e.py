@@ -26,6 +26,7 @@ UPN_SHAPE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z][0-9]{11}[0-9A-Za-z](?![A-Za-z0
 DPO = ("operator", "operator", "dpo")
 OFFICER = ("school", str(CAMDEN_PRIMARY), "attendance_officer")
 STATISTICIAN = ("dfe", "dfe", "statistician")
+CASE_OFFICER = ("la", "202", "case_officer")
 
 #: What every console page must have for a screen-reader user (a small subset of WCAG 2.2 AA that
 #: can be checked without a rules engine): a language, one h1, a title, and a label for every field.
@@ -424,6 +425,140 @@ def test_a_wrong_role_is_refused_in_the_browser(browse: Any) -> None:
     s.sign_in(STATISTICIAN)
     assert s.goto("/console/subject-access").status == 403
     assert s.goto("/console/audit/integrity").status == 403
+
+
+def test_the_la_case_officer_asks_for_a_release_reads_downloads_and_attests_its_deletion(
+    browse: Any, served: Served
+) -> None:
+    w = served.world
+    b = browse()
+    b.sign_in(CASE_OFFICER)
+    # Home: the LA by its name on the register of schools, its schools and its releases.
+    assert b.heading() == "Camden"
+    schools = b.text("[data-testid=schools]")
+    assert str(CAMDEN_PRIMARY) in schools and "100003" not in schools
+    assert w.targeting_release in b.text("[data-testid=releases]")
+    b.shot("la-home")
+
+    # Ask: the purposes with what each releases, why, its basis and retention; then the form.
+    b.click("nav a:has-text('Ask for a release')")
+    assert b.heading() == "Ask for a release"
+    assert "Acknowledgement" in b.text() and "Lawful basis" in b.text()
+    b.shot("la-ask-purposes")
+    b.click("a[data-purpose=la-severe-absence]")
+    assert b.heading() == "Severe absence casework"
+    b.page.fill("#from-day", "6")
+    b.page.fill("#from-month", "10")
+    b.page.fill("#from-year", "2025")
+    b.page.fill("#to-day", "17")
+    b.page.fill("#to-month", "10")
+    b.page.fill("#to-year", "2025")
+    b.page.check(f"#school-{CAMDEN_PRIMARY}")
+    b.page.fill("#justification", "Casework review of severely absent pupils, autumn term")
+    # Without the acknowledgement ticked nothing is asked: the box is named, what was typed is kept.
+    b.click("button:has-text('Ask for the release')")
+    assert "Tick the box to accept" in b.text(".govuk-error-summary")
+    assert b.page.input_value("#justification").startswith("Casework review")
+    b.shot("la-ask-error")
+    b.page.check("#acknowledged-yes")
+    b.shot("la-ask-form")
+    b.click("button:has-text('Ask for the release')")
+
+    # The release: its metadata, and the records, once, in the response that made it.
+    assert b.heading() == "Release made"
+    release_id = b.text("[data-testid=release-id]").strip()
+    assert re.fullmatch(r"rel_[0-9a-f]{32}", release_id)
+    assert b.path() == "/console/la/ask/la-severe-absence"
+    assert "Casework review of severely absent pupils" in b.text("[data-testid=justification]")
+    assert b.text("[data-testid=record-count]") == "2"
+    assert "for lack of consent: 0" in b.text("[data-testid=withheld]")
+    records = b.text("[data-testid=records]")
+    assert w.upns[3] in records and w.upns[4] in records and w.upns[1] not in records
+    assert "Showing records 1 to 2 of 2" in b.text("[data-testid=page-status]")
+    b.shot("la-release-made")
+
+    # The download is those same records, made in the browser: no request goes to the gateway.
+    asked_before = len(b.requested)
+    with b.page.expect_download() as download:
+        b.page.click("button:has-text('Download these records as CSV')")
+    lines = Path(download.value.path()).read_text(encoding="utf-8").splitlines()
+    assert lines[0].split(",")[:3] == ["upn", "forename", "surname"]
+    assert sorted(line.split(",")[0] for line in lines[1:]) == sorted([w.upns[3], w.upns[4]])
+    assert any(",0.4" in line for line in lines[1:])  # the released rate, not the table's "40.0%"
+    assert download.value.suggested_filename == f"la-severe-absence-2025-10-06-2025-10-17-{release_id}.csv"
+    assert [u for u in b.requested[asked_before:] if not u.startswith("blob:")] == []
+
+    # The LA's releases: the new one active, the seeded one overdue and highlighted.
+    b.click("nav a:has-text('Releases')")
+    new_row = b.page.locator(f"tr[data-release={release_id}]")
+    assert new_row.get_attribute("data-stage") == "active"
+    overdue_row = b.page.locator(f"tr[data-release={w.overdue_release}]")
+    assert "app-row--overdue" in (overdue_row.get_attribute("class") or "")
+    assert "Overdue for deletion" in overdue_row.inner_text()
+    b.shot("la-releases")
+
+    # The release's page afterwards: metadata only; then the deletion is attested.
+    b.click(f"a:has-text('{release_id}')")
+    assert "The gateway keeps no copy of the records" in b.text("[data-testid=records-not-kept]")
+    assert b.page.locator("[data-testid=records]").count() == 0
+    b.click("button:has-text('Attest deletion')")
+    assert "Deletion attested" in b.text(".govuk-notification-banner")
+    assert b.text("[data-testid=stage]") == "Deleted"
+    b.shot("la-release-deleted")
+    b.click("nav a:has-text('Releases')")
+    b.click(f"tr[data-release={w.overdue_release}] button:has-text('Attest deletion')")
+    assert b.text("[data-testid=stage]") == "Deleted"
+    b.click("nav a:has-text('Releases')")
+    assert b.page.locator("tr.app-row--overdue").count() == 0
+    # The one message: Chromium's note of the form's 422 answer when the box was not ticked.
+    assert [m for m in b.console if "status of 422" not in m] == [] and len(b.console) == 1
+    assert b.page_errors == []
+
+
+def test_a_long_release_is_paged_in_the_browser(browse: Any, served: Served) -> None:
+    """More records than a page holds: the table pages without asking the gateway for anything."""
+    b = browse()
+    b.sign_in(CASE_OFFICER)
+    b.goto("/console/la/ask/la-targeting-support")
+    b.page.fill("#justification", "Termly targeting support meeting preparation")
+    b.page.check("#acknowledged-yes")
+    b.page.fill("#from-day", "6")
+    b.page.fill("#from-month", "10")
+    b.page.fill("#from-year", "2025")
+    b.page.fill("#to-day", "17")
+    b.page.fill("#to-month", "10")
+    b.page.fill("#to-year", "2025")
+    b.click("button:has-text('Ask for the release')")
+    assert b.heading() == "Release made"
+    # Three records: shown on pages of two to drive the pager (the page size is the table's setting).
+    b.page.evaluate("""() => {
+      const t = document.querySelector('table[data-paged]'); t.setAttribute('data-paged', '2');
+      const s = document.createElement('script'); s.src = document.querySelector('script[src*=release]').src;
+      document.body.appendChild(s);
+    }""")
+    b.page.wait_for_function("() => document.querySelector('[data-testid=page-number]')")
+    visible = (
+        "() => Array.from(document.querySelectorAll('[data-testid=records] tbody tr'))"
+        ".filter(r => !r.hidden).length"
+    )
+    assert b.page.evaluate(visible) == 2
+    asked_before = len(b.requested)
+    b.page.click("button:has-text('Next')")
+    assert b.page.evaluate(visible) == 1
+    assert "Page 2 of 2" in b.text("[data-testid=page-number]")
+    b.page.click("button:has-text('Previous')")
+    assert b.page.evaluate(visible) == 2
+    assert [u for u in b.requested[asked_before:] if "release.js" not in u] == []
+
+
+def test_a_school_officer_is_refused_the_la_pages_in_the_browser(browse: Any, served: Served) -> None:
+    b = browse()
+    b.sign_in(OFFICER)
+    response = b.goto("/console/la/releases")
+    assert response.status == 403 and "wrong_organisation" in b.text("[data-testid=reasons]")
+    o = browse()
+    o.sign_in(("la", "211", "case_officer"))
+    assert o.goto(f"/console/la/releases/{served.world.targeting_release}").status == 404
 
 
 def _sign_in(client: httpx.Client, served: Served, who: tuple[str, ...]) -> str:
