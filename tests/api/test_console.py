@@ -11,10 +11,13 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
+import orjson
 import pytest
+from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
+from gateway.cli import main
 from gateway.db.models import AuditEvent, ConsentRecord, Release
 from policies.ropa import ropa_csv
 from tests.api.test_releases import JUSTIFICATION
@@ -1006,3 +1009,36 @@ def test_another_la_cannot_see_or_attest_a_release_and_a_school_officer_is_refus
         assert "wrong_organisation" in refused.text and "wrong_role" in refused.text
     posted = gw.client.post("/console/la/ask/la-targeting-support", data=ask_form(csrf))
     assert posted.status_code == 403 and audit_size(gw) == before
+
+
+def test_policy_explain_gives_the_same_decision_and_reasons_before_the_console_is_asked(
+    world: tuple[Gateway, World],
+) -> None:
+    gw, _ = world
+    explained = CliRunner().invoke(main, [
+        "policy", "explain", "--org-type", "la", "--org-id", "202", "--role", "case_officer",
+        "--purpose", "la-severe-absence", "--school", "100003", "--school-la", "100003=211",
+        "--from", "2025-10-06", "--to", "2025-10-17", "--justification", "too short",
+    ])
+    assert explained.exit_code == 1 and explained.output.startswith("decision: deny")
+    reasons = [line[4:] for line in explained.output.splitlines() if line.startswith("  - ")]
+    csrf = sign_in(gw, CASE_OFFICER)
+    r = gw.client.post(
+        "/console/la/ask/la-severe-absence",
+        data=ask_form(csrf, schools="100003", justification="too short"),
+    )
+    assert r.status_code == 403
+    event_reasons = orjson.loads(bytes(last_event(gw).entry))["reasons"]
+    assert sorted(event_reasons) == sorted(reasons)
+    shown = html.unescape(page_text(r.text))
+    for reason in reasons:
+        code, _, text = reason.partition(":")
+        assert f"{text.strip().capitalize()} ({code})" in shown
+    allowed = CliRunner().invoke(main, [
+        "policy", "explain", "--org-type", "la", "--org-id", "202", "--role", "case_officer",
+        "--purpose", "la-severe-absence", "--from", "2025-10-06", "--to", "2025-10-17",
+    ])
+    purpose = next(p for p in gw.runtime.catalogue.purposes if p.id == "la-severe-absence")
+    assert allowed.exit_code == 0 and purpose.acknowledgement in allowed.output
+    form = html.unescape(gw.client.get("/console/la/ask/la-severe-absence").text)
+    assert f'data-testid="acknowledgement">{purpose.acknowledgement}<' in form
