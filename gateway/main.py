@@ -16,7 +16,9 @@ from gateway.api import audit as audit_api
 from gateway.api import consents, releases
 from gateway.api import feeds, health, pupils
 from gateway.api import stats as stats_api
+from gateway.console.routes import root_router as site_root_router
 from gateway.console.routes import router as console_router
+from gateway.console.web import install_not_found_page
 from gateway.services import audit_log
 from gateway.errors import install_error_handlers
 from gateway.logging import configure_logging
@@ -90,6 +92,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     app.state.runtime = runtime
     install_error_handlers(app)
+    install_not_found_page(app)
 
     app.add_middleware(RequestContext)
 
@@ -101,4 +104,5 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(consents.router)
     app.include_router(stats_api.router)
     app.include_router(console_router)
+    app.include_router(site_root_router)
     return app

@@ -48,6 +48,8 @@ from policies.ropa import CONSENT_NAMES, fields_released, recipients
 log = structlog.get_logger("gateway.console")
 
 router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)
+#: The site's own root: people who open the gateway's address in a browser are looking for the console.
+root_router = APIRouter(include_in_schema=False)
 ViewerDep = Annotated[Viewer, Depends(current_viewer)]
 
 #: Browsers keep cookies of up to 4,096 bytes (RFC 6265 section 6.1), name and attributes included; a
@@ -58,6 +60,11 @@ MAX_TOKEN_CHARS = 3800
 @router.get("")
 def console_root() -> RedirectResponse:
     return RedirectResponse(PREFIX + "/", status_code=308)
+
+
+@root_router.get("/")
+def site_root() -> RedirectResponse:
+    return RedirectResponse(PREFIX + "/", status_code=307)
 
 
 @router.get("/static/{name:path}")

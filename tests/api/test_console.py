@@ -1042,3 +1042,31 @@ def test_policy_explain_gives_the_same_decision_and_reasons_before_the_console_i
     assert allowed.exit_code == 0 and purpose.acknowledgement in allowed.output
     form = html.unescape(gw.client.get("/console/la/ask/la-severe-absence").text)
     assert f'data-testid="acknowledgement">{purpose.acknowledgement}<' in form
+
+
+def test_the_site_root_leads_to_the_console(gw: Gateway) -> None:
+    r = gw.client.get("/", follow_redirects=False)
+    assert r.status_code == 307 and r.headers["location"] == "/console/"
+    assert gw.client.get("/").url.path == "/console/sign-in"
+
+
+@pytest.mark.parametrize("path", ["/console/no-such-page", "/console/la/nothing/here", "/nothing", "/v2/x"])
+def test_an_unknown_address_gets_the_consoles_own_404_page(gw: Gateway, path: str) -> None:
+    r = gw.client.get(path)
+    assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+    assert "Page not found" in r.text and 'href="/console/"' in r.text
+    assert "default-src 'none'" in r.headers["content-security-policy"]
+    assert r.headers["cache-control"] == "no-store"
+
+
+def test_the_apis_unknown_addresses_and_wrong_methods_stay_json(gw: Gateway) -> None:
+    r = gw.client.get("/v1/no-such-thing")
+    assert r.status_code == 404 and r.headers["content-type"] == "application/json"
+    wrong = gw.client.delete("/v1/purposes", headers=gw.auth(*DPO))
+    assert wrong.status_code == 405 and wrong.headers["content-type"] == "application/json"
+
+
+def test_a_signed_in_user_keeps_the_navigation_on_the_404_page(gw: Gateway) -> None:
+    sign_in(gw, DPO)
+    r = gw.client.get("/console/no-such-page")
+    assert r.status_code == 404 and 'href="/console/audit"' in r.text and "Sign out" in r.text
