@@ -89,6 +89,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         version="1.0.0",
         description="Purpose-limited, audited exchange of school attendance data in England.",
         lifespan=lifespan,
+        docs_url=None,  # served by the console's router from vendored files (works offline)
     )
     app.state.runtime = runtime
     install_error_handlers(app)

@@ -13,7 +13,8 @@ from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
 from gateway.console import dpo, la, school, statistics
 from gateway.console.web import (
@@ -40,6 +41,7 @@ from gateway.console.web import (
     safe_next,
     session_binding,
     set_cookie,
+    static_url,
     verify,
 )
 from gateway.errors import Unauthenticated
@@ -65,6 +67,22 @@ def console_root() -> RedirectResponse:
 @root_router.get("/")
 def site_root() -> RedirectResponse:
     return RedirectResponse(PREFIX + "/", status_code=307)
+
+
+#: Swagger UI for /docs, vendored (static/vendor/, hashes in vendor.json) so that it works offline.
+SWAGGER_UI = "vendor/swagger-ui-dist-5.36.0/"
+
+
+@root_router.get("/docs")
+def api_docs(request: Request) -> HTMLResponse:
+    app = request.app
+    return get_swagger_ui_html(
+        openapi_url=app.openapi_url,
+        title=f"{app.title} - Swagger UI",
+        swagger_js_url=static_url(SWAGGER_UI + "swagger-ui-bundle.js"),
+        swagger_css_url=static_url(SWAGGER_UI + "swagger-ui.css"),
+        swagger_favicon_url=static_url(SWAGGER_UI + "favicon-32x32.png"),
+    )
 
 
 @router.get("/static/{name:path}")

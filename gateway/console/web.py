@@ -236,7 +236,11 @@ def clear_cookie(request: Request, response: Response, name: str) -> None:
 
 
 #: What static/ serves, by suffix; anything else there (READMEs, licences, vendor.json) is not served.
-STATIC_MEDIA_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
+STATIC_MEDIA_TYPES = {
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".png": "image/png",
+}
 
 
 def _static_versions() -> dict[str, str]:

@@ -1070,3 +1070,15 @@ def test_a_signed_in_user_keeps_the_navigation_on_the_404_page(gw: Gateway) -> N
     sign_in(gw, DPO)
     r = gw.client.get("/console/no-such-page")
     assert r.status_code == 404 and 'href="/console/audit"' in r.text and "Sign out" in r.text
+
+
+def test_the_api_docs_need_no_internet(gw: Gateway) -> None:
+    r = gw.client.get("/docs")
+    assert r.status_code == 200 and "SwaggerUIBundle" in r.text
+    assert "cdn." not in r.text and "https://" not in r.text.split("<body>")[0]
+    assets = re.findall(r'(?:href|src)="(/console/static/vendor/swagger-ui-dist-[^"]+)"', r.text)
+    assert len(assets) == 3
+    for asset in assets:
+        served = gw.client.get(asset)
+        assert served.status_code == 200 and "immutable" in served.headers["cache-control"]
+    assert gw.client.get("/openapi.json").status_code == 200

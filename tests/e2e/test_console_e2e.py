@@ -561,6 +561,24 @@ def test_a_school_officer_is_refused_the_la_pages_in_the_browser(browse: Any, se
     assert o.goto(f"/console/la/releases/{served.world.targeting_release}").status == 404
 
 
+def test_the_api_docs_render_from_the_gateways_own_files(browse: Any, served: Served) -> None:
+    """Swagger UI is vendored: /docs draws the API from /openapi.json with no other host reachable."""
+    b = browse()
+    b.context.route(re.compile(r"^(?!" + re.escape(served.base_url) + ").*"), lambda route: route.abort())
+    b.page.goto(served.base_url + "/docs")
+    b.page.wait_for_selector(".swagger-ui .info .title")
+    assert "Attendance data gateway" in b.page.inner_text(".swagger-ui .info .title")
+    assert b.page.locator(".opblock-summary-path").count() > 10
+    assert all(u.startswith(served.base_url + "/") for u in b.requested)
+    assert b.page_errors == []
+    b.shot("api-docs")
+    b.page.goto(served.base_url + "/")
+    assert b.path() == "/console/sign-in?next=/console/"
+    response = b.page.goto(served.base_url + "/console/no-such-page")
+    assert response.status == 404 and b.heading() == "Page not found"
+    b.shot("not-found")
+
+
 def _sign_in(client: httpx.Client, served: Served, who: tuple[str, ...]) -> str:
     """Signs a plain HTTP client in through the console's form; returns its session's CSRF token."""
     form = client.get("/console/sign-in")
