@@ -8,7 +8,6 @@ Authorisation and audit events come from the same service functions as ``/v1/aud
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -218,10 +217,8 @@ async def audit_event(
     event = found[0]
     proof = await run_in_threadpool(_check_inclusion, runtime, event)
     body = event["event"]
-    details = [
-        (k, v if isinstance(v, str) else json.dumps(v, indent=2, sort_keys=True))
-        for k, v in sorted(body["details"].items())
-    ]
+    details = sorted(body["details"].items())
+    justification = await run_in_threadpool(_justification, runtime, viewer.principal, body.get("release_id"))
     return render(
         request,
         "dpo/event.html",
@@ -230,7 +227,18 @@ async def audit_event(
         body=body,
         details=details,
         proof=proof,
+        justification=justification,
     )
+
+
+def _justification(runtime: Runtime, principal: Principal, release_id: str | None) -> str | None:
+    """The requester's stated justification, kept with the release (never in the log: it is free text)."""
+    if not release_id:
+        return None
+    try:
+        return str(releases.get_release(runtime.sessions, principal, release_id)["justification"])
+    except NotFound:
+        return None
 
 
 # --- integrity -----------------------------------------------------------------------------------

@@ -1082,3 +1082,32 @@ def test_the_api_docs_need_no_internet(gw: Gateway) -> None:
         served = gw.client.get(asset)
         assert served.status_code == 200 and "immutable" in served.headers["cache-control"]
     assert gw.client.get("/openapi.json").status_code == 200
+
+
+def test_the_event_page_shows_the_justification_and_details_as_readable_rows(
+    world: tuple[Gateway, World],
+) -> None:
+    gw, w = world
+    with gw.runtime.sessions() as db:
+        index = db.execute(
+            select(AuditEvent.idx).where(AuditEvent.release_id == w.targeting_release)
+        ).scalar_one()
+    sign_in(gw, DPO)
+    r = gw.client.get(f"/console/audit/events/{index}")
+    assert r.status_code == 200
+    justification = re.search(r'data-testid="justification">([^<]+)<', r.text)
+    assert justification and html.unescape(justification.group(1)) == JUSTIFICATION
+    details = page_text(r.text.split("<h2 class=\"govuk-heading-m\">Details</h2>")[1])
+    assert "from 1 September 2025" in details and "to 31 October 2025" in details  # dates as dates
+    assert "<li>pupil_ref</li><li>school_urn</li>" in r.text  # lists as lists
+    assert '"pupil_ref"' not in r.text  # no JSON left
+    release = gw.client.get(f"/console/releases/{w.targeting_release}")
+    assert f'data-testid="justification">{JUSTIFICATION}<' in html.unescape(release.text)
+
+
+def test_an_event_that_is_not_a_decision_has_no_decision_tag(world: tuple[Gateway, World]) -> None:
+    gw, _ = world
+    sign_in(gw, DPO)
+    trail = gw.client.get("/console/audit", params={"action": "feed.accepted"})
+    assert trail.status_code == 200 and "feed.accepted" in trail.text
+    assert ">None<" not in trail.text and "not a decision" in trail.text
