@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
-from gateway.console import dpo, la, school, statistics
+from gateway.console import dpo, la, school, statistics, trail
 from gateway.console.web import (
     PREFIX,
     PRESESSION_COOKIE,
@@ -311,6 +311,7 @@ def purposes(request: Request, viewer: ViewerDep) -> Response:
 
 
 router.include_router(dpo.router)
+router.include_router(trail.router)
 router.include_router(la.router)
 router.include_router(school.router)
 router.include_router(statistics.router)

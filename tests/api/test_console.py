@@ -5,8 +5,10 @@ The browser tests in tests/e2e drive the same pages through Chromium; these run 
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import html
+import io
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -1111,3 +1113,52 @@ def test_an_event_that_is_not_a_decision_has_no_decision_tag(world: tuple[Gatewa
     trail = gw.client.get("/console/audit", params={"action": "feed.accepted"})
     assert trail.status_code == 200 and "feed.accepted" in trail.text
     assert ">None<" not in trail.text and "not a decision" in trail.text
+
+
+def test_the_inclusion_proof_downloads_as_json_that_verifies_offline(world: tuple[Gateway, World]) -> None:
+    from audit.merkle import leaf_hash, verify_inclusion
+
+    gw, w = world
+    with gw.runtime.sessions() as db:
+        index = db.execute(
+            select(AuditEvent.idx).where(AuditEvent.release_id == w.targeting_release)
+        ).scalar_one()
+    sign_in(gw, DPO)
+    page = gw.client.get(f"/console/audit/events/{index}")
+    assert f'href="/console/audit/events/{index}/proof.json"' in page.text
+    r = gw.client.get(f"/console/audit/events/{index}/proof.json")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    disposition = f'attachment; filename="audit-event-{index}-inclusion-proof.json"'
+    assert r.headers["content-disposition"] == disposition
+    proof = r.json()
+    leaf = leaf_hash(proof["entry_canonical_json"].encode())
+    assert leaf.hex() == proof["leaf_hash"] and proof["entry"]["release_id"] == w.targeting_release
+    head = proof["tree_head"]
+    assert verify_inclusion(
+        leaf, index, head["tree_size"], [bytes.fromhex(p) for p in proof["inclusion_proof"]["audit_path"]],
+        bytes.fromhex(head["root_hash"]),
+    )
+    assert gw.client.get("/console/audit/events/999999/proof.json").status_code == 404
+    sign_in(gw, OFFICER)
+    assert gw.client.get(f"/console/audit/events/{index}/proof.json").status_code == 403
+
+
+def test_the_filtered_trail_downloads_as_csv_and_the_download_is_recorded(
+    world: tuple[Gateway, World],
+) -> None:
+    gw, _ = world
+    sign_in(gw, DPO)
+    trail = gw.client.get("/console/audit", params={"decision": "deny", "action": "release.decided"})
+    assert 'href="/console/audit.csv?decision=deny&amp;action=release.decided"' in trail.text
+    r = gw.client.get("/console/audit.csv", params={"decision": "deny", "action": "release.decided"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(r.text)))
+    assert rows[0][:4] == ["index", "occurred_at", "action", "actor_org_type"]
+    assert len(rows) == 2 and rows[1][2] == "release.decided" and rows[1][7] == "deny"
+    assert "other_la_school" in rows[1][8]
+    event = last_event(gw)
+    assert event.action == "audit.events_viewed" and b'"decision":"deny"' in bytes(event.entry)
+    bad = gw.client.get("/console/audit.csv", params={"from": "2025-13-01"})
+    assert bad.status_code == 422
+    sign_in(gw, OFFICER)
+    assert gw.client.get("/console/audit.csv").status_code == 403
