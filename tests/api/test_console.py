@@ -365,15 +365,63 @@ def test_the_audit_trail_pages_with_a_cursor(world: tuple[Gateway, World]) -> No
             == 200
         )
     sign_in(gw, DPO)
-    first = gw.client.get("/console/audit").text
+    size = audit_size(gw)
+    first = gw.client.get("/console/audit?order=oldest").text
     shown = [int(i) for i in re.findall(r'href="/console/audit/events/(\d+)"', first)]
     assert len(shown) == 50 and shown == sorted(shown)
-    nxt = re.search(r'href="(\?cursor=[^"]+)" rel="next"', first)
+    nxt = re.search(r'href="(\?[^"]*cursor=[^"]+)" rel="next"', first)
     assert nxt, "a log of more than 50 events has a next page"
-    second = gw.client.get("/console/audit" + nxt.group(1).replace("&amp;", "&")).text
+    second = gw.client.get("/console/audit" + html.unescape(nxt.group(1))).text
     more = [int(i) for i in re.findall(r'href="/console/audit/events/(\d+)"', second)]
-    assert more and min(more) > max(shown)
-    assert "First page" in second
+    assert more and min(more) > max(shown) and more == sorted(more)
+    assert "First page" in second and 'data-testid="latest"' in second
+    assert re.search(r'data-testid="total">([\d,]+)<', first).group(1) == f"{size:,}"  # type: ignore[union-attr]
+
+
+def test_the_audit_trail_shows_the_newest_first_with_the_total_and_a_link_to_the_latest(
+    world: tuple[Gateway, World],
+) -> None:
+    gw, _ = world
+    for _ in range(60):
+        gw.client.get(f"/v1/schools/{CAMDEN_PRIMARY}/pupils", headers=gw.auth(*OFFICER))
+    sign_in(gw, DPO)
+    size = audit_size(gw)
+    first = gw.client.get("/console/audit").text
+    shown = [int(i) for i in re.findall(r'href="/console/audit/events/(\d+)"', first)]
+    assert shown == list(range(size - 1, size - 51, -1))  # the 50 newest, newest first
+    assert re.search(r'data-testid="total">([\d,]+)<', first).group(1) == f"{size:,}"  # type: ignore[union-attr]
+    assert 'data-testid="latest"' not in first and 'href="?order=oldest" data-testid="order"' in first
+    nxt = re.search(r'href="(\?[^"]*cursor=[^"]+)" rel="next"', first)
+    assert nxt
+    second = gw.client.get("/console/audit" + html.unescape(nxt.group(1))).text
+    more = [int(i) for i in re.findall(r'href="/console/audit/events/(\d+)"', second)]
+    assert more == list(range(size - 51, max(size - 101, -1), -1))
+    latest = re.search(r'href="([^"]+)" data-testid="latest"', second)
+    assert latest and latest.group(1) == "/console/audit"
+    denied = gw.client.get("/console/audit", params={"decision": "deny"}).text
+    assert re.search(r'data-testid="total">1<', denied) and "1 event matches" in page_text(denied)
+
+
+def test_the_audit_trail_takes_gov_uk_date_inputs_and_names_a_missing_part(
+    world: tuple[Gateway, World],
+) -> None:
+    gw, _ = world
+    sign_in(gw, DPO)
+    today = dt.datetime.now(dt.UTC).date()
+    r = gw.client.get("/console/audit", params={
+        "from-day": today.day, "from-month": today.month, "from-year": today.year, "decision": "deny",
+    })
+    assert r.status_code == 200 and 'name="from-day"' in r.text and f'value="{today.year}"' in r.text
+    assert len(re.findall(r'href="/console/audit/events/(\d+)"', r.text)) == 1
+    past = gw.client.get("/console/audit", params={"to-day": 1, "to-month": 1, "to-year": 2020})
+    assert "No events match these filters" in past.text
+    missing = gw.client.get("/console/audit", params={"from-day": "3", "from-month": "10"})
+    assert missing.status_code == 400 and "From must include a year" in missing.text
+    unreal = gw.client.get(
+        "/console/audit", params={"from-day": "31", "from-month": "2", "from-year": "2025"}
+    )
+    assert unreal.status_code == 400 and "From must be a real date, for example 3 10 2025" in unreal.text
+    assert 'type="date"' not in r.text
 
 
 def test_an_event_page_shows_the_event_and_proves_it_is_in_the_signed_log(
