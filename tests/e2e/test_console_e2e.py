@@ -184,6 +184,22 @@ def test_the_dpo_reviews_the_trail_checks_the_log_chases_deletions_and_answers_s
     b.click("nav a:has-text('Audit trail')")
     assert b.heading() == "Audit trail"
     assert b.page.locator("[data-testid=events] tbody tr").count() >= 20
+    links = b.page.locator("[data-testid=events] tbody td:first-child a").all_inner_texts()
+    numbers = [int(re.sub(r"\D.*", "", n.strip())) for n in links]
+    assert numbers == sorted(numbers, reverse=True)  # newest first
+    assert int(b.text("[data-testid=total]").replace(",", "")) >= len(numbers)
+    b.click("[data-testid=order]")
+    oldest = b.page.locator("[data-testid=events] tbody td:first-child a").first.inner_text()
+    assert oldest.startswith("0")
+    b.click("[data-testid=latest]")
+    b.page.fill("#from-day", "1")
+    b.page.fill("#from-month", "13")
+    b.page.fill("#from-year", "2025")
+    b.click("button:has-text('Apply filters')")
+    assert "From must be a real date, for example 3 10 2025" in b.text(".govuk-error-summary")
+    b.page.fill("#from-day", "")
+    b.page.fill("#from-month", "")
+    b.page.fill("#from-year", "")
     b.page.select_option("#decision", "deny")
     b.page.fill("#action", "release.decided")
     b.click("button:has-text('Apply filters')")
@@ -196,10 +212,20 @@ def test_the_dpo_reviews_the_trail_checks_the_log_chases_deletions_and_answers_s
     b.page.select_option("#decision", "allow")
     b.page.select_option("#purpose", "la-targeting-support")
     b.click("button:has-text('Apply filters')")
+    with b.page.expect_download() as trail_csv:
+        b.page.click("[data-testid=csv-download]")
+    rows = Path(trail_csv.value.path()).read_text(encoding="utf-8").splitlines()
+    assert len(rows) == 2 and ",release.decided," in rows[1] and ",allow," in rows[1]
     b.click("[data-testid=events] tbody tr a")
     assert re.fullmatch(r"Event \d+", b.heading())
     assert "This entry is in the signed log" in b.text("[data-testid=inclusion]")
     assert w.targeting_release in b.text("[data-testid=event]")
+    assert b.text("[data-testid=justification]").startswith("Termly targeting support")
+    assert "{" not in b.text("[data-testid=event] ~ dl")  # details as rows, not JSON
+    with b.page.expect_download() as proof:
+        b.page.click("[data-testid=proof-download]")
+    proved = json.loads(Path(proof.value.path()).read_text(encoding="utf-8"))
+    assert proved["entry"]["release_id"] == w.targeting_release and proved["inclusion_proof"]["audit_path"]
     b.shot("dpo-audit-event")
 
     # Integrity: the latest signed head, and the verify button.
