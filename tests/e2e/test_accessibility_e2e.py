@@ -36,7 +36,7 @@ RUN_AXE = """() => axe.run(document, {
 def axe_source() -> str:
     for entry in RECORD["files"]:
         data = (VENDOR / entry["path"]).read_bytes()
-        assert hashlib.sha256(data).hexdigest() == entry["sha256"], f"{entry['path']} is not the recorded file"
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"], f"{entry['path']}: not the recorded file"
     return (VENDOR / "axe-core-4.14.1" / "axe.min.js").read_text(encoding="utf-8")
 
 
