@@ -68,13 +68,18 @@ def _la_title(overview: dict[str, Any]) -> str:
     return overview["la_name"] or f"Local authority {overview['la_code']}"
 
 
+def la_purposes(request: Request) -> list[Purpose]:
+    """The catalogue's purposes that a local authority asks for."""
+    return [p for p in runtime_of(request).catalogue.purposes if p.requester.org_type == "la"]
+
+
 def purposes_for(request: Request, viewer: Viewer) -> list[Purpose]:
-    """The catalogue's purposes that a local authority with these roles may ask for."""
+    """The LA purposes that these roles may ask for."""
     p = viewer.principal
     return [
         purpose
-        for purpose in runtime_of(request).catalogue.purposes
-        if purpose.requester.org_type == p.org_type and any(p.has_role(r) for r in purpose.requester.roles)
+        for purpose in la_purposes(request)
+        if p.org_type == "la" and any(p.has_role(r) for r in purpose.requester.roles)
     ]
 
 
@@ -209,7 +214,10 @@ def _read_schools(form: FormData, errors: dict[str, str]) -> list[int]:
 @router.post("/la/ask/{purpose_id}")
 async def ask(request: Request, viewer: ViewerDep, purpose_id: PurposeId) -> Response:
     form = await signed_in_form(request, viewer)
-    purpose = _purpose(request, viewer, purpose_id)
+    found = [p for p in la_purposes(request) if p.id == purpose_id]
+    if not found:
+        raise NotFound("there is no purpose with this name that a local authority can ask for")
+    purpose = found[0]
     errors: dict[str, str] = {}
     values = {
         "from": _date_parts(form, "from"),
@@ -226,7 +234,10 @@ async def ask(request: Request, viewer: ViewerDep, purpose_id: PurposeId) -> Res
     if not values["acknowledged"]:
         # As the API: without the acknowledgement the request is incomplete and nothing is decided.
         errors["acknowledged"] = "Tick the box to accept the purpose's acknowledgement"
+    officer = is_case_officer(viewer)
     if errors:
+        if not officer:
+            las.authorise_case_officer(viewer.principal)  # nothing was asked, so nothing is decided
         return await _ask_page(request, viewer, purpose, values=values, errors=errors, status=422)
     runtime = runtime_of(request)
     asked = ReleaseRequest(
@@ -243,7 +254,10 @@ async def ask(request: Request, viewer: ViewerDep, purpose_id: PurposeId) -> Res
             errors[str(e.get("field") or "justification")] = str(e.get("message", "")).capitalize()
         return await _ask_page(request, viewer, purpose, values=values, errors=errors, status=422)
     except Forbidden as exc:
-        # Denied, and the denial is in the audit log: the form again with the decision point's reasons.
+        # Denied, and the denial is in the audit log: the form again with the decision point's reasons
+        # (anyone but an LA's case officer, whom the form is not for, gets them on the error page).
+        if not officer:
+            raise
         for reason in exc.detail["reasons"]:
             field = _reason_field(reason)
             errors[field] = "; ".join(filter(None, [errors.get(field), _reason_text(reason)]))

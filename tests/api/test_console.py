@@ -1057,8 +1057,19 @@ def test_another_la_cannot_see_or_attest_a_release_and_a_school_officer_is_refus
         refused = gw.client.get(path)
         assert refused.status_code == 403, path
         assert "wrong_organisation" in refused.text and "wrong_role" in refused.text
+    # A complete request from anyone else reaches the decision point, whose refusal is recorded.
     posted = gw.client.post("/console/la/ask/la-targeting-support", data=ask_form(csrf))
-    assert posted.status_code == 403 and audit_size(gw) == before
+    assert posted.status_code == 403 and "wrong_org_type" in posted.text
+    assert audit_size(gw) == before + 1
+    denied = last_event(gw)
+    assert denied.action == "release.decided" and denied.decision == "deny"
+    assert denied.actor_org_id == str(CAMDEN_PRIMARY)
+    incomplete = gw.client.post(
+        "/console/la/ask/la-targeting-support", data=ask_form(csrf, acknowledged=None)
+    )
+    assert incomplete.status_code == 403 and audit_size(gw) == before + 1
+    school_purpose = gw.client.post("/console/la/ask/transition-y6-y7", data=ask_form(csrf))
+    assert school_purpose.status_code == 404
 
 
 def test_policy_explain_gives_the_same_decision_and_reasons_before_the_console_is_asked(
