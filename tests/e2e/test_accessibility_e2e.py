@@ -129,3 +129,46 @@ def test_no_console_page_has_a_serious_accessibility_violation(checked: Any, ser
     found |= stats.found
 
     assert found == {}, json.dumps(found, indent=2)
+
+
+PHONE_PAGES = {
+    CASE_OFFICER: ["/console/", "/console/la/ask", "/console/la/ask/la-severe-absence",
+                   "/console/la/releases"],
+    DPO: ["/console/", "/console/audit", "/console/audit/events/3", "/console/releases/overdue",
+          "/console/ropa"],
+    OFFICER: [f"/console/school?from={WINDOW_FROM}&to={WINDOW_TO}", "/console/school/consents"],
+    STATISTICIAN: ["/console/statistics"],
+}
+#: Elements wider than the window: a page may scroll a table inside its own box, never the page itself.
+WIDER_THAN_THE_WINDOW = """() => {
+  const width = document.documentElement.clientWidth;
+  const out = [];
+  for (const el of document.body.querySelectorAll('*')) {
+    if (el.closest('.app-table-wrap')) continue;
+    const r = el.getBoundingClientRect();
+    if (r.right > width + 1) out.push(el.tagName.toLowerCase() + (el.className ? '.' + el.className : ''));
+  }
+  return {scroll: document.documentElement.scrollWidth, width, out: out.slice(0, 10)};
+}"""
+
+
+def test_every_page_fits_a_390_pixel_phone_with_its_phase_banner(browser: Any, served: Served) -> None:
+    too_wide: dict[str, Any] = {}
+    for who, paths in PHONE_PAGES.items():
+        context = browser.new_context(viewport={"width": 390, "height": 844}, locale="en-GB")
+        page = context.new_page()
+        page.goto(served.base_url + "/console/sign-in")
+        page.fill("#token", served.token(*who))
+        page.click("button:has-text('Sign in')")
+        page.wait_for_url(served.base_url + "/console/")
+        for path in paths:
+            page.goto(served.base_url + path)
+            assert "This is a new service" in page.inner_text("[data-testid=phase-banner]")
+            found = page.evaluate(WIDER_THAN_THE_WINDOW)
+            if found["scroll"] > found["width"] or found["out"]:
+                too_wide[f"{who[0]} {path}"] = found
+        if who == CASE_OFFICER:
+            page.goto(served.base_url + "/console/la/releases")
+            page.screenshot(path=str(SCREENSHOTS / "la-releases-390px.png"), full_page=True)
+        context.close()
+    assert too_wide == {}, json.dumps(too_wide, indent=2)
