@@ -12,7 +12,9 @@ release with its own audit event and expiry.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response
@@ -135,10 +137,10 @@ async def choose_purpose(request: Request, viewer: ViewerDep) -> Response:
 
 def _purpose(request: Request, viewer: Viewer, purpose_id: str) -> Purpose:
     las.authorise_case_officer(viewer.principal)
-    for purpose in purposes_for(request, viewer):
-        if purpose.id == purpose_id:
-            return purpose
-    raise NotFound("there is no purpose with this name that a local authority can ask for")
+    purpose = _la_purpose(request, purpose_id)
+    if purpose not in purposes_for(request, viewer):
+        raise NotFound("there is no purpose with this name that a local authority can ask for")
+    return purpose
 
 
 async def _ask_page(
@@ -211,13 +213,67 @@ def _read_schools(form: FormData, errors: dict[str, str]) -> list[int]:
     return sorted(set(urns))
 
 
+# Before the page's route: a purpose's id has no dot, so "x.csv" is never a purpose.
+@router.post("/la/ask/{purpose_id}.csv")
+async def ask_as_csv(request: Request, viewer: ViewerDep, purpose_id: PurposeId) -> Response:
+    """The same request, answered with the records as a CSV file: the release itself, once, for a
+    browser without scripts or a release too large to read on a page."""
+    made = await _make(request, viewer, purpose_id)
+    if isinstance(made, Response):
+        return made
+    result, meta = made
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(result["fields"])
+    fields = result["fields"]
+    writer.writerows([_cell(record.get(name))[1] for name in fields] for record in result["records"])
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{_filename(result, meta)}"'},
+    )
+
+
+def _filename(made: dict[str, Any], meta: dict[str, Any]) -> str:
+    return f"{made['purpose']}-{meta['from']}-{meta['to']}-{made['release_id']}.csv"
+
+
 @router.post("/la/ask/{purpose_id}")
 async def ask(request: Request, viewer: ViewerDep, purpose_id: PurposeId) -> Response:
+    made = await _make(request, viewer, purpose_id)
+    if isinstance(made, Response):
+        return made
+    result, meta = made
+    return render(
+        request,
+        "la/made.html",
+        Page(title=f"Release {result['release_id']}", viewer=viewer),
+        status=201,
+        scripts=["release.js"],
+        release=meta,
+        purpose=purpose_view(_la_purpose(request, purpose_id)),
+        columns=[(name, _label(name)) for name in result["fields"]],
+        rows=[[_cell(record.get(name)) for name in result["fields"]] for record in result["records"]],
+        per_page=RECORDS_PER_PAGE,
+        stage=STAGE_TEXT["active"],
+        filename=_filename(result, meta),
+    )
+
+
+def _la_purpose(request: Request, purpose_id: str) -> Purpose:
+    for purpose in la_purposes(request):
+        if purpose.id == purpose_id:
+            return purpose
+    raise NotFound("there is no purpose with this name that a local authority can ask for")
+
+
+async def _make(
+    request: Request, viewer: Viewer, purpose_id: str
+) -> Response | tuple[dict[str, Any], dict[str, Any]]:
+    """The posted form through releases.create_release: (the release made, its metadata), or the form
+    again with what is wrong (422), or with the decision point's reasons (403)."""
     form = await signed_in_form(request, viewer)
-    found = [p for p in la_purposes(request) if p.id == purpose_id]
-    if not found:
-        raise NotFound("there is no purpose with this name that a local authority can ask for")
-    purpose = found[0]
+    purpose = _la_purpose(request, purpose_id)
     errors: dict[str, str] = {}
     values = {
         "from": _date_parts(form, "from"),
@@ -265,20 +321,7 @@ async def ask(request: Request, viewer: ViewerDep, purpose_id: PurposeId) -> Res
     meta = await run_in_threadpool(
         releases.get_release, runtime.sessions, viewer.principal, made["release_id"]
     )
-    return render(
-        request,
-        "la/made.html",
-        Page(title=f"Release {made['release_id']}", viewer=viewer),
-        status=201,
-        scripts=["release.js"],
-        release=meta,
-        purpose=purpose_view(purpose),
-        columns=[(name, _label(name)) for name in made["fields"]],
-        rows=[[_cell(record.get(name)) for name in made["fields"]] for record in made["records"]],
-        per_page=RECORDS_PER_PAGE,
-        stage=STAGE_TEXT["active"],
-        filename=f"{made['purpose']}-{meta['from']}-{meta['to']}-{made['release_id']}.csv",
-    )
+    return made, meta
 
 
 _REASON_FIELDS = {

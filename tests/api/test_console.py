@@ -1221,3 +1221,27 @@ def test_the_filtered_trail_downloads_as_csv_and_the_download_is_recorded(
     assert bad.status_code == 422
     sign_in(gw, OFFICER)
     assert gw.client.get("/console/audit.csv").status_code == 403
+
+
+def test_asking_for_the_csv_makes_one_release_whose_file_holds_its_records(
+    world: tuple[Gateway, World],
+) -> None:
+    gw, w = world
+    csrf = sign_in(gw, CASE_OFFICER)
+    form = gw.client.get("/console/la/ask/la-severe-absence").text
+    assert 'formaction="/console/la/ask/la-severe-absence.csv"' in form
+    before = audit_size(gw)
+    r = gw.client.post("/console/la/ask/la-severe-absence.csv", data=ask_form(csrf))
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    event = last_event(gw)
+    assert audit_size(gw) == before + 1 and event.action == "release.decided" and event.decision == "allow"
+    disposition = r.headers["content-disposition"]
+    name = f"la-severe-absence-2025-10-06-2025-10-17-{event.release_id}.csv"
+    assert disposition == f'attachment; filename="{name}"'
+    rows = list(csv.reader(io.StringIO(r.text)))
+    assert rows[0][:3] == ["upn", "forename", "surname"] and rows[0][-1] == "attendance_rate"
+    assert sorted(row[0] for row in rows[1:]) == sorted([w.upns[3], w.upns[4]])
+    assert {row[-1] for row in rows[1:]} == {"0.5", "0.4"}
+    refused = gw.client.post("/console/la/ask/la-severe-absence.csv", data=ask_form(csrf, acknowledged=None))
+    assert refused.status_code == 422 and refused.headers["content-type"].startswith("text/html")
+    assert "content-disposition" not in refused.headers and audit_size(gw) == before + 1

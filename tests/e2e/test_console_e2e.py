@@ -577,6 +577,37 @@ def test_a_long_release_is_paged_in_the_browser(browse: Any, served: Served) -> 
     assert [u for u in b.requested[asked_before:] if "release.js" not in u] == []
 
 
+def fill_october_window(b: Browser) -> None:
+    for field, value in (("from-day", "6"), ("from-month", "10"), ("from-year", "2025"),
+                         ("to-day", "17"), ("to-month", "10"), ("to-year", "2025")):
+        b.page.fill(f"#{field}", value)
+
+
+def test_without_javascript_the_la_sees_every_record_or_takes_the_release_as_a_csv_file(
+    browse: Any, served: Served
+) -> None:
+    b = browse(java_script_enabled=False)
+    b.sign_in(CASE_OFFICER)
+    b.goto("/console/la/ask/la-severe-absence")
+    fill_october_window(b)
+    b.page.fill("#justification", "Casework review of severely absent pupils, autumn term")
+    b.page.check("#acknowledged-yes")
+    with b.page.expect_download() as download:
+        b.page.click("button:has-text('Ask and download as CSV')")
+    lines = Path(download.value.path()).read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("upn,forename,surname,") and len(lines) == 3
+    assert download.value.suggested_filename.startswith("la-severe-absence-")
+    b.goto("/console/la/ask/la-severe-absence")
+    fill_october_window(b)
+    b.page.fill("#justification", "Casework review of severely absent pupils, autumn term")
+    b.page.check("#acknowledged-yes")
+    b.click("button:has-text('Ask for the release')")
+    assert b.page.locator("[data-testid=records] tbody tr").count() == 2
+    assert not b.page.is_visible("button:has-text('Download these records as CSV')")
+    assert "All 2 records are shown" in b.text("[data-testid=page-status]")
+    b.shot("la-release-made-without-javascript")
+
+
 def test_a_school_officer_is_refused_the_la_pages_in_the_browser(browse: Any, served: Served) -> None:
     b = browse()
     b.sign_in(OFFICER)
