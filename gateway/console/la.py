@@ -5,9 +5,10 @@ The same service functions as the API: a request goes through ``releases.create_
 decision, the same audit event, allowed or denied), a release's page through ``releases.get_release``
 and an attestation through ``releases.attest_deletion``. Records leave once, in the response to the
 request that made the release: the gateway keeps none, so a release's page afterwards shows its
-metadata only, and the CSV download is built in the browser from the records already on the page.
-Asking again, or reloading the page that showed the records (which re-sends the form), makes a new
-release with its own audit event and expiry.
+metadata only, and the page's CSV download is built in the browser from the records already on it
+(the form's other button answers with the CSV file instead of the page). Asking again, or
+reloading the page that showed the records (which re-sends the form), makes a new release with its
+own audit event and expiry.
 """
 
 from __future__ import annotations

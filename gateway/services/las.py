@@ -87,8 +87,3 @@ def _overview(db: Session, la_code: str, now: dt.datetime) -> dict[str, Any]:
                    for stage in ("active", "expiring", "expired", "deleted")},
     }
 
-
-def la_name(sessions: sessionmaker[Session], principal: Principal) -> str | None:
-    authorise_case_officer(principal)
-    with transaction(sessions) as db:
-        return la_repo.la_name(db, principal.org_id)
