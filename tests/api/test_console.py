@@ -127,6 +127,10 @@ PAGES = [
     "/console/school",
     "/console/school/consents",
     "/console/statistics",
+    "/console/la/ask",
+    "/console/la/ask/la-targeting-support",
+    "/console/la/releases",
+    "/console/la/releases/rel_0",
 ]
 POSTS = [
     "/console/audit/integrity",
@@ -135,6 +139,9 @@ POSTS = [
     "/console/school/consents/start",
     "/console/statistics",
     "/console/statistics.csv",
+    "/console/la/ask/la-targeting-support",
+    "/console/la/ask/la-targeting-support.csv",
+    "/console/la/releases/rel_0/deletion",
 ]
 
 
@@ -255,7 +262,8 @@ def test_the_next_address_after_sign_in_never_leaves_the_console(gw: Gateway) ->
 
 @pytest.mark.parametrize("path", POSTS + ["/console/sign-out"])
 def test_every_form_post_without_the_csrf_token_is_403_and_changes_nothing(gw: Gateway, path: str) -> None:
-    sign_in(gw, OFFICER if "school" in path else STATISTICIAN if "statistics" in path else DPO)
+    sign_in(gw, OFFICER if "school" in path else STATISTICIAN if "statistics" in path
+            else CASE_OFFICER if "/la/" in path else DPO)
     before = audit_size(gw)
     body = {"upn": A_UPN, "purpose": "mentoring-referral", "decision": "granted"}
     r = gw.client.post(path, data=body, follow_redirects=False)
@@ -704,6 +712,11 @@ def test_no_page_puts_a_upn_in_an_address(world: tuple[Gateway, World]) -> None:
             OFFICER,
             ["/console/", f"/console/school?from={WINDOW_FROM}&to={WINDOW_TO}", "/console/school/consents"],
         ),
+        (
+            CASE_OFFICER,
+            ["/console/", "/console/la/ask", "/console/la/ask/la-severe-absence", "/console/la/releases",
+             f"/console/la/releases/{w.targeting_release}"],
+        ),
     ):
         csrf = sign_in(gw, who)
         for path in paths:
@@ -714,6 +727,10 @@ def test_no_page_puts_a_upn_in_an_address(world: tuple[Gateway, World]) -> None:
             for i in range(0, audit_size(gw), 7):
                 visit(gw.client.get(f"/console/audit/events/{i}").text)
             visit(gw.client.post("/console/subject-access", data={"upn": w.upns[3], "csrf_token": csrf}).text)
+        elif who == CASE_OFFICER:
+            made = gw.client.post("/console/la/ask/la-severe-absence", data=ask_form(csrf))
+            assert made.status_code == 201 and w.upns[3] in made.text  # in the page, never in an address
+            visit(made.text)
         else:
             visit(
                 gw.client.post(
