@@ -19,15 +19,16 @@ from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.api import audit as audit_api
-from gateway.api import consents, releases
-from gateway.api import feeds, health, pupils
+from gateway.api import consents, feeds, health, pupils, releases
 from gateway.api import stats as stats_api
 from gateway.api.responses import DOCUMENT_ONLY, Invalid
+from gateway.console.routes import root_router as site_root_router
 from gateway.console.routes import router as console_router
-from gateway.services import audit_log
+from gateway.console.web import install_not_found_page
 from gateway.errors import install_error_handlers
 from gateway.logging import configure_logging
 from gateway.runtime import Runtime, build_runtime
+from gateway.services import audit_log
 from gateway.services.retention import retention_daily
 from gateway.settings import Settings
 
@@ -154,10 +155,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         version="1.0.0",
         description="Purpose-limited, audited exchange of school attendance data in England.",
         lifespan=lifespan,
+        docs_url=None,  # served by the console's router from vendored files (works offline)
     )
     app.state.runtime = runtime
     install_error_handlers(app)
     app.add_exception_handler(405, method_not_allowed)
+    install_not_found_page(app)
     document(app)
 
     app.add_middleware(RequestContext)
@@ -170,4 +173,5 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(consents.router)
     app.include_router(stats_api.router)
     app.include_router(console_router)
+    app.include_router(site_root_router)
     return app

@@ -37,6 +37,7 @@ SUBJECT_ACCESS: Final = "audit.subject_access"
 ROPA_VIEW: Final = "ropa.view"
 STATS_ASK: Final = "stats.ask"
 BUDGET_VIEW: Final = "budget.view"
+LA_CONSOLE: Final = "la.console"
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,15 @@ def _school_officer(organisation: str, not_on_roll: str | None = None) -> Check:
         return reasons, None
 
     return check
+
+
+def _la_officer(requester: Requester, target: Target) -> tuple[list[str], str | None]:
+    reasons = []
+    if not _is(requester, "la"):
+        reasons.append("wrong_organisation: these pages are for a local authority")
+    if not _has(requester, "case_officer"):
+        reasons.append("wrong_role: this needs the case_officer role")
+    return reasons, "own_organisation"
 
 
 def _register(requester: Requester, target: Target) -> tuple[list[str], str | None]:
@@ -256,6 +266,7 @@ RULES: Final[Mapping[str, Rule]] = MappingProxyType(
         BUDGET_VIEW: Rule(
             "a DfE statistician or a DPO, for their own organisation (the operator's DPO: any)", _budget
         ),
+        LA_CONSOLE: Rule("an LA's case_officer, for the LA's own schools and releases", _la_officer),
     }
 )
 """Every action, who may do it, and how a denial is recorded. `audited_as` follows the log's

@@ -8,7 +8,7 @@ Authorisation and audit events come from the same service functions as ``/v1/aud
 from __future__ import annotations
 
 import datetime as dt
-import json
+from functools import partial
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -86,7 +86,7 @@ def _filters(values: dict[str, str]) -> tuple[audit_log.EventFilters | None, dic
             try:
                 parsed = _day(values[name], end=name == "to")
             except ValueError:
-                errors[name] = f"{label} must be a real date, like 2025-10-03"
+                errors[name] = f"{label} must be a real date, for example 3 10 2025"
                 continue
             if name == "from":
                 start = parsed
@@ -138,15 +138,24 @@ async def audit_trail(
     decision: Filter = None,
     action: Filter = None,
     cursor: Annotated[str | None, Query(max_length=80)] = None,
+    order: Annotated[str | None, Query(max_length=10)] = None,
 ) -> Response:
     await audit_log.authorise_dpo(runtime_of(request).sessions, viewer.principal)
     values = {
         k: (v or "").strip()
         for k, v in zip(FILTER_FIELDS, (from_, to, org_id, purpose, decision, action), strict=True)
     }
-    filters, errors = _filters(values)
+    # GOV.UK date inputs (day, month, year) send three fields; an address may carry the ISO date.
+    parts, part_errors = date_fields(request.query_params, values)
+    filters, errors = _filters(values) if not part_errors else (None, part_errors)
+    newest = order != "oldest"
     page = Page(title="Audit trail", viewer=viewer, errors=errors)
     context: dict[str, Any] = {
+        "date_parts": parts,
+        "newest": newest,
+        "total": None,
+        "latest_href": None,
+        "order_href": None,
         "values": values,
         "actions": KNOWN_ACTIONS,
         "events": [],
@@ -160,15 +169,43 @@ async def audit_trail(
         return render(request, "dpo/audit.html", page, status=400, **context)
     runtime = runtime_of(request)
     result = await run_in_threadpool(
-        audit_log.list_events, runtime.sessions, viewer.principal, filters, cursor or None, PAGE_SIZE
+        partial(audit_log.list_events, newest_first=newest, with_total=True),
+        runtime.sessions, viewer.principal, filters, cursor or None, PAGE_SIZE,
     )
     kept = {k: v for k, v in values.items() if v}
+    ordered = kept if newest else {**kept, "order": "oldest"}
     context["events"] = [_summary(e) for e in result["events"]]
+    context["total"] = result["total"]
     if result["next_cursor"]:
-        context["next_href"] = "?" + urlencode({**kept, "cursor": result["next_cursor"]})
+        context["next_href"] = "?" + urlencode({**ordered, "cursor": result["next_cursor"]})
     if cursor:
-        context["first_href"] = "?" + urlencode(kept) if kept else request.url.path
+        context["first_href"] = "?" + urlencode(ordered) if ordered else request.url.path
+    if cursor or not newest:
+        context["latest_href"] = "?" + urlencode(kept) if kept else request.url.path
+    context["order_href"] = "?" + urlencode(kept if not newest else {**kept, "order": "oldest"})
     return render(request, "dpo/audit.html", page, **context)
+
+
+def date_fields(query: Any, values: dict[str, str]) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
+    """The day, month and year fields of the From and To filters, put into ``values`` as ISO dates."""
+    parts: dict[str, dict[str, str]] = {}
+    errors: dict[str, str] = {}
+    for name, label in (("from", "From"), ("to", "To")):
+        given = {p: (query.get(f"{name}-{p}") or "").strip()[:4] for p in ("day", "month", "year")}
+        if not any(given.values()):
+            iso = values[name].split("-") if values[name] else []
+            given = dict(zip(("year", "month", "day"), iso, strict=False)) if len(iso) == 3 else {}
+            parts[name] = {p: given.get(p, "") for p in ("day", "month", "year")}
+            continue
+        parts[name] = given
+        missing = [p for p in ("day", "month", "year") if not given[p]]
+        if missing:
+            errors[name] = f"{label} must include a {' and a '.join(missing)}"
+        elif not all(v.isdigit() for v in given.values()):
+            errors[name] = f"{label} must be a real date, for example 3 10 2025"
+        else:
+            values[name] = f"{int(given['year']):04d}-{int(given['month']):02d}-{int(given['day']):02d}"
+    return parts, errors
 
 
 def _check_inclusion(runtime: Runtime, event: dict[str, Any]) -> dict[str, Any]:
@@ -217,10 +254,8 @@ async def audit_event(
     event = found[0]
     proof = await run_in_threadpool(_check_inclusion, runtime, event)
     body = event["event"]
-    details = [
-        (k, v if isinstance(v, str) else json.dumps(v, indent=2, sort_keys=True))
-        for k, v in sorted(body["details"].items())
-    ]
+    details = sorted(body["details"].items())
+    justification = await run_in_threadpool(_justification, runtime, viewer.principal, body.get("release_id"))
     return render(
         request,
         "dpo/event.html",
@@ -229,7 +264,18 @@ async def audit_event(
         body=body,
         details=details,
         proof=proof,
+        justification=justification,
     )
+
+
+def _justification(runtime: Runtime, principal: Principal, release_id: str | None) -> str | None:
+    """The requester's stated justification, kept with the release (never in the log: it is free text)."""
+    if not release_id:
+        return None
+    try:
+        return str(releases.get_release(runtime.sessions, principal, release_id)["justification"])
+    except NotFound:
+        return None
 
 
 # --- integrity -----------------------------------------------------------------------------------

@@ -13,9 +13,10 @@ from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
-from gateway.console import dpo, school, statistics
+from gateway.console import dpo, la, school, statistics, trail
 from gateway.console.web import (
     PREFIX,
     PRESESSION_COOKIE,
@@ -40,6 +41,7 @@ from gateway.console.web import (
     safe_next,
     session_binding,
     set_cookie,
+    static_url,
     verify,
 )
 from gateway.errors import Unauthenticated
@@ -48,6 +50,8 @@ from policies.ropa import CONSENT_NAMES, fields_released, recipients
 log = structlog.get_logger("gateway.console")
 
 router = APIRouter(prefix=PREFIX, route_class=ConsoleRoute, include_in_schema=False)
+#: The site's own root: people who open the gateway's address in a browser are looking for the console.
+root_router = APIRouter(include_in_schema=False)
 ViewerDep = Annotated[Viewer, Depends(current_viewer)]
 
 #: Browsers keep cookies of up to 4,096 bytes (RFC 6265 section 6.1), name and attributes included; a
@@ -58,6 +62,27 @@ MAX_TOKEN_CHARS = 3800
 @router.get("")
 def console_root() -> RedirectResponse:
     return RedirectResponse(PREFIX + "/", status_code=308)
+
+
+@root_router.get("/")
+def site_root() -> RedirectResponse:
+    return RedirectResponse(PREFIX + "/", status_code=307)
+
+
+#: Swagger UI for /docs, vendored (static/vendor/, hashes in vendor.json) so that it works offline.
+SWAGGER_UI = "vendor/swagger-ui-dist-5.36.0/"
+
+
+@root_router.get("/docs")
+def api_docs(request: Request) -> HTMLResponse:
+    app = request.app
+    return get_swagger_ui_html(
+        openapi_url=app.openapi_url,
+        title=f"{app.title} - Swagger UI",
+        swagger_js_url=static_url(SWAGGER_UI + "swagger-ui-bundle.js"),
+        swagger_css_url=static_url(SWAGGER_UI + "swagger-ui.css"),
+        swagger_favicon_url=static_url(SWAGGER_UI + "favicon-32x32.png"),
+    )
 
 
 @router.get("/static/{name:path}")
@@ -249,7 +274,9 @@ def _sections(viewer: Viewer) -> list[dict[str, str]]:
 
 
 @router.get("/")
-def home(request: Request, viewer: ViewerDep) -> Response:
+async def home(request: Request, viewer: ViewerDep) -> Response:
+    if la.is_case_officer(viewer):
+        return await la.home(request, viewer)
     return render(request, "home.html", Page(title="Console", viewer=viewer), sections=_sections(viewer))
 
 
@@ -284,5 +311,7 @@ def purposes(request: Request, viewer: ViewerDep) -> Response:
 
 
 router.include_router(dpo.router)
+router.include_router(trail.router)
+router.include_router(la.router)
 router.include_router(school.router)
 router.include_router(statistics.router)

@@ -27,12 +27,13 @@ from typing import Any
 from urllib.parse import parse_qsl, quote
 
 import structlog
-from fastapi import Request, Response
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.api.feeds import read_body_capped
 from gateway.auth import Principal, verify_token
@@ -235,7 +236,11 @@ def clear_cookie(request: Request, response: Response, name: str) -> None:
 
 
 #: What static/ serves, by suffix; anything else there (READMEs, licences, vendor.json) is not served.
-STATIC_MEDIA_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
+STATIC_MEDIA_TYPES = {
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".png": "image/png",
+}
 
 
 def _static_versions() -> dict[str, str]:
@@ -348,6 +353,11 @@ def nav_for(principal: Principal | None) -> list[NavItem]:
             items.append(NavItem(f"{PREFIX}/subject-access", "Subject access"))
     if principal.has_role("statistician"):
         items.append(NavItem(f"{PREFIX}/statistics", "Statistics"))
+    if principal.has_role("case_officer") and principal.org_type == "la":
+        items += [
+            NavItem(f"{PREFIX}/la/ask", "Ask for a release"),
+            NavItem(f"{PREFIX}/la/releases", "Releases"),
+        ]
     items.append(NavItem(f"{PREFIX}/purposes", "Purposes"))
     return items
 
@@ -426,6 +436,51 @@ def error_page(request: Request, status: int, detail: Any) -> HTMLResponse:
         message=message,
         reasons=reasons,
     )
+
+
+def _viewer_if_signed_in(request: Request) -> Viewer | None:
+    """The signed-in user of a page outside the console's routes, for its navigation; else nobody."""
+    try:
+        return current_viewer(request)
+    except NotSignedIn:
+        return None
+
+
+def not_found_page(request: Request) -> HTMLResponse:
+    """The console's own 404 page, with its security headers, for an address nothing answers."""
+    viewer = _viewer_if_signed_in(request)
+    response = render(
+        request,
+        "error.html",
+        Page(title=_TITLES[404], viewer=viewer),
+        status=404,
+        status_code=404,
+        message="There is no page at this address. If you typed it, check it is correct.",
+        reasons=[],
+    )
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def install_not_found_page(app: FastAPI) -> None:
+    """An address no route answers gets the console's 404 page, unless it is the API's (under /v1/),
+    whose clients read JSON; a known address with the wrong method stays a 405."""
+    api_handler = app.exception_handlers[StarletteHTTPException]
+
+    async def handler(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if (
+            exc.status_code == 404
+            and request.method in ("GET", "HEAD")
+            and not request.url.path.startswith("/v1/")
+        ):
+            return not_found_page(request)
+        response: Response = await api_handler(request, exc)
+        return response
+
+    app.add_exception_handler(StarletteHTTPException, handler)
 
 
 def sign_in_redirect(request: Request, ended: bool) -> Response:
@@ -515,6 +570,8 @@ __all__ = [
     "csrf_token",
     "current_viewer",
     "error_page",
+    "install_not_found_page",
+    "not_found_page",
     "presession_binding",
     "read_form",
     "render",

@@ -283,15 +283,32 @@ def events_page(
     decision: str | None = None,
     action: str | None = None,
     max_index: int | None = None,
+    descending: bool = False,
 ) -> list[Row[Any]]:
-    """Up to ``limit`` events in log order after index ``after``, filtered, as (idx, entry, leaf_hash)."""
-    stmt = (
-        select(AuditEvent.idx, AuditEvent.entry, AuditEvent.leaf_hash).order_by(AuditEvent.idx).limit(limit)
-    )
+    """Up to ``limit`` events in log order after index ``after``, filtered, as (idx, entry, leaf_hash);
+    ``descending``: newest first, before index ``after``."""
+    order = AuditEvent.idx.desc() if descending else AuditEvent.idx
+    stmt = select(AuditEvent.idx, AuditEvent.entry, AuditEvent.leaf_hash).order_by(order).limit(limit)
+    position = None
+    if after is not None:
+        position = AuditEvent.idx < after if descending else AuditEvent.idx > after
     conditions = [
+        position,
+        *_event_filters(visible_org, org_id, start, end, purpose, decision, action, max_index),
+    ]
+    for condition in conditions:
+        if condition is not None:
+            stmt = stmt.where(condition)
+    return list(db.execute(stmt).all())
+
+
+def _event_filters(
+    visible_org: str | None, org_id: str | None, start: dt.datetime | None, end: dt.datetime | None,
+    purpose: str | None, decision: str | None, action: str | None, max_index: int | None,
+) -> list[Any]:
+    return [
         _visible_to(visible_org),
         _visible_to(org_id),
-        AuditEvent.idx > after if after is not None else None,
         AuditEvent.idx < max_index if max_index is not None else None,
         AuditEvent.occurred_at >= start if start is not None else None,
         AuditEvent.occurred_at <= end if end is not None else None,
@@ -299,10 +316,26 @@ def events_page(
         AuditEvent.decision == decision if decision is not None else None,
         AuditEvent.action == action if action is not None else None,
     ]
-    for condition in conditions:
+
+
+def count_events(
+    db: Session,
+    *,
+    visible_org: str | None,
+    max_index: int,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    org_id: str | None = None,
+    purpose: str | None = None,
+    decision: str | None = None,
+    action: str | None = None,
+) -> int:
+    """How many events ``events_page`` would page through with these filters."""
+    stmt = select(func.count()).select_from(AuditEvent)
+    for condition in _event_filters(visible_org, org_id, start, end, purpose, decision, action, max_index):
         if condition is not None:
             stmt = stmt.where(condition)
-    return list(db.execute(stmt).all())
+    return int(db.execute(stmt).scalar_one())
 
 
 def release_events_for_pupil(

@@ -283,8 +283,12 @@ def list_events(
     filters: EventFilters,
     cursor: str | None,
     limit: int,
+    *,
+    newest_first: bool = False,
+    with_total: bool = False,
 ) -> dict[str, Any]:
-    """``GET /v1/audit/events``: a page of the events this DPO may see, in log order."""
+    """``GET /v1/audit/events``: a page of the events this DPO may see, in log order (the console:
+    newest first if asked, and with the number of events matching the filters)."""
     access.authorise(sessions, principal, AUDIT_READ)
     if not 1 <= limit <= MAX_PAGE:
         raise _bad("limit", f"limit must be between 1 and {MAX_PAGE}")
@@ -305,7 +309,12 @@ def list_events(
             purpose=filters.purpose,
             decision=filters.decision,
             action=filters.action,
+            descending=newest_first,
         )
+        total = audit_repo.count_events(
+            db, visible_org=scope, max_index=until, start=filters.start, end=filters.end,
+            org_id=filters.org_id, purpose=filters.purpose, decision=filters.decision, action=filters.action,
+        ) if with_total else None
         page, more = rows[:limit], len(rows) > limit
         events = [
             {"index": int(r.idx), "leaf_hash": bytes(r.leaf_hash).hex(), "event": json.loads(bytes(r.entry))}
@@ -326,7 +335,10 @@ def list_events(
             ),
         )
     next_cursor = encode_cursor(events[-1]["index"], until) if more else None
-    return {"events": events, "next_cursor": next_cursor, "audit_index": index}
+    result: dict[str, Any] = {"events": events, "next_cursor": next_cursor, "audit_index": index}
+    if total is not None:
+        result["total"] = total
+    return result
 
 
 # --- subject access -------------------------------------------------------------------------------

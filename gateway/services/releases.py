@@ -291,6 +291,8 @@ def release_metadata(release: Release, now: dt.datetime) -> dict[str, Any]:
         "withheld_consent": release.withheld_consent, "withheld_objection": release.withheld_objection,
         "audit_index": release.audit_index, "status": status_of(release, now),
         "deleted_at": release.deleted_at, "deletion_attested_by": release.deletion_attested_by,
+        # For the console's release pages; the API's ReleaseMeta does not list them, so they stay out of it.
+        "justification": release.justification, "requested_by": release.requested_by,
     }
 
 

@@ -5,17 +5,24 @@ The browser tests in tests/e2e drive the same pages through Chromium; these run 
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import html
+import io
 import re
 from html.parser import HTMLParser
 from pathlib import Path
 
+import orjson
 import pytest
+from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
-from gateway.db.models import AuditEvent, ConsentRecord
+from gateway.cli import main
+from gateway.db.models import AuditEvent, ConsentRecord, Release
 from policies.ropa import ropa_csv
+from tests.api.test_releases import JUSTIFICATION
 from tests.conftest import Gateway
 from tests.e2e.seed import CAMDEN_PRIMARY, WINDOW_FROM, WINDOW_TO, World, seed
 from tests.factories import upn
@@ -120,6 +127,10 @@ PAGES = [
     "/console/school",
     "/console/school/consents",
     "/console/statistics",
+    "/console/la/ask",
+    "/console/la/ask/la-targeting-support",
+    "/console/la/releases",
+    "/console/la/releases/rel_0",
 ]
 POSTS = [
     "/console/audit/integrity",
@@ -128,6 +139,9 @@ POSTS = [
     "/console/school/consents/start",
     "/console/statistics",
     "/console/statistics.csv",
+    "/console/la/ask/la-targeting-support",
+    "/console/la/ask/la-targeting-support.csv",
+    "/console/la/releases/rel_0/deletion",
 ]
 
 
@@ -248,7 +262,8 @@ def test_the_next_address_after_sign_in_never_leaves_the_console(gw: Gateway) ->
 
 @pytest.mark.parametrize("path", POSTS + ["/console/sign-out"])
 def test_every_form_post_without_the_csrf_token_is_403_and_changes_nothing(gw: Gateway, path: str) -> None:
-    sign_in(gw, OFFICER if "school" in path else STATISTICIAN if "statistics" in path else DPO)
+    sign_in(gw, OFFICER if "school" in path else STATISTICIAN if "statistics" in path
+            else CASE_OFFICER if "/la/" in path else DPO)
     before = audit_size(gw)
     body = {"upn": A_UPN, "purpose": "mentoring-referral", "decision": "granted"}
     r = gw.client.post(path, data=body, follow_redirects=False)
@@ -318,6 +333,10 @@ def test_the_home_page_offers_each_role_its_own_sections(gw: Gateway) -> None:
     school = gw.client.get("/console/").text
     assert 'href="/console/school"' in school and 'href="/console/audit"' not in school
     sign_in(gw, CASE_OFFICER)
+    la = gw.client.get("/console/").text
+    assert 'href="/console/la/ask"' in la and 'href="/console/la/releases"' in la
+    assert "There is nothing in the console for your roles" not in la
+    sign_in(gw, SUBMITTER)
     assert "There is nothing in the console for your roles" in gw.client.get("/console/").text
 
 
@@ -354,15 +373,63 @@ def test_the_audit_trail_pages_with_a_cursor(world: tuple[Gateway, World]) -> No
             == 200
         )
     sign_in(gw, DPO)
-    first = gw.client.get("/console/audit").text
+    size = audit_size(gw)
+    first = gw.client.get("/console/audit?order=oldest").text
     shown = [int(i) for i in re.findall(r'href="/console/audit/events/(\d+)"', first)]
     assert len(shown) == 50 and shown == sorted(shown)
-    nxt = re.search(r'href="(\?cursor=[^"]+)" rel="next"', first)
+    nxt = re.search(r'href="(\?[^"]*cursor=[^"]+)" rel="next"', first)
     assert nxt, "a log of more than 50 events has a next page"
-    second = gw.client.get("/console/audit" + nxt.group(1).replace("&amp;", "&")).text
+    second = gw.client.get("/console/audit" + html.unescape(nxt.group(1))).text
     more = [int(i) for i in re.findall(r'href="/console/audit/events/(\d+)"', second)]
-    assert more and min(more) > max(shown)
-    assert "First page" in second
+    assert more and min(more) > max(shown) and more == sorted(more)
+    assert "First page" in second and 'data-testid="latest"' in second
+    assert re.search(r'data-testid="total">([\d,]+)<', first).group(1) == f"{size:,}"  # type: ignore[union-attr]
+
+
+def test_the_audit_trail_shows_the_newest_first_with_the_total_and_a_link_to_the_latest(
+    world: tuple[Gateway, World],
+) -> None:
+    gw, _ = world
+    for _ in range(60):
+        gw.client.get(f"/v1/schools/{CAMDEN_PRIMARY}/pupils", headers=gw.auth(*OFFICER))
+    sign_in(gw, DPO)
+    size = audit_size(gw)
+    first = gw.client.get("/console/audit").text
+    shown = [int(i) for i in re.findall(r'href="/console/audit/events/(\d+)"', first)]
+    assert shown == list(range(size - 1, size - 51, -1))  # the 50 newest, newest first
+    assert re.search(r'data-testid="total">([\d,]+)<', first).group(1) == f"{size:,}"  # type: ignore[union-attr]
+    assert 'data-testid="latest"' not in first and 'href="?order=oldest" data-testid="order"' in first
+    nxt = re.search(r'href="(\?[^"]*cursor=[^"]+)" rel="next"', first)
+    assert nxt
+    second = gw.client.get("/console/audit" + html.unescape(nxt.group(1))).text
+    more = [int(i) for i in re.findall(r'href="/console/audit/events/(\d+)"', second)]
+    assert more == list(range(size - 51, max(size - 101, -1), -1))
+    latest = re.search(r'href="([^"]+)" data-testid="latest"', second)
+    assert latest and latest.group(1) == "/console/audit"
+    denied = gw.client.get("/console/audit", params={"decision": "deny"}).text
+    assert re.search(r'data-testid="total">1<', denied) and "1 event matches" in page_text(denied)
+
+
+def test_the_audit_trail_takes_gov_uk_date_inputs_and_names_a_missing_part(
+    world: tuple[Gateway, World],
+) -> None:
+    gw, _ = world
+    sign_in(gw, DPO)
+    today = dt.datetime.now(dt.UTC).date()
+    r = gw.client.get("/console/audit", params={
+        "from-day": today.day, "from-month": today.month, "from-year": today.year, "decision": "deny",
+    })
+    assert r.status_code == 200 and 'name="from-day"' in r.text and f'value="{today.year}"' in r.text
+    assert len(re.findall(r'href="/console/audit/events/(\d+)"', r.text)) == 1
+    past = gw.client.get("/console/audit", params={"to-day": 1, "to-month": 1, "to-year": 2020})
+    assert "No events match these filters" in past.text
+    missing = gw.client.get("/console/audit", params={"from-day": "3", "from-month": "10"})
+    assert missing.status_code == 400 and "From must include a year" in missing.text
+    unreal = gw.client.get(
+        "/console/audit", params={"from-day": "31", "from-month": "2", "from-year": "2025"}
+    )
+    assert unreal.status_code == 400 and "From must be a real date, for example 3 10 2025" in unreal.text
+    assert 'type="date"' not in r.text
 
 
 def test_an_event_page_shows_the_event_and_proves_it_is_in_the_signed_log(
@@ -651,6 +718,11 @@ def test_no_page_puts_a_upn_in_an_address(world: tuple[Gateway, World]) -> None:
             OFFICER,
             ["/console/", f"/console/school?from={WINDOW_FROM}&to={WINDOW_TO}", "/console/school/consents"],
         ),
+        (
+            CASE_OFFICER,
+            ["/console/", "/console/la/ask", "/console/la/ask/la-severe-absence", "/console/la/releases",
+             f"/console/la/releases/{w.targeting_release}"],
+        ),
     ):
         csrf = sign_in(gw, who)
         for path in paths:
@@ -661,6 +733,10 @@ def test_no_page_puts_a_upn_in_an_address(world: tuple[Gateway, World]) -> None:
             for i in range(0, audit_size(gw), 7):
                 visit(gw.client.get(f"/console/audit/events/{i}").text)
             visit(gw.client.post("/console/subject-access", data={"upn": w.upns[3], "csrf_token": csrf}).text)
+        elif who == CASE_OFFICER:
+            made = gw.client.post("/console/la/ask/la-severe-absence", data=ask_form(csrf))
+            assert made.status_code == 201 and w.upns[3] in made.text  # in the page, never in an address
+            visit(made.text)
         else:
             visit(
                 gw.client.post(
@@ -802,3 +878,396 @@ def test_only_dfe_statisticians_use_the_dashboard(gw: Gateway) -> None:
     assert gw.client.post("/console/statistics", data={**QUESTION, "csrf_token": csrf}).status_code == 403
     sign_in(gw, DPO)
     assert gw.client.get("/console/statistics").status_code == 403
+
+
+# --- the local authority's case officer ------------------------------------------------------------
+
+OTHER_CASE_OFFICER = ("la", "211", "case_officer")
+
+
+def ask_form(csrf: str, **overrides: object) -> dict[str, object]:
+    """The ask form for the seeded window (6 to 17 October 2025), acknowledged."""
+    body: dict[str, object] = {
+        "csrf_token": csrf,
+        "from-day": "6", "from-month": "10", "from-year": "2025",
+        "to-day": "17", "to-month": "10", "to-year": "2025",
+        "justification": "Autumn term targeting support meeting with each school",
+        "acknowledged": "yes",
+    }
+    body.update(overrides)
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def test_the_case_officers_home_names_the_la_from_the_register_and_lists_its_schools_and_releases(
+    world: tuple[Gateway, World],
+) -> None:
+    gw, w = world
+    sign_in(gw, CASE_OFFICER)
+    r = gw.client.get("/console/")
+    assert r.status_code == 200
+    assert "There is nothing in the console" not in r.text
+    name = re.search(r'data-testid="la-name">([^<]+)<', r.text)
+    assert name and name.group(1) == "Camden"
+    schools = r.text.split('data-testid="schools"')[1].split("</table>")[0]
+    assert "100001" in schools and "100003" not in schools  # Tower Hamlets' school is not Camden's
+    releases = r.text.split('data-testid="releases"')[1].split("</table>")[0]
+    assert w.targeting_release in releases and w.overdue_release in releases
+    assert 'href="/console/la/ask"' in r.text
+
+
+def test_the_ask_page_shows_each_la_purpose_with_what_why_basis_retention_and_acknowledgement(
+    gw: Gateway,
+) -> None:
+    sign_in(gw, CASE_OFFICER)
+    r = gw.client.get("/console/la/ask")
+    assert r.status_code == 200
+    la_purposes = [p for p in gw.runtime.catalogue.purposes if p.requester.org_type == "la"]
+    assert la_purposes
+    text = html.unescape(r.text)
+    for p in la_purposes:
+        assert f'href="/console/la/ask/{p.id}"' in r.text
+        assert p.acknowledgement in text and p.retention.describe() in text
+        assert p.lawful_basis.article in text and p.description in text
+    assert 'href="/console/la/ask/transition-y6-y7"' not in r.text
+    form = gw.client.get("/console/la/ask/la-targeting-support")
+    assert form.status_code == 200 and 'name="acknowledged"' in form.text
+    assert gw.client.get("/console/la/ask/dfe-statistics").status_code == 404
+    assert gw.client.get("/console/la/ask/no-such-purpose").status_code == 404
+
+
+def test_asking_in_the_console_makes_the_release_through_the_same_service_and_audit_as_the_api(
+    world: tuple[Gateway, World],
+) -> None:
+    gw, w = world
+    csrf = sign_in(gw, CASE_OFFICER)
+    before = audit_size(gw)
+    r = gw.client.post("/console/la/ask/la-severe-absence", data=ask_form(csrf, schools=str(CAMDEN_PRIMARY)))
+    assert r.status_code == 201, r.text
+    release_id = re.search(r'data-testid="release-id">(rel_[0-9a-f]{32})<', r.text)
+    assert release_id
+    event = last_event(gw)
+    assert audit_size(gw) == before + 1
+    assert event.action == "release.decided" and event.decision == "allow"
+    assert event.release_id == release_id.group(1) and event.actor_org_id == "202"
+    assert b'"record_count":2' in bytes(event.entry) and b'"schools":[100001]' in bytes(event.entry)
+    text = page_text(r.text)
+    assert "Severe absence casework (la-severe-absence)" in text
+    assert "Autumn term targeting support meeting with each school" in text  # the justification
+    assert "6 October 2025 to 17 October 2025" in text
+    assert "for lack of consent: 0; for a parent's objection: 0" in html.unescape(text)
+    records = r.text.split('data-testid="records"')[1].split("</table>")[0]
+    assert w.upns[3] in records and w.upns[4] in records and w.upns[1] not in records
+    assert 'data-field="upn"' in records and 'data-value="0.4"' in records  # pupil 4 attended 40%
+    assert "release.js" in r.text and "script-src 'self'" in r.headers["content-security-policy"]
+    assert w.upns[3] not in str(r.url)
+
+
+def test_the_console_refuses_a_request_without_the_acknowledgement_and_decides_nothing(
+    world: tuple[Gateway, World],
+) -> None:
+    gw, _ = world
+    csrf = sign_in(gw, CASE_OFFICER)
+    before = audit_size(gw)
+    r = gw.client.post("/console/la/ask/la-targeting-support", data=ask_form(csrf, acknowledged=None))
+    assert r.status_code == 422
+    assert 'href="#acknowledged"' in r.text and "Tick the box to accept" in r.text
+    assert "Autumn term targeting support" in r.text  # what was typed is kept
+    bad_date = gw.client.post(
+        "/console/la/ask/la-targeting-support", data=ask_form(csrf, **{"from-month": "13"})
+    )
+    assert bad_date.status_code == 422 and 'href="#from"' in bad_date.text and "real date" in bad_date.text
+    part = gw.client.post("/console/la/ask/la-targeting-support", data=ask_form(csrf, **{"to-year": ""}))
+    assert part.status_code == 422 and "must include a year" in part.text
+    school = gw.client.post("/console/la/ask/la-targeting-support", data=ask_form(csrf, schools="abc"))
+    assert school.status_code == 422 and 'href="#schools"' in school.text
+    long = gw.client.post(
+        "/console/la/ask/la-targeting-support", data=ask_form(csrf, justification="x" * 2001)
+    )
+    assert long.status_code == 422 and "2,000 characters" in long.text
+    assert audit_size(gw) == before
+
+
+def test_a_denied_console_request_shows_the_reasons_and_is_audited_as_a_denial(
+    world: tuple[Gateway, World],
+) -> None:
+    gw, _ = world
+    csrf = sign_in(gw, CASE_OFFICER)
+    r = gw.client.post(
+        "/console/la/ask/la-severe-absence",
+        data=ask_form(csrf, schools="100003", justification="too short"),
+    )
+    assert r.status_code == 403
+    assert 'href="#schools"' in r.text and "other_la_school" in r.text
+    assert 'href="#justification"' in r.text and "justification_too_short" in r.text
+    event = last_event(gw)
+    assert event.action == "release.decided" and event.decision == "deny"
+    assert event.release_id is None
+
+
+def test_the_release_page_shows_the_metadata_and_says_the_records_are_not_kept(
+    world: tuple[Gateway, World],
+) -> None:
+    gw, w = world
+    sign_in(gw, CASE_OFFICER)
+    before = audit_size(gw)
+    r = gw.client.get(f"/console/la/releases/{w.targeting_release}")
+    assert r.status_code == 200
+    text = page_text(html.unescape(r.text))
+    assert "Targeting support meetings (la-targeting-support)" in text
+    assert JUSTIFICATION in text and "3" in text.split("Records")[1][:10]
+    assert "The gateway keeps no copy of the records" in text
+    assert 'data-testid="records"' not in r.text  # metadata only, as GET /v1/releases/{id}
+    assert audit_size(gw) == before
+    overdue = gw.client.get(f"/console/la/releases/{w.overdue_release}")
+    assert "Overdue for deletion" in overdue.text and 'data-testid="overdue-warning"' in overdue.text
+
+
+def test_the_releases_list_shows_each_stage_and_highlights_overdue_releases(
+    world: tuple[Gateway, World],
+) -> None:
+    gw, w = world
+    with gw.runtime.sessions() as db, db.begin():
+        db.execute(
+            update(Release)
+            .where(Release.id == w.targeting_release)
+            .values(expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=10))
+        )
+    sign_in(gw, CASE_OFFICER)
+    r = gw.client.get("/console/la/releases")
+    assert r.status_code == 200
+    stages = dict(re.findall(r'data-release="(rel_[0-9a-f]+)" data-stage="(\w+)"', r.text))
+    assert stages == {w.targeting_release: "expiring", w.overdue_release: "expired"}
+    overdue_row = re.search(rf'<tr class="app-row--overdue" data-release="{w.overdue_release}"', r.text)
+    assert overdue_row and "Overdue for deletion" in r.text and "3 days overdue" in r.text
+    assert "Expiring soon" in r.text and ("10 days left" in r.text or "9 days left" in r.text)
+
+
+def test_attesting_deletion_in_the_console_goes_through_the_service_and_is_audited(
+    world: tuple[Gateway, World],
+) -> None:
+    gw, w = world
+    csrf = sign_in(gw, CASE_OFFICER)
+    path = f"/console/la/releases/{w.overdue_release}/deletion"
+    assert gw.client.post(path, data={}, follow_redirects=False).status_code == 403  # no CSRF token
+    r = gw.client.post(path, data={"csrf_token": csrf}, follow_redirects=False)
+    assert r.status_code == 303
+    assert r.headers["location"] == f"/console/la/releases/{w.overdue_release}?attested=1"
+    event = last_event(gw)
+    assert event.action == "release.deleted" and event.release_id == w.overdue_release
+    assert b'"overdue":true' in bytes(event.entry)
+    page = gw.client.get(r.headers["location"])
+    assert "Deletion attested" in page.text and "Deleted" in page.text
+    api = gw.client.get(f"/v1/releases/{w.overdue_release}", headers=gw.auth(*CASE_OFFICER)).json()
+    assert api["status"] == "deleted"
+    again = gw.client.post(path, data={"csrf_token": csrf})
+    assert again.status_code == 409
+    listed = gw.client.get("/console/la/releases").text
+    assert re.search(rf'data-release="{w.overdue_release}" data-stage="deleted"', listed)
+
+
+def test_another_la_cannot_see_or_attest_a_release_and_a_school_officer_is_refused_la_pages(
+    world: tuple[Gateway, World],
+) -> None:
+    gw, w = world
+    csrf = sign_in(gw, OTHER_CASE_OFFICER)
+    assert gw.client.get(f"/console/la/releases/{w.targeting_release}").status_code == 404
+    before = audit_size(gw)
+    r = gw.client.post(f"/console/la/releases/{w.targeting_release}/deletion", data={"csrf_token": csrf})
+    assert r.status_code == 404 and audit_size(gw) == before
+    home = gw.client.get("/console/")
+    assert "Tower Hamlets" in home.text and w.targeting_release not in home.text
+    assert w.targeting_release not in gw.client.get("/console/la/releases").text
+    csrf = sign_in(gw, OFFICER)
+    for path in ("/console/la/ask", "/console/la/ask/la-targeting-support", "/console/la/releases",
+                 f"/console/la/releases/{w.targeting_release}"):
+        refused = gw.client.get(path)
+        assert refused.status_code == 403, path
+        assert "wrong_organisation" in refused.text and "wrong_role" in refused.text
+    # A complete request from anyone else reaches the decision point, whose refusal is recorded.
+    posted = gw.client.post("/console/la/ask/la-targeting-support", data=ask_form(csrf))
+    assert posted.status_code == 403 and "wrong_org_type" in posted.text
+    assert audit_size(gw) == before + 1
+    denied = last_event(gw)
+    assert denied.action == "release.decided" and denied.decision == "deny"
+    assert denied.actor_org_id == str(CAMDEN_PRIMARY)
+    incomplete = gw.client.post(
+        "/console/la/ask/la-targeting-support", data=ask_form(csrf, acknowledged=None)
+    )
+    assert incomplete.status_code == 403 and audit_size(gw) == before + 1
+    school_purpose = gw.client.post("/console/la/ask/transition-y6-y7", data=ask_form(csrf))
+    assert school_purpose.status_code == 404
+
+
+def test_policy_explain_gives_the_same_decision_and_reasons_before_the_console_is_asked(
+    world: tuple[Gateway, World],
+) -> None:
+    gw, _ = world
+    explained = CliRunner().invoke(main, [
+        "policy", "explain", "--org-type", "la", "--org-id", "202", "--role", "case_officer",
+        "--purpose", "la-severe-absence", "--school", "100003", "--school-la", "100003=211",
+        "--from", "2025-10-06", "--to", "2025-10-17", "--justification", "too short",
+    ])
+    assert explained.exit_code == 1 and explained.output.startswith("decision: deny")
+    reasons = [line[4:] for line in explained.output.splitlines() if line.startswith("  - ")]
+    csrf = sign_in(gw, CASE_OFFICER)
+    r = gw.client.post(
+        "/console/la/ask/la-severe-absence",
+        data=ask_form(csrf, schools="100003", justification="too short"),
+    )
+    assert r.status_code == 403
+    event_reasons = orjson.loads(bytes(last_event(gw).entry))["reasons"]
+    assert sorted(event_reasons) == sorted(reasons)
+    shown = html.unescape(page_text(r.text))
+    for reason in reasons:
+        code, _, text = reason.partition(":")
+        assert f"{text.strip().capitalize()} ({code})" in shown
+    allowed = CliRunner().invoke(main, [
+        "policy", "explain", "--org-type", "la", "--org-id", "202", "--role", "case_officer",
+        "--purpose", "la-severe-absence", "--from", "2025-10-06", "--to", "2025-10-17",
+    ])
+    purpose = next(p for p in gw.runtime.catalogue.purposes if p.id == "la-severe-absence")
+    assert allowed.exit_code == 0 and purpose.acknowledgement in allowed.output
+    form = html.unescape(gw.client.get("/console/la/ask/la-severe-absence").text)
+    assert f'data-testid="acknowledgement">{purpose.acknowledgement}<' in form
+
+
+def test_the_site_root_leads_to_the_console(gw: Gateway) -> None:
+    r = gw.client.get("/", follow_redirects=False)
+    assert r.status_code == 307 and r.headers["location"] == "/console/"
+    assert gw.client.get("/").url.path == "/console/sign-in"
+
+
+@pytest.mark.parametrize("path", ["/console/no-such-page", "/console/la/nothing/here", "/nothing", "/v2/x"])
+def test_an_unknown_address_gets_the_consoles_own_404_page(gw: Gateway, path: str) -> None:
+    r = gw.client.get(path)
+    assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+    assert "Page not found" in r.text and 'href="/console/"' in r.text
+    assert "default-src 'none'" in r.headers["content-security-policy"]
+    assert r.headers["cache-control"] == "no-store"
+
+
+def test_the_apis_unknown_addresses_and_wrong_methods_stay_json(gw: Gateway) -> None:
+    r = gw.client.get("/v1/no-such-thing")
+    assert r.status_code == 404 and r.headers["content-type"] == "application/json"
+    wrong = gw.client.delete("/v1/purposes", headers=gw.auth(*DPO))
+    assert wrong.status_code == 405 and wrong.headers["content-type"] == "application/json"
+
+
+def test_a_signed_in_user_keeps_the_navigation_on_the_404_page(gw: Gateway) -> None:
+    sign_in(gw, DPO)
+    r = gw.client.get("/console/no-such-page")
+    assert r.status_code == 404 and 'href="/console/audit"' in r.text and "Sign out" in r.text
+
+
+def test_the_api_docs_need_no_internet(gw: Gateway) -> None:
+    r = gw.client.get("/docs")
+    assert r.status_code == 200 and "SwaggerUIBundle" in r.text
+    assert "cdn." not in r.text and "https://" not in r.text.split("<body>")[0]
+    assets = re.findall(r'(?:href|src)="(/console/static/vendor/swagger-ui-dist-[^"]+)"', r.text)
+    assert len(assets) == 3
+    for asset in assets:
+        served = gw.client.get(asset)
+        assert served.status_code == 200 and "immutable" in served.headers["cache-control"]
+    assert gw.client.get("/openapi.json").status_code == 200
+
+
+def test_the_event_page_shows_the_justification_and_details_as_readable_rows(
+    world: tuple[Gateway, World],
+) -> None:
+    gw, w = world
+    with gw.runtime.sessions() as db:
+        index = db.execute(
+            select(AuditEvent.idx).where(AuditEvent.release_id == w.targeting_release)
+        ).scalar_one()
+    sign_in(gw, DPO)
+    r = gw.client.get(f"/console/audit/events/{index}")
+    assert r.status_code == 200
+    justification = re.search(r'data-testid="justification">([^<]+)<', r.text)
+    assert justification and html.unescape(justification.group(1)) == JUSTIFICATION
+    details = page_text(r.text.split("<h2 class=\"govuk-heading-m\">Details</h2>")[1])
+    assert "from 1 September 2025" in details and "to 31 October 2025" in details  # dates as dates
+    assert "<li>pupil_ref</li><li>school_urn</li>" in r.text  # lists as lists
+    assert '"pupil_ref"' not in r.text  # no JSON left
+    release = gw.client.get(f"/console/releases/{w.targeting_release}")
+    assert f'data-testid="justification">{JUSTIFICATION}<' in html.unescape(release.text)
+
+
+def test_an_event_that_is_not_a_decision_has_no_decision_tag(world: tuple[Gateway, World]) -> None:
+    gw, _ = world
+    sign_in(gw, DPO)
+    trail = gw.client.get("/console/audit", params={"action": "feed.accepted"})
+    assert trail.status_code == 200 and "feed.accepted" in trail.text
+    assert ">None<" not in trail.text and "not a decision" in trail.text
+
+
+def test_the_inclusion_proof_downloads_as_json_that_verifies_offline(world: tuple[Gateway, World]) -> None:
+    from audit.merkle import leaf_hash, verify_inclusion
+
+    gw, w = world
+    with gw.runtime.sessions() as db:
+        index = db.execute(
+            select(AuditEvent.idx).where(AuditEvent.release_id == w.targeting_release)
+        ).scalar_one()
+    sign_in(gw, DPO)
+    page = gw.client.get(f"/console/audit/events/{index}")
+    assert f'href="/console/audit/events/{index}/proof.json"' in page.text
+    r = gw.client.get(f"/console/audit/events/{index}/proof.json")
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    disposition = f'attachment; filename="audit-event-{index}-inclusion-proof.json"'
+    assert r.headers["content-disposition"] == disposition
+    proof = r.json()
+    leaf = leaf_hash(proof["entry_canonical_json"].encode())
+    assert leaf.hex() == proof["leaf_hash"] and proof["entry"]["release_id"] == w.targeting_release
+    head = proof["tree_head"]
+    assert verify_inclusion(
+        leaf, index, head["tree_size"], [bytes.fromhex(p) for p in proof["inclusion_proof"]["audit_path"]],
+        bytes.fromhex(head["root_hash"]),
+    )
+    assert gw.client.get("/console/audit/events/999999/proof.json").status_code == 404
+    sign_in(gw, OFFICER)
+    assert gw.client.get(f"/console/audit/events/{index}/proof.json").status_code == 403
+
+
+def test_the_filtered_trail_downloads_as_csv_and_the_download_is_recorded(
+    world: tuple[Gateway, World],
+) -> None:
+    gw, _ = world
+    sign_in(gw, DPO)
+    trail = gw.client.get("/console/audit", params={"decision": "deny", "action": "release.decided"})
+    assert 'href="/console/audit.csv?decision=deny&amp;action=release.decided"' in trail.text
+    r = gw.client.get("/console/audit.csv", params={"decision": "deny", "action": "release.decided"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(r.text)))
+    assert rows[0][:4] == ["index", "occurred_at", "action", "actor_org_type"]
+    assert len(rows) == 2 and rows[1][2] == "release.decided" and rows[1][7] == "deny"
+    assert "other_la_school" in rows[1][8]
+    event = last_event(gw)
+    assert event.action == "audit.events_viewed" and b'"decision":"deny"' in bytes(event.entry)
+    bad = gw.client.get("/console/audit.csv", params={"from": "2025-13-01"})
+    assert bad.status_code == 422
+    sign_in(gw, OFFICER)
+    assert gw.client.get("/console/audit.csv").status_code == 403
+
+
+def test_asking_for_the_csv_makes_one_release_whose_file_holds_its_records(
+    world: tuple[Gateway, World],
+) -> None:
+    gw, w = world
+    csrf = sign_in(gw, CASE_OFFICER)
+    form = gw.client.get("/console/la/ask/la-severe-absence").text
+    assert 'formaction="/console/la/ask/la-severe-absence.csv"' in form
+    before = audit_size(gw)
+    r = gw.client.post("/console/la/ask/la-severe-absence.csv", data=ask_form(csrf))
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    event = last_event(gw)
+    assert audit_size(gw) == before + 1 and event.action == "release.decided" and event.decision == "allow"
+    disposition = r.headers["content-disposition"]
+    name = f"la-severe-absence-2025-10-06-2025-10-17-{event.release_id}.csv"
+    assert disposition == f'attachment; filename="{name}"'
+    rows = list(csv.reader(io.StringIO(r.text)))
+    assert rows[0][:3] == ["upn", "forename", "surname"] and rows[0][-1] == "attendance_rate"
+    assert sorted(row[0] for row in rows[1:]) == sorted([w.upns[3], w.upns[4]])
+    assert {row[-1] for row in rows[1:]} == {"0.5", "0.4"}
+    refused = gw.client.post("/console/la/ask/la-severe-absence.csv", data=ask_form(csrf, acknowledged=None))
+    assert refused.status_code == 422 and refused.headers["content-type"].startswith("text/html")
+    assert "content-disposition" not in refused.headers and audit_size(gw) == before + 1

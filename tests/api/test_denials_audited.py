@@ -39,8 +39,8 @@ OPEN_TO_ALL = {
     ("GET", "/v1/purposes"),
     ("GET", "/openapi.json"),
     ("GET", "/docs"),
-    ("GET", "/docs/oauth2-redirect"),
     ("GET", "/redoc"),
+    ("GET", "/"),  # a redirect to the console
     ("GET", "/console"),
     ("GET", "/console/static/{name:path}"),
     ("GET", "/console/sign-in"),
@@ -195,6 +195,29 @@ CASES: dict[tuple[str, str], list[Case]] = {
     ],
     ("POST", "/console/statistics.csv"): [
         Case(("dfe", "dfe", "dpo"), "wrong_role", form={"measure": "enrolments"})
+    ],
+    ("GET", "/console/audit.csv"): [Case(OWN_SCHOOL_OFFICER, "wrong_role")],
+    ("GET", "/console/audit/events/{index}/proof.json"): [
+        Case(CASE_OFFICER, "wrong_role", "/console/audit/events/0/proof.json")
+    ],
+    # The LA case officer's pages.
+    ("GET", "/console/la/ask"): [Case(OWN_SCHOOL_OFFICER, "wrong_organisation")],
+    ("GET", "/console/la/ask/{purpose_id}"): [
+        Case(LA_DPO, "wrong_role", "/console/la/ask/la-targeting-support")
+    ],
+    ("POST", "/console/la/ask/{purpose_id}"): [
+        Case(OWN_SCHOOL_OFFICER, "wrong_organisation", "/console/la/ask/la-targeting-support", form={})
+    ],
+    ("POST", "/console/la/ask/{purpose_id}.csv"): [
+        Case(LA_DPO, "wrong_role", "/console/la/ask/la-targeting-support.csv", form={})
+    ],
+    ("GET", "/console/la/releases"): [Case(OWN_SCHOOL_OFFICER, "wrong_organisation")],
+    ("GET", "/console/la/releases/{release_id}"): [
+        Case(OTHER_LA, "not_recipient", lambda w: f"/console/la/releases/{w.targeting_release}")
+    ],
+    ("POST", "/console/la/releases/{release_id}/deletion"): [
+        Case(OTHER_LA, "not_recipient", lambda w: f"/console/la/releases/{w.targeting_release}/deletion",
+             form={})
     ],
 }
 

@@ -45,7 +45,9 @@ def seed(gw: Gateway, folder: Path) -> World:
     officer = gw.auth("la", "202", "case_officer")
     targeting = gw.client.post(
         "/v1/releases",
-        json={"purpose": "la-targeting-support", "acknowledged": True, "justification": JUSTIFICATION, **WINDOW},
+        json={
+            "purpose": "la-targeting-support", "acknowledged": True, "justification": JUSTIFICATION, **WINDOW
+        },
         headers=officer,
     )
     assert targeting.status_code == 201, targeting.text

@@ -26,6 +26,7 @@ UPN_SHAPE = re.compile(r"(?<![A-Za-z0-9])[A-Za-z][0-9]{11}[0-9A-Za-z](?![A-Za-z0
 DPO = ("operator", "operator", "dpo")
 OFFICER = ("school", str(CAMDEN_PRIMARY), "attendance_officer")
 STATISTICIAN = ("dfe", "dfe", "statistician")
+CASE_OFFICER = ("la", "202", "case_officer")
 
 #: What every console page must have for a screen-reader user (a small subset of WCAG 2.2 AA that
 #: can be checked without a rules engine): a language, one h1, a title, and a label for every field.
@@ -183,6 +184,22 @@ def test_the_dpo_reviews_the_trail_checks_the_log_chases_deletions_and_answers_s
     b.click("nav a:has-text('Audit trail')")
     assert b.heading() == "Audit trail"
     assert b.page.locator("[data-testid=events] tbody tr").count() >= 20
+    links = b.page.locator("[data-testid=events] tbody td:first-child a").all_inner_texts()
+    numbers = [int(re.sub(r"\D.*", "", n.strip())) for n in links]
+    assert numbers == sorted(numbers, reverse=True)  # newest first
+    assert int(b.text("[data-testid=total]").replace(",", "")) >= len(numbers)
+    b.click("[data-testid=order]")
+    oldest = b.page.locator("[data-testid=events] tbody td:first-child a").first.inner_text()
+    assert oldest.startswith("0")
+    b.click("[data-testid=latest]")
+    b.page.fill("#from-day", "1")
+    b.page.fill("#from-month", "13")
+    b.page.fill("#from-year", "2025")
+    b.click("button:has-text('Apply filters')")
+    assert "From must be a real date, for example 3 10 2025" in b.text(".govuk-error-summary")
+    b.page.fill("#from-day", "")
+    b.page.fill("#from-month", "")
+    b.page.fill("#from-year", "")
     b.page.select_option("#decision", "deny")
     b.page.fill("#action", "release.decided")
     b.click("button:has-text('Apply filters')")
@@ -195,10 +212,20 @@ def test_the_dpo_reviews_the_trail_checks_the_log_chases_deletions_and_answers_s
     b.page.select_option("#decision", "allow")
     b.page.select_option("#purpose", "la-targeting-support")
     b.click("button:has-text('Apply filters')")
+    with b.page.expect_download() as trail_csv:
+        b.page.click("[data-testid=csv-download]")
+    rows = Path(trail_csv.value.path()).read_text(encoding="utf-8").splitlines()
+    assert len(rows) == 2 and ",release.decided," in rows[1] and ",allow," in rows[1]
     b.click("[data-testid=events] tbody tr a")
     assert re.fullmatch(r"Event \d+", b.heading())
     assert "This entry is in the signed log" in b.text("[data-testid=inclusion]")
     assert w.targeting_release in b.text("[data-testid=event]")
+    assert b.text("[data-testid=justification]").startswith("Termly targeting support")
+    assert "{" not in b.text("[data-testid=event] ~ dl")  # details as rows, not JSON
+    with b.page.expect_download() as proof:
+        b.page.click("[data-testid=proof-download]")
+    proved = json.loads(Path(proof.value.path()).read_text(encoding="utf-8"))
+    assert proved["entry"]["release_id"] == w.targeting_release and proved["inclusion_proof"]["audit_path"]
     b.shot("dpo-audit-event")
 
     # Integrity: the latest signed head, and the verify button.
@@ -424,6 +451,189 @@ def test_a_wrong_role_is_refused_in_the_browser(browse: Any) -> None:
     s.sign_in(STATISTICIAN)
     assert s.goto("/console/subject-access").status == 403
     assert s.goto("/console/audit/integrity").status == 403
+
+
+def test_the_la_case_officer_asks_for_a_release_reads_downloads_and_attests_its_deletion(
+    browse: Any, served: Served
+) -> None:
+    w = served.world
+    b = browse()
+    b.sign_in(CASE_OFFICER)
+    # Home: the LA by its name on the register of schools, its schools and its releases.
+    assert b.heading() == "Camden"
+    schools = b.text("[data-testid=schools]")
+    assert str(CAMDEN_PRIMARY) in schools and "100003" not in schools
+    assert w.targeting_release in b.text("[data-testid=releases]")
+    b.shot("la-home")
+
+    # Ask: the purposes with what each releases, why, its basis and retention; then the form.
+    b.click("nav a:has-text('Ask for a release')")
+    assert b.heading() == "Ask for a release"
+    assert "Acknowledgement" in b.text() and "Lawful basis" in b.text()
+    b.shot("la-ask-purposes")
+    b.click("a[data-purpose=la-severe-absence]")
+    assert b.heading() == "Severe absence casework"
+    b.page.fill("#from-day", "6")
+    b.page.fill("#from-month", "10")
+    b.page.fill("#from-year", "2025")
+    b.page.fill("#to-day", "17")
+    b.page.fill("#to-month", "10")
+    b.page.fill("#to-year", "2025")
+    b.page.check(f"#school-{CAMDEN_PRIMARY}")
+    b.page.fill("#justification", "Casework review of severely absent pupils, autumn term")
+    # Without the acknowledgement ticked nothing is asked: the box is named, what was typed is kept.
+    b.click("button:has-text('Ask for the release')")
+    assert "Tick the box to accept" in b.text(".govuk-error-summary")
+    assert b.page.input_value("#justification").startswith("Casework review")
+    b.shot("la-ask-error")
+    b.page.check("#acknowledged-yes")
+    b.shot("la-ask-form")
+    b.click("button:has-text('Ask for the release')")
+
+    # The release: its metadata, and the records, once, in the response that made it.
+    assert b.heading() == "Release made"
+    release_id = b.text("[data-testid=release-id]").strip()
+    assert re.fullmatch(r"rel_[0-9a-f]{32}", release_id)
+    assert b.path() == "/console/la/ask/la-severe-absence"
+    assert "Casework review of severely absent pupils" in b.text("[data-testid=justification]")
+    assert b.text("[data-testid=record-count]") == "2"
+    assert "for lack of consent: 0" in b.text("[data-testid=withheld]")
+    records = b.text("[data-testid=records]")
+    assert w.upns[3] in records and w.upns[4] in records and w.upns[1] not in records
+    assert "Showing records 1 to 2 of 2" in b.text("[data-testid=page-status]")
+    b.shot("la-release-made")
+
+    # The download is those same records, made in the browser: no request goes to the gateway.
+    asked_before = len(b.requested)
+    with b.page.expect_download() as download:
+        b.page.click("button:has-text('Download these records as CSV')")
+    lines = Path(download.value.path()).read_text(encoding="utf-8").splitlines()
+    assert lines[0].split(",")[:3] == ["upn", "forename", "surname"]
+    assert sorted(line.split(",")[0] for line in lines[1:]) == sorted([w.upns[3], w.upns[4]])
+    assert any(",0.4" in line for line in lines[1:])  # the released rate, not the table's "40.0%"
+    assert download.value.suggested_filename == f"la-severe-absence-2025-10-06-2025-10-17-{release_id}.csv"
+    assert [u for u in b.requested[asked_before:] if not u.startswith("blob:")] == []
+
+    # The LA's releases: the new one active, the seeded one overdue and highlighted.
+    b.click("nav a:has-text('Releases')")
+    new_row = b.page.locator(f"tr[data-release={release_id}]")
+    assert new_row.get_attribute("data-stage") == "active"
+    overdue_row = b.page.locator(f"tr[data-release={w.overdue_release}]")
+    assert "app-row--overdue" in (overdue_row.get_attribute("class") or "")
+    assert "Overdue for deletion" in overdue_row.inner_text()
+    b.shot("la-releases")
+
+    # The release's page afterwards: metadata only; then the deletion is attested.
+    b.click(f"a:has-text('{release_id}')")
+    assert "The gateway keeps no copy of the records" in b.text("[data-testid=records-not-kept]")
+    assert b.page.locator("[data-testid=records]").count() == 0
+    b.click("button:has-text('Attest deletion')")
+    assert "Deletion attested" in b.text(".govuk-notification-banner")
+    assert b.text("[data-testid=stage]") == "Deleted"
+    b.shot("la-release-deleted")
+    b.click("nav a:has-text('Releases')")
+    b.click(f"tr[data-release={w.overdue_release}] button:has-text('Attest deletion')")
+    assert b.text("[data-testid=stage]") == "Deleted"
+    b.click("nav a:has-text('Releases')")
+    assert b.page.locator("tr.app-row--overdue").count() == 0
+    # The one message: Chromium's note of the form's 422 answer when the box was not ticked.
+    assert [m for m in b.console if "status of 422" not in m] == [] and len(b.console) == 1
+    assert b.page_errors == []
+
+
+def test_a_long_release_is_paged_in_the_browser(browse: Any, served: Served) -> None:
+    """More records than a page holds: the table pages without asking the gateway for anything."""
+    b = browse()
+    b.sign_in(CASE_OFFICER)
+    b.goto("/console/la/ask/la-targeting-support")
+    b.page.fill("#justification", "Termly targeting support meeting preparation")
+    b.page.check("#acknowledged-yes")
+    b.page.fill("#from-day", "6")
+    b.page.fill("#from-month", "10")
+    b.page.fill("#from-year", "2025")
+    b.page.fill("#to-day", "17")
+    b.page.fill("#to-month", "10")
+    b.page.fill("#to-year", "2025")
+    b.click("button:has-text('Ask for the release')")
+    assert b.heading() == "Release made"
+    # Three records: shown on pages of two to drive the pager (the page size is the table's setting).
+    b.page.evaluate("""() => {
+      const t = document.querySelector('table[data-paged]'); t.setAttribute('data-paged', '2');
+      const s = document.createElement('script'); s.src = document.querySelector('script[src*=release]').src;
+      document.body.appendChild(s);
+    }""")
+    b.page.wait_for_function("() => document.querySelector('[data-testid=page-number]')")
+    visible = (
+        "() => Array.from(document.querySelectorAll('[data-testid=records] tbody tr'))"
+        ".filter(r => !r.hidden).length"
+    )
+    assert b.page.evaluate(visible) == 2
+    asked_before = len(b.requested)
+    b.page.click("button:has-text('Next')")
+    assert b.page.evaluate(visible) == 1
+    assert "Page 2 of 2" in b.text("[data-testid=page-number]")
+    b.page.click("button:has-text('Previous')")
+    assert b.page.evaluate(visible) == 2
+    assert [u for u in b.requested[asked_before:] if "release.js" not in u] == []
+
+
+def fill_october_window(b: Browser) -> None:
+    for field, value in (("from-day", "6"), ("from-month", "10"), ("from-year", "2025"),
+                         ("to-day", "17"), ("to-month", "10"), ("to-year", "2025")):
+        b.page.fill(f"#{field}", value)
+
+
+def test_without_javascript_the_la_sees_every_record_or_takes_the_release_as_a_csv_file(
+    browse: Any, served: Served
+) -> None:
+    b = browse(java_script_enabled=False)
+    b.sign_in(CASE_OFFICER)
+    b.goto("/console/la/ask/la-severe-absence")
+    fill_october_window(b)
+    b.page.fill("#justification", "Casework review of severely absent pupils, autumn term")
+    b.page.check("#acknowledged-yes")
+    with b.page.expect_download() as download:
+        b.page.click("button:has-text('Ask and download as CSV')")
+    lines = Path(download.value.path()).read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("upn,forename,surname,") and len(lines) == 3
+    assert download.value.suggested_filename.startswith("la-severe-absence-")
+    b.goto("/console/la/ask/la-severe-absence")
+    fill_october_window(b)
+    b.page.fill("#justification", "Casework review of severely absent pupils, autumn term")
+    b.page.check("#acknowledged-yes")
+    b.click("button:has-text('Ask for the release')")
+    assert b.page.locator("[data-testid=records] tbody tr").count() == 2
+    assert not b.page.is_visible("button:has-text('Download these records as CSV')")
+    assert "All 2 records are shown" in b.text("[data-testid=page-status]")
+    b.shot("la-release-made-without-javascript")
+
+
+def test_a_school_officer_is_refused_the_la_pages_in_the_browser(browse: Any, served: Served) -> None:
+    b = browse()
+    b.sign_in(OFFICER)
+    response = b.goto("/console/la/releases")
+    assert response.status == 403 and "wrong_organisation" in b.text("[data-testid=reasons]")
+    o = browse()
+    o.sign_in(("la", "211", "case_officer"))
+    assert o.goto(f"/console/la/releases/{served.world.targeting_release}").status == 404
+
+
+def test_the_api_docs_render_from_the_gateways_own_files(browse: Any, served: Served) -> None:
+    """Swagger UI is vendored: /docs draws the API from /openapi.json with no other host reachable."""
+    b = browse()
+    b.context.route(re.compile(r"^(?!" + re.escape(served.base_url) + ").*"), lambda route: route.abort())
+    b.page.goto(served.base_url + "/docs")
+    b.page.wait_for_selector(".swagger-ui .info .title")
+    assert "Attendance data gateway" in b.page.inner_text(".swagger-ui .info .title")
+    assert b.page.locator(".opblock-summary-path").count() > 10
+    assert all(u.startswith(served.base_url + "/") for u in b.requested)
+    assert b.page_errors == []
+    b.shot("api-docs")
+    b.page.goto(served.base_url + "/")
+    assert b.path() == "/console/sign-in?next=/console/"
+    response = b.page.goto(served.base_url + "/console/no-such-page")
+    assert response.status == 404 and b.heading() == "Page not found"
+    b.shot("not-found")
 
 
 def _sign_in(client: httpx.Client, served: Served, who: tuple[str, ...]) -> str:

@@ -11,11 +11,13 @@ from typing import Any
 
 import pytest
 
-from gateway.console import statistics, web
+from gateway.console import routes, statistics, web
 
 VENDOR = web.STATIC_DIR / "vendor"
 RECORD = json.loads((VENDOR / "vendor.json").read_text(encoding="utf-8"))
 PACKAGES: list[dict[str, Any]] = RECORD["packages"]
+#: The licences we accept for browser code shipped in the package, and a line each licence text has.
+LICENCE_TEXT = {"MIT": "MIT License", "Apache-2.0": "Apache License\n                           Version 2.0"}
 
 
 def sha256(path: Path) -> str:
@@ -45,7 +47,7 @@ def test_every_vendored_library_ships_its_licence_and_says_where_it_came_from(
     licence = VENDOR / package["license_file"]
     assert licence.is_file() and licence.stat().st_size > 0
     assert package["license_file"] in [f["path"] for f in package["files"]], "the licence is hashed too"
-    assert package["license"] == "MIT" and "MIT License" in licence.read_text(encoding="utf-8")
+    assert LICENCE_TEXT[package["license"]] in licence.read_text(encoding="utf-8")
 
 
 def test_the_vendor_folder_holds_only_recorded_files() -> None:
@@ -64,3 +66,13 @@ def test_the_chart_library_is_the_version_recorded_and_is_served_from_our_own_fi
         assert script.startswith("vendor/") is (script in vendored)
     # Licences, the README and the record are kept in the package but not served.
     assert not any(name.endswith(("LICENSE", ".md", ".json")) for name in web.STATIC_FILES)
+
+
+def test_swagger_ui_is_vendored_with_its_notice_and_is_served_from_our_own_files() -> None:
+    swagger = next(p for p in PACKAGES if p["name"] == "swagger-ui-dist")
+    assert routes.SWAGGER_UI == f"vendor/{swagger['folder']}/"
+    assert (VENDOR / swagger["folder"] / "NOTICE").is_file()  # Apache-2.0 section 4(d)
+    bundle = (VENDOR / swagger["folder"] / "swagger-ui-bundle.js").read_text(encoding="utf-8")
+    assert "SwaggerUIBundle" in bundle and "sourceMappingURL" not in bundle[-300:]
+    for name in ("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png"):
+        assert routes.SWAGGER_UI + name in web.STATIC_FILES

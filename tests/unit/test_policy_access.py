@@ -98,6 +98,9 @@ TABLE = [
     (access.BUDGET_VIEW, OPERATOR_DPO, Target(consumer=BENCH, own_consumer=None), "allow:all"),
     (access.BUDGET_VIEW, LA_STATISTICIAN, Target(consumer=DFE), "wrong_role"),
     (access.BUDGET_VIEW, OFFICER, Target(), "wrong_role"),
+    (access.LA_CONSOLE, CASE_OFFICER, Target(), "allow:own_organisation"),
+    (access.LA_CONSOLE, LA_DPO, Target(), "wrong_role"),
+    (access.LA_CONSOLE, OFFICER, Target(), "wrong_organisation"),
 ]
 
 

@@ -1,0 +1,90 @@
+"""A local authority's own view: its name and schools from the register of schools, and the releases
+made to it, each with where it stands in its life cycle.
+
+Read-only metadata (no pupil data). Who may look is asked of the access policy (a refusal is recorded);
+the overview is recorded as a listing of the LA's releases, as GET /v1/releases is. Requests, reads of
+one release and attestations go through gateway.services.releases, as the API's do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from gateway.auth import Principal
+from gateway.db import la_repository as la_repo
+from gateway.db.base import utcnow
+from gateway.db.models import Release
+from gateway.db.session import transaction
+from gateway.services import access, audit
+from gateway.services.releases import release_metadata
+from policies.access import LA_CONSOLE
+
+#: A release whose expiry is this close is shown as expiring, so that its deletion can be planned.
+EXPIRING_WITHIN = dt.timedelta(days=30)
+#: The most releases one page lists; an LA makes a few a term.
+MAX_LISTED = 500
+
+
+async def authorise_case_officer(sessions: sessionmaker[Session], principal: Principal) -> None:
+    """The LA pages are for an LA's case officers: anyone else is refused, and the refusal recorded."""
+    await access.authorise_async(sessions, principal, LA_CONSOLE)
+
+
+def life_stage(deleted_at: dt.datetime | None, expires_at: dt.datetime, now: dt.datetime) -> str:
+    """deleted, expired (past expiry, deletion not attested: overdue), expiring (within 30 days), active."""
+    if deleted_at is not None:
+        return "deleted"
+    if expires_at <= now:
+        return "expired"
+    if expires_at - now <= EXPIRING_WITHIN:
+        return "expiring"
+    return "active"
+
+
+def stage_of(metadata: dict[str, Any]) -> str:
+    """The life stage of a release as `releases.release_metadata` describes it, now."""
+    return life_stage(metadata["deleted_at"], metadata["expires_at"], utcnow())
+
+
+def _listed(release: Release, now: dt.datetime) -> dict[str, Any]:
+    return {
+        **release_metadata(release, now),
+        "stage": life_stage(release.deleted_at, release.expires_at, now),
+        "days_overdue": max(0, (now - release.expires_at).days) if release.deleted_at is None else 0,
+        "days_left": max(0, (release.expires_at - now).days),
+    }
+
+
+def overview(sessions: sessionmaker[Session], principal: Principal) -> dict[str, Any]:
+    """The LA's name, its schools and its releases (newest first)."""
+    access.authorise(sessions, principal, LA_CONSOLE)
+    la_code = principal.org_id
+    now = utcnow()
+    with transaction(sessions) as db:
+        seen = _overview(db, la_code, now)
+        audit.record(db, audit.new_event(
+            principal, "la.viewed", decision="allow", record_count=len(seen["releases"]),
+            details={"status": None, "scope": "own_organisation"}))
+        return seen
+
+
+def _overview(db: Session, la_code: str, now: dt.datetime) -> dict[str, Any]:
+    schools = [
+        {"urn": s.urn, "name": s.name, "phase": s.phase, "status": s.status,
+         "type": s.type_of_establishment}
+        for s in la_repo.la_schools(db, la_code)
+    ]
+    listed = [_listed(r, now) for r in la_repo.releases_to(db, "la", la_code, MAX_LISTED)]
+    return {
+        "la_code": la_code,
+        "la_name": la_repo.la_name(db, la_code),
+        "schools": schools,
+        "releases": listed,
+        "release_total": la_repo.count_releases_to(db, "la", la_code),
+        "counts": {stage: sum(1 for r in listed if r["stage"] == stage)
+                   for stage in ("active", "expiring", "expired", "deleted")},
+    }
+
