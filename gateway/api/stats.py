@@ -122,14 +122,16 @@ async def get_stats(
     return JSONResponse(content=jsonable_encoder(result))
 
 
-@router.get("/v1/stats/budget", response_model=BudgetOut, responses=_DENIED)
+@router.get("/v1/stats/budget", response_model=BudgetOut, responses=authenticated(403, 404))
 async def get_budget(
     runtime: RuntimeDep,
     principal: PrincipalDep,
     year: Annotated[
         int | None, Query(ge=2000, le=2100, description="academic year, 2025 for 2025/26")
     ] = None,
-    consumer: Annotated[str | None, Query(max_length=40)] = None,
+    consumer: Annotated[str | None, Query(
+        max_length=40, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$",
+        description="a share of the year's budget in the catalogue (404 for any other)")] = None,
 ) -> JSONResponse:
     result = await run_in_threadpool(
         stats.budget, runtime.sessions, runtime.settings, principal, year, consumer

@@ -320,9 +320,7 @@ async def _make(
             field = _reason_field(reason)
             errors[field] = "; ".join(filter(None, [errors.get(field), _reason_text(reason)]))
         return await _ask_page(request, viewer, purpose, values=values, errors=errors, status=403)
-    meta = await run_in_threadpool(
-        releases.get_release, runtime.sessions, viewer.principal, made["release_id"]
-    )
+    meta = await run_in_threadpool(releases.made_metadata, runtime.sessions, made["release_id"])
     return made, meta
 
 

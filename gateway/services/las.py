@@ -1,9 +1,10 @@
 """A local authority's own view: its name and schools from the register of schools, and the releases
 made to it, each with where it stands in its life cycle.
 
-Read-only metadata (no pupil data). Who may look is asked of the access policy (a refusal is recorded);
-the overview is recorded as a listing of the LA's releases, as GET /v1/releases is. Requests, reads of
-one release and attestations go through gateway.services.releases, as the API's do.
+Read-only metadata of the LA's own schools and releases (no pupil data, nothing about anyone else), so
+an allowed view is not an audit event; who may look is asked of the access policy, and a refusal is
+recorded. Requests, reads of one release and attestations go through gateway.services.releases, as
+the API's do, and are recorded as the API records them.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from gateway.db import la_repository as la_repo
 from gateway.db.base import utcnow
 from gateway.db.models import Release
 from gateway.db.session import transaction
-from gateway.services import access, audit
+from gateway.services import access
 from gateway.services.releases import release_metadata
 from policies.access import LA_CONSOLE
 
@@ -64,11 +65,7 @@ def overview(sessions: sessionmaker[Session], principal: Principal) -> dict[str,
     la_code = principal.org_id
     now = utcnow()
     with transaction(sessions) as db:
-        seen = _overview(db, la_code, now)
-        audit.record(db, audit.new_event(
-            principal, "la.viewed", decision="allow", record_count=len(seen["releases"]),
-            details={"status": None, "scope": "own_organisation"}))
-        return seen
+        return _overview(db, la_code, now)
 
 
 def _overview(db: Session, la_code: str, now: dt.datetime) -> dict[str, Any]:

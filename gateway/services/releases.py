@@ -317,6 +317,16 @@ def get_release(sessions: sessionmaker[Session], principal: Principal, release_i
     return meta
 
 
+def made_metadata(sessions: sessionmaker[Session], release_id: str) -> dict[str, Any]:
+    """The metadata of a release this request has just made, for the page that answers it: the
+    release's decision is its audit event, so reading it back is not a second one."""
+    with transaction(sessions) as db:
+        release = rrepo.get_release(db, release_id)
+        if release is None:
+            raise AssertionError("a release made in this request is not stored")
+        return release_metadata(release, utcnow())
+
+
 def attest_deletion(sessions: sessionmaker[Session], principal: Principal, release_id: str) -> dict[str, Any]:
     now = utcnow()
     with transaction(sessions) as db:

@@ -473,6 +473,8 @@ def budget(
                                 purpose=PURPOSE)
     # Unasked, a requester sees its own share; the operator's DPO, who has none, sees DfE's.
     wanted = consumer or own or DFE_SHARE
+    if policy.share(wanted) is None:
+        raise NotFound("there is no such share of the privacy budget in the catalogue")
     if decision.scope != "all" and wanted != own:
         raise AssertionError("the budget rule allowed a share that is not the requester's")
     year_ = year if year is not None else academic_year_of(today())

@@ -1017,7 +1017,10 @@ def test_the_release_page_shows_the_metadata_and_says_the_records_are_not_kept(
     assert JUSTIFICATION in text and "3" in text.split("Records")[1][:10]
     assert "The gateway keeps no copy of the records" in text
     assert 'data-testid="records"' not in r.text  # metadata only, as GET /v1/releases/{id}
-    assert audit_size(gw) == before
+    # Recorded as the API's read of a release is: allowed, naming the release and no records.
+    viewed = last_event(gw)
+    assert audit_size(gw) == before + 1 and viewed.action == "release.viewed" and viewed.decision == "allow"
+    assert viewed.release_id == w.targeting_release and b'"record_count":0' in bytes(viewed.entry)
     overdue = gw.client.get(f"/console/la/releases/{w.overdue_release}")
     assert "Overdue for deletion" in overdue.text and 'data-testid="overdue-warning"' in overdue.text
 
@@ -1070,30 +1073,37 @@ def test_another_la_cannot_see_or_attest_a_release_and_a_school_officer_is_refus
 ) -> None:
     gw, w = world
     csrf = sign_in(gw, OTHER_CASE_OFFICER)
-    assert gw.client.get(f"/console/la/releases/{w.targeting_release}").status_code == 404
+    # Another LA's release is refused as the API refuses it (403 not_recipient), and each refusal recorded.
     before = audit_size(gw)
+    seen = gw.client.get(f"/console/la/releases/{w.targeting_release}")
+    assert seen.status_code == 403 and "not_recipient" in seen.text and audit_size(gw) == before + 1
     r = gw.client.post(f"/console/la/releases/{w.targeting_release}/deletion", data={"csrf_token": csrf})
-    assert r.status_code == 404 and audit_size(gw) == before
+    assert r.status_code == 403 and "not_recipient" in r.text and audit_size(gw) == before + 2
     home = gw.client.get("/console/")
     assert "Tower Hamlets" in home.text and w.targeting_release not in home.text
     assert w.targeting_release not in gw.client.get("/console/la/releases").text
     csrf = sign_in(gw, OFFICER)
+    before = audit_size(gw)
     for path in ("/console/la/ask", "/console/la/ask/la-targeting-support", "/console/la/releases",
                  f"/console/la/releases/{w.targeting_release}"):
         refused = gw.client.get(path)
         assert refused.status_code == 403, path
         assert "wrong_organisation" in refused.text and "wrong_role" in refused.text
+        assert last_event(gw).action == "access.denied" and last_event(gw).decision == "deny"
+    assert audit_size(gw) == before + 4  # each refusal recorded
     # A complete request from anyone else reaches the decision point, whose refusal is recorded.
     posted = gw.client.post("/console/la/ask/la-targeting-support", data=ask_form(csrf))
     assert posted.status_code == 403 and "wrong_org_type" in posted.text
-    assert audit_size(gw) == before + 1
+    assert audit_size(gw) == before + 5
     denied = last_event(gw)
     assert denied.action == "release.decided" and denied.decision == "deny"
     assert denied.actor_org_id == str(CAMDEN_PRIMARY)
     incomplete = gw.client.post(
         "/console/la/ask/la-targeting-support", data=ask_form(csrf, acknowledged=None)
     )
-    assert incomplete.status_code == 403 and audit_size(gw) == before + 1
+    # Incomplete, nothing is decided but who may ask: that refusal is recorded.
+    assert incomplete.status_code == 403 and audit_size(gw) == before + 6
+    assert last_event(gw).action == "access.denied"
     school_purpose = gw.client.post("/console/la/ask/transition-y6-y7", data=ask_form(csrf))
     assert school_purpose.status_code == 404
 

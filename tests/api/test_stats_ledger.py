@@ -272,3 +272,15 @@ def test_a_bundle_splits_its_budget_by_need_and_its_la_tables_publish_each_regio
 
 #: Inner (201-213) and outer (301-320) London boroughs, with the City of London (201).
 LONDON_LAS = {str(code) for code in (*range(201, 214), *range(301, 321))}
+
+
+def test_the_operators_dpo_asking_for_a_share_the_catalogue_does_not_have_gets_a_404(
+    make_gateway: Callable[..., Gateway],
+) -> None:
+    gw = make_gateway()
+    dpo = gw.auth("operator", "operator", "dpo")
+    assert gw.client.get("/v1/stats/budget", params={"consumer": "school-benchmarks"}, headers=dpo).status_code == 200
+    for unknown in ("null", "dfe-statistic"):
+        r = gw.client.get("/v1/stats/budget", params={"consumer": unknown}, headers=dpo)
+        assert r.status_code == 404, r.text
+    assert gw.client.get("/v1/stats/budget", params={"consumer": "Not A Share"}, headers=dpo).status_code == 422

@@ -615,7 +615,8 @@ def test_a_school_officer_is_refused_the_la_pages_in_the_browser(browse: Any, se
     assert response.status == 403 and "wrong_organisation" in b.text("[data-testid=reasons]")
     o = browse()
     o.sign_in(("la", "211", "case_officer"))
-    assert o.goto(f"/console/la/releases/{served.world.targeting_release}").status == 404
+    assert o.goto(f"/console/la/releases/{served.world.targeting_release}").status == 403
+    assert "not_recipient" in o.text("[data-testid=reasons]")
 
 
 def test_the_api_docs_render_from_the_gateways_own_files(browse: Any, served: Served) -> None:
