@@ -16,6 +16,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from anonymisation.keys import KeyUnavailable
+
 log = structlog.get_logger("gateway.errors")
 
 
@@ -90,7 +92,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         # FastAPI's default echoes the offending input; ours names location and problem only.
         errors = [
-            {"row": None, "field": ".".join(str(p) for p in err.get("loc", ())), "message": err.get("msg", "")}
+            {"row": None, "field": ".".join(str(p) for p in err.get("loc", ())),
+             "message": err.get("msg", "")}
             for err in exc.errors()
         ]
         return _render(422, {"errors": errors})
@@ -98,6 +101,13 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return _render(exc.status_code, exc.detail, getattr(exc, "headers", None))
+
+    @app.exception_handler(KeyUnavailable)
+    async def _key_destroyed(request: Request, exc: KeyUnavailable) -> JSONResponse:
+        # A year shredded by retention while a request was reading it: the data is gone, not broken.
+        log.info("key_unavailable", path=request.url.path)
+        return _render(
+            410, "the academic year's data was destroyed at the end of retention; nothing was released")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
