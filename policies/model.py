@@ -14,6 +14,7 @@ from typing import Annotated, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from policies.fields import CRITERION_DESCRIPTIONS, FIELDS, Criterion, FieldSpec, Transform
+from policies.report_policy import SchoolReportsPolicy
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 OrgType = Literal["school", "la", "trust", "dfe", "operator"]
@@ -351,6 +352,8 @@ class CatalogueDocument(_Strict):
     purposes: tuple[Purpose, ...]
     #: The statistics' yearly privacy budget; without it no statistic is released.
     privacy_budget: PrivacyBudget | None = None
+    #: The rules of the schools' attendance reports; without them no report is made.
+    school_reports: SchoolReportsPolicy | None = None
 
     @model_validator(mode="after")
     def _complete_and_unique(self) -> CatalogueDocument:

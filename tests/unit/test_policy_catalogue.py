@@ -114,7 +114,7 @@ def test_the_shipped_catalogue_loads_with_the_six_purposes_of_the_design():
     catalogue = load_catalogue()
 
     assert [p.id for p in catalogue.purposes] == list(DESIGN_FIELDS)
-    assert catalogue.version == "2025.2"
+    assert catalogue.version == "2025.3"
     assert catalogue.source == "purposes.toml"
 
 
