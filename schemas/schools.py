@@ -1,7 +1,10 @@
 """Reading a Get Information About Schools (GIAS) establishment CSV (pure).
 
 GIAS exports are latin-1 (Windows-1252 in practice), every field quoted, about 130 columns. We keep
-only what the gateway needs: URN, LA code and name, establishment number, name, phase, type, status.
+only what the gateway needs: URN, LA code and name, establishment number, name, phase, type, status,
+and for the attendance reports the characteristics that similar schools are matched on (type group,
+religious character, admissions policy, region, pupils on roll) and the school's academy trust. Those
+are optional: an extract without them still loads, and the reports treat the value as unknown.
 """
 
 from __future__ import annotations
@@ -21,6 +24,13 @@ GIAS_COLUMNS = {
     "type_of_establishment": "TypeOfEstablishment (name)",
     "phase": "PhaseOfEducation (name)",
     "status": "EstablishmentStatus (name)",
+    "type_group": "EstablishmentTypeGroup (name)",
+    "religious_character": "ReligiousCharacter (name)",
+    "admissions_policy": "AdmissionsPolicy (name)",
+    "region": "GOR (name)",
+    "number_of_pupils": "NumberOfPupils",
+    "trust_uid": "Trusts (code)",
+    "trust_name": "Trusts (name)",
 }
 REQUIRED = ("urn", "la_code", "la_name", "name", "phase", "status")
 
@@ -42,6 +52,14 @@ class SchoolRecord:
     phase: str
     type_of_establishment: str | None
     status: str
+    type_group: str | None = None
+    religious_character: str | None = None
+    admissions_policy: str | None = None
+    region: str | None = None
+    number_of_pupils: int | None = None
+    #: The GIAS UID of the academy trust the school belongs to, and its name.
+    trust_uid: str | None = None
+    trust_name: str | None = None
 
 
 def open_gias(raw: IO[bytes]) -> IO[str]:
@@ -80,6 +98,12 @@ def _record(number: int, raw: dict[str, str | None]) -> SchoolRecord:
     est = get("establishment_number")
     if est and not (est.isdigit() and len(est) <= 4):
         raise GiasInvalid(number, "EstablishmentNumber", "not a four-digit establishment number")
+    pupils = get("number_of_pupils")
+    if pupils and not (pupils.isdigit() and int(pupils) <= 20000):
+        raise GiasInvalid(number, "NumberOfPupils", "not a number of pupils")
+    trust_uid = get("trust_uid")
+    if trust_uid and not (trust_uid.isdigit() and len(trust_uid) <= 10):
+        raise GiasInvalid(number, "Trusts (code)", "not a trust UID")
     return SchoolRecord(
         urn=int(urn_text),
         la_code=la_code,
@@ -89,4 +113,19 @@ def _record(number: int, raw: dict[str, str | None]) -> SchoolRecord:
         phase=get("phase")[:40],
         type_of_establishment=get("type_of_establishment")[:120] or None,
         status=get("status")[:60],
+        type_group=_optional(get("type_group"), 60),
+        religious_character=_optional(get("religious_character"), 80),
+        admissions_policy=_optional(get("admissions_policy"), 60),
+        region=_optional(get("region"), 60),
+        number_of_pupils=int(pupils) if pupils else None,
+        trust_uid=trust_uid or None,
+        trust_name=_optional(get("trust_name"), 200) if trust_uid else None,
     )
+
+
+#: What GIAS writes where a characteristic does not apply or is not recorded.
+_NOT_RECORDED = {"", "Not applicable", "Not recorded", "Unknown", "Does not apply"}
+
+
+def _optional(value: str, limit: int) -> str | None:
+    return None if value in _NOT_RECORDED else value[:limit]
