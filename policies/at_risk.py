@@ -8,7 +8,7 @@ the attendance officer can check it against the register:
 - persistent absence last year;
 - absence so far this year close to the persistent-absence line.
 
-The thresholds are the catalogue's (``at_risk``).
+The thresholds are the catalogue's (``at_risk``); the line itself is DfE's (10%).
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from policies.report_policy import AtRiskRule
+from policies.thresholds import PERSISTENT_ABSENCE_PERCENT
+
+_LINE = PERSISTENT_ABSENCE_PERCENT / 100
 
 
 class PupilRecord(NamedTuple):
@@ -39,7 +42,7 @@ def reasons(pupil: PupilRecord, rule: AtRiskRule) -> tuple[str, ...]:
     if pupil.possible < rule.min_possible_sessions:
         return ()
     absence = pupil.absent / pupil.possible
-    if absence >= rule.persistent_absence:
+    if absence >= _LINE:
         return ()
     found: list[str] = []
     before_possible = pupil.possible - pupil.recent_possible
@@ -53,11 +56,11 @@ def reasons(pupil: PupilRecord, rule: AtRiskRule) -> tuple[str, ...]:
             )
     if pupil.prior_possible and pupil.prior_absent is not None:
         prior = pupil.prior_absent / pupil.prior_possible
-        if prior >= rule.persistent_absence:
+        if prior >= _LINE:
             found.append(f"persistently absent last year (attendance {_percent(1 - prior)})")
     if absence >= rule.near_threshold:
         found.append(
             f"absence so far this year {_percent(absence)}, close to the "
-            f"{_percent(rule.persistent_absence)} line of persistent absence"
+            f"{_percent(_LINE)} line of persistent absence"
         )
     return tuple(found)

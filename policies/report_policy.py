@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from policies.thresholds import PERSISTENT_ABSENCE_PERCENT
+
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 #: Characteristics measured on a scale: standardised within the phase before they are compared.
@@ -80,8 +82,6 @@ class AbieRule(_Strict):
 class AtRiskRule(_Strict):
     """Pupils not yet persistently absent whose own record points that way."""
 
-    #: Persistent absence: missing at least this share of possible sessions (DfE: 10%).
-    persistent_absence: float = Field(gt=0, lt=1)
     recent_weeks: int = Field(ge=1, le=12)
     #: A recent fall: recent attendance below this ...
     recent_attendance_below: float = Field(gt=0, le=1)
@@ -95,8 +95,8 @@ class AtRiskRule(_Strict):
 
     @model_validator(mode="after")
     def _near_below_line(self) -> AtRiskRule:
-        if self.near_threshold >= self.persistent_absence:
-            raise ValueError("field 'near_threshold': must be below persistent_absence")
+        if self.near_threshold >= PERSISTENT_ABSENCE_PERCENT / 100:
+            raise ValueError("field 'near_threshold': must be below the persistent-absence line (10%)")
         return self
 
 

@@ -25,15 +25,9 @@ from typing import NamedTuple
 from policies.dates import week_of
 from policies.fields import Criterion
 from policies.model import ConsentRule, Obligations
+from policies.thresholds import PERSISTENT_ABSENCE_PERCENT, SEVERE_ABSENCE_PERCENT
 from schemas.codes import PENALTY_NOTICE_CODES, classify, is_possible
 from schemas.records import EnrolmentTotals, Mark
-
-#: Persistent absence: an enrolment missing 10% or more of its own possible sessions (DfE threshold
-#: since 2015/16; attendance-data-dashboard, DOMAIN.md 2.2). Exactly 10% qualifies.
-PERSISTENT_ABSENCE_PERCENT = 10
-
-#: Severe absence: an enrolment missing 50% or more of its own possible sessions (DfE; DOMAIN.md 2.2).
-SEVERE_ABSENCE_PERCENT = 50
 
 #: National penalty-notice framework from 19 August 2024: 10 sessions of unauthorised absence (codes
 #: G, N, O, U) within a rolling period of 10 school weeks; a school week is any week with at least one
