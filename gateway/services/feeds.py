@@ -31,8 +31,8 @@ from gateway.errors import InvalidInput, NotFound
 from gateway.keystore import Keys
 from gateway.services import access, audit
 from gateway.services.access import Target
-# Re-exported for gateway.services.stats, which still imports them from here; goes when stats moves
-# to gateway.services.common.
+# gateway.services.stats still imports these two from here: the re-export goes when it imports them
+# from gateway.services.common.
 from gateway.services.common import LONDON, OPEN_STATUSES
 from policies.access import REGISTER_SUBMIT
 from schemas.calendar import academic_year_of
@@ -54,7 +54,8 @@ log = structlog.get_logger("gateway.feeds")
 
 #: Codes not kept in the per-code totals: they are implied by sessions_present less L.
 _PLAIN_PRESENT = frozenset({"/", "\\"})
-_TOTAL_KEYS = ("possible", "present", "aea", "authorised", "unauthorised", "not_counted")
+#: The six totals a register moves, in the order of its rows' deltas.
+_TOTAL_KEYS = RegisterRow._fields[6:12]
 
 
 @dataclass(frozen=True)
