@@ -25,6 +25,7 @@ __all__ = [
     "Transform",
     "apply_obligations",
     "attendance_band",
+    "attendance_rate",
     "rate",
 ]
 
@@ -51,11 +52,13 @@ def attendance_band(attendance: Fraction) -> str:
 
 def rate(attendance: Fraction) -> float:
     """An exact fraction as a released rate between 0 and 1."""
-    return _rate(attendance.numerator, attendance.denominator)
+    return attendance_rate(attendance.numerator, attendance.denominator)
 
 
-def _rate(attended: int, possible: int) -> float:
-    """attended / possible to four decimal places, rounded half up, in whole numbers: the quanta are
+def attendance_rate(attended: int, possible: int) -> float:
+    """The `attendance_rate` field wherever the gateway shows it (a release's records, a school's own
+    pupils view), attended (present or approved educational activity) over possible sessions: to
+    four decimal places, rounded half up, in whole numbers: the quanta are
     floor((attended / possible) * 10**4 + 1/2), which is what `Decimal.quantize` with ROUND_HALF_UP
     gives for a non-negative fraction; then `quanta / 10**4` is the double nearest that decimal, as
     `float(Decimal)` is (both divisions are exact to the last bit: tests compare them)."""
@@ -100,7 +103,7 @@ class _Row:
         return attendance
 
     def rate(self) -> float:
-        return _rate(self.row.sessions_attended, self.row.sessions_possible)
+        return attendance_rate(self.row.sessions_attended, self.row.sessions_possible)
 
 
 def _sessions(row: _Row) -> list[dict[str, object]]:

@@ -884,7 +884,7 @@ def main() -> None:
     if not 0 < args.scale <= 1.0:
         parser.error("--scale must be in (0, 1]")
 
-    from gateway.services.feeds import LONDON
+    from gateway.services.common import LONDON
 
     today = dt.datetime.now(LONDON).date()
     days = register_days(today)

@@ -23,7 +23,7 @@ from gateway.logging import log_to
 from gateway.main import create_app
 from gateway.progress import Bar, progress_bar
 from gateway.runtime import build_runtime
-from gateway.services.feeds import LONDON
+from gateway.services.common import LONDON
 from gateway.services.schools import import_gias
 from gateway.settings import Settings
 from schemas.calendar import academic_year_of
@@ -71,7 +71,7 @@ def run_demo(settings: Settings, *, scale: float, days: int | None, seed: int) -
     las = sorted({s.la_code for s in open_schools})
     return {
         "schools": len(schools),
-        "schools_new": imported["new"],
+        "schools_new": imported.new,
         "local_authorities": len(las),
         "school_days": len(register_days),
         "from": register_days[0].isoformat(),

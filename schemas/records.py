@@ -54,6 +54,34 @@ class Mark(NamedTuple):
 make_mark = functools.partial(tuple.__new__, Mark)
 
 
+class RegisterRow(NamedTuple):
+    """One pupil's line of a register as it is stored: the marks, the attributes, how the day moves
+    the pupil's totals (less the superseded register's, for a correction), and up to two reason codes
+    with the sessions to add to each (None when fewer). Built by the feed service, written in bulk by
+    the register repository (whose staging columns are these fields, in this order)."""
+
+    pupil_id: str
+    am: str
+    pm: str
+    year_group: str
+    sen_status: str
+    fsm_eligible: bool
+    possible: int
+    present: int
+    aea: int
+    authorised: int
+    unauthorised: int
+    not_counted: int
+    code1: str | None
+    n1: int | None
+    code2: str | None
+    n2: int | None
+
+
+#: `RegisterRow(*fields)` from a tuple of its fields, as `make_mark`: a register is built per pupil-day.
+make_register_row = functools.partial(tuple.__new__, RegisterRow)
+
+
 @dataclass(frozen=True, slots=True)
 class Identity:
     """Decrypted identifiers, held only in memory while a permitted response is built."""

@@ -126,4 +126,5 @@ async def put_register(
     receipt = await run_in_threadpool(feeds.ingest, runtime.sessions, runtime.keys, principal, urn, date, body, media)
     if not receipt.created:
         response.status_code = 200
-    return FeedReceiptOut(**receipt.as_json())
+    return FeedReceiptOut(urn=receipt.urn, date=receipt.date, pupils=receipt.pupils, version=receipt.version,
+                          supersedes=receipt.supersedes, audit_index=receipt.audit_index)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Response
 from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
@@ -30,19 +29,21 @@ class ReadyOut(BaseModel):
 
 
 @router.get("/healthz", response_model=HealthOut)
-def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+def healthz() -> HealthOut:
+    return HealthOut(status="ok")
 
 
 @router.get("/readyz", response_model=ReadyOut,
             responses={503: {"model": ReadyOut, "description": "not ready: no keys, or no database"}})
-def readyz(runtime: RuntimeDep) -> JSONResponse:
-    checks = {"keys": runtime.keys is not None, "database": False}
+def readyz(runtime: RuntimeDep, response: Response) -> ReadyOut:
+    database = False
     try:
         with runtime.engine.connect() as conn:
             conn.execute(text("SELECT tree_size FROM audit_state WHERE id = 1"))
-        checks["database"] = True
+        database = True
     except SQLAlchemyError:
         pass
-    ready = all(checks.values())
-    return JSONResponse(status_code=200 if ready else 503, content={"status": "ready" if ready else "not ready", "checks": checks})
+    checks = Checks(keys=runtime.keys is not None, database=database)
+    ready = checks.keys and checks.database
+    response.status_code = 200 if ready else 503
+    return ReadyOut(status="ready" if ready else "not ready", checks=checks)

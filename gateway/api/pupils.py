@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.api.responses import authenticated
 from gateway.deps import PrincipalDep, RuntimeDep
@@ -17,6 +17,10 @@ router = APIRouter(tags=["schools"])
 
 
 class PupilOut(BaseModel):
+    """`gateway.services.pupils.PupilTotals` on the wire."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     upn: str
     forename: str
     surname: str
@@ -29,7 +33,9 @@ class PupilOut(BaseModel):
     sessions_approved_educational_activity: int
     sessions_authorised_absence: int
     sessions_unauthorised_absence: int
-    attendance_rate: float | None
+    attendance_rate: float | None = Field(
+        description="attended (present or approved educational activity) over possible sessions, to four "
+                    "decimal places rounded half up, as in a release; null with no possible session")
     persistent_absence: bool
     severe_absence: bool
 
@@ -52,4 +58,5 @@ async def get_pupils(
     to: Annotated[dt.date | None, Query()] = None,
 ) -> PupilListOut:
     result = await run_in_threadpool(pupils.list_pupils, runtime.sessions, runtime.keys, principal, urn, from_, to)
-    return PupilListOut(urn=result["urn"], from_=result["from"], to=result["to"], pupils=result["pupils"], audit_index=result["audit_index"])
+    return PupilListOut(urn=result.urn, from_=result.from_, to=result.to, audit_index=result.audit_index,
+                        pupils=[PupilOut.model_validate(p) for p in result.pupils])

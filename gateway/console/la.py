@@ -67,8 +67,8 @@ def is_case_officer(viewer: Viewer) -> bool:
     return viewer.principal.org_type == "la" and viewer.principal.has_role("case_officer")
 
 
-def _la_title(overview: dict[str, Any]) -> str:
-    return overview["la_name"] or f"Local authority {overview['la_code']}"
+def _la_title(overview: las.LaOverview) -> str:
+    return overview.la_name or f"Local authority {overview.la_code}"
 
 
 def la_purposes(request: Request) -> list[Purpose]:
@@ -116,7 +116,7 @@ async def home(request: Request, viewer: Viewer) -> Response:
         Page(title=_la_title(overview), viewer=viewer),
         la=overview,
         la_title=_la_title(overview),
-        recent=overview["releases"][:5],
+        recent=overview.releases[:5],
         stages=STAGE_TEXT,
         purposes=[purpose_view(p) for p in purposes_for(request, viewer)],
     )
@@ -161,7 +161,7 @@ async def _ask_page(
         Page(title=f"Ask for a release: {purpose.title}", viewer=viewer, errors=errors or {}),
         status=status,
         purpose=purpose_view(purpose),
-        schools=overview["schools"],
+        schools=overview.schools,
         la_title=_la_title(overview),
         values=values,
         min_chars=runtime.catalogue.catalogue.justification_min_chars,

@@ -95,11 +95,10 @@ async def school_pupils(
             severe=[],
         )
 
-    def by_rate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return sorted(
-            rows,
-            key=lambda p: (p["attendance_rate"] if p["attendance_rate"] is not None else 2.0, p["surname"]),
-        )
+    def by_rate(rows: list[pupils.PupilTotals]) -> list[pupils.PupilTotals]:
+        # No possible session (no rate) sorts last.
+        return sorted(rows, key=lambda p: (2.0 if p.attendance_rate is None else p.attendance_rate,
+                                           p.surname))
 
     return render(
         request,
@@ -107,8 +106,8 @@ async def school_pupils(
         page,
         values=values,
         result=result,
-        persistent=by_rate([p for p in result["pupils"] if p["persistent_absence"]]),
-        severe=by_rate([p for p in result["pupils"] if p["severe_absence"]]),
+        persistent=by_rate([p for p in result.pupils if p.persistent_absence]),
+        severe=by_rate([p for p in result.pupils if p.severe_absence]),
     )
 
 

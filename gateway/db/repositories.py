@@ -28,6 +28,7 @@ from gateway.db.models import (
     School,
 )
 from gateway.db.session import driver_connection
+from schemas.records import RegisterRow
 
 #: Rows per multi-row statement: keeps under SQLite's 32,766 and PostgreSQL's 65,535 bind parameters.
 CHUNK = 1000
@@ -366,7 +367,7 @@ _STORE_REGISTER_PG = (
 
 
 def store_register(db: Session, urn: int, day: dt.date, academic_year: int, version: int, la_code: str,
-                   rows: Sequence[tuple[Any, ...]]) -> None:
+                   rows: Sequence[RegisterRow]) -> None:
     """Store a register's marks and move its pupils' totals, in bulk.
 
     Rows are one per pupil (unique): (pupil_id, am, pm, year_group, sen_status, fsm_eligible, then the

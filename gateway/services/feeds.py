@@ -15,8 +15,6 @@ from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
-from zoneinfo import ZoneInfo
 
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
@@ -33,6 +31,9 @@ from gateway.errors import InvalidInput, NotFound
 from gateway.keystore import Keys
 from gateway.services import access, audit
 from gateway.services.access import Target
+# gateway.services.stats still imports these two from here: the re-export goes when it imports them
+# from gateway.services.common.
+from gateway.services.common import LONDON, OPEN_STATUSES
 from policies.access import REGISTER_SUBMIT
 from schemas.calendar import academic_year_of
 from schemas.codes import StatClass, codes_in_force
@@ -46,19 +47,15 @@ from schemas.feeds import (
     parse_json,
     session_deltas,
 )
-from schemas.records import Identity
+from schemas.records import Identity, RegisterRow, make_register_row
 from schemas.rosters import Roster, apply_register
 
 log = structlog.get_logger("gateway.feeds")
 
-#: Registers are taken in England; "today" for the no-future-date rule is London's date.
-LONDON = ZoneInfo("Europe/London")
-#: GIAS statuses of schools that may submit a register.
-OPEN_STATUSES = frozenset({"Open", "Open, but proposed to close"})
 #: Codes not kept in the per-code totals: they are implied by sessions_present less L.
 _PLAIN_PRESENT = frozenset({"/", "\\"})
-_TOTAL_KEYS = ("possible", "present", "aea", "authorised", "unauthorised", "not_counted")
-
+#: The six totals a register moves, in the order of its rows' deltas.
+_TOTAL_KEYS = RegisterRow._fields[6:12]
 
 
 @dataclass(frozen=True)
@@ -69,17 +66,7 @@ class FeedReceipt:
     version: int
     supersedes: int | None
     audit_index: int
-    created: bool
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "urn": self.urn,
-            "date": self.date.isoformat(),
-            "pupils": self.pupils,
-            "version": self.version,
-            "supersedes": self.supersedes,
-            "audit_index": self.audit_index,
-        }
+    created: bool  # False: the same register was already stored (nothing written)
 
 
 def authorise_feed(sessions: sessionmaker[Session], principal: Principal, urn: int) -> None:
@@ -281,7 +268,7 @@ def _store_marks_and_totals(
     register it supersedes (a correction); the reason-code totals likewise."""
     moves = _moves(day)
     superseded: dict[str, tuple[str, str]] = {pid: (am, pm) for pid, am, pm in old}
-    register = []
+    register: list[RegisterRow] = []
     for pid, row in zip(pupil_ids, rows, strict=True):
         am, pm = row["am"], row["pm"]
         move = moves[(am, pm)]
@@ -290,7 +277,8 @@ def _store_marks_and_totals(
             if previous is not None:
                 before = moves[previous]
                 move = (*(a - b for a, b in zip(move[:6], before[:6], strict=True)), *move[6:])
-        register.append((pid, am, pm, row["year_group"], row["sen_status"], row["fsm_eligible"], *move))
+        register.append(make_register_row(
+            (pid, am, pm, row["year_group"], row["sen_status"], row["fsm_eligible"], *move)))
     repo.store_register(db, urn, day, year, version, la_code, register)
     if not old:
         return

@@ -10,6 +10,7 @@ the API's do, and are recorded as the API records them.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -27,6 +28,41 @@ from policies.access import LA_CONSOLE
 EXPIRING_WITHIN = dt.timedelta(days=30)
 #: The most releases one page lists; an LA makes a few a term.
 MAX_LISTED = 500
+
+
+@dataclass(frozen=True, slots=True)
+class LaSchool:
+    """A school of the LA as the register of schools has it."""
+
+    urn: int
+    name: str
+    phase: str
+    status: str
+    type: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StageCounts:
+    """How many of the listed releases are at each life stage (`life_stage`)."""
+
+    active: int
+    expiring: int
+    expired: int
+    deleted: int
+
+
+@dataclass(frozen=True, slots=True)
+class LaOverview:
+    """The LA's name (None when no school of the register belongs to it), its schools and its releases.
+
+    Each release is `releases.release_metadata` with its stage, days overdue and days left."""
+
+    la_code: str
+    la_name: str | None
+    schools: list[LaSchool]
+    releases: list[dict[str, Any]]
+    release_total: int
+    counts: StageCounts
 
 
 async def authorise_case_officer(sessions: sessionmaker[Session], principal: Principal) -> None:
@@ -59,7 +95,7 @@ def _listed(release: Release, now: dt.datetime) -> dict[str, Any]:
     }
 
 
-def overview(sessions: sessionmaker[Session], principal: Principal) -> dict[str, Any]:
+def overview(sessions: sessionmaker[Session], principal: Principal) -> LaOverview:
     """The LA's name, its schools and its releases (newest first)."""
     access.authorise(sessions, principal, LA_CONSOLE)
     la_code = principal.org_id
@@ -68,20 +104,17 @@ def overview(sessions: sessionmaker[Session], principal: Principal) -> dict[str,
         return _overview(db, la_code, now)
 
 
-def _overview(db: Session, la_code: str, now: dt.datetime) -> dict[str, Any]:
-    schools = [
-        {"urn": s.urn, "name": s.name, "phase": s.phase, "status": s.status,
-         "type": s.type_of_establishment}
-        for s in la_repo.la_schools(db, la_code)
-    ]
+def _overview(db: Session, la_code: str, now: dt.datetime) -> LaOverview:
+    schools = [LaSchool(urn=s.urn, name=s.name, phase=s.phase, status=s.status, type=s.type_of_establishment)
+               for s in la_repo.la_schools(db, la_code)]
     listed = [_listed(r, now) for r in la_repo.releases_to(db, "la", la_code, MAX_LISTED)]
-    return {
-        "la_code": la_code,
-        "la_name": la_repo.la_name(db, la_code),
-        "schools": schools,
-        "releases": listed,
-        "release_total": la_repo.count_releases_to(db, "la", la_code),
-        "counts": {stage: sum(1 for r in listed if r["stage"] == stage)
-                   for stage in ("active", "expiring", "expired", "deleted")},
-    }
+    stages = [r["stage"] for r in listed]
+    return LaOverview(
+        la_code=la_code,
+        la_name=la_repo.la_name(db, la_code),
+        schools=schools,
+        releases=listed,
+        release_total=la_repo.count_releases_to(db, "la", la_code),
+        counts=StageCounts(*(stages.count(stage) for stage in ("active", "expiring", "expired", "deleted"))),
+    )
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from anonymisation.keys import KeyUnavailable, decrypt_identity, unwrap_data_key
+from anonymisation.transforms import attendance_rate
 from gateway.auth import Principal
 from gateway.db import repositories as repo
 from gateway.db.session import transaction
@@ -15,11 +16,43 @@ from gateway.errors import InvalidInput, NotFound
 from gateway.keystore import Keys
 from gateway.services import access, audit
 from gateway.services.access import Target
-from gateway.services.feeds import LONDON
+from gateway.services.common import LONDON
 from policies.access import PUPILS_VIEW
 from schemas.calendar import academic_year_bounds, academic_year_of
 from schemas.codes import CURRENT_CODES, LEGACY_CODES, StatClass
 from schemas.records import Identity
+
+
+@dataclass(frozen=True, slots=True)
+class PupilTotals:
+    """One pupil on a school's roll, with the pupil's totals over the window."""
+
+    upn: str
+    forename: str
+    surname: str
+    date_of_birth: dt.date
+    year_group: str
+    sen_status: str
+    fsm_eligible: bool
+    sessions_possible: int
+    sessions_present: int
+    sessions_approved_educational_activity: int
+    sessions_authorised_absence: int
+    sessions_unauthorised_absence: int
+    attendance_rate: float | None  # `anonymisation.transforms.attendance_rate`; None with no possible session
+    persistent_absence: bool
+    severe_absence: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PupilList:
+    """A school's pupils (by surname, then forename) over a window of marks, and the view's audit entry."""
+
+    urn: int
+    from_: dt.date
+    to: dt.date
+    pupils: list[PupilTotals]
+    audit_index: int
 
 
 def codes_by_class() -> dict[str, list[str]]:
@@ -43,10 +76,6 @@ def resolve_window(start: dt.date | None, end: dt.date | None) -> tuple[dt.date,
     return start_, end_, start is None and (end is None or end >= today)
 
 
-def attendance_rate(possible: int, present: int, aea: int) -> float | None:
-    return round((present + aea) / possible, 6) if possible else None
-
-
 def decrypt_identities(db: Session, keys: Keys, year: int, pupil_ids: list[str]) -> dict[str, Identity]:
     out: dict[str, Identity] = {}
     masters: dict[str, bytes | None] = {}  # each master key looked up once
@@ -65,7 +94,7 @@ def decrypt_identities(db: Session, keys: Keys, year: int, pupil_ids: list[str])
 
 def list_pupils(
     sessions: sessionmaker[Session], keys: Keys, principal: Principal, urn: int, start: dt.date | None, end: dt.date | None
-) -> dict[str, Any]:
+) -> PupilList:
     access.authorise(sessions, principal, PUPILS_VIEW, Target(urn=urn))
     start_, end_, whole_year = resolve_window(start, end)
     year = academic_year_of(end_)
@@ -89,17 +118,18 @@ def list_pupils(
             present, aea, auth, unauth = totals[pid]
             possible = present + aea + auth + unauth
             absent = auth + unauth
-            pupils.append({
-                "upn": ident.upn, "forename": ident.forename, "surname": ident.surname,
-                "date_of_birth": ident.date_of_birth.isoformat(), "year_group": e.year_group, "sen_status": e.sen_status,
-                "fsm_eligible": e.fsm_eligible, "sessions_possible": possible, "sessions_present": present,
-                "sessions_approved_educational_activity": aea, "sessions_authorised_absence": auth,
-                "sessions_unauthorised_absence": unauth, "attendance_rate": attendance_rate(possible, present, aea),
-                "persistent_absence": possible > 0 and absent * 10 >= possible,
-                "severe_absence": possible > 0 and absent * 2 >= possible,
-            })
+            pupils.append(PupilTotals(
+                upn=ident.upn, forename=ident.forename, surname=ident.surname,
+                date_of_birth=ident.date_of_birth, year_group=e.year_group, sen_status=e.sen_status,
+                fsm_eligible=e.fsm_eligible, sessions_possible=possible, sessions_present=present,
+                sessions_approved_educational_activity=aea, sessions_authorised_absence=auth,
+                sessions_unauthorised_absence=unauth,
+                attendance_rate=attendance_rate(present + aea, possible) if possible else None,
+                persistent_absence=possible > 0 and absent * 10 >= possible,
+                severe_absence=possible > 0 and absent * 2 >= possible,
+            ))
         index = audit.record(db, audit.new_event(
             principal, "pupils.viewed", subject_org_ids=[str(urn)], record_count=len(pupils),
             details={"urn": urn, "from": start_.isoformat(), "to": end_.isoformat()},
         ))
-    return {"urn": urn, "from": start_.isoformat(), "to": end_.isoformat(), "pupils": pupils, "audit_index": index}
+    return PupilList(urn=urn, from_=start_, to=end_, pupils=pupils, audit_index=index)

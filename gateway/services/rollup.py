@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,16 +16,44 @@ from schemas.rosters import Roster, recount
 log = structlog.get_logger("gateway.stats")
 
 
+@dataclass(frozen=True, slots=True)
+class RosterCheck:
+    """Whether a year's rosters agree with a recount of the stored marks, and with the enrolments."""
+
+    rosters_match_marks: bool
+    rosters_match_enrolments: bool
+
+
+@dataclass(frozen=True, slots=True)
+class YearRollup:
+    """One academic year of a rebuild (the pupil-years and rosters made) or of a check (the pupil-years
+    recomputed and what matched); the fields of the other kind are None."""
+
+    pupil_years: int
+    rosters: int | None = None
+    pupil_years_match: bool | None = None
+    cells_match: bool | None = None
+    rosters_match_marks: bool | None = None
+    rosters_match_enrolments: bool | None = None
+
+    @property
+    def matches(self) -> bool:
+        """A check found everything kept at ingest as the recomputation has it."""
+        return bool(self.pupil_years_match and self.cells_match and self.rosters_match_marks
+                    and self.rosters_match_enrolments)
+
+
 class _Rollback(Exception):
     pass
 
 
-def rebuild(sessions: sessionmaker[Session], academic_year: int | None = None, *, check: bool = False) -> dict[str, Any]:
+def rebuild(sessions: sessionmaker[Session], academic_year: int | None = None, *,
+            check: bool = False) -> dict[int, YearRollup]:
     """Recompute ``pupil_years`` and ``stats_cells`` from the enrolments, and the rosters from the
     stored marks and enrolments. With ``check``, compare the rows kept at ingest with the recomputed
     ones and change nothing. Statistics already released are
     unaffected either way (their noisy answers are stored)."""
-    report: dict[str, Any] = {}
+    report: dict[int, YearRollup] = {}
     try:
         with transaction(sessions) as db:
             years = [academic_year] if academic_year is not None else None
@@ -41,15 +69,17 @@ def rebuild(sessions: sessionmaker[Session], academic_year: int | None = None, *
             else:
                 made = rosters.rebuild(db, academic_year)
             for year, count in sorted(counts.items()):
-                entry: dict[str, Any] = {"pupil_years": count}
                 if not check:
-                    entry["rosters"] = made.get(year, 0)
-                else:
-                    pupils, cells = before.get(year, ({}, {}))
-                    entry["pupil_years_match"] = pupils == rollup.pupil_rows(db, year)
-                    entry["cells_match"] = cells == rollup.cells(db, year)
-                    entry.update(check_rosters(db, year))
-                report[str(year)] = entry
+                    report[year] = YearRollup(count, rosters=made.get(year, 0))
+                    continue
+                pupils, cells = before.get(year, ({}, {}))
+                checked = check_rosters(db, year)
+                report[year] = YearRollup(
+                    count, pupil_years_match=pupils == rollup.pupil_rows(db, year),
+                    cells_match=cells == rollup.cells(db, year),
+                    rosters_match_marks=checked.rosters_match_marks,
+                    rosters_match_enrolments=checked.rosters_match_enrolments,
+                )
             if check:
                 raise _Rollback
             audit.record(db, audit.new_event(None, "stats.rollup_rebuilt", record_count=sum(counts.values()),
@@ -60,7 +90,7 @@ def rebuild(sessions: sessionmaker[Session], academic_year: int | None = None, *
     return report
 
 
-def check_rosters(db: Session, academic_year: int) -> dict[str, bool]:
+def check_rosters(db: Session, academic_year: int) -> RosterCheck:
     """Whether every school's roster for the year holds what a plain recount of its stored marks
     gives (dates, totals, reason codes, weekly counters), and what its enrolments hold (attributes,
     dates, totals, reason codes)."""
@@ -75,4 +105,4 @@ def check_rosters(db: Session, academic_year: int) -> dict[str, bool]:
         if kept != rosters.enrolments(db, urn, academic_year):
             enrolments_match = False
             log.warning("roster_differs_from_enrolments", urn=urn, academic_year=academic_year)
-    return {"rosters_match_marks": marks_match, "rosters_match_enrolments": enrolments_match}
+    return RosterCheck(rosters_match_marks=marks_match, rosters_match_enrolments=enrolments_match)

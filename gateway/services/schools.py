@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,20 @@ log = structlog.get_logger("gateway.schools")
 BATCH = 2000
 
 
-def import_gias(sessions: sessionmaker[Session], path: Path, progress: Callable[[int, int], None] | None = None) -> dict[str, int]:
+@dataclass(frozen=True, slots=True)
+class GiasImport:
+    """What an import did: establishments read and stored (one per URN), how many of those were new or
+    updated, and the pupil-years whose statistics cells moved with a school's new LA, phase or type."""
+
+    read: int
+    stored: int
+    new: int
+    updated: int
+    pupil_years_moved: int
+
+
+def import_gias(sessions: sessionmaker[Session], path: Path,
+                progress: Callable[[int, int], None] | None = None) -> GiasImport:
     """All-or-nothing: the whole file is read and checked before anything is stored."""
     total_bytes = path.stat().st_size
     records: list[SchoolRecord] = []
@@ -44,12 +57,13 @@ def import_gias(sessions: sessionmaker[Session], path: Path, progress: Callable[
         # A school's new LA, phase or type moves its pupils between statistics cells.
         moved = [r["urn"] for r in rows if r["urn"] in attributes and attributes[r["urn"]] != _attributes_of(r)]
         refreshed = rollup.refresh_schools(db, moved)
-        summary = {"read": len(records), "stored": len(rows), "new": after - before, "updated": len(rows) - (after - before),
-                   "pupil_years_moved": refreshed}
-        audit.record(db, audit.new_event(None, "schools.imported", record_count=len(rows), details=dict(summary)))
-    log.info("schools_imported", **summary)
+        new = after - before
+        summary = GiasImport(read=len(records), stored=len(rows), new=new, updated=len(rows) - new,
+                             pupil_years_moved=refreshed)
+        audit.record(db, audit.new_event(None, "schools.imported", record_count=len(rows),
+                                         details=asdict(summary)))
+    log.info("schools_imported", **asdict(summary))
     return summary
-
 
 
 def _attributes_of(row: dict[str, Any]) -> tuple[Any, ...]:

@@ -64,3 +64,24 @@ def test_a_window_that_ends_before_it_starts_is_422(loaded: Gateway) -> None:
 
 def test_a_bad_date_in_the_query_is_422(loaded: Gateway) -> None:
     assert loaded.client.get("/v1/schools/100001/pupils?from=yesterday", headers=officer(loaded)).status_code == 422
+
+
+def test_a_pupils_attendance_rate_is_the_same_in_the_schools_view_and_in_a_release(loaded: Gateway) -> None:
+    # Three possible sessions (the last is a planned closure, not counted), one attended: a third,
+    # which the view and the release both give to four places, rounded half up.
+    submit(loaded, 100001, MONDAY, [pupil(1, am="/", pm="I")])
+    submit(loaded, 100001, MONDAY + dt.timedelta(days=1), [pupil(1, am="I", pm="#")])
+    window = {"from": MONDAY.isoformat(), "to": (MONDAY + dt.timedelta(days=1)).isoformat()}
+    view = loaded.client.get("/v1/schools/100001/pupils", params=window, headers=officer(loaded))
+    assert view.status_code == 200, view.text
+    release = loaded.client.post(
+        "/v1/releases", headers=loaded.auth("la", "202", "case_officer"),
+        json={"purpose": "la-severe-absence", "acknowledged": True, **window,
+              "justification": "Severe absence review with the school's attendance lead"},
+    )
+    assert release.status_code == 201, release.text
+    [shown] = view.json()["pupils"]
+    [released] = release.json()["records"]
+    assert shown["upn"] == released["upn"] == pupil(1)["upn"]
+    assert shown["sessions_possible"] == released["sessions_possible"] == 3
+    assert shown["attendance_rate"] == released["attendance_rate"] == 0.3333

@@ -16,7 +16,7 @@ from sqlalchemy import text
 from gateway.cli import main
 from gateway.db import roster_repository as rosters
 from gateway.db.migrate import downgrade, upgrade
-from gateway.services.rollup import check_rosters
+from gateway.services.rollup import RosterCheck, check_rosters
 from schemas.rosters import recount
 from tests.conftest import Gateway
 from tests.factories import feed_json, pupil
@@ -46,7 +46,7 @@ def assert_exact(gw: Gateway) -> None:
             roster = rosters.get(db, urn, YEAR)
             assert roster is not None, urn
             assert roster.counted() == recount(YEAR, *rosters.stored_marks(db, urn, YEAR)), urn
-        assert check_rosters(db, YEAR) == {"rosters_match_marks": True, "rosters_match_enrolments": True}
+        assert check_rosters(db, YEAR) == RosterCheck(rosters_match_marks=True, rosters_match_enrolments=True)
     code, report = check(gw)
     assert code == 0 and report["rosters_match_marks"] and report["rosters_match_enrolments"], report
 

@@ -118,7 +118,7 @@ def test_a_school_that_changes_la_in_gias_moves_its_pupils_cells(loaded: Gateway
         before = rollup.cells(db, YEAR)
     moved = [s if s[0] != 100003 else (100003, "210", "Southwark", *s[3:]) for s in SCHOOLS]
     summary = import_gias(gw.runtime.sessions, write_gias(tmp_path / "gias-moved.csv", moved))
-    assert summary["pupil_years_moved"] == 2
+    assert summary.pupil_years_moved == 2
     with gw.runtime.sessions() as db:
         after = rollup.cells(db, YEAR)
     assert before != after and sum(c[0] for c in after.values()) == 2
