@@ -36,6 +36,14 @@ class School(Base):
     type_of_establishment: Mapped[str | None] = mapped_column(String(120))
     status: Mapped[str] = mapped_column(String(60))
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    # What similar schools are matched on, and the school's academy trust (GIAS; unknown when null).
+    type_group: Mapped[str | None] = mapped_column(String(60))
+    religious_character: Mapped[str | None] = mapped_column(String(80))
+    admissions_policy: Mapped[str | None] = mapped_column(String(60))
+    region: Mapped[str | None] = mapped_column(String(60))
+    number_of_pupils: Mapped[int | None] = mapped_column(Integer)
+    trust_uid: Mapped[str | None] = mapped_column(String(10), index=True)
+    trust_name: Mapped[str | None] = mapped_column(String(200))
 
 
 class DataKey(Base):

@@ -114,14 +114,19 @@ def get_school(db: Session, urn: int, *, lock: bool = False) -> School | None:
     return db.execute(stmt).scalar_one_or_none()
 
 
+#: What an import replaces of a school it already has: everything GIAS says of it.
+SCHOOL_COLUMNS = ("la_code", "la_name", "establishment_number", "name", "phase", "type_of_establishment",
+                  "status", "updated_at", "type_group", "religious_character", "admissions_policy", "region",
+                  "number_of_pupils", "trust_uid", "trust_name")
+
+
 def upsert_schools(db: Session, rows: Sequence[dict[str, Any]]) -> None:
     for chunk in _chunks(rows, 500):
         stmt = _upsert_stmt(db, School).values(list(chunk))
         excluded = stmt.excluded
         stmt = stmt.on_conflict_do_update(
             index_elements=[School.urn],
-            set_={c: getattr(excluded, c) for c in ("la_code", "la_name", "establishment_number", "name", "phase",
-                                                   "type_of_establishment", "status", "updated_at")},
+            set_={c: getattr(excluded, c) for c in SCHOOL_COLUMNS},
         )
         db.execute(stmt)
 
