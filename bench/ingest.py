@@ -74,7 +74,7 @@ def say(line: str = "") -> None:
 
 def register_days(today: dt.date) -> tuple[dt.date, dt.date]:
     """The last two school days before today in one academic year (the warm-up day, the measured day)."""
-    from gateway import synthetic
+    import synthetic
 
     day = today - dt.timedelta(days=1)
     for _ in range(800):
@@ -94,7 +94,7 @@ def _year(day: dt.date) -> int:
 def _generate_chunk(args: tuple[float, int, list[int], list[str], str, str]) -> list[tuple[int, int]]:
     """Worker of the generation pool: pupils once per school, then its register for each day."""
     scale, seed, urns, days_iso, fmt, folder = args
-    from gateway import synthetic
+    import synthetic
 
     profiles = synthetic.load_la_profiles()
     by_key = {(p.old_la_code, p.phase): p for p in profiles}
@@ -119,7 +119,7 @@ _SCHOOLS: dict[tuple[float, int], list[Any]] = {}
 
 
 def _schools_cached(scale: float, seed: int) -> list[Any]:
-    from gateway import synthetic
+    import synthetic
 
     key = (scale, seed)
     if key not in _SCHOOLS:
@@ -212,7 +212,7 @@ def prepare(db: Database, plan: Plan, data_dir: Path) -> None:
 
     import structlog
 
-    from gateway import synthetic
+    import synthetic
     from gateway.bootstrap import initialise
     from gateway.db.session import make_engine, make_sessionmaker
     from gateway.services.schools import import_gias

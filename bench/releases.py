@@ -9,7 +9,7 @@ concurrent requests. Target: p99 under 250 ms, with the cost independent of how 
 
 What it does, in order:
 
-1. Synthetic registers (`gateway.synthetic`, the demo's generator with each LA's published absence
+1. Synthetic registers (`synthetic`, the demo's generator with each LA's published absence
    mix) for the autumn term of 2025/26 (71 school days, 4 September to 19 December 2025) of
    `--schools` schools of the measured LA (Norfolk, 926: 200 schools, about 62,000 pupils) and as many
    of each other LA of similar size (Devon, Lincolnshire, Cornwall, Somerset).

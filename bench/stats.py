@@ -8,7 +8,7 @@
 
 What it measures (issue 8):
 
-- load: the ``schools`` table is COPYed from `gateway.synthetic` (the DfE school counts, GIAS phases and
+- load: the ``schools`` table is COPYed from `synthetic` (the DfE school counts, GIAS phases and
   types, per LA and phase); ``enrolments`` is generated inside PostgreSQL, one row per pupil and school,
   drawn per school from its LA and phase's published 2025/26 profile (enrolments, overall absence rate,
   authorised share, persistent-absence share, FSM rate; ``gateway/data``). Each pupil's absence rate is
@@ -68,7 +68,7 @@ from gateway.devidp import mint_token  # noqa: E402
 from gateway.main import create_app  # noqa: E402
 from gateway.runtime import build_runtime  # noqa: E402
 from gateway.settings import Settings  # noqa: E402
-from gateway.synthetic import load_la_profiles, school_days, synthetic_schools  # noqa: E402
+from synthetic import load_la_profiles, school_days, synthetic_schools  # noqa: E402
 
 DEFAULT_PG = os.environ.get("GATEWAY_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 YEAR = 2025

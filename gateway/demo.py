@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from gateway import synthetic
+import synthetic
 from gateway.bootstrap import initialise
 from gateway.devidp import mint_token
 from gateway.logging import log_to

@@ -118,6 +118,12 @@ def _check_letter(number: str) -> None:
         raise ValueError(_UPN_FORMAT if number[1:4] in _STDNUM_LA_DIGITS else _UPN_LA)
 
 
+def upn_from_body(body: str) -> str:
+    """The UPN whose twelve characters after the check letter are ``body``, by python-stdnum's rule
+    (the synthetic pupils and the test factories make their UPNs with it)."""
+    return upn_rules.calc_check_digit(body) + body
+
+
 def validate_upn(value: str) -> str:
     """The UPN in its compact form; ValueError (never echoing the value) when the format or check
     letter is wrong. python-stdnum implements the DfE format and check-letter rules.

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-CORE = ("policies", "anonymisation", "consent", "audit", "schemas")
+CORE = ("policies", "anonymisation", "consent", "audit", "schemas", "synthetic")
 SHELL_ONLY = ("gateway", "fastapi", "starlette", "sqlalchemy", "alembic", "pydantic_settings", "uvicorn", "httpx", "psycopg", "migrations")
 PACKAGES = (*CORE, "gateway", "migrations")
 

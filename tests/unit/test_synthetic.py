@@ -17,7 +17,7 @@ from stdnum.exceptions import InvalidComponent
 from stdnum.gb import upn as stdnum_upn
 
 import gateway.data
-from gateway.synthetic import (
+from synthetic import (
     FEED_COLUMNS,
     GIAS_COLUMNS,
     LaProfile,
@@ -240,7 +240,7 @@ def test_pupils_in_reorganised_local_authorities_keep_the_old_la_number_if_they_
 
 
 def test_issue_numbers_of_upns_cannot_collide_between_schools(england):
-    from gateway.synthetic import _upn_prefix
+    from synthetic.pupils import _upn_prefix
 
     prefixes = [_upn_prefix(s.la_code, s.establishment_number, cohort)
                 for s in england for cohort in range(2014, 2026)]
