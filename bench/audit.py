@@ -11,7 +11,7 @@ What each figure means:
   all of them, and the latency of one append.
 - proof time: the node table is built synthetically (random leaf hashes, every complete subtree
   above them computed and bulk-loaded: COPY on PostgreSQL, executemany on SQLite) to the stated
-  size, then random inclusion and consistency proofs are served by `gateway.services.audit_log`
+  size, then random inclusion and consistency proofs are served by `gateway.services.audit.trail`
   (transaction, one indexed query for O(log n) rows, the arithmetic); each is checked against the
   root. Target: under 5 ms per proof.
 - verify rate: a log of real events (canonical entries, organisation and pupil index rows, nodes,
@@ -56,12 +56,13 @@ from audit.merkle import (  # noqa: E402
     verify_consistency,
     verify_inclusion,
 )
-from gateway.audit_keys import ensure_signing_key, signing_keys  # noqa: E402
+from gateway.keys.signing import ensure_signing_key, signing_keys  # noqa: E402
 from gateway.db import audit_repository as audit_repo  # noqa: E402
 from gateway.db.migrate import upgrade  # noqa: E402
 from gateway.db.session import make_engine, make_sessionmaker, normalise_url, transaction  # noqa: E402
-from gateway.services import audit, audit_log  # noqa: E402
-from gateway.services.audit_verify import verify_database  # noqa: E402
+from gateway.services import audit  # noqa: E402
+from gateway.services.audit import trail as audit_log  # noqa: E402
+from gateway.services.audit.verify import verify_database  # noqa: E402
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 

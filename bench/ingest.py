@@ -440,7 +440,7 @@ def _client(base_url: str, jobs: list[tuple[int, str, int]], tokens: dict[int, s
 
 
 def mint_tokens(data_dir: Path, urns: Sequence[int]) -> dict[int, str]:
-    from gateway.devidp import mint_token
+    from gateway.keys.idp import mint_token
     from gateway.settings import Settings
 
     settings = Settings()
@@ -736,7 +736,7 @@ class BackendReport:
 
 
 def run_backend(backend: str, plan: Plan, args: argparse.Namespace, workdir: Path) -> BackendReport:
-    from gateway.keystore import load_keys
+    from gateway.keys.store import load_keys
     from gateway.settings import Settings
 
     # As `gateway serve` chooses: one per CPU on PostgreSQL, one on SQLite.

@@ -61,10 +61,10 @@ import psycopg  # noqa: E402
 from anonymisation.keys import identity_digests, seal_new_identities  # noqa: E402
 from anonymisation.pseudonyms import pupil_ids as make_pupil_ids  # noqa: E402
 from bench.ingest import cpu_seconds, pg_settings  # noqa: E402
-from gateway import synthetic  # noqa: E402
+import synthetic  # noqa: E402
 from gateway.bootstrap import initialise  # noqa: E402
-from gateway.devidp import mint_token  # noqa: E402
-from gateway.keystore import load_keys  # noqa: E402
+from gateway.keys.idp import mint_token  # noqa: E402
+from gateway.keys.store import load_keys  # noqa: E402
 from gateway.settings import Settings  # noqa: E402
 from schemas.codes import codes_in_force  # noqa: E402
 from schemas.records import Identity  # noqa: E402

@@ -64,7 +64,7 @@ from anonymisation import school_calendar  # noqa: E402
 from gateway.bootstrap import initialise  # noqa: E402
 from gateway.db import stats_repository as srepo  # noqa: E402
 from gateway.db.session import normalise_url  # noqa: E402
-from gateway.devidp import mint_token  # noqa: E402
+from gateway.keys.idp import mint_token  # noqa: E402
 from gateway.main import create_app  # noqa: E402
 from gateway.runtime import build_runtime  # noqa: E402
 from gateway.settings import Settings  # noqa: E402

@@ -12,12 +12,12 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from gateway.audit_keys import ensure_signing_key
-from gateway.audit_keys import keys_dir as audit_keys_dir
+from gateway.keys.signing import ensure_signing_key
+from gateway.keys.signing import keys_dir as audit_keys_dir
 from gateway.db.migrate import upgrade
 from gateway.db.session import normalise_url
-from gateway.devidp import idp_dir, init_dev_idp
-from gateway.keystore import DIR_MODE, FILE_MODE, init_keys, make_private_dir
+from gateway.keys.idp import idp_dir, init_dev_idp
+from gateway.keys.store import DIR_MODE, FILE_MODE, init_keys, make_private_dir
 from gateway.settings import Settings
 
 

@@ -67,7 +67,7 @@ def serve(host: str, port: int, workers: int | None) -> None:
 @click.option("--ttl-minutes", default=480, show_default=True, type=int)
 def token(org_type: str, org_id: str, roles: tuple[str, ...], sub: str | None, ttl_minutes: int) -> None:
     """Mint a dev token with the dev identity provider (never in production)."""
-    from gateway.devidp import mint_token
+    from gateway.keys.idp import mint_token
 
     settings = _settings()
     if settings.env != "dev":
@@ -147,8 +147,8 @@ def audit() -> None:
               help="processes that examine entries, beside the one that rebuilds the tree")
 def audit_verify(export_dir: Path | None, keys_file: Path | None, batch: int, workers: int) -> None:
     """Re-hash every entry, rebuild the tree, check every signed head. Exit status 0 only if all holds."""
-    from gateway.audit_keys import SigningKeyMissing, jwks_public_keys, signing_keys
-    from gateway.services.audit_verify import ExportInvalid, verify_database, verify_export
+    from gateway.keys.signing import SigningKeyMissing, jwks_public_keys, signing_keys
+    from gateway.services.audit.verify import ExportInvalid, verify_database, verify_export
 
     settings = _settings()
     try:
@@ -176,7 +176,7 @@ def audit_export(directory: Path) -> None:
     """Write every event, every signed head and the public keys to DIRECTORY, for offline checking."""
     from gateway.db.session import make_engine, make_sessionmaker
     from gateway.errors import GatewayError
-    from gateway.services.audit_log import export
+    from gateway.services.audit.trail import export
 
     settings = _settings()
     engine = make_engine(settings.database_url)
@@ -193,7 +193,7 @@ def audit_rotate_key() -> None:
     """Replace the tree-head signing key; the old public key stays published."""
     from gateway.db.session import make_engine, make_sessionmaker
     from gateway.errors import GatewayError
-    from gateway.services.audit_log import rotate_signing_key
+    from gateway.services.audit.trail import rotate_signing_key
 
     settings = _settings()
     engine = make_engine(settings.database_url)

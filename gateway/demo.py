@@ -18,7 +18,7 @@ import httpx
 
 import synthetic
 from gateway.bootstrap import initialise
-from gateway.devidp import mint_token
+from gateway.keys.idp import mint_token
 from gateway.logging import log_to
 from gateway.main import create_app
 from gateway.progress import Bar, progress_bar

@@ -28,7 +28,7 @@ from gateway.console.web import install_not_found_page
 from gateway.errors import install_error_handlers
 from gateway.logging import configure_logging
 from gateway.runtime import Runtime, build_runtime
-from gateway.services import audit_log
+from gateway.services.audit import trail as audit_log
 from gateway.services.retention import retention_daily
 from gateway.settings import Settings
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.auth import FileKeySource, KeySource, UrlKeySource
 from gateway.db.session import make_engine, make_sessionmaker
-from gateway.keystore import Keys, load_keys
+from gateway.keys.store import Keys, load_keys
 from gateway.settings import Settings
 from policies.loader import load_catalogue
 from policies.model import Catalogue

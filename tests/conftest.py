@@ -20,7 +20,7 @@ from sqlalchemy.engine import make_url
 from gateway.bootstrap import initialise
 from gateway.db.migrate import upgrade
 from gateway.db.session import normalise_url
-from gateway.devidp import mint_token
+from gateway.keys.idp import mint_token
 from gateway.main import create_app
 from gateway.runtime import Runtime, build_runtime
 from gateway.settings import Settings

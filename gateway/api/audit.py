@@ -13,10 +13,10 @@ from stdnum.gb import upn as upn_rules
 
 from gateway.api.responses import authenticated, errors
 from gateway.api.strict_json import StrictJsonRoute
-from gateway.audit_keys import signing_keys
+from gateway.keys.signing import signing_keys
 from gateway.deps import PrincipalDep, RuntimeDep
 from gateway.errors import InvalidInput
-from gateway.services import audit_log
+from gateway.services.audit import trail as audit_log
 from schemas.feeds import Upn
 
 router = APIRouter(tags=["audit"], route_class=StrictJsonRoute)

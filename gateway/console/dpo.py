@@ -17,11 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from stdnum.exceptions import ValidationError as UpnInvalid
 from stdnum.gb import upn as upn_rules
 
-from audit.canonical import canonical_bytes
 from audit.events import ACTIONS
-from audit.heads import head_from_json, verify_tree_head
-from audit.merkle import leaf_hash, verify_inclusion
-from gateway.audit_keys import SigningKeyMissing, signing_keys
 from gateway.auth import Principal
 from gateway.console.web import (
     ConsoleRoute,
@@ -33,11 +29,11 @@ from gateway.console.web import (
     runtime_of,
     signed_in_form,
 )
-from gateway.db.session import transaction
 from gateway.runtime import Runtime
-from gateway.services import access, audit, audit_log, releases
-from gateway.services.audit_verify import verify_database
-from policies.access import AUDIT_READ, ROPA_VIEW, SUBJECT_ACCESS
+from gateway.services import access, releases
+from gateway.services.audit import checks
+from gateway.services.audit import trail as audit_log
+from policies.access import ROPA_VIEW, SUBJECT_ACCESS
 from policies.ropa import CONSENT_NAMES, categories, fields_released, recipients, ropa_csv, ropa_markdown
 
 router = APIRouter(route_class=ConsoleRoute)
@@ -208,35 +204,6 @@ def date_fields(query: Any, values: dict[str, str]) -> tuple[dict[str, dict[str,
     return parts, errors
 
 
-def _check_inclusion(runtime: Runtime, event: dict[str, Any]) -> dict[str, Any]:
-    """Is the entry shown the one the signed log holds? Re-hash it, prove it into the latest head."""
-    try:
-        keys = signing_keys(runtime.settings.data_dir)
-    except SigningKeyMissing:
-        raise audit_log.NoSigningKey() from None
-    head = audit_log.current_head(runtime.sessions, keys)
-    index = event["index"]
-    rehashed = leaf_hash(canonical_bytes(event["event"])).hex() == event["leaf_hash"]
-    signed = verify_tree_head(head_from_json(head), keys.public_keys())
-    included = False
-    if index < head["tree_size"]:
-        proof = audit_log.inclusion(runtime.sessions, index, head["tree_size"])
-        included = verify_inclusion(
-            bytes.fromhex(event["leaf_hash"]),
-            index,
-            head["tree_size"],
-            [bytes.fromhex(p) for p in proof["audit_path"]],
-            bytes.fromhex(head["root_hash"]),
-        )
-    return {
-        "head": head,
-        "rehashed": rehashed,
-        "signed": signed,
-        "included": included,
-        "holds": rehashed and signed and included,
-    }
-
-
 @router.get("/audit/events/{index}")
 async def audit_event(
     request: Request, viewer: ViewerDep, index: Annotated[int, Path(ge=0, lt=2**62)]
@@ -252,7 +219,7 @@ async def audit_event(
     if not found:
         raise NotFound("There is no event with this number that you can see.")
     event = found[0]
-    proof = await run_in_threadpool(_check_inclusion, runtime, event)
+    proof = await run_in_threadpool(checks.check_entry, runtime.sessions, runtime.settings.data_dir, event)
     body = event["event"]
     details = sorted(body["details"].items())
     justification = await run_in_threadpool(_justification, runtime, viewer.principal, body.get("release_id"))
@@ -281,50 +248,11 @@ def _justification(runtime: Runtime, principal: Principal, release_id: str | Non
 # --- integrity -----------------------------------------------------------------------------------
 
 
-def _latest_head(runtime: Runtime) -> tuple[dict[str, Any], bool]:
-    try:
-        keys = signing_keys(runtime.settings.data_dir)
-    except SigningKeyMissing:
-        raise audit_log.NoSigningKey() from None
-    head = audit_log.current_head(runtime.sessions, keys)
-    return head, verify_tree_head(head_from_json(head), keys.public_keys())
-
-
-def verify_whole_log(runtime: Runtime, principal: Principal) -> dict[str, Any]:
-    """What `gateway audit verify` does, for a DPO in the browser; the check itself is recorded.
-
-    A use case without an API route yet: it belongs in gateway/services/audit_verify.py when one comes.
-    """
-    access.authorise(runtime.sessions, principal, AUDIT_READ)
-    try:
-        public_keys = signing_keys(runtime.settings.data_dir).public_keys()
-    except SigningKeyMissing:
-        raise audit_log.NoSigningKey() from None
-    report = verify_database(runtime.settings.database_url, public_keys)
-    with transaction(runtime.sessions) as db:
-        index = audit.record(
-            db,
-            audit.new_event(
-                principal,
-                "audit.verified",
-                decision="allow",
-                record_count=report.events_checked,
-                details={
-                    "ok": report.ok,
-                    "tree_size": report.tree_size,
-                    "heads_checked": report.heads_checked,
-                    "problem_count": report.problem_count,
-                    "first_bad_index": report.first_bad_index,
-                },
-            ),
-        )
-    return {**report.as_json(), "audit_index": index}
-
-
 @router.get("/audit/integrity")
 async def integrity(request: Request, viewer: ViewerDep) -> Response:
     await audit_log.authorise_dpo(runtime_of(request).sessions, viewer.principal)
-    head, signed = await run_in_threadpool(_latest_head, runtime_of(request))
+    runtime = runtime_of(request)
+    head, signed = await run_in_threadpool(checks.latest_head, runtime.sessions, runtime.settings.data_dir)
     return render(
         request,
         "dpo/integrity.html",
@@ -340,8 +268,11 @@ async def verify_integrity(request: Request, viewer: ViewerDep) -> Response:
     await signed_in_form(request, viewer)
     await audit_log.authorise_dpo(runtime_of(request).sessions, viewer.principal)
     runtime = runtime_of(request)
-    report = await run_in_threadpool(verify_whole_log, runtime, viewer.principal)
-    head, signed = await run_in_threadpool(_latest_head, runtime)
+    report = await run_in_threadpool(
+        checks.verify_whole_log, runtime.sessions, runtime.settings.database_url, runtime.settings.data_dir,
+        viewer.principal,
+    )
+    head, signed = await run_in_threadpool(checks.latest_head, runtime.sessions, runtime.settings.data_dir)
     return render(
         request,
         "dpo/integrity.html",

@@ -14,13 +14,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from audit.canonical import canonical_bytes
 from gateway.api.releases import json_bytes
-from gateway.audit_keys import SigningKeyMissing, signing_keys
 from gateway.console.dpo import FILTER_FIELDS, _filters
 from gateway.console.web import ConsoleRoute, NotFound, Viewer, current_viewer, error_page, runtime_of
 from gateway.runtime import Runtime
-from gateway.services import access, audit_log
+from gateway.services import access
+from gateway.services.audit import checks
+from gateway.services.audit import trail as audit_log
 from policies.access import AUDIT_READ
 
 router = APIRouter(route_class=ConsoleRoute)
@@ -48,25 +48,7 @@ def find_event(runtime: Runtime, viewer: Viewer, index: int) -> dict[str, Any]:
 def _proof(runtime: Runtime, viewer: Viewer, index: int) -> dict[str, Any]:
     access.authorise(runtime.sessions, viewer.principal, AUDIT_READ)
     event = find_event(runtime, viewer, index)
-    try:
-        keys = signing_keys(runtime.settings.data_dir)
-    except SigningKeyMissing:
-        raise audit_log.NoSigningKey() from None
-    head = audit_log.current_head(runtime.sessions, keys)
-    proof = audit_log.inclusion(runtime.sessions, index, head["tree_size"])
-    return {
-        "about": (
-            "RFC 9162 inclusion proof of one audit log entry. The entry's canonical JSON (RFC 8785) "
-            "hashes to leaf_hash (SHA-256 of 0x00 || entry); the audit_path places that leaf in the "
-            "signed tree head; verify the head's signature with the keys at /v1/audit/keys."
-        ),
-        "index": index,
-        "entry": event["event"],
-        "entry_canonical_json": canonical_bytes(event["event"]).decode("utf-8"),
-        "leaf_hash": event["leaf_hash"],
-        "inclusion_proof": {"tree_size": proof["tree_size"], "audit_path": proof["audit_path"]},
-        "tree_head": head,
-    }
+    return checks.proof_document(runtime.sessions, runtime.settings.data_dir, event)
 
 
 @router.get("/audit/events/{index}/proof.json")

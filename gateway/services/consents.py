@@ -24,7 +24,7 @@ from gateway.db import repositories as repo
 from gateway.db.base import utcnow
 from gateway.db.session import transaction
 from gateway.errors import InvalidInput, NotFound
-from gateway.keystore import Keys
+from gateway.keys.store import Keys
 from gateway.services import access, audit
 from gateway.services.access import Target
 from gateway.services.pupils import decrypt_identities

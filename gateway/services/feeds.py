@@ -28,7 +28,7 @@ from gateway.db import roster_repository as rosters
 from gateway.db.base import utcnow
 from gateway.db.session import transaction
 from gateway.errors import InvalidInput, NotFound
-from gateway.keystore import Keys
+from gateway.keys.store import Keys
 from gateway.services import access, audit
 from gateway.services.access import Target
 # gateway.services.stats still imports these two from here: the re-export goes when it imports them

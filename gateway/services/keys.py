@@ -5,7 +5,7 @@ master key version, re-wraps every year key under it, then destroys the old vers
 GATEWAY_MASTER_KEY the operator makes the new key: set GATEWAY_MASTER_KEY to "new,old", run this to
 re-wrap every year key under the new one, then drop the old one from the environment and destroy it.
 Data keys and the identifiers they encrypt are untouched. A retention run that shreds a year rotates
-the master key in the same way (gateway.keystore.YearKeys.shred).
+the master key in the same way (gateway.keys.store.YearKeys.shred).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.db.session import transaction
-from gateway.keystore import Keys
+from gateway.keys.store import Keys
 from gateway.services import audit
 from gateway.settings import Settings
 

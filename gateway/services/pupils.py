@@ -13,7 +13,7 @@ from gateway.auth import Principal
 from gateway.db import repositories as repo
 from gateway.db.session import transaction
 from gateway.errors import InvalidInput, NotFound
-from gateway.keystore import Keys
+from gateway.keys.store import Keys
 from gateway.services import access, audit
 from gateway.services.access import Target
 from gateway.services.common import LONDON

@@ -29,7 +29,7 @@ from gateway.db.base import utcnow
 from gateway.db.models import Release
 from gateway.db.session import transaction
 from gateway.errors import Conflict, Forbidden, InvalidInput, NotFound
-from gateway.keystore import Keys
+from gateway.keys.store import Keys
 from gateway.services import access, audit
 from gateway.services.access import Target
 from gateway.services.pupils import codes_by_class, decrypt_identities

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.db import retention_repository as rrepo
 from gateway.db.session import transaction
-from gateway.keystore import Keys, MasterKeyNotRotated
+from gateway.keys.store import Keys, MasterKeyNotRotated
 from gateway.services import audit
 from policies.dates import academic_year_end, add_years
 from policies.model import Catalogue

@@ -31,15 +31,15 @@ COLUMNS = (
 )
 
 
+# Plain ALTER TABLE on both databases: SQLite adds and (since 3.35) drops a column in place, where a
+# batch operation would copy the table and trip over the rows that refer to its schools.
 def upgrade() -> None:
-    with op.batch_alter_table("schools") as batch:
-        for name, kind in COLUMNS:
-            batch.add_column(sa.Column(name, kind, nullable=True))
+    for name, kind in COLUMNS:
+        op.add_column("schools", sa.Column(name, kind, nullable=True))
     op.create_index("ix_schools_trust_uid", "schools", ["trust_uid"])
 
 
 def downgrade() -> None:
     op.drop_index("ix_schools_trust_uid", table_name="schools")
-    with op.batch_alter_table("schools") as batch:
-        for name, _ in reversed(COLUMNS):
-            batch.drop_column(name)
+    for name, _ in reversed(COLUMNS):
+        op.execute(f"ALTER TABLE schools DROP COLUMN {name}")

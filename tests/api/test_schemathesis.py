@@ -17,7 +17,7 @@ from schemathesis.generation.feedback import FeedbackSources
 from schemathesis.pytest._test_builder import build_operation_test
 from stdnum.gb.upn import calc_check_digit
 
-from gateway.devidp import mint_token
+from gateway.keys.idp import mint_token
 from gateway.main import create_app
 from gateway.runtime import build_runtime
 from gateway.services.schools import import_gias

@@ -14,11 +14,11 @@ import structlog
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.audit_keys import signing_keys
+from gateway.keys.signing import signing_keys
 from gateway.db.session import make_engine, make_sessionmaker, transaction
 from gateway.services import audit
-from gateway.services.audit_log import head_signer, sign_head
-from gateway.services.audit_verify import verify_database
+from gateway.services.audit.trail import head_signer, sign_head
+from gateway.services.audit.verify import verify_database
 from tests.integration.test_audit_log import an_event, append
 
 APPENDS_PER_PROCESS = 100

@@ -19,13 +19,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from audit.canonical import canonical_bytes
 from audit.events import event_bytes
 from audit.merkle import InMemoryNodes, leaf_hash
-from gateway.audit_keys import ensure_signing_key, signing_keys
+from gateway.keys.signing import ensure_signing_key, signing_keys
 from gateway.cli import main
 from gateway.db.migrate import downgrade, upgrade
 from gateway.db.session import make_engine, make_sessionmaker, normalise_url, transaction
 from gateway.services import audit
-from gateway.services.audit_log import sign_head
-from gateway.services.audit_verify import verify_database
+from gateway.services.audit.trail import sign_head
+from gateway.services.audit.verify import verify_database
 from tests.conftest import BACKENDS
 
 APPEND_ONLY = ("audit_events", "audit_event_orgs", "audit_nodes", "audit_tree_heads", "audit_pupil_sets",

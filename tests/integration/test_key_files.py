@@ -25,7 +25,7 @@ from gateway.bootstrap import initialise
 from gateway.cli import main
 from gateway.db.models import Mark
 from gateway.db.session import transaction
-from gateway.keystore import YearKeys, load_keys, load_master
+from gateway.keys.store import YearKeys, load_keys, load_master
 from gateway.main import create_app
 from gateway.runtime import build_runtime
 from gateway.services import audit

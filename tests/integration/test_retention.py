@@ -19,7 +19,7 @@ from anonymisation.pseudonyms import audit_pseudonym, pupil_id
 from gateway.bootstrap import initialise
 from gateway.cli import main
 from gateway.db.models import AuditEvent, DataKey, Mark, PupilIdentity
-from gateway.keystore import YearKeys, load_keys, load_master
+from gateway.keys.store import YearKeys, load_keys, load_master
 from gateway.main import create_app
 from gateway.runtime import build_runtime
 from gateway.services.schools import import_gias

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway.devidp import mint_token
+from gateway.keys.idp import mint_token
 from gateway.settings import Settings
 
 GATEWAY = str(Path(sys.executable).with_name("gateway"))

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from gateway.auth import ALLOWED_ALGORITHMS, FileKeySource, Principal, verify_token
-from gateway.devidp import idp_dir, init_dev_idp
+from gateway.keys.idp import idp_dir, init_dev_idp
 from gateway.errors import Unauthenticated
 from tests.conftest import Gateway
 

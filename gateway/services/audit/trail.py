@@ -40,13 +40,13 @@ from audit.merkle import (
     nodes_for_root,
     root_hash,
 )
-from gateway.audit_keys import SigningKeyMissing, SigningKeys, prepare_next_key, promote_key, signing_keys
 from gateway.auth import Principal
 from gateway.db import audit_repository as audit_repo
 from gateway.db.models import AuditTreeHead
 from gateway.db.session import transaction
 from gateway.errors import Forbidden, InvalidInput, ServiceUnavailable
-from gateway.keystore import Keys
+from gateway.keys.signing import SigningKeyMissing, SigningKeys, prepare_next_key, promote_key, signing_keys
+from gateway.keys.store import Keys
 from gateway.services import access, audit
 from gateway.services.access import Target
 from policies.access import AUDIT_READ, SUBJECT_ACCESS

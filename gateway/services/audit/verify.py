@@ -53,8 +53,8 @@ from audit.merkle import (
     nodes_for_consistency,
     verify_consistency,
 )
-from gateway.audit_keys import jwks_public_keys
 from gateway.db import audit_repository as audit_repo
+from gateway.keys.signing import jwks_public_keys
 
 __all__ = ["StoredEvent", "VerifyReport", "verify_database", "verify_export", "verify_log"]
 
