@@ -8,14 +8,12 @@ on the Kantara Consent Receipt goes back to the school.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import uuid
 from typing import Any
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy.orm import Session, sessionmaker
 
-from anonymisation.keys import unwrap_data_key
+from anonymisation.keys import encrypt_evidence, unwrap_data_key
 from anonymisation.pseudonyms import audit_pseudonym, pupil_id as make_pupil_id
 from consent.rules import ConsentDecision, DecisionNotAccepted, check_accepts
 from gateway.auth import Principal
@@ -65,8 +63,7 @@ def _encrypt_evidence(db: Session, keys: Keys, pid: str, year: int, evidence: st
     if wrapped is None:
         return None
     data_key = unwrap_data_key(wrapped[0], keys.kek(wrapped[1]), pid, year)
-    nonce = os.urandom(12)
-    return nonce + AESGCM(data_key).encrypt(nonce, evidence.encode(), f"consent-evidence|{pid}|{year}".encode())
+    return encrypt_evidence(evidence, data_key, pid, year)
 
 
 def record_consent(
