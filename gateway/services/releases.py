@@ -21,7 +21,7 @@ from anonymisation.pseudonyms import pupil_id as make_pupil_id
 from anonymisation.pseudonyms import pupil_ref as make_pupil_ref
 from anonymisation.pseudonyms import pupil_refs as make_pupil_refs
 from anonymisation.transforms import apply_obligations
-from consent.rules import ConsentDecision, partition
+from consent.rules import ConsentDecision, ConsentFiltered, filter_by_consent, partition
 from gateway.auth import Principal
 from gateway.db import release_repository as rrepo
 from gateway.db import repositories as repo
@@ -51,6 +51,7 @@ from policies.select import (
     PERSISTENT_ABSENCE_PERCENT,
     SEVERE_ABSENCE_PERCENT,
     TRANSITION_YEAR_GROUP,
+    Selected,
     select,
 )
 from schemas.calendar import academic_year_of
@@ -242,17 +243,12 @@ def _consent_sets(db: Session, obligations: Obligations, pupil_ids: list[str]) -
     return partition(obligations.consent, {p: ConsentDecision(d) for p, d in states.items()})
 
 
-def _apply_consent(obligations: Obligations, meeting: list[Any], consented: set[str], objected: set[str]) -> tuple[list[Any], int, int]:
-    """Rows that may be released under the consent rule, and how many were withheld for consent and for
-    objection: counts only, never who."""
-    if obligations.consent is ConsentRule.NONE:
-        return meeting, 0, 0
-    kept = [row for row in meeting if row.pupil_id not in objected]
-    withheld_objection = len(meeting) - len(kept)
-    if obligations.consent is ConsentRule.OPT_IN:
-        granted = [row for row in kept if row.pupil_id in consented]
-        return granted, len(kept) - len(granted), withheld_objection
-    return kept, 0, withheld_objection
+def _apply_consent(
+    obligations: Obligations, meeting: list[Selected], consented: set[str], objected: set[str]
+) -> ConsentFiltered[Selected]:
+    """Rows that may be released under the purpose's consent rule (consent.rules), and how many were
+    withheld for consent and for objection: counts only, never who."""
+    return filter_by_consent(obligations.consent, meeting, consented, objected)
 
 
 #: Fields whose values are decrypted identifiers.
