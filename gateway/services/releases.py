@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from typing import Any
+from typing import Any, NamedTuple
 
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
@@ -136,18 +136,7 @@ def create_release(
     # Reads first, in a transaction of their own that takes no lock; then the writes, in a short one.
     with rrepo.reading(sessions) as db:
         named_ids = {make_pupil_id(u, keys.pupil_id_key) for u in upns} if obligations.scope.named_pupils else None
-        totals, marks = _gather(db, obligations, named_ids)
-        consented, objected = _consent_sets(db, obligations, [t.pupil_id for t in totals])
-        # The criterion once, for everyone; then the consent rule. select() filters on consent before the
-        # criterion and judges each enrolment on its own, so this equals select(..., consented, objected)
-        # and also yields the counts withheld (tests/unit/test_consent_rules.py checks the equivalence).
-        everyone = {t.pupil_id for t in totals}
-        meeting = select(obligations, totals, marks, named_pupil_ids=named_ids, consented=everyone, objected=set())
-        selected, withheld_consent, withheld_objection = _apply_consent(obligations, meeting, consented, objected)
-        identities = _identities_if_needed(db, keys, obligations, [s.pupil_id for s in selected])
-    if len(identities) < len({s.pupil_id for s in selected}) and _keeps_identifiers(obligations):
-        # Identifiers of this window were crypto-shredded: release the rows that still can be.
-        selected = [s for s in selected if s.pupil_id in identities]
+        selected, withheld_consent, withheld_objection, identities = gather(db, keys, obligations, named_ids)
     fields = list(obligations.output_fields)
     released = list(dict.fromkeys(s.pupil_id for s in selected))  # each pupil once, in release order
     recipient, year = obligations.recipient.key, obligations.academic_year
@@ -200,6 +189,34 @@ def create_release(
         "fields": fields, "records": records, "record_count": len(records), "audit_index": index,
         "acknowledgement": obligations.acknowledgement, "reasons": list(decision.reasons),
     }
+
+
+class Gathered(NamedTuple):
+    """What an allowed release is about, before its fields are transformed."""
+
+    selected: list[Selected]
+    withheld_consent: int  # counts only, never who
+    withheld_objection: int
+    identities: dict[str, Identity]  # decrypted only when a field keeps an identifier
+
+
+def gather(db: Session, keys: Keys, obligations: Obligations, named_ids: set[str] | None) -> Gathered:
+    """The reading and selection of an allowed release: the scoped queries (with their pre-filters),
+    the consent registry, the criterion, the consent rule, and the identifiers the fields keep. The
+    spec tests (tests/spec/world.py) run this very function against a small database."""
+    totals, marks = _gather(db, obligations, named_ids)
+    consented, objected = _consent_sets(db, obligations, [t.pupil_id for t in totals])
+    # The criterion once, for everyone; then the consent rule. select() filters on consent before the
+    # criterion and judges each enrolment on its own, so this equals select(..., consented, objected)
+    # and also yields the counts withheld (tests/unit/test_consent_rules.py checks the equivalence).
+    everyone = {t.pupil_id for t in totals}
+    meeting = select(obligations, totals, marks, named_pupil_ids=named_ids, consented=everyone, objected=set())
+    selected, withheld_consent, withheld_objection = _apply_consent(obligations, meeting, consented, objected)
+    identities = _identities_if_needed(db, keys, obligations, [s.pupil_id for s in selected])
+    if len(identities) < len({s.pupil_id for s in selected}) and _keeps_identifiers(obligations):
+        # Identifiers of this window were crypto-shredded: release the rows that still can be.
+        selected = [s for s in selected if s.pupil_id in identities]
+    return Gathered(selected, withheld_consent, withheld_objection, identities)
 
 
 def _not_counted() -> tuple[dt.date, list[str], list[str]]:
