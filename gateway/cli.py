@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import sys
@@ -293,7 +294,7 @@ def retention_run(as_of: dt.datetime | None, dry_run: bool) -> None:
                       dry_run=dry_run)
     finally:
         runtime.engine.dispose()
-    _echo_json(summary)
+    _echo_json(summary.as_dict())
 
 
 @main.group()
@@ -363,7 +364,7 @@ def keys_rotate_master() -> None:
         raise click.ClickException(str(exc)) from None
     finally:
         runtime.engine.dispose()
-    _echo_json(result)
+    _echo_json(dataclasses.asdict(result))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -153,7 +153,7 @@ async def _consent_page(
         values=values,
         purposes=_consent_purposes(request),
         decisions=DECISION_TEXT,
-        current=current["consents"],
+        current=current.consents,
         titles=titles,
     )
 
@@ -233,5 +233,5 @@ async def record_consent(request: Request, viewer: ViewerDep) -> Response:
         "school/receipt.html",
         Page(title="Consent recorded", viewer=viewer),
         receipt=receipt,
-        decision_text=DECISION_TEXT[ConsentDecision(receipt["decision"])][0],
+        decision_text=DECISION_TEXT[ConsentDecision(receipt.decision)][0],
     )

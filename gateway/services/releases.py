@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
 
 import structlog
@@ -63,6 +64,89 @@ log = structlog.get_logger("gateway.releases")
 
 #: Most UPNs a transition request may name: a large secondary school's Year 7 intake.
 MAX_NAMED_PUPILS = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    org_type: str
+    org_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseMade:
+    """A release just made: its records leave once, in the answer to the request."""
+
+    release_id: str
+    purpose: str
+    recipient: Recipient
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    policy_version: str
+    policy_hash: str
+    from_date: dt.date
+    to_date: dt.date
+    fields: list[str]
+    records: list[dict[str, Any]]  # their fields vary by purpose (policies/catalogue)
+    record_count: int
+    audit_index: int
+    acknowledgement: str
+    reasons: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseMetadata:
+    """What the gateway keeps about a release: never its records."""
+
+    release_id: str
+    purpose: str
+    recipient: Recipient
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    policy_version: str
+    policy_hash: str
+    criterion: str
+    from_date: dt.date
+    to_date: dt.date
+    fields: list[str]
+    record_count: int
+    withheld_consent: int
+    withheld_objection: int
+    audit_index: int
+    status: str
+    deleted_at: dt.datetime | None
+    deletion_attested_by: str | None
+    # For the console's release pages; the API's ReleaseMeta does not list them, so they stay out of it.
+    justification: str
+    requested_by: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """Under the names the API writes (the window as "from" and "to"), for the console's lists."""
+        return {_WIRE_NAMES.get(name, name): value for name, value in asdict(self).items()}
+
+
+#: The window's names on the wire: "from" is a Python keyword.
+_WIRE_NAMES = {"from_date": "from", "to_date": "to"}
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseListing:
+    status: str | None
+    releases: list[ReleaseMetadata]
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedRef:
+    """The pupil behind a pupil_ref, for the pupil's own school."""
+
+    pupil_ref: str
+    upn: str
+    forename: str
+    surname: str
+    date_of_birth: dt.date
+    release_id: str
+    purpose: str
+    recipient: Recipient
+    audit_index: int
 
 
 def requester_of(principal: Principal) -> Requester:
@@ -119,7 +203,7 @@ def _deny_event(principal: Principal, decision: Decision, request: ReleaseReques
 
 def create_release(
     sessions: sessionmaker[Session], keys: Keys, catalogue: Catalogue, principal: Principal, request: ReleaseRequest
-) -> dict[str, Any]:
+) -> ReleaseMade:
     upns = _valid_upns(request.upns)
     now = dt.datetime.now(dt.UTC)
     with transaction(sessions) as db:
@@ -181,14 +265,15 @@ def create_release(
         rrepo.set_release_audit_index(db, release_id, index)
     log.info("release_made", purpose=obligations.purpose, records=len(records), audit_index=index,
              withheld_consent=withheld_consent, withheld_objection=withheld_objection)
-    return {
-        "release_id": release_id, "purpose": obligations.purpose,
-        "recipient": {"org_type": obligations.recipient.org_type, "org_id": obligations.recipient.org_id},
-        "created_at": now, "expires_at": obligations.expires_at, "policy_version": decision.policy_version,
-        "policy_hash": decision.policy_hash, "from": obligations.window.from_date, "to": obligations.window.to_date,
-        "fields": fields, "records": records, "record_count": len(records), "audit_index": index,
-        "acknowledgement": obligations.acknowledgement, "reasons": list(decision.reasons),
-    }
+    return ReleaseMade(
+        release_id=release_id, purpose=obligations.purpose,
+        recipient=Recipient(obligations.recipient.org_type, obligations.recipient.org_id),
+        created_at=now, expires_at=obligations.expires_at, policy_version=decision.policy_version,
+        policy_hash=decision.policy_hash, from_date=obligations.window.from_date,
+        to_date=obligations.window.to_date,
+        fields=fields, records=records, record_count=len(records), audit_index=index,
+        acknowledgement=obligations.acknowledgement, reasons=list(decision.reasons),
+    )
 
 
 class Gathered(NamedTuple):
@@ -294,26 +379,25 @@ def status_of(release: Release, now: dt.datetime) -> str:
     return "active"
 
 
-def release_metadata(release: Release, now: dt.datetime) -> dict[str, Any]:
-    return {
-        "release_id": release.id, "purpose": release.purpose,
-        "recipient": {"org_type": release.recipient_org_type, "org_id": release.recipient_org_id},
-        "created_at": release.created_at, "expires_at": release.expires_at, "policy_version": release.policy_version,
-        "policy_hash": release.policy_hash, "criterion": release.criterion, "from": release.window_from,
-        "to": release.window_to, "fields": json.loads(release.fields), "record_count": release.record_count,
-        "withheld_consent": release.withheld_consent, "withheld_objection": release.withheld_objection,
-        "audit_index": release.audit_index, "status": status_of(release, now),
-        "deleted_at": release.deleted_at, "deletion_attested_by": release.deletion_attested_by,
-        # For the console's release pages; the API's ReleaseMeta does not list them, so they stay out of it.
-        "justification": release.justification, "requested_by": release.requested_by,
-    }
+def release_metadata(release: Release, now: dt.datetime) -> ReleaseMetadata:
+    return ReleaseMetadata(
+        release_id=release.id, purpose=release.purpose,
+        recipient=Recipient(release.recipient_org_type, release.recipient_org_id),
+        created_at=release.created_at, expires_at=release.expires_at, policy_version=release.policy_version,
+        policy_hash=release.policy_hash, criterion=release.criterion, from_date=release.window_from,
+        to_date=release.window_to, fields=json.loads(release.fields), record_count=release.record_count,
+        withheld_consent=release.withheld_consent, withheld_objection=release.withheld_objection,
+        audit_index=release.audit_index, status=status_of(release, now),
+        deleted_at=release.deleted_at, deletion_attested_by=release.deletion_attested_by,
+        justification=release.justification, requested_by=release.requested_by,
+    )
 
 
 def _recipient(release: Release) -> Target:
     return Target(recipient=(release.recipient_org_type, release.recipient_org_id))
 
 
-def get_release(sessions: sessionmaker[Session], principal: Principal, release_id: str) -> dict[str, Any]:
+def get_release(sessions: sessionmaker[Session], principal: Principal, release_id: str) -> ReleaseMetadata:
     with transaction(sessions) as db:
         release = rrepo.get_release(db, release_id)
         if release is None:
@@ -322,15 +406,15 @@ def get_release(sessions: sessionmaker[Session], principal: Principal, release_i
         # gives nobody a way to find another organisation's releases.
         target, meta = _recipient(release), release_metadata(release, utcnow())
     access.authorise(sessions, principal, RELEASE_VIEW, target,
-                     purpose=meta["purpose"], release_id=release_id)
+                     purpose=meta.purpose, release_id=release_id)
     with transaction(sessions) as db:
         audit.record(db, audit.new_event(
-            principal, "release.viewed", purpose=meta["purpose"], decision="allow", release_id=release_id,
-            record_count=0, subject_org_ids=[meta["recipient"]["org_id"]]))
+            principal, "release.viewed", purpose=meta.purpose, decision="allow", release_id=release_id,
+            record_count=0, subject_org_ids=[meta.recipient.org_id]))
     return meta
 
 
-def made_metadata(sessions: sessionmaker[Session], release_id: str) -> dict[str, Any]:
+def made_metadata(sessions: sessionmaker[Session], release_id: str) -> ReleaseMetadata:
     """The metadata of a release this request has just made, for the page that answers it: the
     release's decision is its audit event, so reading it back is not a second one."""
     with transaction(sessions) as db:
@@ -340,7 +424,9 @@ def made_metadata(sessions: sessionmaker[Session], release_id: str) -> dict[str,
         return release_metadata(release, utcnow())
 
 
-def attest_deletion(sessions: sessionmaker[Session], principal: Principal, release_id: str) -> dict[str, Any]:
+def attest_deletion(
+    sessions: sessionmaker[Session], principal: Principal, release_id: str
+) -> ReleaseMetadata:
     now = utcnow()
     with transaction(sessions) as db:
         release = rrepo.get_release(db, release_id)
@@ -364,7 +450,9 @@ def attest_deletion(sessions: sessionmaker[Session], principal: Principal, relea
         return release_metadata(release, now)
 
 
-def list_releases(sessions: sessionmaker[Session], principal: Principal, status: str | None, limit: int) -> dict[str, Any]:
+def list_releases(
+    sessions: sessionmaker[Session], principal: Principal, status: str | None, limit: int
+) -> ReleaseListing:
     decision = access.authorise(sessions, principal, RELEASES_LIST)
     recipient = None if decision.scope == "all" else principal.org_id
     now = utcnow()
@@ -373,10 +461,12 @@ def list_releases(sessions: sessionmaker[Session], principal: Principal, status:
         audit.record(db, audit.new_event(
             principal, "releases.listed", decision="allow", record_count=len(rows),
             details={"status": status, "scope": decision.scope}))
-        return {"status": status, "releases": [release_metadata(r, now) for r in rows]}
+        return ReleaseListing(status, [release_metadata(r, now) for r in rows])
 
 
-def resolve_ref(sessions: sessionmaker[Session], keys: Keys, principal: Principal, urn: int, pupil_ref: str) -> dict[str, Any]:
+def resolve_ref(
+    sessions: sessionmaker[Session], keys: Keys, principal: Principal, urn: int, pupil_ref: str
+) -> ResolvedRef:
     access.authorise(sessions, principal, PUPIL_REF_RESOLVE, Target(urn=urn))
     with transaction(sessions) as db:
         found = rrepo.resolve_pupil_ref(db, pupil_ref)
@@ -394,6 +484,8 @@ def resolve_ref(sessions: sessionmaker[Session], keys: Keys, principal: Principa
         index = audit.record(db, audit.new_event(
             principal, "pupil_ref.resolved", purpose=release.purpose, release_id=release.id, record_count=1,
             subject_org_ids=[str(urn), release.recipient_org_id], pupil_refs=[audit_ref]))
-    return {"pupil_ref": pupil_ref, "upn": identity.upn, "forename": identity.forename, "surname": identity.surname,
-            "date_of_birth": identity.date_of_birth, "release_id": release.id, "purpose": release.purpose,
-            "recipient": {"org_type": release.recipient_org_type, "org_id": release.recipient_org_id}, "audit_index": index}
+    return ResolvedRef(
+        pupil_ref=pupil_ref, upn=identity.upn, forename=identity.forename, surname=identity.surname,
+        date_of_birth=identity.date_of_birth, release_id=release.id, purpose=release.purpose,
+        recipient=Recipient(release.recipient_org_type, release.recipient_org_id), audit_index=index,
+    )
