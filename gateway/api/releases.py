@@ -232,7 +232,8 @@ async def get_releases(
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> ReleaseList:
     listing = await run_in_threadpool(releases.list_releases, runtime.sessions, principal, status, limit)
-    return ReleaseList(status=listing.status, releases=[_meta(m) for m in listing.releases])  # type: ignore[arg-type]
+    metas = [_meta(m) for m in listing.releases]
+    return ReleaseList.model_validate({"status": listing.status, "releases": metas})
 
 
 @router.get("/v1/schools/{urn}/pupil-refs/{pupil_ref}", response_model=PupilRefOut,
