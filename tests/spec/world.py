@@ -8,8 +8,8 @@ of each weekday separated by a space:
     | amy   | 100001 | 2025-09-15 to 2025-10-13 | / \\ | / \\ | / \\ | / \\ | / \\ |
 
 "2025-09-15 to 2025-10-13" repeats the row for every week whose Monday is in that range. An empty day
-cell means the pupil has no mark that day. Totals are computed from the marks with the statistical
-class of each code (schemas/codes.py classify), as the gateway totals them at ingest.
+cell means the pupil has no mark that day. Each school day's marks are stored as one register, by
+the feed service's own store step, which keeps the running totals the release queries read.
 
 `World.ask` asks the decision point, then runs the release service's own gathering steps
 (gateway.services.releases.gather: the scoped queries and their pre-filters, the consent registry,
