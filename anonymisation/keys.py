@@ -116,6 +116,18 @@ def decrypt_identity(ciphertext: bytes, data_key: bytes, pupil_id: str, academic
     return Identity(upn=upn, forename=forename, surname=surname, date_of_birth=dt.date.fromisoformat(dob))
 
 
+def encrypt_evidence(evidence: str, data_key: bytes, pupil_id: str, academic_year: int) -> bytes:
+    """A consent's evidence text under the pupil's data key for the year: nonce + AES-256-GCM
+    ciphertext, bound to the pupil and year like the identity, so shredding the year shreds it too."""
+    nonce = os.urandom(NONCE_BYTES)
+    return nonce + AESGCM(data_key).encrypt(nonce, evidence.encode(), _aad(pupil_id, academic_year, "consent-evidence"))
+
+
+def decrypt_evidence(ciphertext: bytes, data_key: bytes, pupil_id: str, academic_year: int) -> str:
+    aad = _aad(pupil_id, academic_year, "consent-evidence")
+    return AESGCM(data_key).decrypt(ciphertext[:NONCE_BYTES], ciphertext[NONCE_BYTES:], aad).decode()
+
+
 def identity_digest(identity: Identity, digest_key: bytes) -> str:
     """Keyed digest used only to notice that a pupil's identifiers changed, without decrypting."""
     return hmac.new(digest_key, identity_plaintext(identity), hashlib.sha256).hexdigest()

@@ -12,8 +12,9 @@ decisions a purpose accepts follows its consent rule:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence, Set
 from enum import StrEnum
+from typing import Generic, NamedTuple, Protocol, TypeVar
 
 from policies.model import ConsentRule
 
@@ -50,17 +51,71 @@ def current_state(history: Iterable[ConsentDecision]) -> ConsentDecision | None:
     return state
 
 
+class Withheld(StrEnum):
+    """Why a pupil in scope is kept out of a release."""
+
+    CONSENT = "consent"  # an opt-in purpose, and no current consent
+    OBJECTION = "objection"  # a current objection: it outweighs a consent
+
+
+def withheld_because(
+    rule: ConsentRule, pupil_id: str, consented: Set[str], objected: Set[str]
+) -> Withheld | None:
+    """The one consent rule: why this pupil may not be released under `rule`, or None when it may.
+    `consented` and `objected` are the pupils whose current state is granted and objected."""
+    if rule is ConsentRule.NONE:
+        return None
+    if pupil_id in objected:
+        return Withheld.OBJECTION
+    if rule is ConsentRule.OPT_IN and pupil_id not in consented:
+        return Withheld.CONSENT
+    return None
+
+
 def may_release(rule: ConsentRule, state: ConsentDecision | None) -> bool:
     """Whether a pupil with this current state may be in a release under this rule."""
-    if rule is ConsentRule.OPT_IN:
-        return state is ConsentDecision.GRANTED
-    if rule is ConsentRule.OBJECTION_HONOURED:
-        return state is not ConsentDecision.OBJECTED
-    return True
+    granted, objected = partition(rule, {"": state} if state is not None else {})
+    return withheld_because(rule, "", granted, objected) is None
 
 
 def partition(rule: ConsentRule, states: dict[str, ConsentDecision]) -> tuple[set[str], set[str]]:
     """The pupils with consent granted, and those with an objection, as the decision point takes them."""
-    granted = {p for p, s in states.items() if s is ConsentDecision.GRANTED} if rule is ConsentRule.OPT_IN else set()
+    granted = set()
+    if rule is ConsentRule.OPT_IN:
+        granted = {p for p, s in states.items() if s is ConsentDecision.GRANTED}
     objected = {p for p, s in states.items() if s is ConsentDecision.OBJECTED}
     return granted, objected
+
+
+class _OfPupil(Protocol):
+    @property
+    def pupil_id(self) -> str: ...
+
+
+Row = TypeVar("Row", bound=_OfPupil)
+
+
+class ConsentFiltered(NamedTuple, Generic[Row]):
+    """The rows that may be released, and how many were withheld for consent and for objection:
+    counts only, never who."""
+
+    kept: list[Row]
+    withheld_consent: int
+    withheld_objection: int
+
+
+def filter_by_consent(
+    rule: ConsentRule, rows: Sequence[Row], consented: Set[str], objected: Set[str]
+) -> ConsentFiltered[Row]:
+    """The rows (anything with a `pupil_id`) that `withheld_because` lets through, in their order."""
+    if rule is ConsentRule.NONE:
+        return ConsentFiltered(list(rows), 0, 0)
+    kept: list[Row] = []
+    withheld = {Withheld.CONSENT: 0, Withheld.OBJECTION: 0}
+    for row in rows:
+        reason = withheld_because(rule, row.pupil_id, consented, objected)
+        if reason is None:
+            kept.append(row)
+        else:
+            withheld[reason] += 1
+    return ConsentFiltered(kept, withheld[Withheld.CONSENT], withheld[Withheld.OBJECTION])

@@ -294,7 +294,7 @@ def retention_run(as_of: dt.datetime | None, dry_run: bool) -> None:
                       dry_run=dry_run)
     finally:
         runtime.engine.dispose()
-    _echo_json(summary)
+    _echo_json(summary.as_dict())
 
 
 @main.group()
@@ -365,7 +365,7 @@ def keys_rotate_master() -> None:
         raise click.ClickException(str(exc)) from None
     finally:
         runtime.engine.dispose()
-    _echo_json(result)
+    _echo_json(dataclasses.asdict(result))
 
 
 if __name__ == "__main__":  # pragma: no cover

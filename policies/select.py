@@ -22,9 +22,10 @@ from collections.abc import Iterable, Sequence, Set
 from fractions import Fraction
 from typing import NamedTuple
 
+from consent.rules import filter_by_consent
 from policies.dates import week_of
 from policies.fields import Criterion
-from policies.model import ConsentRule, Obligations
+from policies.model import Obligations
 from policies.thresholds import PERSISTENT_ABSENCE_PERCENT, SEVERE_ABSENCE_PERCENT
 from schemas.codes import PENALTY_NOTICE_CODES, classify, is_possible
 from schemas.records import EnrolmentTotals, Mark
@@ -185,14 +186,7 @@ def select(
     """
     _check_scope(obligations, totals, marks, named_pupil_ids)
 
-    def eligible(pupil_id: str) -> bool:
-        if obligations.consent is ConsentRule.OPT_IN:
-            return pupil_id in consented and pupil_id not in objected
-        if obligations.consent is ConsentRule.OBJECTION_HONOURED:
-            return pupil_id not in objected
-        return True
-
-    candidates = [row for row in totals if eligible(row.pupil_id)]
+    candidates = filter_by_consent(obligations.consent, totals, consented, objected).kept
     criterion = obligations.criterion
     if criterion is Criterion.PERSISTENT_ABSENCE:
         rows = [Selected.from_totals(t) for t in candidates if is_persistently_absent(t)]

@@ -5,14 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-import orjson
 from fastapi import APIRouter, Path, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StrictBool
 
-from gateway.api.responses import authenticated, errors
+from gateway.api.responses import OrjsonResponse, authenticated, errors, json_bytes, through
 from gateway.api.strict_json import StrictJsonRoute
 from gateway.auth import Principal
 from gateway.deps import PrincipalDep, RuntimeDep
@@ -176,8 +175,8 @@ def get_purposes(runtime: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]
 
 
 @router.post("/v1/releases", status_code=201, response_model=ReleaseOut, response_model_by_alias=True,
-             responses=authenticated(403, body=True))
-async def post_release(runtime: RuntimeDep, principal: PrincipalDep, body: ReleaseIn) -> Response:
+             response_class=OrjsonResponse, responses=authenticated(403, body=True))
+async def post_release(runtime: RuntimeDep, principal: PrincipalDep, body: ReleaseIn) -> OrjsonResponse:
     if body.acknowledged is not True:
         # Refused before any decision: the request is incomplete, as a missing purpose would be.
         raise InvalidInput([{"row": None, "field": "body.acknowledged",
@@ -187,34 +186,42 @@ async def post_release(runtime: RuntimeDep, principal: PrincipalDep, body: Relea
         upns=tuple(body.upns) if body.upns is not None else None, from_date=body.from_, to_date=body.to,
         justification=body.justification,
     )
-    body = await run_in_threadpool(_release_json, runtime, principal, request)
-    return Response(content=body, status_code=201, media_type="application/json")
+    written = await run_in_threadpool(_release_json, runtime, principal, request)
+    return OrjsonResponse(content=written, status_code=201)
 
 
 def _release_json(runtime: Runtime, principal: Principal, request: ReleaseRequest) -> bytes:
     """The release made and written out in the worker thread, so that a large one never holds the
-    event loop."""
-    result = releases.create_release(runtime.sessions, runtime.keys, runtime.catalogue, principal, request)
-    return json_bytes(result)
+    event loop. Written field by field as `ReleaseOut` documents it, without validating ten thousand
+    records through the model: their fields are the purpose's (`fields`), made by the core."""
+    made = releases.create_release(runtime.sessions, runtime.keys, runtime.catalogue, principal, request)
+    return json_bytes({
+        "release_id": made.release_id, "purpose": made.purpose,
+        "recipient": {"org_type": made.recipient.org_type, "org_id": made.recipient.org_id},
+        "created_at": made.created_at, "expires_at": made.expires_at, "policy_version": made.policy_version,
+        "policy_hash": made.policy_hash, "from": made.from_date, "to": made.to_date, "fields": made.fields,
+        "records": made.records, "record_count": made.record_count, "audit_index": made.audit_index,
+        "acknowledgement": made.acknowledgement, "reasons": made.reasons,
+    })
 
 
-def json_bytes(content: object) -> bytes:
-    """JSON as JSONResponse renders jsonable_encoder's output (dates and aware datetimes ISO 8601,
-    compact, UTF-8), with orjson: a release of 10,000 records in a few milliseconds. orjson refuses any
-    other type (TypeError), and writes NaN as null where the standard library would refuse it; a
-    release holds no float but rates, which are finite."""
-    return orjson.dumps(content)
+def _meta(meta: releases.ReleaseMetadata) -> ReleaseMeta:
+    return ReleaseMeta.model_validate(meta.as_dict())
 
 
 @router.get("/v1/releases/{release_id}", response_model=ReleaseMeta, responses=authenticated(403, 404))
-async def get_release(runtime: RuntimeDep, principal: PrincipalDep, release_id: Annotated[str, Path(max_length=40)]) -> Any:
-    return await run_in_threadpool(releases.get_release, runtime.sessions, principal, release_id)
+async def get_release(
+    runtime: RuntimeDep, principal: PrincipalDep, release_id: Annotated[str, Path(max_length=40)]
+) -> ReleaseMeta:
+    return _meta(await run_in_threadpool(releases.get_release, runtime.sessions, principal, release_id))
 
 
 @router.post("/v1/releases/{release_id}/deletion", response_model=ReleaseMeta,
              responses=authenticated(403, 404, 409))
-async def post_deletion(runtime: RuntimeDep, principal: PrincipalDep, release_id: Annotated[str, Path(max_length=40)]) -> Any:
-    return await run_in_threadpool(releases.attest_deletion, runtime.sessions, principal, release_id)
+async def post_deletion(
+    runtime: RuntimeDep, principal: PrincipalDep, release_id: Annotated[str, Path(max_length=40)]
+) -> ReleaseMeta:
+    return _meta(await run_in_threadpool(releases.attest_deletion, runtime.sessions, principal, release_id))
 
 
 @router.get("/v1/releases", response_model=ReleaseList, responses=authenticated(403))
@@ -223,8 +230,10 @@ async def get_releases(
     principal: PrincipalDep,
     status: Literal["overdue", "active", "deleted", "expired"] | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-) -> Any:
-    return await run_in_threadpool(releases.list_releases, runtime.sessions, principal, status, limit)
+) -> ReleaseList:
+    listing = await run_in_threadpool(releases.list_releases, runtime.sessions, principal, status, limit)
+    metas = [_meta(m) for m in listing.releases]
+    return ReleaseList.model_validate({"status": listing.status, "releases": metas})
 
 
 @router.get("/v1/schools/{urn}/pupil-refs/{pupil_ref}", response_model=PupilRefOut,
@@ -236,4 +245,4 @@ async def get_pupil_ref(
     pupil_ref: Annotated[str, Path(max_length=40)],
 ) -> JSONResponse:
     result = await run_in_threadpool(releases.resolve_ref, runtime.sessions, runtime.keys, principal, urn, pupil_ref)
-    return JSONResponse(content=jsonable_encoder(result))
+    return JSONResponse(content=jsonable_encoder(through(PupilRefOut, result)))

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import orjson
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 
@@ -89,3 +91,25 @@ def authenticated(*statuses: int, body: bool = False) -> dict[int | str, dict[st
     """`errors` of a route that needs a bearer token (401) and validates its input (422); one that
     reads a JSON body also answers 400 to bytes that are no text."""
     return errors(*AUTHENTICATED, *statuses, *((400,) if body else ()))
+
+
+def json_bytes(content: object) -> bytes:
+    """JSON as JSONResponse renders jsonable_encoder's output (dates and aware datetimes ISO 8601,
+    compact, UTF-8), with orjson: a release of 10,000 records in a few milliseconds. orjson refuses any
+    other type (TypeError), and writes NaN as null where the standard library would refuse it; a
+    release holds no float but rates, which are finite."""
+    return orjson.dumps(content)
+
+
+class OrjsonResponse(JSONResponse):
+    """JSON written by orjson (`json_bytes`). Bytes already written pass as they are, so that a route
+    can write a large body in a worker thread rather than on the event loop."""
+
+    def render(self, content: Any) -> bytes:
+        return content if isinstance(content, bytes) else json_bytes(content)
+
+
+def through(model: type[BaseModel], value: object) -> dict[str, Any]:
+    """A service's answer (a dataclass) read through the route's response model: only the fields the
+    model declares, under its names, as Python values, which the route then writes as it always has."""
+    return model.model_validate(value, from_attributes=True).model_dump(by_alias=True)

@@ -240,7 +240,7 @@ def _justification(runtime: Runtime, principal: Principal, release_id: str | Non
     if not release_id:
         return None
     try:
-        return str(releases.get_release(runtime.sessions, principal, release_id)["justification"])
+        return str(releases.get_release(runtime.sessions, principal, release_id).justification)
     except NotFound:
         return None
 
@@ -293,7 +293,7 @@ async def overdue(request: Request, viewer: ViewerDep) -> Response:
         releases.list_releases, runtime.sessions, viewer.principal, "overdue", 1000
     )
     now = dt.datetime.now(dt.UTC)
-    rows = [{**r, "days_overdue": max(0, (now - r["expires_at"]).days)} for r in result["releases"]]
+    rows = [{**r.as_dict(), "days_overdue": max(0, (now - r.expires_at).days)} for r in result.releases]
     return render(
         request,
         "dpo/overdue.html",

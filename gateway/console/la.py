@@ -225,9 +225,9 @@ async def ask_as_csv(request: Request, viewer: ViewerDep, purpose_id: PurposeId)
     result, meta = made
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(result["fields"])
-    fields = result["fields"]
-    writer.writerows([_cell(record.get(name))[1] for name in fields] for record in result["records"])
+    writer.writerow(result.fields)
+    fields = result.fields
+    writer.writerows([_cell(record.get(name))[1] for name in fields] for record in result.records)
     return Response(
         out.getvalue(),
         media_type="text/csv; charset=utf-8",
@@ -235,8 +235,8 @@ async def ask_as_csv(request: Request, viewer: ViewerDep, purpose_id: PurposeId)
     )
 
 
-def _filename(made: dict[str, Any], meta: dict[str, Any]) -> str:
-    return f"{made['purpose']}-{meta['from']}-{meta['to']}-{made['release_id']}.csv"
+def _filename(made: releases.ReleaseMade, meta: releases.ReleaseMetadata) -> str:
+    return f"{made.purpose}-{meta.from_date}-{meta.to_date}-{made.release_id}.csv"
 
 
 @router.post("/la/ask/{purpose_id}")
@@ -248,13 +248,13 @@ async def ask(request: Request, viewer: ViewerDep, purpose_id: PurposeId) -> Res
     return render(
         request,
         "la/made.html",
-        Page(title=f"Release {result['release_id']}", viewer=viewer),
+        Page(title=f"Release {result.release_id}", viewer=viewer),
         status=201,
         scripts=["release.js"],
         release=meta,
         purpose=purpose_view(_la_purpose(request, purpose_id)),
-        columns=[(name, _label(name)) for name in result["fields"]],
-        rows=[[_cell(record.get(name)) for name in result["fields"]] for record in result["records"]],
+        columns=[(name, _label(name)) for name in result.fields],
+        rows=[[_cell(record.get(name)) for name in result.fields] for record in result.records],
         per_page=RECORDS_PER_PAGE,
         stage=STAGE_TEXT["active"],
         filename=_filename(result, meta),
@@ -270,7 +270,7 @@ def _la_purpose(request: Request, purpose_id: str) -> Purpose:
 
 async def _make(
     request: Request, viewer: Viewer, purpose_id: str
-) -> Response | tuple[dict[str, Any], dict[str, Any]]:
+) -> Response | tuple[releases.ReleaseMade, releases.ReleaseMetadata]:
     """The posted form through releases.create_release: (the release made, its metadata), or the form
     again with what is wrong (422), or with the decision point's reasons (403)."""
     form = await signed_in_form(request, viewer)
@@ -320,7 +320,7 @@ async def _make(
             field = _reason_field(reason)
             errors[field] = "; ".join(filter(None, [errors.get(field), _reason_text(reason)]))
         return await _ask_page(request, viewer, purpose, values=values, errors=errors, status=403)
-    meta = await run_in_threadpool(releases.made_metadata, runtime.sessions, made["release_id"])
+    meta = await run_in_threadpool(releases.made_metadata, runtime.sessions, made.release_id)
     return made, meta
 
 
@@ -387,7 +387,7 @@ async def release_page(
     runtime = runtime_of(request)
     meta = await run_in_threadpool(releases.get_release, runtime.sessions, viewer.principal, release_id)
     purposes = {p.id: p for p in runtime.catalogue.purposes}
-    stage = las.stage_of(meta)
+    stage = las.stage_of(meta.as_dict())
     return render(
         request,
         "la/release.html",
@@ -396,7 +396,7 @@ async def release_page(
             notice=ATTESTED if attested else None,
         ),
         release=meta,
-        purpose=purpose_view(purposes[meta["purpose"]]) if meta["purpose"] in purposes else None,
+        purpose=purpose_view(purposes[meta.purpose]) if meta.purpose in purposes else None,
         stage=STAGE_TEXT[stage],
         stage_key=stage,
     )

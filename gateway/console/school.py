@@ -152,7 +152,7 @@ async def _consent_page(
         values=values,
         purposes=_consent_purposes(request),
         decisions=DECISION_TEXT,
-        current=current["consents"],
+        current=current.consents,
         titles=titles,
     )
 
@@ -232,5 +232,5 @@ async def record_consent(request: Request, viewer: ViewerDep) -> Response:
         "school/receipt.html",
         Page(title="Consent recorded", viewer=viewer),
         receipt=receipt,
-        decision_text=DECISION_TEXT[ConsentDecision(receipt["decision"])][0],
+        decision_text=DECISION_TEXT[ConsentDecision(receipt.decision)][0],
     )

@@ -8,15 +8,15 @@ on the Kantara Consent Receipt goes back to the school.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy.orm import Session, sessionmaker
 
-from anonymisation.keys import unwrap_data_key
-from anonymisation.pseudonyms import audit_pseudonym, pupil_id as make_pupil_id
+from anonymisation.keys import encrypt_evidence, unwrap_data_key
+from anonymisation.pseudonyms import audit_pseudonym
+from anonymisation.pseudonyms import pupil_id as make_pupil_id
 from consent.rules import ConsentDecision, DecisionNotAccepted, check_accepts
 from gateway.auth import Principal
 from gateway.db import release_repository as rrepo
@@ -37,6 +37,91 @@ from schemas.feeds import validate_upn
 #: The operator named as controller on receipts; a deployment sets its own in the catalogue header.
 RECEIPT_VERSION = "KI-CR-v1.1.0"
 JURISDICTION = "GB-ENG"
+
+
+@dataclass(frozen=True, slots=True)
+class Controller:
+    name: str
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptSubject:
+    audit_pseudonym: str  # never the UPN
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptPurpose:
+    id: str
+    title: str
+    description: str
+    lawful_basis: str
+    legal_references: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedBy:
+    org_type: str
+    urn: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentReceipt:
+    """A consent receipt after the Kantara Initiative's model, for the school to give the parent."""
+
+    receipt_id: str
+    version: str
+    jurisdiction: str
+    consent_timestamp: dt.datetime
+    collection_method: str
+    controller: Controller
+    subject: ReceiptSubject
+    purpose: ReceiptPurpose
+    data_categories: str
+    recipients: str
+    retention: str
+    decision: str
+    recorded_by: RecordedBy
+    how_to_withdraw: str
+    audit_index: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentState:
+    """A pupil's current decision for a purpose, as the pupil's school sees it."""
+
+    upn: str
+    forename: str
+    surname: str
+    purpose: str
+    decision: str
+    recorded_at: dt.datetime
+    receipt_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentStates:
+    urn: int
+    purpose: str | None
+    consents: list[ConsentState]
+    audit_index: int
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    receipt_id: str
+    purpose: str
+    decision: str
+    recorded_at: dt.datetime
+    recorded_by_urn: int
+    audit_index: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentHistory:
+    purpose: str | None
+    history: list[HistoryEntry]
+    audit_index: int
 
 
 def _purpose(catalogue: Catalogue, purpose_id: str, decision: ConsentDecision) -> Any:
@@ -65,14 +150,13 @@ def _encrypt_evidence(db: Session, keys: Keys, pid: str, year: int, evidence: st
     if wrapped is None:
         return None
     data_key = unwrap_data_key(wrapped[0], keys.kek(wrapped[1]), pid, year)
-    nonce = os.urandom(12)
-    return nonce + AESGCM(data_key).encrypt(nonce, evidence.encode(), f"consent-evidence|{pid}|{year}".encode())
+    return encrypt_evidence(evidence, data_key, pid, year)
 
 
 def record_consent(
     sessions: sessionmaker[Session], keys: Keys, catalogue: Catalogue, principal: Principal, urn: int,
     upn: str, purpose_id: str, decision: ConsentDecision, evidence: str | None,
-) -> dict[str, Any]:
+) -> ConsentReceipt:
     access.authorise(sessions, principal, CONSENT_RECORD, Target(urn=urn))
     purpose = _purpose(catalogue, purpose_id, decision)
     receipt_id = "cr_" + uuid.uuid4().hex
@@ -98,32 +182,33 @@ def record_consent(
             "decision": decision.value, "recorded_by_urn": urn, "recorded_by_sub": principal.sub,
             "evidence": _encrypt_evidence(db, keys, pid, year, evidence), "recorded_at": now, "audit_index": index,
         })
-    return {
-        "receipt_id": receipt_id,
-        "version": RECEIPT_VERSION,
-        "jurisdiction": JURISDICTION,
-        "consent_timestamp": now,
-        "collection_method": "recorded by the pupil's school on the parent's instruction",
-        "controller": {"name": catalogue.catalogue.title, "role": "operator of the attendance data gateway"},
-        "subject": {"audit_pseudonym": subject},
-        "purpose": {"id": purpose.id, "title": purpose.title, "description": purpose.description,
-                    "lawful_basis": purpose.lawful_basis.article, "legal_references": list(purpose.lawful_basis.legal_references)},
-        "data_categories": categories(purpose),
-        "recipients": recipients(purpose),
-        "retention": purpose.retention.describe(),
-        "decision": decision.value,
-        "recorded_by": {"org_type": "school", "urn": urn},
-        "how_to_withdraw": (
+    return ConsentReceipt(
+        receipt_id=receipt_id,
+        version=RECEIPT_VERSION,
+        jurisdiction=JURISDICTION,
+        consent_timestamp=now,
+        collection_method="recorded by the pupil's school on the parent's instruction",
+        controller=Controller(name=catalogue.catalogue.title, role="operator of the attendance data gateway"),
+        subject=ReceiptSubject(audit_pseudonym=subject),
+        purpose=ReceiptPurpose(id=purpose.id, title=purpose.title, description=purpose.description,
+                               lawful_basis=purpose.lawful_basis.article,
+                               legal_references=list(purpose.lawful_basis.legal_references)),
+        data_categories=categories(purpose),
+        recipients=recipients(purpose),
+        retention=purpose.retention.describe(),
+        decision=decision.value,
+        recorded_by=RecordedBy(org_type="school", urn=urn),
+        how_to_withdraw=(
             "Ask the school to record 'withdrawn' for this purpose; it takes effect for every release from that "
             "moment, and releases already made are listed to the school and its DPO."
         ),
-        "audit_index": index,
-    }
+        audit_index=index,
+    )
 
 
 def current_states(
     sessions: sessionmaker[Session], keys: Keys, principal: Principal, urn: int, purpose_id: str | None
-) -> dict[str, Any]:
+) -> ConsentStates:
     access.authorise(sessions, principal, CONSENTS_VIEW, Target(urn=urn), purpose=purpose_id)
     with transaction(sessions) as db:
         pupils = rrepo.school_pupil_ids(db, urn)
@@ -132,21 +217,22 @@ def current_states(
         identities: dict[str, Any] = {}
         for year in set(years.values()):
             identities.update(decrypt_identities(db, keys, year, [p for p, y in years.items() if y == year]))
-        out = []
+        out: list[ConsentState] = []
         for r in rows:
             ident = identities.get(r.pupil_id)
             if ident is None:
                 continue
-            out.append({"upn": ident.upn, "forename": ident.forename, "surname": ident.surname, "purpose": r.purpose,
-                        "decision": r.decision, "recorded_at": r.recorded_at, "receipt_id": r.receipt_id})
+            out.append(ConsentState(upn=ident.upn, forename=ident.forename, surname=ident.surname,
+                                    purpose=r.purpose, decision=r.decision, recorded_at=r.recorded_at,
+                                    receipt_id=r.receipt_id))
         index = audit.record(db, audit.new_event(principal, "consents.viewed", purpose=purpose_id, subject_org_ids=[str(urn)],
                                                  record_count=len(out), details={"urn": urn}))
-    return {"urn": urn, "purpose": purpose_id, "consents": out, "audit_index": index}
+    return ConsentStates(urn=urn, purpose=purpose_id, consents=out, audit_index=index)
 
 
 def history(
     sessions: sessionmaker[Session], keys: Keys, principal: Principal, upn: str, urn: int | None, purpose_id: str | None
-) -> dict[str, Any]:
+) -> ConsentHistory:
     """A pupil's full consent history: for the pupil's own school, or for a DPO."""
     try:
         clean = validate_upn(upn)
@@ -166,9 +252,10 @@ def history(
             record_count=len(records),
             # This request is an event of the current academic year, and names the pupil as it does.
             pupil_refs=[audit_pseudonym(pid, keys.audit_key_for_year(academic_year_of(dt.date.today())))]))
-    return {
-        "purpose": purpose_id,
-        "history": [{"receipt_id": r.receipt_id, "purpose": r.purpose, "decision": r.decision, "recorded_at": r.recorded_at,
-                     "recorded_by_urn": r.recorded_by_urn, "audit_index": r.audit_index} for r in records],
-        "audit_index": index,
-    }
+    return ConsentHistory(
+        purpose=purpose_id,
+        history=[HistoryEntry(receipt_id=r.receipt_id, purpose=r.purpose, decision=r.decision,
+                              recorded_at=r.recorded_at, recorded_by_urn=r.recorded_by_urn,
+                              audit_index=r.audit_index) for r in records],
+        audit_index=index,
+    )

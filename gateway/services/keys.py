@@ -10,7 +10,7 @@ the master key in the same way (gateway.keys.store.YearKeys.shred).
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -24,7 +24,17 @@ class MasterKeyFromEnvironment(Exception):
     """The master key comes from GATEWAY_MASTER_KEY and no new key was given beside the old one."""
 
 
-def rotate_master(settings: Settings, sessions: sessionmaker[Session], keys: Keys) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class MasterKeyRotation:
+    old_key_id: str
+    new_key_id: str
+    retired_key_ids: list[str]
+    year_keys_rewrapped: int
+    audit_index: int
+    backup: str  # what the operator must do next
+
+
+def rotate_master(settings: Settings, sessions: sessionmaker[Session], keys: Keys) -> MasterKeyRotation:
     del settings  # the keys say where the master key comes from
     master = keys.master
     old_id = master.ring().current_id
@@ -48,6 +58,8 @@ def rotate_master(settings: Settings, sessions: sessionmaker[Session], keys: Key
             None, "keys.rotated", actor={"org_type": "operator", "org_id": "operator", "sub": "cli"},
             details={"key": "master", "old_key_id": old_id, "new_key_id": ring.current_id,
                      "retired_key_ids": retired, "year_keys_rewrapped": rewrapped}))
-    return {"old_key_id": old_id, "new_key_id": ring.current_id, "retired_key_ids": retired,
-            "year_keys_rewrapped": rewrapped, "audit_index": index,
-            "backup": "back up keys/ again: older copies open nothing once the old master key is gone"}
+    return MasterKeyRotation(
+        old_key_id=old_id, new_key_id=ring.current_id, retired_key_ids=retired, year_keys_rewrapped=rewrapped,
+        audit_index=index,
+        backup="back up keys/ again: older copies open nothing once the old master key is gone",
+    )

@@ -88,7 +88,7 @@ def stage_of(metadata: dict[str, Any]) -> str:
 
 def _listed(release: Release, now: dt.datetime) -> dict[str, Any]:
     return {
-        **release_metadata(release, now),
+        **release_metadata(release, now).as_dict(),
         "stage": life_stage(release.deleted_at, release.expires_at, now),
         "days_overdue": max(0, (now - release.expires_at).days) if release.deleted_at is None else 0,
         "days_left": max(0, (release.expires_at - now).days),

@@ -10,7 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import Any, NamedTuple
 
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,7 +22,7 @@ from anonymisation.pseudonyms import pupil_id as make_pupil_id
 from anonymisation.pseudonyms import pupil_ref as make_pupil_ref
 from anonymisation.pseudonyms import pupil_refs as make_pupil_refs
 from anonymisation.transforms import apply_obligations
-from consent.rules import ConsentDecision, partition
+from consent.rules import ConsentDecision, ConsentFiltered, filter_by_consent, partition
 from gateway.auth import Principal
 from gateway.db import release_repository as rrepo
 from gateway.db import repositories as repo
@@ -51,6 +52,7 @@ from policies.select import (
     PERSISTENT_ABSENCE_PERCENT,
     SEVERE_ABSENCE_PERCENT,
     TRANSITION_YEAR_GROUP,
+    Selected,
     select,
 )
 from schemas.calendar import academic_year_of
@@ -62,6 +64,89 @@ log = structlog.get_logger("gateway.releases")
 
 #: Most UPNs a transition request may name: a large secondary school's Year 7 intake.
 MAX_NAMED_PUPILS = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    org_type: str
+    org_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseMade:
+    """A release just made: its records leave once, in the answer to the request."""
+
+    release_id: str
+    purpose: str
+    recipient: Recipient
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    policy_version: str
+    policy_hash: str
+    from_date: dt.date
+    to_date: dt.date
+    fields: list[str]
+    records: list[dict[str, Any]]  # their fields vary by purpose (policies/catalogue)
+    record_count: int
+    audit_index: int
+    acknowledgement: str
+    reasons: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseMetadata:
+    """What the gateway keeps about a release: never its records."""
+
+    release_id: str
+    purpose: str
+    recipient: Recipient
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    policy_version: str
+    policy_hash: str
+    criterion: str
+    from_date: dt.date
+    to_date: dt.date
+    fields: list[str]
+    record_count: int
+    withheld_consent: int
+    withheld_objection: int
+    audit_index: int
+    status: str
+    deleted_at: dt.datetime | None
+    deletion_attested_by: str | None
+    # For the console's release pages; the API's ReleaseMeta does not list them, so they stay out of it.
+    justification: str
+    requested_by: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """Under the names the API writes (the window as "from" and "to"), for the console's lists."""
+        return {_WIRE_NAMES.get(name, name): value for name, value in asdict(self).items()}
+
+
+#: The window's names on the wire: "from" is a Python keyword.
+_WIRE_NAMES = {"from_date": "from", "to_date": "to"}
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseListing:
+    status: str | None
+    releases: list[ReleaseMetadata]
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedRef:
+    """The pupil behind a pupil_ref, for the pupil's own school."""
+
+    pupil_ref: str
+    upn: str
+    forename: str
+    surname: str
+    date_of_birth: dt.date
+    release_id: str
+    purpose: str
+    recipient: Recipient
+    audit_index: int
 
 
 def requester_of(principal: Principal) -> Requester:
@@ -118,7 +203,7 @@ def _deny_event(principal: Principal, decision: Decision, request: ReleaseReques
 
 def create_release(
     sessions: sessionmaker[Session], keys: Keys, catalogue: Catalogue, principal: Principal, request: ReleaseRequest
-) -> dict[str, Any]:
+) -> ReleaseMade:
     upns = _valid_upns(request.upns)
     now = dt.datetime.now(dt.UTC)
     with transaction(sessions) as db:
@@ -135,18 +220,7 @@ def create_release(
     # Reads first, in a transaction of their own that takes no lock; then the writes, in a short one.
     with rrepo.reading(sessions) as db:
         named_ids = {make_pupil_id(u, keys.pupil_id_key) for u in upns} if obligations.scope.named_pupils else None
-        totals, marks = _gather(db, obligations, named_ids)
-        consented, objected = _consent_sets(db, obligations, [t.pupil_id for t in totals])
-        # The criterion once, for everyone; then the consent rule. select() filters on consent before the
-        # criterion and judges each enrolment on its own, so this equals select(..., consented, objected)
-        # and also yields the counts withheld (tests/unit/test_consent_rules.py checks the equivalence).
-        everyone = {t.pupil_id for t in totals}
-        meeting = select(obligations, totals, marks, named_pupil_ids=named_ids, consented=everyone, objected=set())
-        selected, withheld_consent, withheld_objection = _apply_consent(obligations, meeting, consented, objected)
-        identities = _identities_if_needed(db, keys, obligations, [s.pupil_id for s in selected])
-    if len(identities) < len({s.pupil_id for s in selected}) and _keeps_identifiers(obligations):
-        # Identifiers of this window were crypto-shredded: release the rows that still can be.
-        selected = [s for s in selected if s.pupil_id in identities]
+        selected, withheld_consent, withheld_objection, identities = gather(db, keys, obligations, named_ids)
     fields = list(obligations.output_fields)
     released = list(dict.fromkeys(s.pupil_id for s in selected))  # each pupil once, in release order
     recipient, year = obligations.recipient.key, obligations.academic_year
@@ -191,14 +265,43 @@ def create_release(
         rrepo.set_release_audit_index(db, release_id, index)
     log.info("release_made", purpose=obligations.purpose, records=len(records), audit_index=index,
              withheld_consent=withheld_consent, withheld_objection=withheld_objection)
-    return {
-        "release_id": release_id, "purpose": obligations.purpose,
-        "recipient": {"org_type": obligations.recipient.org_type, "org_id": obligations.recipient.org_id},
-        "created_at": now, "expires_at": obligations.expires_at, "policy_version": decision.policy_version,
-        "policy_hash": decision.policy_hash, "from": obligations.window.from_date, "to": obligations.window.to_date,
-        "fields": fields, "records": records, "record_count": len(records), "audit_index": index,
-        "acknowledgement": obligations.acknowledgement, "reasons": list(decision.reasons),
-    }
+    return ReleaseMade(
+        release_id=release_id, purpose=obligations.purpose,
+        recipient=Recipient(obligations.recipient.org_type, obligations.recipient.org_id),
+        created_at=now, expires_at=obligations.expires_at, policy_version=decision.policy_version,
+        policy_hash=decision.policy_hash, from_date=obligations.window.from_date,
+        to_date=obligations.window.to_date,
+        fields=fields, records=records, record_count=len(records), audit_index=index,
+        acknowledgement=obligations.acknowledgement, reasons=list(decision.reasons),
+    )
+
+
+class Gathered(NamedTuple):
+    """What an allowed release is about, before its fields are transformed."""
+
+    selected: list[Selected]
+    withheld_consent: int  # counts only, never who
+    withheld_objection: int
+    identities: dict[str, Identity]  # decrypted only when a field keeps an identifier
+
+
+def gather(db: Session, keys: Keys, obligations: Obligations, named_ids: set[str] | None) -> Gathered:
+    """The reading and selection of an allowed release: the scoped queries (with their pre-filters),
+    the consent registry, the criterion, the consent rule, and the identifiers the fields keep. The
+    spec tests (tests/spec/world.py) run this very function against a small database."""
+    totals, marks = _gather(db, obligations, named_ids)
+    consented, objected = _consent_sets(db, obligations, [t.pupil_id for t in totals])
+    # The criterion once, for everyone; then the consent rule. select() filters on consent before the
+    # criterion and judges each enrolment on its own, so this equals select(..., consented, objected)
+    # and also yields the counts withheld (tests/unit/test_consent_rules.py checks the equivalence).
+    everyone = {t.pupil_id for t in totals}
+    meeting = select(obligations, totals, marks, named_pupil_ids=named_ids, consented=everyone, objected=set())
+    selected, withheld_consent, withheld_objection = _apply_consent(obligations, meeting, consented, objected)
+    identities = _identities_if_needed(db, keys, obligations, [s.pupil_id for s in selected])
+    if len(identities) < len({s.pupil_id for s in selected}) and _keeps_identifiers(obligations):
+        # Identifiers of this window were crypto-shredded: release the rows that still can be.
+        selected = [s for s in selected if s.pupil_id in identities]
+    return Gathered(selected, withheld_consent, withheld_objection, identities)
 
 
 def _not_counted() -> tuple[dt.date, list[str], list[str]]:
@@ -242,17 +345,12 @@ def _consent_sets(db: Session, obligations: Obligations, pupil_ids: list[str]) -
     return partition(obligations.consent, {p: ConsentDecision(d) for p, d in states.items()})
 
 
-def _apply_consent(obligations: Obligations, meeting: list[Any], consented: set[str], objected: set[str]) -> tuple[list[Any], int, int]:
-    """Rows that may be released under the consent rule, and how many were withheld for consent and for
-    objection: counts only, never who."""
-    if obligations.consent is ConsentRule.NONE:
-        return meeting, 0, 0
-    kept = [row for row in meeting if row.pupil_id not in objected]
-    withheld_objection = len(meeting) - len(kept)
-    if obligations.consent is ConsentRule.OPT_IN:
-        granted = [row for row in kept if row.pupil_id in consented]
-        return granted, len(kept) - len(granted), withheld_objection
-    return kept, 0, withheld_objection
+def _apply_consent(
+    obligations: Obligations, meeting: list[Selected], consented: set[str], objected: set[str]
+) -> ConsentFiltered[Selected]:
+    """Rows that may be released under the purpose's consent rule (consent.rules), and how many were
+    withheld for consent and for objection: counts only, never who."""
+    return filter_by_consent(obligations.consent, meeting, consented, objected)
 
 
 #: Fields whose values are decrypted identifiers.
@@ -281,26 +379,25 @@ def status_of(release: Release, now: dt.datetime) -> str:
     return "active"
 
 
-def release_metadata(release: Release, now: dt.datetime) -> dict[str, Any]:
-    return {
-        "release_id": release.id, "purpose": release.purpose,
-        "recipient": {"org_type": release.recipient_org_type, "org_id": release.recipient_org_id},
-        "created_at": release.created_at, "expires_at": release.expires_at, "policy_version": release.policy_version,
-        "policy_hash": release.policy_hash, "criterion": release.criterion, "from": release.window_from,
-        "to": release.window_to, "fields": json.loads(release.fields), "record_count": release.record_count,
-        "withheld_consent": release.withheld_consent, "withheld_objection": release.withheld_objection,
-        "audit_index": release.audit_index, "status": status_of(release, now),
-        "deleted_at": release.deleted_at, "deletion_attested_by": release.deletion_attested_by,
-        # For the console's release pages; the API's ReleaseMeta does not list them, so they stay out of it.
-        "justification": release.justification, "requested_by": release.requested_by,
-    }
+def release_metadata(release: Release, now: dt.datetime) -> ReleaseMetadata:
+    return ReleaseMetadata(
+        release_id=release.id, purpose=release.purpose,
+        recipient=Recipient(release.recipient_org_type, release.recipient_org_id),
+        created_at=release.created_at, expires_at=release.expires_at, policy_version=release.policy_version,
+        policy_hash=release.policy_hash, criterion=release.criterion, from_date=release.window_from,
+        to_date=release.window_to, fields=json.loads(release.fields), record_count=release.record_count,
+        withheld_consent=release.withheld_consent, withheld_objection=release.withheld_objection,
+        audit_index=release.audit_index, status=status_of(release, now),
+        deleted_at=release.deleted_at, deletion_attested_by=release.deletion_attested_by,
+        justification=release.justification, requested_by=release.requested_by,
+    )
 
 
 def _recipient(release: Release) -> Target:
     return Target(recipient=(release.recipient_org_type, release.recipient_org_id))
 
 
-def get_release(sessions: sessionmaker[Session], principal: Principal, release_id: str) -> dict[str, Any]:
+def get_release(sessions: sessionmaker[Session], principal: Principal, release_id: str) -> ReleaseMetadata:
     with transaction(sessions) as db:
         release = rrepo.get_release(db, release_id)
         if release is None:
@@ -309,15 +406,15 @@ def get_release(sessions: sessionmaker[Session], principal: Principal, release_i
         # gives nobody a way to find another organisation's releases.
         target, meta = _recipient(release), release_metadata(release, utcnow())
     access.authorise(sessions, principal, RELEASE_VIEW, target,
-                     purpose=meta["purpose"], release_id=release_id)
+                     purpose=meta.purpose, release_id=release_id)
     with transaction(sessions) as db:
         audit.record(db, audit.new_event(
-            principal, "release.viewed", purpose=meta["purpose"], decision="allow", release_id=release_id,
-            record_count=0, subject_org_ids=[meta["recipient"]["org_id"]]))
+            principal, "release.viewed", purpose=meta.purpose, decision="allow", release_id=release_id,
+            record_count=0, subject_org_ids=[meta.recipient.org_id]))
     return meta
 
 
-def made_metadata(sessions: sessionmaker[Session], release_id: str) -> dict[str, Any]:
+def made_metadata(sessions: sessionmaker[Session], release_id: str) -> ReleaseMetadata:
     """The metadata of a release this request has just made, for the page that answers it: the
     release's decision is its audit event, so reading it back is not a second one."""
     with transaction(sessions) as db:
@@ -327,7 +424,9 @@ def made_metadata(sessions: sessionmaker[Session], release_id: str) -> dict[str,
         return release_metadata(release, utcnow())
 
 
-def attest_deletion(sessions: sessionmaker[Session], principal: Principal, release_id: str) -> dict[str, Any]:
+def attest_deletion(
+    sessions: sessionmaker[Session], principal: Principal, release_id: str
+) -> ReleaseMetadata:
     now = utcnow()
     with transaction(sessions) as db:
         release = rrepo.get_release(db, release_id)
@@ -351,7 +450,9 @@ def attest_deletion(sessions: sessionmaker[Session], principal: Principal, relea
         return release_metadata(release, now)
 
 
-def list_releases(sessions: sessionmaker[Session], principal: Principal, status: str | None, limit: int) -> dict[str, Any]:
+def list_releases(
+    sessions: sessionmaker[Session], principal: Principal, status: str | None, limit: int
+) -> ReleaseListing:
     decision = access.authorise(sessions, principal, RELEASES_LIST)
     recipient = None if decision.scope == "all" else principal.org_id
     now = utcnow()
@@ -360,10 +461,12 @@ def list_releases(sessions: sessionmaker[Session], principal: Principal, status:
         audit.record(db, audit.new_event(
             principal, "releases.listed", decision="allow", record_count=len(rows),
             details={"status": status, "scope": decision.scope}))
-        return {"status": status, "releases": [release_metadata(r, now) for r in rows]}
+        return ReleaseListing(status, [release_metadata(r, now) for r in rows])
 
 
-def resolve_ref(sessions: sessionmaker[Session], keys: Keys, principal: Principal, urn: int, pupil_ref: str) -> dict[str, Any]:
+def resolve_ref(
+    sessions: sessionmaker[Session], keys: Keys, principal: Principal, urn: int, pupil_ref: str
+) -> ResolvedRef:
     access.authorise(sessions, principal, PUPIL_REF_RESOLVE, Target(urn=urn))
     with transaction(sessions) as db:
         found = rrepo.resolve_pupil_ref(db, pupil_ref)
@@ -381,6 +484,8 @@ def resolve_ref(sessions: sessionmaker[Session], keys: Keys, principal: Principa
         index = audit.record(db, audit.new_event(
             principal, "pupil_ref.resolved", purpose=release.purpose, release_id=release.id, record_count=1,
             subject_org_ids=[str(urn), release.recipient_org_id], pupil_refs=[audit_ref]))
-    return {"pupil_ref": pupil_ref, "upn": identity.upn, "forename": identity.forename, "surname": identity.surname,
-            "date_of_birth": identity.date_of_birth, "release_id": release.id, "purpose": release.purpose,
-            "recipient": {"org_type": release.recipient_org_type, "org_id": release.recipient_org_id}, "audit_index": index}
+    return ResolvedRef(
+        pupil_ref=pupil_ref, upn=identity.upn, forename=identity.forename, surname=identity.surname,
+        date_of_birth=identity.date_of_birth, release_id=release.id, purpose=release.purpose,
+        recipient=Recipient(release.recipient_org_type, release.recipient_org_id), audit_index=index,
+    )

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import datetime as dt
 from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -39,6 +40,49 @@ if TYPE_CHECKING:
 SYSTEM_ACTOR = {"org_type": "operator", "org_id": "operator", "sub": "retention"}
 
 
+@dataclass(frozen=True, slots=True)
+class RefusedYear:
+    academic_year: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class OverdueRelease:
+    release_id: str
+    purpose: str
+    recipient: str  # "org_type:org_id"
+    expires_at: str  # ISO 8601
+
+
+@dataclass(slots=True)
+class RetentionSummary:
+    """What a retention run did (or, dry, would do). Built up as the run goes."""
+
+    as_of: str  # ISO 8601
+    dry_run: bool
+    register_retention_years: int
+    shredded_years: list[int] = field(default_factory=list)
+    shredded_keys: int = 0
+    deleted_identities: int = 0
+    deleted_marks: int = 0
+    deleted_mark_history: int = 0
+    deleted_enrolments: int = 0
+    deleted_code_totals: int = 0
+    expired_releases: int = 0
+    deleted_consent_records: int = 0
+    overdue_releases: list[OverdueRelease] = field(default_factory=list)
+    refused_years: list[RefusedYear] = field(default_factory=list)
+    retired_master_key_ids: list[str] = field(default_factory=list)
+    master_key_id: str | None = None  # the master key version after the run, when it rotated one
+
+    def as_dict(self) -> dict[str, Any]:
+        """For the CLI's JSON: the master key version only when the run rotated it."""
+        out = asdict(self)
+        if self.master_key_id is None:
+            del out["master_key_id"]
+        return out
+
+
 def _schedule_years(catalogue: Catalogue, item_id: str) -> int:
     for item in catalogue.retention_schedule:
         if item.id == item_id:
@@ -51,17 +95,15 @@ def years_past_retention(years: list[int], register_years: int, as_of: dt.date) 
     return [y for y in years if add_years(dt.datetime.combine(academic_year_end(y), dt.time(23, 59, 59), dt.UTC), register_years).date() < as_of]
 
 
-def run(sessions: sessionmaker[Session], keys: Keys, catalogue: Catalogue, *, as_of: dt.date, dry_run: bool) -> dict[str, Any]:
+def run(
+    sessions: sessionmaker[Session], keys: Keys, catalogue: Catalogue, *, as_of: dt.date, dry_run: bool
+) -> RetentionSummary:
     register_years = _schedule_years(catalogue, "attendance-registers")
     consent_years = _schedule_years(catalogue, "consent-history")
     moment = dt.datetime.combine(as_of, dt.time(0, 0), dt.UTC)
-    summary: dict[str, Any] = {
-        "as_of": as_of.isoformat(), "dry_run": dry_run, "register_retention_years": register_years,
-        "shredded_years": [], "shredded_keys": 0, "deleted_identities": 0, "deleted_marks": 0,
-        "deleted_mark_history": 0, "deleted_enrolments": 0, "deleted_code_totals": 0,
-        "expired_releases": 0, "deleted_consent_records": 0, "overdue_releases": [],
-        "refused_years": [], "retired_master_key_ids": [],
-    }
+    summary = RetentionSummary(
+        as_of=as_of.isoformat(), dry_run=dry_run, register_retention_years=register_years
+    )
     with transaction(sessions) as db:
         years = sorted(set(rrepo.years_with_data(db)) | set(keys.year_keys.years()))
     for year in years_past_retention(years, register_years, as_of):
@@ -79,7 +121,7 @@ def run(sessions: sessionmaker[Session], keys: Keys, catalogue: Catalogue, *, as
                 audit.record(db, audit.new_event(None, "retention.shred_refused", actor=SYSTEM_ACTOR,
                                                  decision="deny", reasons=["master_key_not_rotated"],
                                                  record_count=0, details={"academic_year": year}))
-                summary["refused_years"].append({"academic_year": year, "reason": str(exc)})
+                summary.refused_years.append(RefusedYear(academic_year=year, reason=str(exc)))
                 log.warning("retention_shred_refused", academic_year=year, reason="master_key_not_rotated")
                 continue
             rrepo.delete_year(db, year)
@@ -88,13 +130,15 @@ def run(sessions: sessionmaker[Session], keys: Keys, catalogue: Catalogue, *, as
                                                       "year_key_destroyed": rotation is not None}))
         _add(summary, counts, year)
         if rotation is not None:
-            summary["master_key_id"] = rotation["master_key_id"]
-            summary["retired_master_key_ids"] += rotation["retired_master_key_ids"]
+            retired = rotation["retired_master_key_ids"]
+            assert isinstance(retired, list)
+            summary.master_key_id = str(rotation["master_key_id"])
+            summary.retired_master_key_ids += retired
     with transaction(sessions) as db:
         expiring = rrepo.releases_to_expire(db, moment)
-        summary["expired_releases"] = len(expiring)
+        summary.expired_releases = len(expiring)
         stale = rrepo.stale_consents(db, add_years(moment, -consent_years))
-        summary["deleted_consent_records"] = len(stale)
+        summary.deleted_consent_records = len(stale)
         if not dry_run:
             if expiring:
                 rrepo.mark_expired(db, [r.id for r in expiring], dt.datetime.now(dt.UTC))
@@ -105,20 +149,21 @@ def run(sessions: sessionmaker[Session], keys: Keys, catalogue: Catalogue, *, as
                 rrepo.delete_consents(db, stale)
                 audit.record(db, audit.new_event(None, "retention.consents_deleted", actor=SYSTEM_ACTOR, record_count=len(stale),
                                                  details={"receipt_ids": stale}))
-        summary["overdue_releases"] = [
-            {"release_id": r.id, "purpose": r.purpose, "recipient": f"{r.recipient_org_type}:{r.recipient_org_id}",
-             "expires_at": r.expires_at.isoformat()}
+        summary.overdue_releases = [
+            OverdueRelease(release_id=r.id, purpose=r.purpose,
+                           recipient=f"{r.recipient_org_type}:{r.recipient_org_id}",
+                           expires_at=r.expires_at.isoformat())
             for r in rrepo.overdue_releases(db, moment)
         ]
-    log.info("retention_run", dry_run=dry_run, shredded_years=summary["shredded_years"], expired=summary["expired_releases"],
-             overdue=len(summary["overdue_releases"]))
+    log.info("retention_run", dry_run=dry_run, shredded_years=summary.shredded_years,
+             expired=summary.expired_releases, overdue=len(summary.overdue_releases))
     return summary
 
 
-def _add(summary: dict[str, Any], counts: dict[str, int], year: int) -> None:
-    summary["shredded_years"].append(year)
+def _add(summary: RetentionSummary, counts: dict[str, int], year: int) -> None:
+    summary.shredded_years.append(year)
     for key, value in counts.items():
-        summary[key] += value
+        setattr(summary, key, getattr(summary, key) + value)
 
 
 @contextlib.asynccontextmanager
@@ -132,8 +177,8 @@ async def retention_daily(runtime: Runtime) -> AsyncIterator[None]:
             try:
                 summary = await asyncio.to_thread(run, runtime.sessions, runtime.keys, runtime.catalogue,
                                                   as_of=dt.date.today(), dry_run=False)
-                log.info("retention_daily_summary", expired=summary["expired_releases"],
-                         overdue=len(summary["overdue_releases"]), shredded_years=summary["shredded_years"])
+                log.info("retention_daily_summary", expired=summary.expired_releases,
+                         overdue=len(summary.overdue_releases), shredded_years=summary.shredded_years)
             except Exception as exc:  # keep serving; the next day's run tries again
                 log.error("retention_daily_failed", error_type=type(exc).__name__)
             await asyncio.sleep(settings.retention_interval_seconds)

@@ -72,6 +72,21 @@ def test_the_receipt_follows_the_kantara_model_and_never_echoes_the_upn(school: 
     assert pupil(1)["upn"] not in repr(stored.__dict__) and b"Signed form" not in (stored.evidence or b"")
 
 
+def test_the_stored_evidence_opens_under_the_pupils_data_key_for_the_year(school: Gateway) -> None:
+    from anonymisation.keys import decrypt_evidence, unwrap_data_key
+    from gateway.db import repositories as repo
+
+    assert consent(school, 1, "granted").status_code == 201
+    keys = school.runtime.keys
+    with school.runtime.sessions() as db:
+        stored = db.execute(select(ConsentRecord)).scalar_one()
+        wrapped, key_id = repo.wrapped_keys(db, stored.academic_year, [stored.pupil_id])[stored.pupil_id]
+    data_key = unwrap_data_key(wrapped, keys.kek(key_id), stored.pupil_id, stored.academic_year)
+    assert stored.evidence is not None
+    opened = decrypt_evidence(stored.evidence, data_key, stored.pupil_id, stored.academic_year)
+    assert opened == "Signed form, 3 Oct 2025"
+
+
 def test_an_objection_excludes_the_pupil_from_a_public_task_release(school: Gateway) -> None:
     assert targeting(school)["record_count"] == 4
     assert consent(school, 3, "objected", purpose="la-targeting-support").status_code == 201

@@ -8,29 +8,51 @@ of each weekday separated by a space:
     | amy   | 100001 | 2025-09-15 to 2025-10-13 | / \\ | / \\ | / \\ | / \\ | / \\ |
 
 "2025-09-15 to 2025-10-13" repeats the row for every week whose Monday is in that range. An empty day
-cell means the pupil has no mark that day. Totals are computed from the marks with the statistical
-class of each code (schemas/codes.py classify), as the gateway totals them at ingest.
+cell means the pupil has no mark that day. Each school day's marks are stored as one register, by
+the feed service's own store step, which keeps the running totals the release queries read.
 
-`World.ask` plays the shell's part: it asks the decision point, reads only what the decision's scope
-and window allow (as the query would), selects, and applies the obligations.
+`World.ask` asks the decision point, then runs the release service's own gathering steps
+(gateway.services.releases.gather: the scoped queries and their pre-filters, the consent registry,
+the criterion, the consent rule) against a small SQLite database holding the world's registers,
+stored as the feed service stores them, and its consents; then it applies the obligations.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import dataclasses
 import datetime as dt
 import functools
+import shutil
+import tempfile
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
 
 from anonymisation.pseudonyms import pupil_id, pupil_ref
 from anonymisation.transforms import apply_obligations
+from gateway.auth import Principal
+from gateway.bootstrap import initialise
+from gateway.db import release_repository as rrepo
+from gateway.db.base import utcnow
+from gateway.db.migrate import upgrade
+from gateway.db.session import transaction
+from gateway.keystore import Keys
+from gateway.runtime import build_runtime
+from gateway.services import feeds, releases
+from gateway.services.schools import import_gias
+from gateway.settings import Settings
 from policies.decide import decide
 from policies.loader import load_catalogue
 from policies.model import Catalogue, Decision, ReleaseRequest, Requester, RequestFacts
-from policies.select import select
 from schemas.calendar import academic_year_of
-from schemas.codes import StatClass, classify
-from schemas.records import EnrolmentTotals, Identity, Mark
+from schemas.feeds import FeedRowData, ParsedFeed
+from schemas.records import Identity, Mark
+from tests.factories import write_gias
 
 KEY = b"spec-tests-only-pseudonym-key-32b"
 CATALOGUE: Catalogue = load_catalogue()
@@ -133,64 +155,95 @@ class World:
             return Outcome(decision, None)
         obligations = decision.obligations
 
-        # The shell's query: marks in the window at schools in scope, totalled per enrolment and year.
-        window = obligations.window
-        marks = [
-            m
-            for m in self.marks
-            if window.from_date <= m.date <= window.to_date
-            and obligations.scope.admits(la_code=self.schools[m.school_urn].la_code, school_urn=m.school_urn)
-        ]
         named = None if upns is None else {pupil_id(upn, KEY) for upn in upns}
-        if named is not None:
-            marks = [m for m in marks if m.pupil_id in named]
         by_id = {p.pupil_id: p for p in self.pupils.values()}
-        selected = select(
-            obligations,
-            self.totals(marks),
-            marks,
-            named_pupil_ids=named,
-            consented={self.pupils[name].pupil_id for name in self.consented},
-            objected={self.pupils[name].pupil_id for name in self.objected},
-        )
+        with self.database(obligations.purpose, obligations.academic_year) as (sessions, keys):
+            with rrepo.reading(sessions) as db:
+                selected, _, _, identities = releases.gather(db, keys, obligations, named)
         # Rows in the order of the pupils table, so that expected rows read in the same order.
         order = list(self.pupils)
         selected.sort(key=lambda row: (order.index(by_id[row.pupil_id].name), row.school_urn or 0))
         rows = apply_obligations(
             obligations,
             selected,
-            identity_of=lambda pid: by_id[pid].identity,
+            identity_of=identities.__getitem__,
             pupil_ref=functools.partial(pupil_ref, key=KEY),
         )
         return Outcome(decision, rows)
 
-    def totals(self, marks: list[Mark]) -> list[EnrolmentTotals]:
-        counts: dict[tuple[str, int, int], dict[StatClass, int]] = defaultdict(lambda: defaultdict(int))
-        for mark in marks:
-            counts[(mark.pupil_id, mark.school_urn, academic_year_of(mark.date))][
-                classify(mark.code, mark.date)
-            ] += 1
+    @contextlib.contextmanager
+    def database(self, purpose: str, academic_year: int) -> Iterator[tuple[sessionmaker[Session], Keys]]:
+        """A fresh migrated database with the world's schools, registers and consents, and keys whose
+        pseudonym keys are the spec tests' KEY (so that `Pupil.pupil_id` and `World.ref` name the
+        pupils as the gateway does)."""
+        store = _store()
+        folder = Path(tempfile.mkdtemp(dir=store))
+        shutil.copyfile(store / "template.db", folder / "gateway.db")
+        runtime = build_runtime(
+            Settings(database_url=f"sqlite:///{folder / 'gateway.db'}", data_dir=store / "data", env="dev")
+        )
+        try:
+            keys = dataclasses.replace(runtime.keys, pupil_id_key=KEY, pupil_ref_key=KEY)
+            self._store_world(runtime.sessions, keys, purpose, academic_year)
+            yield runtime.sessions, keys
+        finally:
+            runtime.engine.dispose()
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _store_world(
+        self, sessions: sessionmaker[Session], keys: Keys, purpose: str, academic_year: int
+    ) -> None:
+        schools = [
+            (s.urn, s.la_code, f"LA {s.la_code}", f"{n + 2001:04d}", f"School {s.urn}", "Community school",
+             "Open", s.phase)
+            for n, s in enumerate(self.schools.values())
+        ]
+        import_gias(sessions, write_gias(Path(tempfile.mkdtemp(dir=_store())) / "gias.csv", schools))
         by_id = {p.pupil_id: p for p in self.pupils.values()}
-        result = []
-        for (pid, urn, year), n in counts.items():
-            pupil = by_id[pid]
-            result.append(
-                EnrolmentTotals(
-                    pupil_id=pid,
-                    school_urn=urn,
-                    la_code=self.schools[urn].la_code,
-                    academic_year=year,
-                    year_group=pupil.year_group,
-                    sen_status=pupil.sen_status,
-                    fsm_eligible=pupil.fsm_eligible,
-                    sessions_possible=sum(v for c, v in n.items() if c is not StatClass.NOT_COUNTED),
-                    sessions_present=n[StatClass.PRESENT],
-                    sessions_aea=n[StatClass.AEA],
-                    sessions_authorised=n[StatClass.AUTHORISED],
-                    sessions_unauthorised=n[StatClass.UNAUTHORISED],
-                )
+        registers: dict[tuple[int, dt.date], dict[str, dict[str, str]]] = defaultdict(
+            lambda: defaultdict(dict)
+        )
+        for mark in self.marks:
+            registers[(mark.school_urn, mark.date)][mark.pupil_id][mark.session] = mark.code
+        # Stored as the feed service stores a register that passed its checks (the spec tables' UPNs
+        # are made up, so their check letters are not asked about).
+        for (urn, day), marks_of in sorted(registers.items()):
+            rows = [_feed_row(by_id[pid], codes) for pid, codes in marks_of.items()]
+            register = feeds._prepare(rows, keys)
+            submitter = Principal(
+                sub=f"mis-{urn}", org_type="school", org_id=str(urn), roles=("feed_submitter",)
             )
-        return result
+            feeds._store(sessions, keys, submitter, urn, day, b"", "application/json", ParsedFeed(rows),
+                         register, academic_year_of(day))
+        decisions = [("granted", name) for name in sorted(self.consented)]
+        decisions += [("objected", name) for name in sorted(self.objected)]  # later: it outweighs a consent
+        urn = next(iter(self.schools))
+        with transaction(sessions) as db:
+            for seq, (decision, name) in enumerate(decisions, start=1):
+                rrepo.insert_consent(db, {
+                    "receipt_id": f"cr_{seq}", "seq": seq, "pupil_id": self.pupils[name].pupil_id,
+                    "academic_year": academic_year, "purpose": purpose, "decision": decision,
+                    "recorded_by_urn": urn, "recorded_by_sub": "spec", "evidence": None,
+                    "recorded_at": utcnow(), "audit_index": seq,
+                })
+
+
+@functools.cache
+def _store() -> Path:
+    """A folder for the whole test run: a data directory with keys, and a migrated database to copy."""
+    folder = Path(tempfile.mkdtemp(prefix="spec-world-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    initialise(Settings(data_dir=folder / "data", database_url=f"sqlite:///{folder / 'init.db'}"))
+    upgrade(f"sqlite:///{folder / 'template.db'}")
+    return folder
+
+
+def _feed_row(pupil: Pupil, codes: dict[str, str]) -> FeedRowData:
+    return FeedRowData(
+        upn=pupil.upn, forename=pupil.forename, surname=pupil.surname, date_of_birth=pupil.born,
+        year_group=pupil.year_group, sen_status=pupil.sen_status,  # type: ignore[typeddict-item]
+        fsm_eligible=pupil.fsm_eligible, am=codes["AM"], pm=codes["PM"],
+    )
 
 
 def world(schools: str, pupils: str, register: str) -> World:
