@@ -41,7 +41,7 @@ from gateway.db import release_repository as rrepo
 from gateway.db.base import utcnow
 from gateway.db.migrate import upgrade
 from gateway.db.session import transaction
-from gateway.keystore import Keys
+from gateway.keys.store import Keys
 from gateway.runtime import build_runtime
 from gateway.services import feeds, releases
 from gateway.services.schools import import_gias
