@@ -73,7 +73,9 @@ def wrap_data_key(data_key: bytes, master: bytes, pupil_id: str, academic_year: 
 
 
 def unwrap_data_key(wrapped: bytes, master: bytes, pupil_id: str, academic_year: int) -> bytes:
-    return AESGCM(master).decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], _aad(pupil_id, academic_year, "data-key"))
+    return AESGCM(master).decrypt(
+        wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], _aad(pupil_id, academic_year, "data-key")
+    )
 
 
 #: One encoder for every plaintext: `json.dumps` with options builds a new encoder per call.
@@ -81,7 +83,9 @@ _PLAINTEXT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def identity_plaintext(identity: Identity) -> bytes:
-    return _PLAINTEXT([identity.upn, identity.forename, identity.surname, identity.date_of_birth.isoformat()]).encode()
+    return _PLAINTEXT(
+        [identity.upn, identity.forename, identity.surname, identity.date_of_birth.isoformat()]
+    ).encode()
 
 
 def encrypt_identity(identity: Identity, data_key: bytes, pupil_id: str, academic_year: int) -> bytes:
@@ -103,16 +107,24 @@ def seal_new_identities(
     step = KEY_BYTES + 2 * NONCE_BYTES
     for n, (identity, pupil_id) in enumerate(zip(identities, pupil_ids, strict=True)):
         chunk = randomness[n * step : (n + 1) * step]
-        data_key, wrap_nonce, nonce = chunk[:KEY_BYTES], chunk[KEY_BYTES : KEY_BYTES + NONCE_BYTES], chunk[KEY_BYTES + NONCE_BYTES :]
+        data_key, wrap_nonce, nonce = (
+            chunk[:KEY_BYTES],
+            chunk[KEY_BYTES : KEY_BYTES + NONCE_BYTES],
+            chunk[KEY_BYTES + NONCE_BYTES :],
+        )
         wrapped = wrap_nonce + wrap(wrap_nonce, data_key, _aad(pupil_id, academic_year, "data-key"))
-        sealed = nonce + AESGCM(data_key).encrypt(nonce, identity_plaintext(identity), _aad(pupil_id, academic_year, "identity"))
+        sealed = nonce + AESGCM(data_key).encrypt(
+            nonce, identity_plaintext(identity), _aad(pupil_id, academic_year, "identity")
+        )
         out.append((wrapped, sealed))
     return out
 
 
 def decrypt_identity(ciphertext: bytes, data_key: bytes, pupil_id: str, academic_year: int) -> Identity:
     aad = _aad(pupil_id, academic_year, "identity")
-    upn, forename, surname, dob = json.loads(AESGCM(data_key).decrypt(ciphertext[:NONCE_BYTES], ciphertext[NONCE_BYTES:], aad))
+    upn, forename, surname, dob = json.loads(
+        AESGCM(data_key).decrypt(ciphertext[:NONCE_BYTES], ciphertext[NONCE_BYTES:], aad)
+    )
     return Identity(upn=upn, forename=forename, surname=surname, date_of_birth=dt.date.fromisoformat(dob))
 
 
@@ -120,7 +132,9 @@ def encrypt_evidence(evidence: str, data_key: bytes, pupil_id: str, academic_yea
     """A consent's evidence text under the pupil's data key for the year: nonce + AES-256-GCM
     ciphertext, bound to the pupil and year like the identity, so shredding the year shreds it too."""
     nonce = os.urandom(NONCE_BYTES)
-    return nonce + AESGCM(data_key).encrypt(nonce, evidence.encode(), _aad(pupil_id, academic_year, "consent-evidence"))
+    return nonce + AESGCM(data_key).encrypt(
+        nonce, evidence.encode(), _aad(pupil_id, academic_year, "consent-evidence")
+    )
 
 
 def decrypt_evidence(ciphertext: bytes, data_key: bytes, pupil_id: str, academic_year: int) -> str:
@@ -146,7 +160,9 @@ def _plaintexts(identities: Sequence[tuple[str, str, str, dt.date]]) -> list[byt
     quote is escaped), and JSON never holds a raw newline, so the cut is marked with one."""
     if not identities:
         return []
-    text = _PLAINTEXT([[upn, forename, surname, dob.isoformat()] for upn, forename, surname, dob in identities])
+    text = _PLAINTEXT(
+        [[upn, forename, surname, dob.isoformat()] for upn, forename, surname, dob in identities]
+    )
     return text[1:-1].replace('"],["', '"]\n["').encode().split(b"\n")
 
 

@@ -114,7 +114,8 @@ def _batch_mac(key: bytes) -> Callable[[bytes], bytes]:
 
 
 #: Every pair of base32 characters, indexed by the 10 bits they spell (RFC 4648 alphabet, lower case).
-_BASE32_PAIRS = tuple(a + b for a in "abcdefghijklmnopqrstuvwxyz234567" for b in "abcdefghijklmnopqrstuvwxyz234567")
+_BASE32 = "abcdefghijklmnopqrstuvwxyz234567"
+_BASE32_PAIRS = tuple(a + b for a in _BASE32 for b in _BASE32)
 
 
 def _base32_many(digests: Sequence[bytes], chars: int) -> list[str]:

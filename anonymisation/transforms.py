@@ -108,7 +108,10 @@ class _Row:
 
 def _sessions(row: _Row) -> list[dict[str, object]]:
     # Unpacked, not read by name: a penalty-notice release writes some 80,000 of these.
-    return [{"date": date, "session": session, "code": code} for _, _, date, session, code in row.row.unauthorised_sessions]
+    return [
+        {"date": date, "session": session, "code": code}
+        for _, _, date, session, code in row.row.unauthorised_sessions
+    ]
 
 
 _Implementation = Callable[[_Row], object]

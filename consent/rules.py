@@ -30,7 +30,9 @@ class DecisionNotAccepted(Exception):
 
 
 ACCEPTED: dict[ConsentRule, frozenset[ConsentDecision]] = {
-    ConsentRule.OPT_IN: frozenset({ConsentDecision.GRANTED, ConsentDecision.WITHDRAWN, ConsentDecision.OBJECTED}),
+    ConsentRule.OPT_IN: frozenset(
+        {ConsentDecision.GRANTED, ConsentDecision.WITHDRAWN, ConsentDecision.OBJECTED}
+    ),
     ConsentRule.OBJECTION_HONOURED: frozenset({ConsentDecision.OBJECTED, ConsentDecision.WITHDRAWN}),
     ConsentRule.NONE: frozenset(),
 }
@@ -40,7 +42,9 @@ def check_accepts(rule: ConsentRule, decision: ConsentDecision) -> None:
     if rule is ConsentRule.NONE:
         raise DecisionNotAccepted("this purpose has no consent or objection rule: there is nothing to record")
     if decision not in ACCEPTED[rule]:
-        raise DecisionNotAccepted(f"a purpose whose rule is '{rule.value}' does not take the decision '{decision.value}'")
+        raise DecisionNotAccepted(
+            f"a purpose whose rule is '{rule.value}' does not take the decision '{decision.value}'"
+        )
 
 
 def current_state(history: Iterable[ConsentDecision]) -> ConsentDecision | None:

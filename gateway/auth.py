@@ -190,7 +190,10 @@ class FileKeySource:
 class UrlKeySource:
     """A JWKS fetched from the identity provider, cached; a failed refresh keeps the cached keys."""
 
-    def __init__(self, url: str, ttl_seconds: int = 300, min_refresh_seconds: int = 10, client: httpx.Client | None = None):
+    def __init__(
+        self, url: str, ttl_seconds: int = 300, min_refresh_seconds: int = 10,
+        client: httpx.Client | None = None,
+    ):
         self.url = url
         self.ttl = ttl_seconds
         self.min_refresh = min_refresh_seconds
@@ -265,8 +268,10 @@ def _read_header(token: str) -> _Header:
     if "b64" in header:
         raise Unauthenticated("token header sets b64 (RFC 7797), which the gateway does not support")
     if any(name in header for name in _SELF_KEY_HEADERS):
-        raise Unauthenticated("token header names its own key (jwk, jku, x5u or x5c); "
-                              "only the identity provider's published keys are trusted")
+        raise Unauthenticated(
+            "token header names its own key (jwk, jku, x5u or x5c); "
+            "only the identity provider's published keys are trusted"
+        )
     if header.get("alg") not in ALLOWED_ALGORITHMS:
         raise Unauthenticated("token algorithm not allowed")
     if "kid" not in header:

@@ -12,11 +12,11 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from gateway.keys.signing import ensure_signing_key
-from gateway.keys.signing import keys_dir as audit_keys_dir
 from gateway.db.migrate import upgrade
 from gateway.db.session import normalise_url
 from gateway.keys.idp import idp_dir, init_dev_idp
+from gateway.keys.signing import ensure_signing_key
+from gateway.keys.signing import keys_dir as audit_keys_dir
 from gateway.keys.store import DIR_MODE, FILE_MODE, init_keys, make_private_dir
 from gateway.settings import Settings
 
@@ -57,7 +57,9 @@ def initialise(settings: Settings) -> dict[str, Any]:
     keys_created = init_keys(settings)
     # The audit log's first Ed25519 tree-head signing key (rotated by `gateway audit rotate-key`).
     keys_created = ensure_signing_key(settings.data_dir) or keys_created
-    idp_created = init_dev_idp(settings.data_dir) if settings.env == "dev" and settings.jwks_url is None else False
+    idp_created = (
+        init_dev_idp(settings.data_dir) if settings.env == "dev" and settings.jwks_url is None else False
+    )
     data = settings.data_dir
     for folder in (data / "keys", data / "master", audit_keys_dir(data), idp_dir(data)):
         _restrict(folder)

@@ -42,9 +42,13 @@ def init() -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--workers", default=None, type=click.IntRange(min=1),
-              help="worker processes [default: one per CPU on PostgreSQL, where the GIL holds a process to one "
-                   "core; one on SQLite, which has one writer at a time]")
+@click.option(
+    "--workers",
+    default=None,
+    type=click.IntRange(min=1),
+    help="worker processes [default: one per CPU on PostgreSQL, where the GIL holds a process to one "
+    "core; one on SQLite, which has one writer at a time]",
+)
 def serve(host: str, port: int, workers: int | None) -> None:
     """Serve the HTTP API. Workers stop when this process does, even if it is killed (gateway.serving)."""
     import os
@@ -60,9 +64,15 @@ def serve(host: str, port: int, workers: int | None) -> None:
 @main.command()
 @click.option("--org-type", required=True, type=click.Choice(["school", "la", "trust", "dfe", "operator"]))
 @click.option("--org-id", required=True)
-@click.option("--role", "roles", required=True, multiple=True,
-              type=click.Choice(["feed_submitter", "attendance_officer", "case_officer", "trust_officer",
-                                 "dpo", "statistician"]))
+@click.option(
+    "--role",
+    "roles",
+    required=True,
+    multiple=True,
+    type=click.Choice(
+        ["feed_submitter", "attendance_officer", "case_officer", "trust_officer", "dpo", "statistician"]
+    ),
+)
 @click.option("--sub", default=None, help="subject (user id); default derived from the organisation")
 @click.option("--ttl-minutes", default=480, show_default=True, type=int)
 def token(org_type: str, org_id: str, roles: tuple[str, ...], sub: str | None, ttl_minutes: int) -> None:
@@ -74,8 +84,18 @@ def token(org_type: str, org_id: str, roles: tuple[str, ...], sub: str | None, t
         raise click.ClickException("dev tokens are refused outside GATEWAY_ENV=dev")
     if not (settings.data_dir / "dev-idp" / "private.pem").exists():
         raise click.ClickException("no dev identity provider: run `gateway init` first")
-    click.echo(mint_token(settings.data_dir, org_type=org_type, org_id=org_id, roles=list(roles), sub=sub,
-                          issuer=settings.jwt_issuer, audience=settings.jwt_audience, ttl=dt.timedelta(minutes=ttl_minutes)))
+    click.echo(
+        mint_token(
+            settings.data_dir,
+            org_type=org_type,
+            org_id=org_id,
+            roles=list(roles),
+            sub=sub,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            ttl=dt.timedelta(minutes=ttl_minutes),
+        )
+    )
 
 
 @main.group()
@@ -96,6 +116,7 @@ def schools_import(file: Path) -> None:
     engine = make_engine(settings.database_url)
     try:
         with progress_bar(f"reading {file.name}", file.stat().st_size, count=False) as bar:
+
             def progress(done: int, total: int) -> None:
                 bar.note(completed=done, total=total)
 
@@ -108,7 +129,9 @@ def schools_import(file: Path) -> None:
 
 
 @main.command()
-@click.option("--scale", default=0.002, show_default=True, type=float, help="fraction of England's 21,292 schools")
+@click.option(
+    "--scale", default=0.002, show_default=True, type=float, help="fraction of England's 21,292 schools"
+)
 @click.option("--days", default=None, type=int, help="school days of feeds (default: the term to date)")
 @click.option("--seed", default=2026, show_default=True, type=int)
 @click.option("--serve/--no-serve", "then_serve", default=True, show_default=True)
@@ -138,13 +161,31 @@ def audit() -> None:
 
 
 @audit.command("verify")
-@click.option("--export", "export_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="verify an export (from `gateway audit export`) instead of the database")
-@click.option("--keys", "keys_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="trust these public keys (a JWKS, e.g. saved from GET /v1/audit/keys) rather than the data directory's")
-@click.option("--batch", default=10_000, show_default=True, type=click.IntRange(min=1), help="entries read per query")
-@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
-              help="processes that examine entries, beside the one that rebuilds the tree")
+@click.option(
+    "--export",
+    "export_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="verify an export (from `gateway audit export`) instead of the database",
+)
+@click.option(
+    "--keys",
+    "keys_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="trust these public keys (a JWKS, e.g. saved from GET /v1/audit/keys) rather than the data "
+    "directory's",
+)
+@click.option(
+    "--batch", default=10_000, show_default=True, type=click.IntRange(min=1), help="entries read per query"
+)
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="processes that examine entries, beside the one that rebuilds the tree",
+)
 def audit_verify(export_dir: Path | None, keys_file: Path | None, batch: int, workers: int) -> None:
     """Re-hash every entry, rebuild the tree, check every signed head. Exit status 0 only if all holds."""
     from gateway.keys.signing import SigningKeyMissing, jwks_public_keys, signing_keys
@@ -155,16 +196,25 @@ def audit_verify(export_dir: Path | None, keys_file: Path | None, batch: int, wo
         if export_dir is not None:
             report = verify_export(export_dir, keys_file, batch=batch, workers=workers)
         else:
-            keys = (jwks_public_keys(json.loads(keys_file.read_text())) if keys_file
-                    else signing_keys(settings.data_dir).public_keys())
+            keys = (
+                jwks_public_keys(json.loads(keys_file.read_text()))
+                if keys_file
+                else signing_keys(settings.data_dir).public_keys()
+            )
             report = verify_database(settings.database_url, keys, batch=batch, workers=workers)
     except (ExportInvalid, SigningKeyMissing, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     _echo_json(report.as_json())
     if report.ok:
-        click.echo(f"audit log verified: {report.tree_size} entries, {report.heads_checked} signed heads", err=True)
+        click.echo(
+            f"audit log verified: {report.tree_size} entries, {report.heads_checked} signed heads", err=True
+        )
         return
-    where = f"first bad index {report.first_bad_index}" if report.first_bad_index is not None else "entries intact"
+    where = (
+        f"first bad index {report.first_bad_index}"
+        if report.first_bad_index is not None
+        else "entries intact"
+    )
     heads = f", first bad head at size {report.first_bad_head}" if report.first_bad_head is not None else ""
     click.echo(f"AUDIT LOG VERIFICATION FAILED: {where}{heads} ({report.problem_count} problems)", err=True)
     sys.exit(1)
@@ -232,35 +282,66 @@ def policy_show() -> None:
 @click.option("--org-id", required=True)
 @click.option("--role", "roles", required=True, multiple=True)
 @click.option("--purpose", required=True)
-@click.option("--school", "schools", multiple=True, type=int, help="a school URN named in the request (repeatable)")
-@click.option("--school-la", "school_las", multiple=True, help="URN=LA code of a named school, as the register of schools says")
+@click.option(
+    "--school", "schools", multiple=True, type=int, help="a school URN named in the request (repeatable)"
+)
+@click.option(
+    "--school-la",
+    "school_las",
+    multiple=True,
+    help="URN=LA code of a named school, as the register of schools says",
+)
 @click.option("--phase", default=None, help="GIAS phase of a requesting school")
-@click.option("--upns/--no-upns", default=False, help="whether the request names pupils (no UPN is needed to explain)")
+@click.option(
+    "--upns/--no-upns", default=False, help="whether the request names pupils (no UPN is needed to explain)"
+)
 @click.option("--from", "from_", type=click.DateTime(["%Y-%m-%d"]), default=None)
 @click.option("--to", type=click.DateTime(["%Y-%m-%d"]), default=None)
 @click.option("--justification", default="Explaining the decision without touching data")
-def policy_explain(org_type: str, org_id: str, roles: tuple[str, ...], purpose: str, schools: tuple[int, ...],
-                   school_las: tuple[str, ...], phase: str | None, upns: bool, from_: dt.datetime | None,
-                   to: dt.datetime | None, justification: str) -> None:
+def policy_explain(
+    org_type: str,
+    org_id: str,
+    roles: tuple[str, ...],
+    purpose: str,
+    schools: tuple[int, ...],
+    school_las: tuple[str, ...],
+    phase: str | None,
+    upns: bool,
+    from_: dt.datetime | None,
+    to: dt.datetime | None,
+    justification: str,
+) -> None:
     """Print the decision for a request and why, without touching any data."""
     from policies.decide import decide
     from policies.explain import describe_decision
-    from policies.model import ReleaseRequest, RequestFacts, Requester
+    from policies.model import ReleaseRequest, Requester, RequestFacts
 
     las = dict(item.split("=", 1) for item in school_las)
-    request = ReleaseRequest(purpose=purpose, schools=schools or None, upns=("named",) if upns else None,
-                             from_date=from_.date() if from_ else None, to_date=to.date() if to else None,
-                             justification=justification)
+    request = ReleaseRequest(
+        purpose=purpose,
+        schools=schools or None,
+        upns=("named",) if upns else None,
+        from_date=from_.date() if from_ else None,
+        to_date=to.date() if to else None,
+        justification=justification,
+    )
     facts = RequestFacts(school_la_codes={urn: las.get(str(urn)) for urn in schools}, requester_phase=phase)
-    decision = decide(_catalogue(), Requester(org_type=org_type, org_id=org_id, roles=roles), request, facts,
-                      now=dt.datetime.now(dt.UTC))
+    decision = decide(
+        _catalogue(),
+        Requester(org_type=org_type, org_id=org_id, roles=roles),
+        request,
+        facts,
+        now=dt.datetime.now(dt.UTC),
+    )
     click.echo(describe_decision(decision), nl=False)
     if not decision.allow:
         sys.exit(1)
 
 
 @policy.command("ropa")
-@click.option("--format", "fmt", type=click.Choice(["markdown", "csv"]), default="markdown", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["markdown", "csv"]), default="markdown", show_default=True
+)
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None)
 def policy_ropa(fmt: str, output: Path | None) -> None:
     """The Article 30 record of processing activities, generated from the live catalogue."""
@@ -281,7 +362,13 @@ def retention() -> None:
 
 
 @retention.command("run")
-@click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), default=None, help="the day to judge retention on (default: today)")
+@click.option(
+    "--as-of",
+    "as_of",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="the day to judge retention on (default: today)",
+)
 @click.option("--dry-run", is_flag=True, help="report what would be done and change nothing")
 def retention_run(as_of: dt.datetime | None, dry_run: bool) -> None:
     """Shred academic years past retention, expire releases, prune consent history; prints a JSON summary."""
@@ -290,8 +377,13 @@ def retention_run(as_of: dt.datetime | None, dry_run: bool) -> None:
 
     runtime = build_runtime(_settings())
     try:
-        summary = run(runtime.sessions, runtime.keys, runtime.catalogue, as_of=as_of.date() if as_of else dt.date.today(),
-                      dry_run=dry_run)
+        summary = run(
+            runtime.sessions,
+            runtime.keys,
+            runtime.catalogue,
+            as_of=as_of.date() if as_of else dt.date.today(),
+            dry_run=dry_run,
+        )
     finally:
         runtime.engine.dispose()
     _echo_json(summary.as_dict())
@@ -303,9 +395,18 @@ def stats() -> None:
 
 
 @stats.command("rebuild")
-@click.option("--year", "year", type=int, default=None, help="academic year (its first calendar year, e.g. 2025); default: every year")
-@click.option("--check", is_flag=True,
-              help="compare the rollup and the rosters kept at ingest with recomputations; change nothing")
+@click.option(
+    "--year",
+    "year",
+    type=int,
+    default=None,
+    help="academic year (its first calendar year, e.g. 2025); default: every year",
+)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="compare the rollup and the rosters kept at ingest with recomputations; change nothing",
+)
 def stats_rebuild(year: int | None, check: bool) -> None:
     """Recompute the pupil-year rollup and statistics cells from the enrolments, and the rosters from the
     stored marks; prints a JSON summary. --check compares, and changes nothing."""
@@ -318,8 +419,12 @@ def stats_rebuild(year: int | None, check: bool) -> None:
     finally:
         runtime.engine.dispose()
     # Each year shows the fields of its kind (rebuilt or checked) only.
-    _echo_json({str(year): {k: v for k, v in dataclasses.asdict(entry).items() if v is not None}
-                for year, entry in report.items()})
+    _echo_json(
+        {
+            str(year): {k: v for k, v in dataclasses.asdict(entry).items() if v is not None}
+            for year, entry in report.items()
+        }
+    )
     if check and not all(entry.matches for entry in report.values()):
         raise SystemExit(1)
 

@@ -64,7 +64,9 @@ def run_demo(settings: Settings, *, scale: float, days: int | None, seed: int) -
         started = time.perf_counter()
         with progress_bar("schools", len(open_schools), detail=_DETAIL, registers=0, changed=0, pupil_days=0,
                           rate=0.0) as bar:
-            counts = asyncio.run(_send_feeds(app, settings, open_schools, by_key, register_days, year, seed, bar))
+            counts = asyncio.run(
+                _send_feeds(app, settings, open_schools, by_key, register_days, year, seed, bar)
+            )
         elapsed = time.perf_counter() - started
         runtime.engine.dispose()
     example = open_schools[0] if open_schools else None
@@ -83,21 +85,34 @@ def run_demo(settings: Settings, *, scale: float, days: int | None, seed: int) -
         "seconds": round(elapsed, 1),
         "log": str(log_file),
         "try": {
-            "school_officer": f"gateway token --org-type school --org-id {example.urn} --role attendance_officer" if example else None,
-            "la_case_officer": f"gateway token --org-type la --org-id {las[0]} --role case_officer" if las else None,
+            "school_officer": f"gateway token --org-type school --org-id {example.urn} "
+            "--role attendance_officer"
+            if example
+            else None,
+            "la_case_officer": f"gateway token --org-type la --org-id {las[0]} --role case_officer"
+            if las
+            else None,
             "dpo": "gateway token --org-type operator --org-id operator --role dpo",
             "statistician": "gateway token --org-type dfe --org-id dfe --role statistician",
         },
     }
 
 
-_DETAIL = ("{task.fields[registers]:,} registers ({task.fields[changed]:,} changed) "
-           "{task.fields[pupil_days]:,} pupil-days {task.fields[rate]:,.0f}/s")
+_DETAIL = (
+    "{task.fields[registers]:,} registers ({task.fields[changed]:,} changed) "
+    "{task.fields[pupil_days]:,} pupil-days {task.fields[rate]:,.0f}/s"
+)
 
 
 async def _send_feeds(
-    app: Any, settings: Settings, schools: list[synthetic.SyntheticSchool], by_key: dict[tuple[str, str], Any],
-    register_days: list[dt.date], year: int, seed: int, bar: Bar,
+    app: Any,
+    settings: Settings,
+    schools: list[synthetic.SyntheticSchool],
+    by_key: dict[tuple[str, str], Any],
+    register_days: list[dt.date],
+    year: int,
+    seed: int,
+    bar: Bar,
 ) -> dict[str, int]:
     """Each school's MIS sends its registers day by day, a few schools at a time, over HTTP in process.
     A 201 stored a new register or a correction; a 200 found the same register already stored."""
@@ -112,15 +127,27 @@ async def _send_feeds(
             school = queue.get_nowait()
             profile = by_key[(school.la_code, school.phase)]
             pupils = synthetic.synthetic_pupils(school, profile, year, seed)
-            token = mint_token(settings.data_dir, org_type="school", org_id=str(school.urn), roles=["feed_submitter"],
-                               issuer=settings.jwt_issuer, audience=settings.jwt_audience)
+            token = mint_token(
+                settings.data_dir,
+                org_type="school",
+                org_id=str(school.urn),
+                roles=["feed_submitter"],
+                issuer=settings.jwt_issuer,
+                audience=settings.jwt_audience,
+            )
             headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
             for day in register_days:
                 rows = synthetic.daily_register(school, pupils, profile, day, seed)
-                response = await client.put(f"/v1/schools/{school.urn}/attendance/{day.isoformat()}",
-                                            content=json.dumps({"pupils": rows}), headers=headers)
+                response = await client.put(
+                    f"/v1/schools/{school.urn}/attendance/{day.isoformat()}",
+                    content=json.dumps({"pupils": rows}),
+                    headers=headers,
+                )
                 if response.status_code not in (200, 201):
-                    raise RuntimeError(f"feed for school {school.urn} on {day} refused: {response.status_code} {response.text[:300]}")
+                    raise RuntimeError(
+                        f"feed for school {school.urn} on {day} refused: {response.status_code} "
+                        f"{response.text[:300]}"
+                    )
                 counts["pupil_days"] += len(rows)
                 counts["registers"] += 1
                 counts["changed"] += response.status_code == 201

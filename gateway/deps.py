@@ -22,7 +22,10 @@ def get_principal(request: Request, runtime: Annotated[Runtime, Depends(get_runt
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("missing bearer token")
     principal = verify_token(
-        token.strip(), runtime.key_source, issuer=runtime.settings.jwt_issuer, audience=runtime.settings.jwt_audience
+        token.strip(),
+        runtime.key_source,
+        issuer=runtime.settings.jwt_issuer,
+        audience=runtime.settings.jwt_audience,
     )
     request.state.principal = principal
     return principal

@@ -50,7 +50,9 @@ def log_to(path: Path) -> Iterator[Path]:
 
 
 def configure_logging(env: str = "dev", level: int = logging.INFO) -> None:
-    renderer: Any = structlog.processors.JSONRenderer() if env != "dev" else structlog.dev.ConsoleRenderer(colors=False)
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if env != "dev" else structlog.dev.ConsoleRenderer(colors=False)
+    )
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

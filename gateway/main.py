@@ -147,7 +147,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Signs a tree head at least once per minute of audit activity (issue 5).
         # Runs retention daily (issue 6); the first run waits a few minutes after start-up.
-        async with audit_log.head_signer(runtime.sessions, runtime.settings.data_dir), retention_daily(runtime):
+        signer = audit_log.head_signer(runtime.sessions, runtime.settings.data_dir)
+        async with signer, retention_daily(runtime):
             yield
 
     app = FastAPI(

@@ -29,7 +29,9 @@ class Settings(BaseSettings):
     env: Literal["dev", "production"] = "dev"
     master_key: SecretStr | None = Field(
         default=None,
-        description="base64 master key (production); when unset the key ring file in the data directory is used",
+        description=(
+            "base64 master key (production); when unset the key ring file in the data directory is used"
+        ),
     )
     max_body_bytes: int = MAX_BODY_BYTES
     jwks_cache_seconds: int = 300

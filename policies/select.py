@@ -63,7 +63,18 @@ class Selected(NamedTuple):
     def from_totals(cls, totals: EnrolmentTotals, unauthorised_sessions: tuple[Mark, ...] = ()) -> Selected:
         # In field order, unpacked: positional arguments are the cheap way to make a named tuple.
         pid, urn, _, _, group, sen, fsm, possible, present, aea, authorised, unauthorised = totals
-        return cls(pid, urn, group, sen, fsm, possible, present + aea, authorised, unauthorised, unauthorised_sessions)
+        return cls(
+            pid,
+            urn,
+            group,
+            sen,
+            fsm,
+            possible,
+            present + aea,
+            authorised,
+            unauthorised,
+            unauthorised_sessions,
+        )
 
     @property
     def attendance(self) -> Fraction | None:
@@ -244,8 +255,10 @@ def _check_scope(
             raise OutOfScope(f"an enrolment at school {row.school_urn} is outside the decision's scope")
         if named and row.pupil_id not in (named_pupil_ids or ()):
             raise OutOfScope("an enrolment of a pupil the request did not name reached the core")
-        if (row.sessions_present + row.sessions_aea + row.sessions_authorised + row.sessions_unauthorised
-                != row.sessions_possible):
+        if (
+            row.sessions_present + row.sessions_aea + row.sessions_authorised + row.sessions_unauthorised
+            != row.sessions_possible
+        ):
             raise ValueError(f"the totals of an enrolment at school {row.school_urn} do not add up")
         enrolments.add((row.pupil_id, row.school_urn))
     if not marks:

@@ -14,7 +14,9 @@ def academic_year_of(day: dt.date) -> int:
 
 
 def academic_year_bounds(year: int) -> tuple[dt.date, dt.date]:
-    return dt.date(year, ACADEMIC_YEAR_START_MONTH, 1), dt.date(year + 1, ACADEMIC_YEAR_START_MONTH, 1) - dt.timedelta(days=1)
+    return dt.date(year, ACADEMIC_YEAR_START_MONTH, 1), dt.date(
+        year + 1, ACADEMIC_YEAR_START_MONTH, 1
+    ) - dt.timedelta(days=1)
 
 
 def academic_year_label(year: int) -> str:

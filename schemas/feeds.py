@@ -50,7 +50,17 @@ from typing_extensions import TypedDict
 from schemas.codes import StatClass, codes_in_force
 from schemas.json_strict import LINE_MESSAGE, JsonRefused, control_character_in, loads
 
-FEED_FIELDS = ("upn", "forename", "surname", "date_of_birth", "year_group", "sen_status", "fsm_eligible", "am", "pm")
+FEED_FIELDS = (
+    "upn",
+    "forename",
+    "surname",
+    "date_of_birth",
+    "year_group",
+    "sen_status",
+    "fsm_eligible",
+    "am",
+    "pm",
+)
 #: National Curriculum year groups as the school census records them (nursery N1/N2, reception R, 1-14).
 YEAR_GROUPS = frozenset({"N1", "N2", "R", *(str(n) for n in range(1, 15))})
 #: Oldest plausible date of birth: nobody born earlier is on a school roll.
@@ -68,8 +78,14 @@ LA_NUMBERS_SINCE_2019 = frozenset({838, 839, 940, 941, 942, 943})
 #: serial), and a digit or, for a temporary UPN, a letter; the check alphabet has no I, O or S. The
 #: check letter itself and the issuing LA are checked by `validate_upn` (OpenAPI format `upn`).
 UPN_PATTERN = r"^[A-HJ-NP-RT-Za-hj-np-rt-z][0-9]{11}[0-9A-HJ-NP-RT-Za-hj-np-rt-z]$"
-Upn = Annotated[str, Field(pattern=UPN_PATTERN, json_schema_extra={"format": "upn"},
-                           description="a Unique Pupil Number (DfE), with its check letter")]
+Upn = Annotated[
+    str,
+    Field(
+        pattern=UPN_PATTERN,
+        json_schema_extra={"format": "upn"},
+        description="a Unique Pupil Number (DfE), with its check letter",
+    ),
+]
 
 _UPN_FORMAT = "not a valid UPN (format or check letter)"
 _UPN_LA = "not a valid UPN (unknown issuing LA number)"
@@ -288,7 +304,9 @@ def _check_duplicates(upns: list[str]) -> list[dict[str, Any]]:
     for number, upn in enumerate(upns, start=1):
         first = seen.setdefault(upn, number)
         if first != number:
-            errors.append({"row": number, "field": "upn", "message": f"duplicate pupil (same UPN as row {first})"})
+            errors.append(
+                {"row": number, "field": "upn", "message": f"duplicate pupil (same UPN as row {first})"}
+            )
     return errors
 
 
@@ -313,7 +331,11 @@ def _apply_rules(rows: list[FeedRowData], register_date: dt.date, unchecked: lis
                     unchecked.append(n)
             if row["year_group"] not in YEAR_GROUPS:
                 row["year_group"] = normalise_year_group(row["year_group"])
-            if not _dob_plausible(row["date_of_birth"], register_date) or row["am"] not in codes or row["pm"] not in codes:
+            if (
+                not _dob_plausible(row["date_of_birth"], register_date)
+                or row["am"] not in codes
+                or row["pm"] not in codes
+            ):
                 return False
     except ValueError:
         return False
@@ -447,11 +469,19 @@ def _parse_csv(body: bytes, register_date: dt.date, unchecked: list[int] | None)
     try:
         header = reader.fieldnames or []
         problems = [
-            {"row": None, "field": name, "message": "unknown column: the gateway accepts only the fields some purpose needs"}
+            {
+                "row": None,
+                "field": name,
+                "message": "unknown column: the gateway accepts only the fields some purpose needs",
+            }
             for name in header
             if name not in FEED_FIELDS
         ]
-        problems += [{"row": None, "field": name, "message": "missing column"} for name in FEED_FIELDS if name not in header]
+        problems += [
+            {"row": None, "field": name, "message": "missing column"}
+            for name in FEED_FIELDS
+            if name not in header
+        ]
         if len(set(header)) != len(header):
             problems.append({"row": None, "field": None, "message": "a column is named twice"})
         if problems:
@@ -459,10 +489,14 @@ def _parse_csv(body: bytes, register_date: dt.date, unchecked: list[int] | None)
         raw_rows: list[dict[str, Any]] = []
         for number, raw in enumerate(reader, start=1):
             if None in raw or any(v is None for v in raw.values()):
-                raise FeedInvalid([{"row": number, "field": None, "message": "wrong number of values in this row"}])
+                raise FeedInvalid(
+                    [{"row": number, "field": None, "message": "wrong number of values in this row"}]
+                )
             raw_rows.append(raw)
     except csv.Error:
-        raise FeedInvalid([{"row": reader.line_num or None, "field": None, "message": "malformed CSV"}]) from None
+        raise FeedInvalid(
+            [{"row": reader.line_num or None, "field": None, "message": "malformed CSV"}]
+        ) from None
     rows: list[FeedRowData] | None = None
     # One line per record (the header's and each row's): no value holds a line break.
     if reader.line_num == len(raw_rows) + 1 and not _csv_may_hold_controls(body):
@@ -489,7 +523,9 @@ def _as_data(rows: list[FeedRow]) -> list[FeedRowData]:
 
 def _finish(rows: list[FeedRowData], unchecked: list[int] | None) -> ParsedFeed:
     if not rows:
-        raise FeedInvalid([{"row": None, "field": "pupils", "message": "a register must list at least one pupil"}])
+        raise FeedInvalid(
+            [{"row": None, "field": "pupils", "message": "a register must list at least one pupil"}]
+        )
     upns = [row["upn"] for row in rows]
     if len(set(upns)) != len(upns):
         raise FeedInvalid(_check_duplicates(upns))
@@ -555,13 +591,21 @@ def session_deltas(on: dt.date) -> dict[tuple[str, str], tuple[int, int, int, in
 
 
 @functools.lru_cache(maxsize=8)
-def _deltas_table(codes: frozenset[tuple[str, StatClass]]) -> dict[tuple[str, str], tuple[int, int, int, int, int, int]]:
+def _deltas_table(
+    codes: frozenset[tuple[str, StatClass]],
+) -> dict[tuple[str, str], tuple[int, int, int, int, int, int]]:
     table = {}
     for am, am_class in codes:
         for pm, pm_class in codes:
             totals = SessionTotals()
             totals.add(am_class)
             totals.add(pm_class)
-            table[(am, pm)] = (totals.possible, totals.present, totals.aea, totals.authorised, totals.unauthorised,
-                               totals.not_counted)
+            table[(am, pm)] = (
+                totals.possible,
+                totals.present,
+                totals.aea,
+                totals.authorised,
+                totals.unauthorised,
+                totals.not_counted,
+            )
     return table

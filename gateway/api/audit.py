@@ -13,9 +13,9 @@ from stdnum.gb import upn as upn_rules
 
 from gateway.api.responses import authenticated, errors
 from gateway.api.strict_json import StrictJsonRoute
-from gateway.keys.signing import signing_keys
 from gateway.deps import PrincipalDep, RuntimeDep
 from gateway.errors import InvalidInput
+from gateway.keys.signing import signing_keys
 from gateway.services.audit import trail as audit_log
 from schemas.feeds import Upn
 

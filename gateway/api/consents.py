@@ -131,29 +131,52 @@ class HistoryOut(BaseModel):
 
 @router.post("/v1/schools/{urn}/consents", status_code=201, response_model=ConsentReceiptOut,
              responses=authenticated(403, 404, body=True))
-async def post_consent(runtime: RuntimeDep, principal: PrincipalDep, urn: URN, body: ConsentIn) -> JSONResponse:
-    receipt = await run_in_threadpool(consents.record_consent, runtime.sessions, runtime.keys, runtime.catalogue, principal,
-                                      urn, body.upn, body.purpose, body.decision, body.evidence)
+async def post_consent(
+    runtime: RuntimeDep, principal: PrincipalDep, urn: URN, body: ConsentIn
+) -> JSONResponse:
+    receipt = await run_in_threadpool(
+        consents.record_consent,
+        runtime.sessions,
+        runtime.keys,
+        runtime.catalogue,
+        principal,
+        urn,
+        body.upn,
+        body.purpose,
+        body.decision,
+        body.evidence,
+    )
     return JSONResponse(status_code=201, content=jsonable_encoder(through(ConsentReceiptOut, receipt)))
 
 
 @router.get("/v1/schools/{urn}/consents", response_model=ConsentStatesOut, responses=authenticated(403))
-async def get_consents(runtime: RuntimeDep, principal: PrincipalDep, urn: URN,
-                       purpose: Annotated[str | None, Query(max_length=60)] = None) -> JSONResponse:
-    result = await run_in_threadpool(consents.current_states, runtime.sessions, runtime.keys, principal, urn, purpose)
+async def get_consents(
+    runtime: RuntimeDep,
+    principal: PrincipalDep,
+    urn: URN,
+    purpose: Annotated[str | None, Query(max_length=60)] = None,
+) -> JSONResponse:
+    result = await run_in_threadpool(
+        consents.current_states, runtime.sessions, runtime.keys, principal, urn, purpose
+    )
     return JSONResponse(content=jsonable_encoder(through(ConsentStatesOut, result)))
 
 
-@router.post("/v1/schools/{urn}/consents/history", response_model=HistoryOut,
-             responses=authenticated(403, body=True))
+@router.post(
+    "/v1/schools/{urn}/consents/history", response_model=HistoryOut, responses=authenticated(403, body=True)
+)
 async def post_school_history(
     runtime: RuntimeDep, principal: PrincipalDep, urn: URN, body: HistoryIn
 ) -> JSONResponse:
-    result = await run_in_threadpool(consents.history, runtime.sessions, runtime.keys, principal, body.upn, urn, body.purpose)
+    result = await run_in_threadpool(
+        consents.history, runtime.sessions, runtime.keys, principal, body.upn, urn, body.purpose
+    )
     return JSONResponse(content=jsonable_encoder(through(HistoryOut, result)))
 
 
 @router.post("/v1/consents/history", response_model=HistoryOut, responses=authenticated(403, body=True))
 async def post_dpo_history(runtime: RuntimeDep, principal: PrincipalDep, body: HistoryIn) -> JSONResponse:
-    result = await run_in_threadpool(consents.history, runtime.sessions, runtime.keys, principal, body.upn, None, body.purpose)
+    result = await run_in_threadpool(
+        consents.history, runtime.sessions, runtime.keys, principal, body.upn, None, body.purpose
+    )
     return JSONResponse(content=jsonable_encoder(through(HistoryOut, result)))

@@ -123,8 +123,16 @@ async def put_register(
     if media not in ACCEPTED_MEDIA:
         raise UnsupportedMediaType("send application/json or text/csv")
     body = await read_body_capped(request, runtime.settings.max_body_bytes)
-    receipt = await run_in_threadpool(feeds.ingest, runtime.sessions, runtime.keys, principal, urn, date, body, media)
+    receipt = await run_in_threadpool(
+        feeds.ingest, runtime.sessions, runtime.keys, principal, urn, date, body, media
+    )
     if not receipt.created:
         response.status_code = 200
-    return FeedReceiptOut(urn=receipt.urn, date=receipt.date, pupils=receipt.pupils, version=receipt.version,
-                          supersedes=receipt.supersedes, audit_index=receipt.audit_index)
+    return FeedReceiptOut(
+        urn=receipt.urn,
+        date=receipt.date,
+        pupils=receipt.pupils,
+        version=receipt.version,
+        supersedes=receipt.supersedes,
+        audit_index=receipt.audit_index,
+    )

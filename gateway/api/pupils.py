@@ -57,6 +57,13 @@ async def get_pupils(
     from_: Annotated[dt.date | None, Query(alias="from")] = None,
     to: Annotated[dt.date | None, Query()] = None,
 ) -> PupilListOut:
-    result = await run_in_threadpool(pupils.list_pupils, runtime.sessions, runtime.keys, principal, urn, from_, to)
-    return PupilListOut(urn=result.urn, from_=result.from_, to=result.to, audit_index=result.audit_index,
-                        pupils=[PupilOut.model_validate(p) for p in result.pupils])
+    result = await run_in_threadpool(
+        pupils.list_pupils, runtime.sessions, runtime.keys, principal, urn, from_, to
+    )
+    return PupilListOut(
+        urn=result.urn,
+        from_=result.from_,
+        to=result.to,
+        audit_index=result.audit_index,
+        pupils=[PupilOut.model_validate(p) for p in result.pupils],
+    )

@@ -163,27 +163,54 @@ def get_purposes(runtime: RuntimeDep, principal: PrincipalDep) -> dict[str, Any]
         "policy_hash": catalogue.content_hash,
         "purposes": [
             {
-                "id": p.id, "title": p.title, "description": p.description,
-                "lawful_basis": {"article": p.lawful_basis.article, "references": list(p.lawful_basis.legal_references)},
-                "who_may_ask": recipients(p), "org_type": p.requester.org_type, "roles": list(p.requester.roles),
-                "criterion": p.criterion_description, "fields": list(p.output_fields), "fields_description": fields_released(p),
-                "retention": p.retention.describe(), "consent": p.consent.value, "acknowledgement": p.acknowledgement,
+                "id": p.id,
+                "title": p.title,
+                "description": p.description,
+                "lawful_basis": {
+                    "article": p.lawful_basis.article,
+                    "references": list(p.lawful_basis.legal_references),
+                },
+                "who_may_ask": recipients(p),
+                "org_type": p.requester.org_type,
+                "roles": list(p.requester.roles),
+                "criterion": p.criterion_description,
+                "fields": list(p.output_fields),
+                "fields_description": fields_released(p),
+                "retention": p.retention.describe(),
+                "consent": p.consent.value,
+                "acknowledgement": p.acknowledgement,
             }
             for p in catalogue.purposes
         ],
     }
 
 
-@router.post("/v1/releases", status_code=201, response_model=ReleaseOut, response_model_by_alias=True,
-             response_class=OrjsonResponse, responses=authenticated(403, body=True))
+@router.post(
+    "/v1/releases",
+    status_code=201,
+    response_model=ReleaseOut,
+    response_model_by_alias=True,
+    response_class=OrjsonResponse,
+    responses=authenticated(403, body=True),
+)
 async def post_release(runtime: RuntimeDep, principal: PrincipalDep, body: ReleaseIn) -> OrjsonResponse:
     if body.acknowledged is not True:
         # Refused before any decision: the request is incomplete, as a missing purpose would be.
-        raise InvalidInput([{"row": None, "field": "body.acknowledged",
-                             "message": "must be true: the requester accepts the purpose's acknowledgement"}])
+        raise InvalidInput(
+            [
+                {
+                    "row": None,
+                    "field": "body.acknowledged",
+                    "message": "must be true: the requester accepts the purpose's acknowledgement",
+                }
+            ]
+        )
     request = ReleaseRequest(
-        purpose=body.purpose, schools=tuple(body.schools) if body.schools is not None else None,
-        upns=tuple(body.upns) if body.upns is not None else None, from_date=body.from_, to_date=body.to,
+        purpose=body.purpose,
+        schools=tuple(body.schools) if body.schools is not None else None,
+        upns=tuple(body.upns) if body.upns is not None else None,
+        from_date=body.from_,
+        to_date=body.to,
         justification=body.justification,
     )
     written = await run_in_threadpool(_release_json, runtime, principal, request)
@@ -195,14 +222,25 @@ def _release_json(runtime: Runtime, principal: Principal, request: ReleaseReques
     event loop. Written field by field as `ReleaseOut` documents it, without validating ten thousand
     records through the model: their fields are the purpose's (`fields`), made by the core."""
     made = releases.create_release(runtime.sessions, runtime.keys, runtime.catalogue, principal, request)
-    return json_bytes({
-        "release_id": made.release_id, "purpose": made.purpose,
-        "recipient": {"org_type": made.recipient.org_type, "org_id": made.recipient.org_id},
-        "created_at": made.created_at, "expires_at": made.expires_at, "policy_version": made.policy_version,
-        "policy_hash": made.policy_hash, "from": made.from_date, "to": made.to_date, "fields": made.fields,
-        "records": made.records, "record_count": made.record_count, "audit_index": made.audit_index,
-        "acknowledgement": made.acknowledgement, "reasons": made.reasons,
-    })
+    return json_bytes(
+        {
+            "release_id": made.release_id,
+            "purpose": made.purpose,
+            "recipient": {"org_type": made.recipient.org_type, "org_id": made.recipient.org_id},
+            "created_at": made.created_at,
+            "expires_at": made.expires_at,
+            "policy_version": made.policy_version,
+            "policy_hash": made.policy_hash,
+            "from": made.from_date,
+            "to": made.to_date,
+            "fields": made.fields,
+            "records": made.records,
+            "record_count": made.record_count,
+            "audit_index": made.audit_index,
+            "acknowledgement": made.acknowledgement,
+            "reasons": made.reasons,
+        }
+    )
 
 
 def _meta(meta: releases.ReleaseMetadata) -> ReleaseMeta:
@@ -216,8 +254,9 @@ async def get_release(
     return _meta(await run_in_threadpool(releases.get_release, runtime.sessions, principal, release_id))
 
 
-@router.post("/v1/releases/{release_id}/deletion", response_model=ReleaseMeta,
-             responses=authenticated(403, 404, 409))
+@router.post(
+    "/v1/releases/{release_id}/deletion", response_model=ReleaseMeta, responses=authenticated(403, 404, 409)
+)
 async def post_deletion(
     runtime: RuntimeDep, principal: PrincipalDep, release_id: Annotated[str, Path(max_length=40)]
 ) -> ReleaseMeta:
@@ -236,13 +275,16 @@ async def get_releases(
     return ReleaseList.model_validate({"status": listing.status, "releases": metas})
 
 
-@router.get("/v1/schools/{urn}/pupil-refs/{pupil_ref}", response_model=PupilRefOut,
-            responses=authenticated(403, 404))
+@router.get(
+    "/v1/schools/{urn}/pupil-refs/{pupil_ref}", response_model=PupilRefOut, responses=authenticated(403, 404)
+)
 async def get_pupil_ref(
     runtime: RuntimeDep,
     principal: PrincipalDep,
     urn: Annotated[int, Path(ge=100000, le=999999)],
     pupil_ref: Annotated[str, Path(max_length=40)],
 ) -> JSONResponse:
-    result = await run_in_threadpool(releases.resolve_ref, runtime.sessions, runtime.keys, principal, urn, pupil_ref)
+    result = await run_in_threadpool(
+        releases.resolve_ref, runtime.sessions, runtime.keys, principal, urn, pupil_ref
+    )
     return JSONResponse(content=jsonable_encoder(through(PupilRefOut, result)))

@@ -195,7 +195,9 @@ async def record_consent(request: Request, viewer: ViewerDep) -> Response:
     if len(values["evidence"]) > MAX_EVIDENCE_CHARS:
         errors["evidence"] = f"The evidence must be {MAX_EVIDENCE_CHARS:,} characters or fewer"
     elif control_character_in(values["evidence"], free_text=True):
-        errors["evidence"] = "The evidence must not contain control characters (line breaks and tabs are fine)"
+        errors["evidence"] = (
+            "The evidence must not contain control characters (line breaks and tabs are fine)"
+        )
     if errors:
         return await _consent_page(request, viewer, values=values, errors=errors, status=422)
     runtime = runtime_of(request)

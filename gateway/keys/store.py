@@ -221,7 +221,9 @@ class YearKeys:
                     entry = self._entry(year)
                     if entry is None:
                         if year in self._shredded():
-                            raise KeyUnavailable(f"the key of academic year {year} was destroyed at the end of retention")
+                            raise KeyUnavailable(
+                                f"the key of academic year {year} was destroyed at the end of retention"
+                            )
                         key, ring = new_key(), self.master.ring()
                         entry = {"id": f"y{year}-{master_key_id(key)[:8]}", **self._wrapped(key, year, ring)}
                         _write_secret(self._file(year), json.dumps(entry, sort_keys=True))
@@ -290,7 +292,8 @@ class YearKeys:
                     raise MasterKeyNotRotated(
                         f"the current master key wrapped academic year {year}: a shred needs a new one. "
                         "Set GATEWAY_MASTER_KEY to 'new,current' (base64), run retention again, then remove "
-                        "the old key from the environment and destroy it in the key-management service")
+                        "the old key from the environment and destroy it in the key-management service"
+                    )
             else:
                 ring = self.master.add_version()
             rewrapped = self._rewrap_all(ring, skip=year)
@@ -299,10 +302,16 @@ class YearKeys:
             _write_secret(self.folder / "shredded-years.json", json.dumps(shredded, indent=1, sort_keys=True))
             self._file(year).unlink()
             self._cache.pop(entry["id"], None)
-            retired = self.master.keep_only_current() if not self.master.external else sorted(
-                k for k in ring.keys if k != ring.current_id)
-            return {"master_key_id": ring.current_id, "retired_master_key_ids": retired,
-                    "year_keys_rewrapped": rewrapped}
+            retired = (
+                self.master.keep_only_current()
+                if not self.master.external
+                else sorted(k for k in ring.keys if k != ring.current_id)
+            )
+            return {
+                "master_key_id": ring.current_id,
+                "retired_master_key_ids": retired,
+                "year_keys_rewrapped": rewrapped,
+            }
 
     def rewrap(self, ring: KeyRing) -> int:
         """Re-wrap every year key under `ring`'s current key: no data is re-encrypted."""

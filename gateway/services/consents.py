@@ -131,7 +131,15 @@ def _purpose(catalogue: Catalogue, purpose_id: str, decision: ConsentDecision) -
     try:
         check_accepts(purpose.consent, decision)
     except DecisionNotAccepted as exc:
-        raise InvalidInput([{"row": None, "field": "decision" if purpose.consent.value != "none" else "purpose", "message": str(exc)}]) from None
+        raise InvalidInput(
+            [
+                {
+                    "row": None,
+                    "field": "decision" if purpose.consent.value != "none" else "purpose",
+                    "message": str(exc),
+                }
+            ]
+        ) from None
     return purpose
 
 
@@ -154,8 +162,15 @@ def _encrypt_evidence(db: Session, keys: Keys, pid: str, year: int, evidence: st
 
 
 def record_consent(
-    sessions: sessionmaker[Session], keys: Keys, catalogue: Catalogue, principal: Principal, urn: int,
-    upn: str, purpose_id: str, decision: ConsentDecision, evidence: str | None,
+    sessions: sessionmaker[Session],
+    keys: Keys,
+    catalogue: Catalogue,
+    principal: Principal,
+    urn: int,
+    upn: str,
+    purpose_id: str,
+    decision: ConsentDecision,
+    evidence: str | None,
 ) -> ConsentReceipt:
     access.authorise(sessions, principal, CONSENT_RECORD, Target(urn=urn))
     purpose = _purpose(catalogue, purpose_id, decision)
@@ -167,21 +182,42 @@ def record_consent(
             raise NotFound(f"school {urn} is not in the register of schools")
         enrolled = rrepo.pupil_enrolled_at(db, pid, urn)
     # Asked again with the roll, outside the transaction that read it (gateway.services.access).
-    access.authorise(sessions, principal, CONSENT_RECORD, Target(urn=urn, on_roll=enrolled is not None),
-                     purpose=purpose.id)
+    access.authorise(
+        sessions, principal, CONSENT_RECORD, Target(urn=urn, on_roll=enrolled is not None), purpose=purpose.id
+    )
     assert enrolled is not None
     year = enrolled
     with transaction(sessions) as db:
         # Named as the year of the enrolment names the pupil, under a key destroyed with that year.
         subject = audit_pseudonym(pid, keys.audit_key_for_year(year))
-        index = audit.record(db, audit.new_event(
-            principal, "consent.recorded", purpose=purpose.id, subject_org_ids=[str(urn)], record_count=1,
-            pupil_refs=[subject], details={"receipt_id": receipt_id, "consent_decision": decision.value}))
-        rrepo.insert_consent(db, {
-            "receipt_id": receipt_id, "seq": index, "pupil_id": pid, "academic_year": year, "purpose": purpose.id,
-            "decision": decision.value, "recorded_by_urn": urn, "recorded_by_sub": principal.sub,
-            "evidence": _encrypt_evidence(db, keys, pid, year, evidence), "recorded_at": now, "audit_index": index,
-        })
+        index = audit.record(
+            db,
+            audit.new_event(
+                principal,
+                "consent.recorded",
+                purpose=purpose.id,
+                subject_org_ids=[str(urn)],
+                record_count=1,
+                pupil_refs=[subject],
+                details={"receipt_id": receipt_id, "consent_decision": decision.value},
+            ),
+        )
+        rrepo.insert_consent(
+            db,
+            {
+                "receipt_id": receipt_id,
+                "seq": index,
+                "pupil_id": pid,
+                "academic_year": year,
+                "purpose": purpose.id,
+                "decision": decision.value,
+                "recorded_by_urn": urn,
+                "recorded_by_sub": principal.sub,
+                "evidence": _encrypt_evidence(db, keys, pid, year, evidence),
+                "recorded_at": now,
+                "audit_index": index,
+            },
+        )
     return ConsentReceipt(
         receipt_id=receipt_id,
         version=RECEIPT_VERSION,
@@ -190,17 +226,21 @@ def record_consent(
         collection_method="recorded by the pupil's school on the parent's instruction",
         controller=Controller(name=catalogue.catalogue.title, role="operator of the attendance data gateway"),
         subject=ReceiptSubject(audit_pseudonym=subject),
-        purpose=ReceiptPurpose(id=purpose.id, title=purpose.title, description=purpose.description,
-                               lawful_basis=purpose.lawful_basis.article,
-                               legal_references=list(purpose.lawful_basis.legal_references)),
+        purpose=ReceiptPurpose(
+            id=purpose.id,
+            title=purpose.title,
+            description=purpose.description,
+            lawful_basis=purpose.lawful_basis.article,
+            legal_references=list(purpose.lawful_basis.legal_references),
+        ),
         data_categories=categories(purpose),
         recipients=recipients(purpose),
         retention=purpose.retention.describe(),
         decision=decision.value,
         recorded_by=RecordedBy(org_type="school", urn=urn),
         how_to_withdraw=(
-            "Ask the school to record 'withdrawn' for this purpose; it takes effect for every release from that "
-            "moment, and releases already made are listed to the school and its DPO."
+            "Ask the school to record 'withdrawn' for this purpose; it takes effect for every release from "
+            "that moment, and releases already made are listed to the school and its DPO."
         ),
         audit_index=index,
     )
@@ -222,16 +262,38 @@ def current_states(
             ident = identities.get(r.pupil_id)
             if ident is None:
                 continue
-            out.append(ConsentState(upn=ident.upn, forename=ident.forename, surname=ident.surname,
-                                    purpose=r.purpose, decision=r.decision, recorded_at=r.recorded_at,
-                                    receipt_id=r.receipt_id))
-        index = audit.record(db, audit.new_event(principal, "consents.viewed", purpose=purpose_id, subject_org_ids=[str(urn)],
-                                                 record_count=len(out), details={"urn": urn}))
+            out.append(
+                ConsentState(
+                    upn=ident.upn,
+                    forename=ident.forename,
+                    surname=ident.surname,
+                    purpose=r.purpose,
+                    decision=r.decision,
+                    recorded_at=r.recorded_at,
+                    receipt_id=r.receipt_id,
+                )
+            )
+        index = audit.record(
+            db,
+            audit.new_event(
+                principal,
+                "consents.viewed",
+                purpose=purpose_id,
+                subject_org_ids=[str(urn)],
+                record_count=len(out),
+                details={"urn": urn},
+            ),
+        )
     return ConsentStates(urn=urn, purpose=purpose_id, consents=out, audit_index=index)
 
 
 def history(
-    sessions: sessionmaker[Session], keys: Keys, principal: Principal, upn: str, urn: int | None, purpose_id: str | None
+    sessions: sessionmaker[Session],
+    keys: Keys,
+    principal: Principal,
+    upn: str,
+    urn: int | None,
+    purpose_id: str | None,
 ) -> ConsentHistory:
     """A pupil's full consent history: for the pupil's own school, or for a DPO."""
     try:
@@ -247,15 +309,30 @@ def history(
         access.authorise(sessions, principal, CONSENT_HISTORY_VIEW, known, purpose=purpose_id)
     with transaction(sessions) as db:
         records = rrepo.consent_history(db, pid, purpose_id)
-        index = audit.record(db, audit.new_event(
-            principal, "consents.viewed", purpose=purpose_id, subject_org_ids=[str(urn)] if urn else [],
-            record_count=len(records),
-            # This request is an event of the current academic year, and names the pupil as it does.
-            pupil_refs=[audit_pseudonym(pid, keys.audit_key_for_year(academic_year_of(dt.date.today())))]))
+        index = audit.record(
+            db,
+            audit.new_event(
+                principal,
+                "consents.viewed",
+                purpose=purpose_id,
+                subject_org_ids=[str(urn)] if urn else [],
+                record_count=len(records),
+                # This request is an event of the current academic year, and names the pupil as it does.
+                pupil_refs=[audit_pseudonym(pid, keys.audit_key_for_year(academic_year_of(dt.date.today())))],
+            ),
+        )
     return ConsentHistory(
         purpose=purpose_id,
-        history=[HistoryEntry(receipt_id=r.receipt_id, purpose=r.purpose, decision=r.decision,
-                              recorded_at=r.recorded_at, recorded_by_urn=r.recorded_by_urn,
-                              audit_index=r.audit_index) for r in records],
+        history=[
+            HistoryEntry(
+                receipt_id=r.receipt_id,
+                purpose=r.purpose,
+                decision=r.decision,
+                recorded_at=r.recorded_at,
+                recorded_by_urn=r.recorded_by_urn,
+                audit_index=r.audit_index,
+            )
+            for r in records
+        ],
         audit_index=index,
     )

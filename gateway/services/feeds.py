@@ -19,7 +19,13 @@ from dataclasses import dataclass
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
-from anonymisation.keys import KeyUnavailable, encrypt_identity, identity_digests, seal_new_identities, unwrap_data_key
+from anonymisation.keys import (
+    KeyUnavailable,
+    encrypt_identity,
+    identity_digests,
+    seal_new_identities,
+    unwrap_data_key,
+)
 from anonymisation.pseudonyms import pupil_ids as make_pupil_ids
 from gateway.auth import Principal
 from gateway.db import repositories as repo
@@ -31,6 +37,7 @@ from gateway.errors import InvalidInput, NotFound
 from gateway.keys.store import Keys
 from gateway.services import access, audit
 from gateway.services.access import Target
+
 # gateway.services.stats still imports these two from here: the re-export goes when it imports them
 # from gateway.services.common.
 from gateway.services.common import LONDON, OPEN_STATUSES
@@ -82,7 +89,9 @@ class _SchoolClosed(Exception):
     """Raised inside ingest's transaction, so that it rolls back before the refusal is recorded."""
 
 
-def parse_body(body: bytes, content_type: str, day: dt.date, *, defer_check_letters: bool = False) -> ParsedFeed:
+def parse_body(
+    body: bytes, content_type: str, day: dt.date, *, defer_check_letters: bool = False
+) -> ParsedFeed:
     media = content_type.split(";")[0].strip().lower()
     parse = parse_csv if media == "text/csv" else parse_json
     try:
@@ -112,8 +121,9 @@ def _prepare(rows: list[FeedRowData], keys: Keys) -> _Register:
     )
 
 
-def _check_new_upns(parsed: ParsedFeed, register: _Register, changed: set[str], body: bytes, content_type: str,
-                    day: dt.date) -> None:
+def _check_new_upns(
+    parsed: ParsedFeed, register: _Register, changed: set[str], body: bytes, content_type: str, day: dt.date
+) -> None:
     """The UPN check letters that parsing left out (`defer_check_letters`), of the pupils whose identity
     is not stored for the year under the very same keyed digest: new pupils and changed identities.
     A stored digest is of a UPN, names and date of birth that passed every rule, check letter included,
@@ -125,7 +135,9 @@ def _check_new_upns(parsed: ParsedFeed, register: _Register, changed: set[str], 
     pupil_ids = register.pupil_ids
     if not check_letters(parsed, (n for n in parsed.unchecked if pupil_ids[n] in changed)):
         parse_body(body, content_type, day)
-        raise InvalidInput([{"row": None, "field": "upn", "message": "not a valid UPN (format or check letter)"}])
+        raise InvalidInput(
+            [{"row": None, "field": "upn", "message": "not a valid UPN (format or check letter)"}]
+        )
 
 
 def ingest(
@@ -140,7 +152,9 @@ def ingest(
     authorise_feed(sessions, principal, urn)
     today = dt.datetime.now(LONDON).date()
     if day > today:
-        raise InvalidInput([{"row": None, "field": "date", "message": "a register cannot be for a date in the future"}])
+        raise InvalidInput(
+            [{"row": None, "field": "date", "message": "a register cannot be for a date in the future"}]
+        )
     parsed = parse_body(body, content_type, day, defer_check_letters=True)
     register = _prepare(parsed.rows, keys)
     year = academic_year_of(day)
@@ -151,8 +165,18 @@ def ingest(
         access.refuse(sessions, principal, access.decide(principal, REGISTER_SUBMIT, closed), closed)
 
 
-def _store(sessions: sessionmaker[Session], keys: Keys, principal: Principal, urn: int, day: dt.date,
-           body: bytes, content_type: str, parsed: ParsedFeed, register: _Register, year: int) -> FeedReceipt:
+def _store(
+    sessions: sessionmaker[Session],
+    keys: Keys,
+    principal: Principal,
+    urn: int,
+    day: dt.date,
+    body: bytes,
+    content_type: str,
+    parsed: ParsedFeed,
+    register: _Register,
+    year: int,
+) -> FeedReceipt:
     rows, digest, pupil_ids = register.rows, register.digest, register.pupil_ids
     with _one_writer(sessions), transaction(sessions, locks_before_flush=True) as db:
         target = repo.feed_target(db, urn, day, lock=True)
@@ -168,8 +192,15 @@ def _store(sessions: sessionmaker[Session], keys: Keys, principal: Principal, ur
         current: int | None = target.version
         if current is not None and target.body_sha256 == digest:
             log.info("feed_unchanged", urn=urn, date=day.isoformat(), version=current)
-            return FeedReceipt(urn, day, target.pupil_count, current, current - 1 if current > 1 else None,
-                               target.audit_index, created=False)
+            return FeedReceipt(
+                urn,
+                day,
+                target.pupil_count,
+                current,
+                current - 1 if current > 1 else None,
+                target.audit_index,
+                created=False,
+            )
         version = 1 if current is None else current + 1
 
         old: list[tuple[str, str, str]] = []
@@ -188,14 +219,30 @@ def _store(sessions: sessionmaker[Session], keys: Keys, principal: Principal, ur
             "feed.corrected" if current is not None else "feed.accepted",
             subject_org_ids=[str(urn), target.la_code],
             record_count=len(rows),
-            details={"urn": urn, "date": day.isoformat(), "version": version, "supersedes": current, "body_sha256": digest},
+            details={
+                "urn": urn,
+                "date": day.isoformat(),
+                "version": version,
+                "supersedes": current,
+                "body_sha256": digest,
+            },
         )
         index = audit.record(db, event)
         repo.insert_feed(
-            db, urn=urn, date=day, version=version, academic_year=year, body_sha256=digest, pupil_count=len(rows),
-            received_at=utcnow(), submitted_by=principal.sub, audit_index=index,
+            db,
+            urn=urn,
+            date=day,
+            version=version,
+            academic_year=year,
+            body_sha256=digest,
+            pupil_count=len(rows),
+            received_at=utcnow(),
+            submitted_by=principal.sub,
+            audit_index=index,
         )
-    log.info("feed_stored", urn=urn, date=day.isoformat(), version=version, pupils=len(rows), audit_index=index)
+    log.info(
+        "feed_stored", urn=urn, date=day.isoformat(), version=version, pupils=len(rows), audit_index=index
+    )
     return FeedReceipt(urn, day, len(rows), version, current, index, created=True)
 
 
@@ -227,7 +274,15 @@ def _store_identities(db: Session, keys: Keys, register: _Register, year: int, d
     try:
         kek_id, kek = keys.kek_for_year(year)
     except KeyUnavailable:
-        raise InvalidInput([{"row": None, "field": "date", "message": "this academic year is past retention: its registers are deleted"}]) from None
+        raise InvalidInput(
+            [
+                {
+                    "row": None,
+                    "field": "date",
+                    "message": "this academic year is past retention: its registers are deleted",
+                }
+            ]
+        ) from None
     rows = register.rows
 
     def identity(n: int) -> Identity:
@@ -237,8 +292,18 @@ def _store_identities(db: Session, keys: Keys, register: _Register, year: int, d
     now = utcnow()
     fresh = [n for n in changed if pupil_ids[n] not in existing_keys]
     sealed = seal_new_identities([identity(n) for n in fresh], [pupil_ids[n] for n in fresh], year, kek)
-    inserted = repo.insert_data_keys(db, year, kek_id, now, [(pupil_ids[n], wrapped) for n, (wrapped, _) in zip(fresh, sealed, strict=True)])
-    stored = [(pupil_ids[n], ciphertext, digests[n]) for n, (_, ciphertext) in zip(fresh, sealed, strict=True) if pupil_ids[n] in inserted]
+    inserted = repo.insert_data_keys(
+        db,
+        year,
+        kek_id,
+        now,
+        [(pupil_ids[n], wrapped) for n, (wrapped, _) in zip(fresh, sealed, strict=True)],
+    )
+    stored = [
+        (pupil_ids[n], ciphertext, digests[n])
+        for n, (_, ciphertext) in zip(fresh, sealed, strict=True)
+        if pupil_ids[n] in inserted
+    ]
     # Everyone else has a data key for the year: their identity is encrypted under it. That includes
     # a pupil on two schools' rolls whose other register stored a key between our read and our insert.
     rekeyed = [n for n in changed if pupil_ids[n] not in inserted]
@@ -277,8 +342,9 @@ def _store_marks_and_totals(
             if previous is not None:
                 before = moves[previous]
                 move = (*(a - b for a, b in zip(move[:6], before[:6], strict=True)), *move[6:])
-        register.append(make_register_row(
-            (pid, am, pm, row["year_group"], row["sen_status"], row["fsm_eligible"], *move)))
+        register.append(
+            make_register_row((pid, am, pm, row["year_group"], row["sen_status"], row["fsm_eligible"], *move))
+        )
     repo.store_register(db, urn, day, year, version, la_code, register)
     if not old:
         return
@@ -291,22 +357,38 @@ def _store_marks_and_totals(
                 codes[(pid, code)] -= 1
     repo.upsert_code_totals(db, urn, year, [(pid, code, n) for (pid, code), n in codes.items()])
     repo.subtract_enrolment_totals(
-        db, urn, year, [{"pupil_id": pid, **{f"sessions_{k}": -v for k, v in zip(_TOTAL_KEYS, moves[marks][:6], strict=True)}}
-                        for pid, marks in superseded.items()]
+        db,
+        urn,
+        year,
+        [
+            {
+                "pupil_id": pid,
+                **{f"sessions_{k}": -v for k, v in zip(_TOTAL_KEYS, moves[marks][:6], strict=True)},
+            }
+            for pid, marks in superseded.items()
+        ],
     )
     repo.prune_code_totals(db, urn, year)
 
 
-def _update_roster(db: Session, urn: int, day: dt.date, year: int, register: _Register,
-                   old: list[tuple[str, str, str]]) -> None:
+def _update_roster(
+    db: Session, urn: int, day: dt.date, year: int, register: _Register, old: list[tuple[str, str, str]]
+) -> None:
     """Move the school's roster for the year by the register, less the version it supersedes, under
     the roster row's lock: stage 1 of the packed storage, written beside the enrolments."""
     kept = rosters.lock(db, urn, year)
     roster = kept if kept is not None else Roster(year)
-    changed = apply_register(roster, day, [
-        (pid, digest, row["year_group"], row["sen_status"], row["fsm_eligible"], row["am"], row["pm"])
-        for pid, digest, row in zip(register.pupil_ids, register.identity_digests, register.rows, strict=True)
-    ], old)
+    changed = apply_register(
+        roster,
+        day,
+        [
+            (pid, digest, row["year_group"], row["sen_status"], row["fsm_eligible"], row["am"], row["pm"])
+            for pid, digest, row in zip(
+                register.pupil_ids, register.identity_digests, register.rows, strict=True
+            )
+        ],
+        old,
+    )
     rosters.save(db, urn, roster, changed, new=kept is None)
 
 

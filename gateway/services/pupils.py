@@ -72,7 +72,9 @@ def resolve_window(start: dt.date | None, end: dt.date | None) -> tuple[dt.date,
     if start_ > end_:
         raise InvalidInput([{"row": None, "field": "from", "message": "the window starts after it ends"}])
     if academic_year_of(start_) != year:
-        raise InvalidInput([{"row": None, "field": "from", "message": "the window must lie within one academic year"}])
+        raise InvalidInput(
+            [{"row": None, "field": "from", "message": "the window must lie within one academic year"}]
+        )
     return start_, end_, start is None and (end is None or end >= today)
 
 
@@ -93,7 +95,12 @@ def decrypt_identities(db: Session, keys: Keys, year: int, pupil_ids: list[str])
 
 
 def list_pupils(
-    sessions: sessionmaker[Session], keys: Keys, principal: Principal, urn: int, start: dt.date | None, end: dt.date | None
+    sessions: sessionmaker[Session],
+    keys: Keys,
+    principal: Principal,
+    urn: int,
+    start: dt.date | None,
+    end: dt.date | None,
 ) -> PupilList:
     access.authorise(sessions, principal, PUPILS_VIEW, Target(urn=urn))
     start_, end_, whole_year = resolve_window(start, end)
@@ -103,14 +110,26 @@ def list_pupils(
             raise NotFound(f"school {urn} is not in the register of schools")
         enrolments = {e.pupil_id: e for e in repo.school_enrolments(db, urn, year)}
         if whole_year:
-            totals = {pid: (e.sessions_present, e.sessions_aea, e.sessions_authorised, e.sessions_unauthorised)
-                      for pid, e in enrolments.items()}
+            totals = {
+                pid: (e.sessions_present, e.sessions_aea, e.sessions_authorised, e.sessions_unauthorised)
+                for pid, e in enrolments.items()
+            }
         else:
-            totals = {r.pupil_id: (int(r.sessions_present), int(r.sessions_aea), int(r.sessions_authorised), int(r.sessions_unauthorised))
-                      for r in repo.window_totals_for_school(db, urn, start_, end_, codes_by_class())}
+            totals = {
+                r.pupil_id: (
+                    int(r.sessions_present),
+                    int(r.sessions_aea),
+                    int(r.sessions_authorised),
+                    int(r.sessions_unauthorised),
+                )
+                for r in repo.window_totals_for_school(db, urn, start_, end_, codes_by_class())
+            }
         identities = decrypt_identities(db, keys, year, sorted(totals))
         pupils = []
-        for pid in sorted(totals, key=lambda p: (identities[p].surname, identities[p].forename) if p in identities else ("", "")):
+        for pid in sorted(
+            totals,
+            key=lambda p: (identities[p].surname, identities[p].forename) if p in identities else ("", ""),
+        ):
             e = enrolments.get(pid)
             ident = identities.get(pid)
             if e is None or ident is None:
@@ -118,18 +137,33 @@ def list_pupils(
             present, aea, auth, unauth = totals[pid]
             possible = present + aea + auth + unauth
             absent = auth + unauth
-            pupils.append(PupilTotals(
-                upn=ident.upn, forename=ident.forename, surname=ident.surname,
-                date_of_birth=ident.date_of_birth, year_group=e.year_group, sen_status=e.sen_status,
-                fsm_eligible=e.fsm_eligible, sessions_possible=possible, sessions_present=present,
-                sessions_approved_educational_activity=aea, sessions_authorised_absence=auth,
-                sessions_unauthorised_absence=unauth,
-                attendance_rate=attendance_rate(present + aea, possible) if possible else None,
-                persistent_absence=possible > 0 and absent * 10 >= possible,
-                severe_absence=possible > 0 and absent * 2 >= possible,
-            ))
-        index = audit.record(db, audit.new_event(
-            principal, "pupils.viewed", subject_org_ids=[str(urn)], record_count=len(pupils),
-            details={"urn": urn, "from": start_.isoformat(), "to": end_.isoformat()},
-        ))
+            pupils.append(
+                PupilTotals(
+                    upn=ident.upn,
+                    forename=ident.forename,
+                    surname=ident.surname,
+                    date_of_birth=ident.date_of_birth,
+                    year_group=e.year_group,
+                    sen_status=e.sen_status,
+                    fsm_eligible=e.fsm_eligible,
+                    sessions_possible=possible,
+                    sessions_present=present,
+                    sessions_approved_educational_activity=aea,
+                    sessions_authorised_absence=auth,
+                    sessions_unauthorised_absence=unauth,
+                    attendance_rate=attendance_rate(present + aea, possible) if possible else None,
+                    persistent_absence=possible > 0 and absent * 10 >= possible,
+                    severe_absence=possible > 0 and absent * 2 >= possible,
+                )
+            )
+        index = audit.record(
+            db,
+            audit.new_event(
+                principal,
+                "pupils.viewed",
+                subject_org_ids=[str(urn)],
+                record_count=len(pupils),
+                details={"urn": urn, "from": start_.isoformat(), "to": end_.isoformat()},
+            ),
+        )
     return PupilList(urn=urn, from_=start_, to=end_, pupils=pupils, audit_index=index)

@@ -172,7 +172,9 @@ def _valid_upns(upns: tuple[str, ...] | None) -> list[str]:
     if upns is None:
         return []
     if len(upns) > MAX_NAMED_PUPILS:
-        raise InvalidInput([{"row": None, "field": "upns", "message": f"at most {MAX_NAMED_PUPILS} UPNs per request"}])
+        raise InvalidInput(
+            [{"row": None, "field": "upns", "message": f"at most {MAX_NAMED_PUPILS} UPNs per request"}]
+        )
     errors = []
     clean = []
     for i, raw in enumerate(upns, start=1):
@@ -185,24 +187,39 @@ def _valid_upns(upns: tuple[str, ...] | None) -> list[str]:
     return clean
 
 
-def explain(catalogue: Catalogue, requester: Requester, request: ReleaseRequest, facts: RequestFacts) -> Decision:
+def explain(
+    catalogue: Catalogue, requester: Requester, request: ReleaseRequest, facts: RequestFacts
+) -> Decision:
     """The decision without touching pupil data (for `gateway policy explain`)."""
     return decide(catalogue, requester, request, facts, now=dt.datetime.now(dt.UTC))
 
 
 def _deny_event(principal: Principal, decision: Decision, request: ReleaseRequest) -> Any:
     return audit.new_event(
-        principal, "release.decided", purpose=request.purpose, decision="deny", reasons=list(decision.reasons),
-        subject_org_ids=[str(u) for u in (request.schools or ())], record_count=0,
-        details={"policy_version": decision.policy_version, "policy_hash": decision.policy_hash,
-                 "schools": list(request.schools or ()), "named_pupils": len(request.upns or ()),
-                 "from": request.from_date.isoformat() if request.from_date else None,
-                 "to": request.to_date.isoformat() if request.to_date else None},
+        principal,
+        "release.decided",
+        purpose=request.purpose,
+        decision="deny",
+        reasons=list(decision.reasons),
+        subject_org_ids=[str(u) for u in (request.schools or ())],
+        record_count=0,
+        details={
+            "policy_version": decision.policy_version,
+            "policy_hash": decision.policy_hash,
+            "schools": list(request.schools or ()),
+            "named_pupils": len(request.upns or ()),
+            "from": request.from_date.isoformat() if request.from_date else None,
+            "to": request.to_date.isoformat() if request.to_date else None,
+        },
     )
 
 
 def create_release(
-    sessions: sessionmaker[Session], keys: Keys, catalogue: Catalogue, principal: Principal, request: ReleaseRequest
+    sessions: sessionmaker[Session],
+    keys: Keys,
+    catalogue: Catalogue,
+    principal: Principal,
+    request: ReleaseRequest,
 ) -> ReleaseMade:
     upns = _valid_upns(request.upns)
     now = dt.datetime.now(dt.UTC)
@@ -212,20 +229,27 @@ def create_release(
         if not decision.allow:
             audit.record(db, _deny_event(principal, decision, request))
     if not decision.allow:
-        log.info("release_denied", purpose=request.purpose, reasons=[r.split(":")[0] for r in decision.reasons])
+        log.info(
+            "release_denied", purpose=request.purpose, reasons=[r.split(":")[0] for r in decision.reasons]
+        )
         raise Forbidden(list(decision.reasons))
     assert decision.obligations is not None
     obligations = decision.obligations
 
     # Reads first, in a transaction of their own that takes no lock; then the writes, in a short one.
     with rrepo.reading(sessions) as db:
-        named_ids = {make_pupil_id(u, keys.pupil_id_key) for u in upns} if obligations.scope.named_pupils else None
+        named_ids = (
+            {make_pupil_id(u, keys.pupil_id_key) for u in upns} if obligations.scope.named_pupils else None
+        )
         selected, withheld_consent, withheld_objection, identities = gather(db, keys, obligations, named_ids)
     fields = list(obligations.output_fields)
     released = list(dict.fromkeys(s.pupil_id for s in selected))  # each pupil once, in release order
     recipient, year = obligations.recipient.key, obligations.academic_year
-    refs = (dict(zip(released, make_pupil_refs(released, recipient, year, keys.pupil_ref_key), strict=True))
-            if "pupil_ref" in fields else {})
+    refs = (
+        dict(zip(released, make_pupil_refs(released, recipient, year, keys.pupil_ref_key), strict=True))
+        if "pupil_ref" in fields
+        else {}
+    )
 
     def ref(pid: str, to: str, academic_year: int) -> str:
         if (to, academic_year) == (recipient, year) and pid in refs:
@@ -235,44 +259,88 @@ def create_release(
     records = apply_obligations(obligations, selected, identity_of=identities.__getitem__, pupil_ref=ref)
     release_id = "rel_" + uuid.uuid4().hex
     event = audit.new_event(
-        principal, "release.decided", purpose=obligations.purpose, decision="allow", reasons=list(decision.reasons),
-        subject_org_ids=sorted({str(s.school_urn) for s in selected if s.school_urn} | ({obligations.scope.la_code} if obligations.scope.la_code else set())),
-        record_count=len(records), release_id=release_id,
+        principal,
+        "release.decided",
+        purpose=obligations.purpose,
+        decision="allow",
+        reasons=list(decision.reasons),
+        subject_org_ids=sorted(
+            {str(s.school_urn) for s in selected if s.school_urn}
+            | ({obligations.scope.la_code} if obligations.scope.la_code else set())
+        ),
+        record_count=len(records),
+        release_id=release_id,
         pupil_refs=sorted(set(audit_pseudonyms(released, keys.audit_key_for_year(year)))) if released else [],
-        details={"fields": fields, "expires_at": obligations.expires_at.isoformat(),
-                 "from": obligations.window.from_date.isoformat(), "to": obligations.window.to_date.isoformat(),
-                 "criterion": obligations.criterion.value, "withheld_consent": withheld_consent,
-                 "withheld_objection": withheld_objection, "policy_version": decision.policy_version,
-                 "policy_hash": decision.policy_hash, "schools": list(obligations.scope.school_urns or ()),
-                 "named_pupils": len(upns)},
+        details={
+            "fields": fields,
+            "expires_at": obligations.expires_at.isoformat(),
+            "from": obligations.window.from_date.isoformat(),
+            "to": obligations.window.to_date.isoformat(),
+            "criterion": obligations.criterion.value,
+            "withheld_consent": withheld_consent,
+            "withheld_objection": withheld_objection,
+            "policy_version": decision.policy_version,
+            "policy_hash": decision.policy_hash,
+            "schools": list(obligations.scope.school_urns or ()),
+            "named_pupils": len(upns),
+        },
     )
     # The release and its pupils' references are written first and the audit event last, as the transaction's
     # last step, so that the log's append lock is held only from there to the commit; the records
     # leave only after the commit, with the event (flushed to disk after the lock
     # is given up: gateway.db.session.transaction).
     with transaction(sessions, locks_before_flush=True) as db:
-        rrepo.insert_release(db, {
-            "id": release_id, "purpose": obligations.purpose, "recipient_org_type": obligations.recipient.org_type,
-            "recipient_org_id": obligations.recipient.org_id, "requested_by": principal.sub,
-            "criterion": obligations.criterion.value, "window_from": obligations.window.from_date,
-            "window_to": obligations.window.to_date, "academic_year": obligations.academic_year,
-            "fields": json.dumps(fields), "justification": (request.justification or "").strip()[:2000],
-            "record_count": len(records), "withheld_consent": withheld_consent, "withheld_objection": withheld_objection,
-            "policy_version": decision.policy_version, "policy_hash": decision.policy_hash, "created_at": now,
-            "expires_at": obligations.expires_at, "audit_index": -1,
-        }, list(refs.items()))
+        rrepo.insert_release(
+            db,
+            {
+                "id": release_id,
+                "purpose": obligations.purpose,
+                "recipient_org_type": obligations.recipient.org_type,
+                "recipient_org_id": obligations.recipient.org_id,
+                "requested_by": principal.sub,
+                "criterion": obligations.criterion.value,
+                "window_from": obligations.window.from_date,
+                "window_to": obligations.window.to_date,
+                "academic_year": obligations.academic_year,
+                "fields": json.dumps(fields),
+                "justification": (request.justification or "").strip()[:2000],
+                "record_count": len(records),
+                "withheld_consent": withheld_consent,
+                "withheld_objection": withheld_objection,
+                "policy_version": decision.policy_version,
+                "policy_hash": decision.policy_hash,
+                "created_at": now,
+                "expires_at": obligations.expires_at,
+                "audit_index": -1,
+            },
+            list(refs.items()),
+        )
         index = audit.record(db, event)
         rrepo.set_release_audit_index(db, release_id, index)
-    log.info("release_made", purpose=obligations.purpose, records=len(records), audit_index=index,
-             withheld_consent=withheld_consent, withheld_objection=withheld_objection)
+    log.info(
+        "release_made",
+        purpose=obligations.purpose,
+        records=len(records),
+        audit_index=index,
+        withheld_consent=withheld_consent,
+        withheld_objection=withheld_objection,
+    )
     return ReleaseMade(
-        release_id=release_id, purpose=obligations.purpose,
+        release_id=release_id,
+        purpose=obligations.purpose,
         recipient=Recipient(obligations.recipient.org_type, obligations.recipient.org_id),
-        created_at=now, expires_at=obligations.expires_at, policy_version=decision.policy_version,
-        policy_hash=decision.policy_hash, from_date=obligations.window.from_date,
+        created_at=now,
+        expires_at=obligations.expires_at,
+        policy_version=decision.policy_version,
+        policy_hash=decision.policy_hash,
+        from_date=obligations.window.from_date,
         to_date=obligations.window.to_date,
-        fields=fields, records=records, record_count=len(records), audit_index=index,
-        acknowledgement=obligations.acknowledgement, reasons=list(decision.reasons),
+        fields=fields,
+        records=records,
+        record_count=len(records),
+        audit_index=index,
+        acknowledgement=obligations.acknowledgement,
+        reasons=list(decision.reasons),
     )
 
 
@@ -295,7 +363,9 @@ def gather(db: Session, keys: Keys, obligations: Obligations, named_ids: set[str
     # criterion and judges each enrolment on its own, so this equals select(..., consented, objected)
     # and also yields the counts withheld (tests/unit/test_consent_rules.py checks the equivalence).
     everyone = {t.pupil_id for t in totals}
-    meeting = select(obligations, totals, marks, named_pupil_ids=named_ids, consented=everyone, objected=set())
+    meeting = select(
+        obligations, totals, marks, named_pupil_ids=named_ids, consented=everyone, objected=set()
+    )
     selected, withheld_consent, withheld_objection = _apply_consent(obligations, meeting, consented, objected)
     identities = _identities_if_needed(db, keys, obligations, [s.pupil_id for s in selected])
     if len(identities) < len({s.pupil_id for s in selected}) and _keeps_identifiers(obligations):
@@ -305,14 +375,22 @@ def gather(db: Session, keys: Keys, obligations: Obligations, named_ids: set[str
 
 
 def _not_counted() -> tuple[dt.date, list[str], list[str]]:
-    """(the date the 2024 code set came in, the codes that are no possible session from then on, and before)."""
+    """(the date the 2024 code set came in, the codes that are no possible session from then on, and
+    before)."""
+
     def listed(codes: dict[str, StatClass]) -> list[str]:
         return sorted(code for code, cls in codes.items() if not is_possible(cls))
 
-    return CODES_2024_IN_FORCE, listed(codes_in_force(CODES_2024_IN_FORCE)), listed(codes_in_force(CODES_2024_IN_FORCE - dt.timedelta(days=1)))
+    return (
+        CODES_2024_IN_FORCE,
+        listed(codes_in_force(CODES_2024_IN_FORCE)),
+        listed(codes_in_force(CODES_2024_IN_FORCE - dt.timedelta(days=1))),
+    )
 
 
-def _gather(db: Session, obligations: Obligations, named_ids: set[str] | None) -> tuple[list[EnrolmentTotals], list[Mark]]:
+def _gather(
+    db: Session, obligations: Obligations, named_ids: set[str] | None
+) -> tuple[list[EnrolmentTotals], list[Mark]]:
     """Read exactly the scope of the decision: the LA (and named schools) or the named pupils; and of
     them, for a threshold criterion, only the enrolments that can meet it (the core judges again)."""
     scope, window, criterion = obligations.scope, obligations.window, obligations.criterion
@@ -320,9 +398,17 @@ def _gather(db: Session, obligations: Obligations, named_ids: set[str] | None) -
     if criterion is Criterion.PENALTY_NOTICE_THRESHOLD:
         assert la is not None
         return rrepo.penalty_notice_candidates(
-            db, window.from_date, window.to_date, la_code=la, urns=urns, codes=sorted(PENALTY_NOTICE_CODES),
-            sessions=PENALTY_NOTICE_SESSIONS, school_weeks=PENALTY_NOTICE_SCHOOL_WEEKS, classes=codes_by_class(),
-            not_counted=_not_counted())
+            db,
+            window.from_date,
+            window.to_date,
+            la_code=la,
+            urns=urns,
+            codes=sorted(PENALTY_NOTICE_CODES),
+            sessions=PENALTY_NOTICE_SESSIONS,
+            school_weeks=PENALTY_NOTICE_SCHOOL_WEEKS,
+            classes=codes_by_class(),
+            not_counted=_not_counted(),
+        )
     # Windows of the other criteria lie inside one academic year (policies.decide): enrolments whose
     # registers all fall in the window take their running totals, the rest are summed from the marks.
     year = obligations.academic_year
@@ -331,11 +417,29 @@ def _gather(db: Session, obligations: Obligations, named_ids: set[str] | None) -
         ids = sorted(named_ids or ())
         if not ids:
             return [], []
-        return rrepo.window_totals(db, window.from_date, window.to_date, codes_by_class(), academic_year=inside, pupil_ids=ids,
-                                   year_group=TRANSITION_YEAR_GROUP), []
-    threshold = {Criterion.PERSISTENT_ABSENCE: PERSISTENT_ABSENCE_PERCENT, Criterion.SEVERE_ABSENCE: SEVERE_ABSENCE_PERCENT}[criterion]
-    return rrepo.window_totals(db, window.from_date, window.to_date, codes_by_class(), academic_year=inside, la_code=la,
-                               urns=urns, min_absence_percent=threshold), []
+        return rrepo.window_totals(
+            db,
+            window.from_date,
+            window.to_date,
+            codes_by_class(),
+            academic_year=inside,
+            pupil_ids=ids,
+            year_group=TRANSITION_YEAR_GROUP,
+        ), []
+    threshold = {
+        Criterion.PERSISTENT_ABSENCE: PERSISTENT_ABSENCE_PERCENT,
+        Criterion.SEVERE_ABSENCE: SEVERE_ABSENCE_PERCENT,
+    }[criterion]
+    return rrepo.window_totals(
+        db,
+        window.from_date,
+        window.to_date,
+        codes_by_class(),
+        academic_year=inside,
+        la_code=la,
+        urns=urns,
+        min_absence_percent=threshold,
+    ), []
 
 
 def _consent_sets(db: Session, obligations: Obligations, pupil_ids: list[str]) -> tuple[set[str], set[str]]:
@@ -361,7 +465,9 @@ def _keeps_identifiers(obligations: Obligations) -> bool:
     return not _IDENTIFIER_FIELDS.isdisjoint(obligations.output_fields)
 
 
-def _identities_if_needed(db: Session, keys: Keys, obligations: Obligations, pupil_ids: list[str]) -> dict[str, Identity]:
+def _identities_if_needed(
+    db: Session, keys: Keys, obligations: Obligations, pupil_ids: list[str]
+) -> dict[str, Identity]:
     """Decrypt identifiers only when a field of the purpose keeps one, and only for released pupils."""
     if not _keeps_identifiers(obligations) or not pupil_ids:
         return {}
@@ -381,15 +487,26 @@ def status_of(release: Release, now: dt.datetime) -> str:
 
 def release_metadata(release: Release, now: dt.datetime) -> ReleaseMetadata:
     return ReleaseMetadata(
-        release_id=release.id, purpose=release.purpose,
+        release_id=release.id,
+        purpose=release.purpose,
         recipient=Recipient(release.recipient_org_type, release.recipient_org_id),
-        created_at=release.created_at, expires_at=release.expires_at, policy_version=release.policy_version,
-        policy_hash=release.policy_hash, criterion=release.criterion, from_date=release.window_from,
-        to_date=release.window_to, fields=json.loads(release.fields), record_count=release.record_count,
-        withheld_consent=release.withheld_consent, withheld_objection=release.withheld_objection,
-        audit_index=release.audit_index, status=status_of(release, now),
-        deleted_at=release.deleted_at, deletion_attested_by=release.deletion_attested_by,
-        justification=release.justification, requested_by=release.requested_by,
+        created_at=release.created_at,
+        expires_at=release.expires_at,
+        policy_version=release.policy_version,
+        policy_hash=release.policy_hash,
+        criterion=release.criterion,
+        from_date=release.window_from,
+        to_date=release.window_to,
+        fields=json.loads(release.fields),
+        record_count=release.record_count,
+        withheld_consent=release.withheld_consent,
+        withheld_objection=release.withheld_objection,
+        audit_index=release.audit_index,
+        status=status_of(release, now),
+        deleted_at=release.deleted_at,
+        deletion_attested_by=release.deletion_attested_by,
+        justification=release.justification,
+        requested_by=release.requested_by,
     )
 
 
@@ -405,12 +522,20 @@ def get_release(sessions: sessionmaker[Session], principal: Principal, release_i
         # Release ids are random 128-bit names: telling "not yours" (403, recorded) from "absent" (404)
         # gives nobody a way to find another organisation's releases.
         target, meta = _recipient(release), release_metadata(release, utcnow())
-    access.authorise(sessions, principal, RELEASE_VIEW, target,
-                     purpose=meta.purpose, release_id=release_id)
+    access.authorise(sessions, principal, RELEASE_VIEW, target, purpose=meta.purpose, release_id=release_id)
     with transaction(sessions) as db:
-        audit.record(db, audit.new_event(
-            principal, "release.viewed", purpose=meta.purpose, decision="allow", release_id=release_id,
-            record_count=0, subject_org_ids=[meta.recipient.org_id]))
+        audit.record(
+            db,
+            audit.new_event(
+                principal,
+                "release.viewed",
+                purpose=meta.purpose,
+                decision="allow",
+                release_id=release_id,
+                record_count=0,
+                subject_org_ids=[meta.recipient.org_id],
+            ),
+        )
     return meta
 
 
@@ -433,8 +558,9 @@ def attest_deletion(
         if release is None:
             raise NotFound("no such release")
         target, purpose = _recipient(release), release.purpose
-    access.authorise(sessions, principal, RELEASE_ATTEST_DELETION, target,
-                     purpose=purpose, release_id=release_id)
+    access.authorise(
+        sessions, principal, RELEASE_ATTEST_DELETION, target, purpose=purpose, release_id=release_id
+    )
     with transaction(sessions) as db:
         release = rrepo.get_release(db, release_id)
         if release is None:
@@ -442,10 +568,18 @@ def attest_deletion(
         if release.deleted_at is not None:
             raise Conflict("the deletion of this release was already attested")
         rrepo.attest_deletion(db, release_id, now, principal.sub)
-        audit.record(db, audit.new_event(
-            principal, "release.deleted", purpose=release.purpose, release_id=release_id, record_count=release.record_count,
-            subject_org_ids=[release.recipient_org_id], details={"expires_at": release.expires_at.isoformat(),
-                                                                 "overdue": release.expires_at <= now}))
+        audit.record(
+            db,
+            audit.new_event(
+                principal,
+                "release.deleted",
+                purpose=release.purpose,
+                release_id=release_id,
+                record_count=release.record_count,
+                subject_org_ids=[release.recipient_org_id],
+                details={"expires_at": release.expires_at.isoformat(), "overdue": release.expires_at <= now},
+            ),
+        )
         release.deleted_at, release.deletion_attested_by = now, principal.sub
         return release_metadata(release, now)
 
@@ -458,9 +592,16 @@ def list_releases(
     now = utcnow()
     with transaction(sessions) as db:
         rows = rrepo.list_releases(db, status, now, recipient, limit)
-        audit.record(db, audit.new_event(
-            principal, "releases.listed", decision="allow", record_count=len(rows),
-            details={"status": status, "scope": decision.scope}))
+        audit.record(
+            db,
+            audit.new_event(
+                principal,
+                "releases.listed",
+                decision="allow",
+                record_count=len(rows),
+                details={"status": status, "scope": decision.scope},
+            ),
+        )
         return ReleaseListing(status, [release_metadata(r, now) for r in rows])
 
 
@@ -474,18 +615,35 @@ def resolve_ref(
         if found is None or year is None:
             raise NotFound("no pupil of this school has that pupil_ref")
         pid, release = found
-        identity = decrypt_identities(db, keys, release.academic_year, [pid]).get(pid) or decrypt_identities(db, keys, year, [pid]).get(pid)
+        identity = decrypt_identities(db, keys, release.academic_year, [pid]).get(pid) or decrypt_identities(
+            db, keys, year, [pid]
+        ).get(pid)
         try:  # the release's pupils are named in the log under its academic year's audit key
             audit_ref = audit_pseudonym(pid, keys.audit_key_for_year(release.academic_year))
         except KeyUnavailable:
             identity = None
         if identity is None:
             raise NotFound("the identifiers behind this pupil_ref are past retention")
-        index = audit.record(db, audit.new_event(
-            principal, "pupil_ref.resolved", purpose=release.purpose, release_id=release.id, record_count=1,
-            subject_org_ids=[str(urn), release.recipient_org_id], pupil_refs=[audit_ref]))
+        index = audit.record(
+            db,
+            audit.new_event(
+                principal,
+                "pupil_ref.resolved",
+                purpose=release.purpose,
+                release_id=release.id,
+                record_count=1,
+                subject_org_ids=[str(urn), release.recipient_org_id],
+                pupil_refs=[audit_ref],
+            ),
+        )
     return ResolvedRef(
-        pupil_ref=pupil_ref, upn=identity.upn, forename=identity.forename, surname=identity.surname,
-        date_of_birth=identity.date_of_birth, release_id=release.id, purpose=release.purpose,
-        recipient=Recipient(release.recipient_org_type, release.recipient_org_id), audit_index=index,
+        pupil_ref=pupil_ref,
+        upn=identity.upn,
+        forename=identity.forename,
+        surname=identity.surname,
+        date_of_birth=identity.date_of_birth,
+        release_id=release.id,
+        purpose=release.purpose,
+        recipient=Recipient(release.recipient_org_type, release.recipient_org_id),
+        audit_index=index,
     )

@@ -92,7 +92,14 @@ def _schedule_years(catalogue: Catalogue, item_id: str) -> int:
 
 def years_past_retention(years: list[int], register_years: int, as_of: dt.date) -> list[int]:
     """Academic years whose registers' retention ended before `as_of`."""
-    return [y for y in years if add_years(dt.datetime.combine(academic_year_end(y), dt.time(23, 59, 59), dt.UTC), register_years).date() < as_of]
+    return [
+        y
+        for y in years
+        if add_years(
+            dt.datetime.combine(academic_year_end(y), dt.time(23, 59, 59), dt.UTC), register_years
+        ).date()
+        < as_of
+    ]
 
 
 def run(
@@ -118,16 +125,37 @@ def run(
             except MasterKeyNotRotated as exc:
                 # Deleting the year's key file alone would leave it readable in every backup of keys/:
                 # nothing of the year is deleted until the operator gives a new master key.
-                audit.record(db, audit.new_event(None, "retention.shred_refused", actor=SYSTEM_ACTOR,
-                                                 decision="deny", reasons=["master_key_not_rotated"],
-                                                 record_count=0, details={"academic_year": year}))
+                audit.record(
+                    db,
+                    audit.new_event(
+                        None,
+                        "retention.shred_refused",
+                        actor=SYSTEM_ACTOR,
+                        decision="deny",
+                        reasons=["master_key_not_rotated"],
+                        record_count=0,
+                        details={"academic_year": year},
+                    ),
+                )
                 summary.refused_years.append(RefusedYear(academic_year=year, reason=str(exc)))
                 log.warning("retention_shred_refused", academic_year=year, reason="master_key_not_rotated")
                 continue
             rrepo.delete_year(db, year)
-            audit.record(db, audit.new_event(None, "retention.shredded", actor=SYSTEM_ACTOR, record_count=counts["shredded_keys"],
-                                             details={"academic_year": year, **counts, **(rotation or {}),
-                                                      "year_key_destroyed": rotation is not None}))
+            audit.record(
+                db,
+                audit.new_event(
+                    None,
+                    "retention.shredded",
+                    actor=SYSTEM_ACTOR,
+                    record_count=counts["shredded_keys"],
+                    details={
+                        "academic_year": year,
+                        **counts,
+                        **(rotation or {}),
+                        "year_key_destroyed": rotation is not None,
+                    },
+                ),
+            )
         _add(summary, counts, year)
         if rotation is not None:
             retired = rotation["retired_master_key_ids"]
@@ -142,21 +170,45 @@ def run(
         if not dry_run:
             if expiring:
                 rrepo.mark_expired(db, [r.id for r in expiring], dt.datetime.now(dt.UTC))
-                audit.record(db, audit.new_event(None, "retention.releases_expired", actor=SYSTEM_ACTOR, record_count=len(expiring),
-                                                 subject_org_ids=sorted({r.recipient_org_id for r in expiring}),
-                                                 details={"release_ids": [r.id for r in expiring]}))
+                audit.record(
+                    db,
+                    audit.new_event(
+                        None,
+                        "retention.releases_expired",
+                        actor=SYSTEM_ACTOR,
+                        record_count=len(expiring),
+                        subject_org_ids=sorted({r.recipient_org_id for r in expiring}),
+                        details={"release_ids": [r.id for r in expiring]},
+                    ),
+                )
             if stale:
                 rrepo.delete_consents(db, stale)
-                audit.record(db, audit.new_event(None, "retention.consents_deleted", actor=SYSTEM_ACTOR, record_count=len(stale),
-                                                 details={"receipt_ids": stale}))
+                audit.record(
+                    db,
+                    audit.new_event(
+                        None,
+                        "retention.consents_deleted",
+                        actor=SYSTEM_ACTOR,
+                        record_count=len(stale),
+                        details={"receipt_ids": stale},
+                    ),
+                )
         summary.overdue_releases = [
-            OverdueRelease(release_id=r.id, purpose=r.purpose,
-                           recipient=f"{r.recipient_org_type}:{r.recipient_org_id}",
-                           expires_at=r.expires_at.isoformat())
+            OverdueRelease(
+                release_id=r.id,
+                purpose=r.purpose,
+                recipient=f"{r.recipient_org_type}:{r.recipient_org_id}",
+                expires_at=r.expires_at.isoformat(),
+            )
             for r in rrepo.overdue_releases(db, moment)
         ]
-    log.info("retention_run", dry_run=dry_run, shredded_years=summary.shredded_years,
-             expired=summary.expired_releases, overdue=len(summary.overdue_releases))
+    log.info(
+        "retention_run",
+        dry_run=dry_run,
+        shredded_years=summary.shredded_years,
+        expired=summary.expired_releases,
+        overdue=len(summary.overdue_releases),
+    )
     return summary
 
 
@@ -175,10 +227,20 @@ async def retention_daily(runtime: Runtime) -> AsyncIterator[None]:
         await asyncio.sleep(settings.retention_first_run_seconds)
         while True:
             try:
-                summary = await asyncio.to_thread(run, runtime.sessions, runtime.keys, runtime.catalogue,
-                                                  as_of=dt.date.today(), dry_run=False)
-                log.info("retention_daily_summary", expired=summary.expired_releases,
-                         overdue=len(summary.overdue_releases), shredded_years=summary.shredded_years)
+                summary = await asyncio.to_thread(
+                    run,
+                    runtime.sessions,
+                    runtime.keys,
+                    runtime.catalogue,
+                    as_of=dt.date.today(),
+                    dry_run=False,
+                )
+                log.info(
+                    "retention_daily_summary",
+                    expired=summary.expired_releases,
+                    overdue=len(summary.overdue_releases),
+                    shredded_years=summary.shredded_years,
+                )
             except Exception as exc:  # keep serving; the next day's run tries again
                 log.error("retention_daily_failed", error_type=type(exc).__name__)
             await asyncio.sleep(settings.retention_interval_seconds)

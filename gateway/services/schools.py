@@ -55,17 +55,20 @@ def import_gias(sessions: sessionmaker[Session], path: Path,
         repo.upsert_schools(db, rows)
         after = repo.count_schools(db)
         # A school's new LA, phase or type moves its pupils between statistics cells.
-        moved = [r["urn"] for r in rows if r["urn"] in attributes and attributes[r["urn"]] != _attributes_of(r)]
+        moved = [
+            r["urn"] for r in rows if r["urn"] in attributes and attributes[r["urn"]] != _attributes_of(r)
+        ]
         refreshed = rollup.refresh_schools(db, moved)
         new = after - before
-        summary = GiasImport(read=len(records), stored=len(rows), new=new, updated=len(rows) - new,
-                             pupil_years_moved=refreshed)
-        audit.record(db, audit.new_event(None, "schools.imported", record_count=len(rows),
-                                         details=asdict(summary)))
+        summary = GiasImport(
+            read=len(records), stored=len(rows), new=new, updated=len(rows) - new, pupil_years_moved=refreshed
+        )
+        audit.record(
+            db, audit.new_event(None, "schools.imported", record_count=len(rows), details=asdict(summary))
+        )
     log.info("schools_imported", **asdict(summary))
     return summary
 
 
 def _attributes_of(row: dict[str, Any]) -> tuple[Any, ...]:
     return (row["la_code"], row["phase"], row["type_of_establishment"])
-

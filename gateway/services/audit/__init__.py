@@ -46,7 +46,13 @@ def new_event(
 ) -> AuditEvent:
     return AuditEvent(
         action=action,
-        actor=actor if actor is not None else (principal.actor() if principal else {"org_type": "operator", "org_id": "operator", "sub": "system"}),
+        actor=actor
+        if actor is not None
+        else (
+            principal.actor()
+            if principal
+            else {"org_type": "operator", "org_id": "operator", "sub": "system"}
+        ),
         occurred_at=dt.datetime.now(dt.UTC),
         purpose=purpose,
         decision=decision,
@@ -105,5 +111,11 @@ def record(db: Session, event: AuditEvent) -> int:
         # closed.
         log.error("audit_append_failed", action=event.action, error_type=type(exc).__name__)
         raise AuditAppendFailed() from exc
-    log.info("audit_recorded", action=event.action, index=index, decision=event.decision, records=event.record_count)
+    log.info(
+        "audit_recorded",
+        action=event.action,
+        index=index,
+        decision=event.decision,
+        records=event.record_count,
+    )
     return index
