@@ -3,7 +3,7 @@
 A pupil can have at most two sessions (AM and PM) on each day their school is open, so the most one
 pupil moves a session sum is twice the school days of the window. Counting every weekday instead
 (holidays included) made the noise of a December release about 1.4 times larger than it needed to be
-(issue 19). The days come from ``term_dates.toml``: published term dates, public data, the same for
+The days come from ``term_dates.toml``: published term dates, public data, the same for
 every neighbouring dataset, so the bound leaks nothing about any pupil. A year the file does not
 cover falls back to every weekday, which over-counts and so only costs accuracy.
 """

@@ -31,11 +31,11 @@ __all__ = [
 
 #: Bands of Year 6 attendance released to a receiving school, highest first, each with its lower
 #: bound in percent (included): 95+, 90-95, 50-90, <50. The 90% bound is the persistent-absence
-#: line (DfE, 10% of sessions missed) and 50% the severe-absence line (DESIGN.md, transition-y6-y7).
+#: line (DfE, 10% of sessions missed) and 50% the severe-absence line (docs/design.md, transition-y6-y7).
 ATTENDANCE_BANDS: tuple[tuple[int, str], ...] = ((95, "95+"), (90, "90-95"), (50, "50-90"), (0, "<50"))
 
 #: Rates are released to four decimal places (0.01 of a percentage point), rounded half up as DfE
-#: rounds ("roundFiveUp", attendance-data-dashboard global.R; DOMAIN.md 2.4).
+#: rounds ("roundFiveUp", attendance-data-dashboard global.R; docs/domain.md 2.4).
 RATE_QUANTUM = Decimal("0.0001")
 
 PupilRefFunction = Callable[[str, str, int], str]  # (pupil_id, recipient, academic_year) -> pupil_ref

@@ -1,6 +1,6 @@
 """Audit events: what the gateway did, for whom, why, and with what outcome.
 
-An event is written for every decision, allowed or denied, before any data leaves (DESIGN.md:
+An event is written for every decision, allowed or denied, before any data leaves (docs/design.md:
 "audit first, then data"). Its canonical bytes (`event_bytes`) are the entry of one Merkle leaf,
 so an event can never be changed afterwards without breaking every later tree head.
 
@@ -61,7 +61,7 @@ DECISIONS: Final = frozenset({"allow", "deny"})
 IDENTIFIER_KEYS: Final = frozenset({"upn", "forename", "surname", "dateofbirth", "name", "dob"})
 """Keys that name direct identifiers of a pupil, compared after lower-casing and dropping
 everything but letters and digits, so "date_of_birth", "dateOfBirth" and "Date-Of-Birth" are all
-caught. These are the direct identifiers DESIGN.md keeps out of the log: UPN, name, date of birth."""
+caught. These are the direct identifiers docs/design.md keeps out of the log: UPN, name, date of birth."""
 
 # A UPN is a check letter, 11 digits, and a final digit or letter (a temporary UPN). The shape is
 # matched as a token anywhere in a string, case-insensitively: a mistyped UPN with a wrong check

@@ -168,7 +168,7 @@ def verify_tree_head(head: TreeHead, public_keys: Mapping[str, Ed25519PublicKey]
 
 
 def head_to_json(head: TreeHead) -> dict[str, Any]:
-    """The published form (DESIGN.md "tree head"): hex root, RFC 3339 time, base64 signature."""
+    """The published form (docs/design.md "tree head"): hex root, RFC 3339 time, base64 signature."""
     return {
         "tree_size": head.tree_size,
         "root_hash": head.root_hash.hex(),

@@ -16,7 +16,7 @@ appends the leaf completing it (`new_nodes_on_append`), and read forever after.
 
 Every range whose MTH appears in an RFC 9162 root, audit path or consistency proof is made of at
 most ``log2(n) + 1`` such nodes (`complete_nodes`), and a whole proof needs ``O(log n)`` of
-them: at most 31 rows for ten million entries (measured over random indices and sizes). The
+them, a few dozen rows even for tens of millions of entries. The
 ``nodes_for_*`` functions list them up front, so the shell can fetch them in one query and hand
 the proof functions a lookup into the result; the arithmetic itself then takes well under a
 millisecond.

@@ -1,4 +1,4 @@
-"""Benchmark case-level releases (issue 3): an LA with 200 schools and about 60,000 pupils over a full
+"""Benchmark case-level releases: an LA with 200 schools and about 60,000 pupils over a full
 autumn term; p50/p99 latency of `la-targeting-support` and `la-penalty-notice` releases under 8
 concurrent requests. Target: p99 under 250 ms, with the cost independent of how many other LAs exist.
 

@@ -6,7 +6,7 @@
     python bench/stats.py --scale 0.1             # a tenth of England, for a quick look
     python bench/stats.py --to 2025-12-19 --baseline-repeats 0   # the autumn term, no baseline collapse
 
-What it measures (issue 8):
+What it measures:
 
 - load: the ``schools`` table is COPYed from `synthetic` (the DfE school counts, GIAS phases and
   types, per LA and phase); ``enrolments`` is generated inside PostgreSQL, one row per pupil and school,

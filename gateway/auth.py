@@ -43,7 +43,7 @@ MAX_TOKEN_CHARS = 16 * 1024
 OrgType = Literal["school", "la", "trust", "dfe", "operator"]
 Role = Literal["feed_submitter", "attendance_officer", "case_officer", "trust_officer", "dpo", "statistician"]
 
-#: What each organisation's `org_id` looks like (DESIGN.md, "Identity"): a school's six-digit URN, an
+#: What each organisation's `org_id` looks like (docs/design.md, "Identity"): a school's six-digit URN, an
 #: LA's three-digit code, a trust's GIAS group UID (digits), and one fixed id for DfE and the operator.
 _ORG_ID_SHAPES: dict[str, tuple[re.Pattern[str], str]] = {
     "school": (re.compile(r"[1-9][0-9]{5}"), "a six-digit URN"),

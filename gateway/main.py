@@ -40,7 +40,7 @@ class RequestContext:
 
     Plain ASGI rather than `@app.middleware("http")`: Starlette's BaseHTTPMiddleware runs the rest of
     the app in a task group with a memory stream per request, which cost about a millisecond of CPU
-    per request, a fifth of what a small register costs in all (issue 2)."""
+    per request, a fifth of what a small register costs in all."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -145,8 +145,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # Signs a tree head at least once per minute of audit activity (issue 5).
-        # Runs retention daily (issue 6); the first run waits a few minutes after start-up.
+        # Signs a tree head at least once per minute of audit activity (docs/design.md, "tree head").
+        # Runs retention daily; the first run waits a few minutes after start-up.
         signer = audit_log.head_signer(runtime.sessions, runtime.settings.data_dir)
         async with signer, retention_daily(runtime):
             yield

@@ -46,8 +46,8 @@ def build_runtime(settings: Settings) -> Runtime:
 #: Collections of the youngest generation wait for this many more container objects allocated than
 #: freed (CPython's default is 700). A release of 10,000 records or a 1,000-pupil register allocates
 #: hundreds of thousands of short-lived objects that reference counting frees anyway; at 700 the
-#: collector ran some 200 times per release and, every few releases, went through every object of the
-#: process (46-58 ms of a 290 ms release, measured in process on the releases bench database).
+#: collector ran hundreds of times per release and, every few releases, went through every object of
+#: the process, a large share of the release's time.
 GC_YOUNG_THRESHOLD = 50_000
 
 

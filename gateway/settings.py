@@ -10,7 +10,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Largest register body accepted: a 3,000-pupil school's day is about 600 KiB of JSON, so 10 MiB
-#: leaves ample headroom while bounding memory per request (issue 2).
+#: leaves ample headroom while bounding memory per request.
 MAX_BODY_BYTES = 10 * 1024 * 1024
 
 
@@ -25,7 +25,7 @@ class Settings(BaseSettings):
     jwt_audience: str = "attendance-gateway"
     policy_file: Path | None = None
 
-    # Beyond DESIGN.md's table: operational knobs with safe defaults.
+    # Beyond docs/design.md's table: operational knobs with safe defaults.
     env: Literal["dev", "production"] = "dev"
     master_key: SecretStr | None = Field(
         default=None,
@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     jwks_cache_seconds: int = 300
     retention_first_run_seconds: float = 300
     retention_interval_seconds: float = 24 * 3600
-    # Differentially private statistics (issue 8; DP-NOTES.md 5.2; issue 19). An academic year's one
+    # Differentially private statistics (docs/differential-privacy.md 5.2). An academic year's one
     # cap, for every consumer together, is the zCDP rho whose (epsilon, delta) equivalent is this,
     # never above the catalogue's ceiling; it is fixed in the year's ledger when first spent from, and
     # then only a DPO's approval changes it. Each consumer's share is spread over releases x
@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     stats_releases_per_year: int = Field(default=26, ge=1)
     stats_statistics_per_release: int = Field(default=8, ge=1)
     stats_mechanism: Literal["gaussian", "laplace"] = "gaussian"
-    # DfE's disclosure convention (DOMAIN.md 2.4): an LA-level cell backed by fewer schools than this
+    # DfE's disclosure convention (docs/domain.md 2.4): an LA-level cell backed by fewer schools than this
     # in the public register of schools is published as "c" (and one backed by none as "z"). Counted
     # from GIAS, never from the attendance data; the noise is drawn and paid for either way. 0: off.
     stats_min_schools_per_la_cell: int = Field(default=2, ge=0)

@@ -20,7 +20,7 @@ from typing import Final
 
 from policies.model import Requester
 
-#: The operator's DPO sees every organisation's records (DESIGN.md, "who").
+#: The operator's DPO sees every organisation's records (docs/design.md, "who").
 OPERATOR = "operator"
 
 REGISTER_SUBMIT: Final = "register.submit"

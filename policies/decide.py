@@ -33,7 +33,7 @@ from policies.model import (
 #: How far back the shell reads marks for the penalty-notice threshold when `from` is not given.
 #: Ten school weeks ending in mid-September reach back across the summer holiday and a half term,
 #: about 18 calendar weeks; 26 weeks covers every school calendar with room to spare. Only the
-#: sessions inside the ten school weeks are ever released. (Design assumption, see DESIGN.md.)
+#: sessions inside the ten school weeks are ever released. (Design assumption, see docs/design.md.)
 PENALTY_MARKS_LOOKBACK_WEEKS = 26
 
 _ORG_NAMES = {

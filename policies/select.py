@@ -1,7 +1,7 @@
 """Selection criteria: which enrolments a release is about. Pure functions over totals and marks.
 
 A pupil who moved school has one enrolment at each school, and each is judged on its own: DfE counts
-absence per enrolment (a pupil who changes school counts as two enrolments; DOMAIN.md 2.2), and an
+absence per enrolment (a pupil who changes school counts as two enrolments; docs/domain.md 2.2), and an
 LA's scope is the schools in its area, so it sees the enrolments at its schools and nothing of the
 pupil's time elsewhere. The penalty-notice threshold is judged per enrolment too, because it is the
 school and its LA that must consider a notice for absence from that school. The Year 6 summary is the
@@ -32,7 +32,7 @@ from schemas.records import EnrolmentTotals, Mark
 
 #: National penalty-notice framework from 19 August 2024: 10 sessions of unauthorised absence (codes
 #: G, N, O, U) within a rolling period of 10 school weeks; a school week is any week with at least one
-#: session (SI 2024/210 and "Working together to improve school attendance"; DOMAIN.md 3.1).
+#: session (SI 2024/210 and "Working together to improve school attendance"; docs/domain.md 3.1).
 PENALTY_NOTICE_SESSIONS = 10
 PENALTY_NOTICE_SCHOOL_WEEKS = 10
 

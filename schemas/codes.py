@@ -2,7 +2,7 @@
 
 Source: The School Attendance (Pupil Registration) (England) Regulations 2024 (SI 2024/208), reg 10,
 in force 19 August 2024; statistical classes verified against DfE's published year-to-date data
-(dfe-analytical-services/attendance-data-dashboard, EES_ytd_data.csv): see DOMAIN.md section 1.
+(dfe-analytical-services/attendance-data-dashboard, EES_ytd_data.csv): see docs/domain.md section 1.
 """
 
 from __future__ import annotations

@@ -70,7 +70,7 @@ EARLIEST_DOB = dt.date(1980, 1, 1)
 #: LA numbers created by local government reorganisations that python-stdnum's list of issuing LAs
 #: (stdnum.gb.upn) does not know yet: Dorset 838 and Bournemouth, Christchurch and Poole 839 (April
 #: 2019), North and West Northamptonshire 940 and 941 (April 2021), Cumberland 942 and Westmorland and
-#: Furness 943 (April 2023). All six are in DfE's 2025/26 attendance data (DOMAIN.md 5); without them
+#: Furness 943 (April 2023). All six are in DfE's 2025/26 attendance data (docs/domain.md 5); without them
 #: every register from those LAs' schools would be refused.
 LA_NUMBERS_SINCE_2019 = frozenset({838, 839, 940, 941, 942, 943})
 

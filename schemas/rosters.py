@@ -13,7 +13,7 @@ Each part is one numpy array, stored as one binary value (`pack`, `unpack`); the
 moves the totals of its pupils by its marks, less those of the version it supersedes
 (`apply_register`). `recount` counts the same from the stored marks, plainly, for the exactness check.
 
-This is stage 1 of the storage of issue 15: the rosters are kept beside the enrolment tables.
+For now the rosters are kept beside the enrolment tables, and the exactness check compares the two.
 """
 
 from __future__ import annotations

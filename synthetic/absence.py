@@ -17,7 +17,7 @@ from synthetic.rolls import _cohort_weights
 from synthetic.schools import _SCHOOL_EFFECT_SIGMA
 
 #: Absence relative to pupils without the characteristic: FSM-eligible pupils miss about twice as much,
-#: pupils with SEN support or an EHC plan 1.7 and 2.3 times (autumn 2024/25, DOMAIN.md section 5). The
+#: pupils with SEN support or an EHC plan 1.7 and 2.3 times (autumn 2024/25, docs/domain.md section 5). The
 #: ratios are shrunk (1.7, 1.5, 1.9) because they are combined multiplicatively and FSM and SEN overlap.
 _FSM_ABSENCE_RATIO = 1.7
 _SEN_ABSENCE_RATIO = {"N": 1.0, "K": 1.5, "E": 1.9}
@@ -164,7 +164,7 @@ _PRESENT_EVENTS = ("L", "B", "P", "V", "W")
 
 #: Share of pupils in severe absence (half their sessions or more) by phase at England's absence rate
 #: (assumption: DfE's daily data does not publish it; these give 2.3% overall, the 2023/24 census
-#: figure in DOMAIN.md section 5), scaled by the LA's absence relative to England's to the power 1.5.
+#: figure in docs/domain.md section 5), scaled by the LA's absence relative to England's to the power 1.5.
 #: A Beta fitted to the persistent-absence share alone has too thin a tail to produce them.
 _SEVERE_SHARE = {"Primary": 0.009, "Secondary": 0.038, "Special": 0.06}
 _SEVERE_LOW, _SEVERE_SPAN = 0.5, 0.35  # their propensity is uniform on 50%-85%
@@ -283,7 +283,7 @@ def _calibrate(mean: float, pa: float, cond: Sequence[float]) -> tuple[float, bo
 
 @functools.cache
 def _model(profile: LaProfile, window: int) -> _Model:
-    """Derive per-pupil drawing parameters from a published profile (cached: about 20 ms each)."""
+    """Derive per-pupil drawing parameters from a published profile (cached: each takes a while)."""
     shares = profile.code_shares
     phase = profile.phase
     m_all = sum(shares.get(c, 0.0) for c, k in CURRENT_CODES.items()

@@ -46,7 +46,7 @@ _TERMS: dict[int, tuple[tuple[dt.date, dt.date], ...]] = {
     ),
 }
 
-#: Pupil days a year: 190 days (380 sessions) is what maintained schools must meet (DOMAIN.md 2.1).
+#: Pupil days a year: 190 days (380 sessions) is what maintained schools must meet (docs/domain.md 2.1).
 _DAYS_PER_YEAR = 190
 
 

@@ -47,7 +47,7 @@ _COLUMN_CODES: dict[str, str] = {
 #: The DfE reason columns a profile carries, in the file's order.
 REASON_COLUMNS: tuple[str, ...] = tuple(_COLUMN_CODES)
 
-#: England's share of pupils eligible for free school meals (24.6% in January 2024, DOMAIN.md section 5).
+#: England's share of pupils eligible for free school meals (24.6% in January 2024, docs/domain.md section 5).
 _FSM_RATE_ENGLAND = 0.25
 
 

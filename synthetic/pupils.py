@@ -40,8 +40,8 @@ class SyntheticPupil:
     `absence_propensity` is the expected share of possible sessions missed (besides the codes a few
     pupils carry, `carrier_code`: C2, E, T or K) and `unauthorised_share` the part of it that is
     unauthorised. The underscored fields are precomputed so that a register row costs one random draw.
-    Treat it as read-only: it is not frozen only because frozen dataclasses cost 6 us more to build,
-    which is a minute over England's 8.8 million pupils.
+    Treat it as read-only: it is not frozen only because frozen dataclasses cost more to build, which
+    adds up over England's 8.8 million pupils.
     """
 
     upn: str

@@ -1,7 +1,7 @@
 """The console's web plumbing: the session cookie, CSRF tokens, templates and HTML error pages.
 
 The session cookie holds the identity provider's token itself, so that the gateway stays stateless
-(DESIGN.md "Shape": several workers behind a load balancer). The token is verified on every request
+(docs/design.md "Shape": several workers behind a load balancer). The token is verified on every request
 exactly as the API verifies a bearer token. Cookies are HttpOnly and SameSite=Strict; Secure unless the
 request is plain http to this machine (a developer's browser on http://localhost).
 

@@ -2,7 +2,7 @@
 
 `authorise` asks `policies.access` and, on a denial, appends the refusal to the audit log in a
 transaction of its own, commits it, and only then raises the 403: the refusal is on record even
-though the use case does nothing else (DESIGN.md, "a denial is audited as well"). An allowed
+though the use case does nothing else (docs/design.md, "a denial is audited as well"). An allowed
 decision costs nothing here; the use case records it with what it returns (counts, never who).
 
 A use case that learns a fact inside its own transaction (a school's status, a pupil's roll) leaves

@@ -24,7 +24,7 @@ down_revision = '0001'
 branch_labels = None
 depends_on = None
 
-#: Tables that no one may UPDATE, DELETE or TRUNCATE once written (issue 5).
+#: Tables that no one may UPDATE, DELETE or TRUNCATE once written.
 APPEND_ONLY_TABLES = (
     'audit_events', 'audit_event_orgs', 'audit_nodes', 'audit_tree_heads', 'audit_pupil_refs',
 )

@@ -5,7 +5,7 @@ same rows. On full pages each update writes the new row version on another page 
 each of the table's three indexes. With half of each page free, PostgreSQL updates on the same page
 without touching the indexes (a heap-only tuple), and prunes the old versions page by page without
 waiting for a vacuum. On the ingest bench (bench/ingest.py) this halves the database's cost of the
-totals upsert (issue 2). SQLite has no fillfactor: nothing to do there.
+totals upsert. SQLite has no fillfactor: nothing to do there.
 
 Pages written before this revision keep their packing until the table is rewritten (VACUUM FULL or
 CLUSTER in a maintenance window); new pages follow the setting at once.

@@ -1,4 +1,4 @@
-"""The pupil-year rollup and the statistics cells, kept at ingest (issue 8, DP-NOTES.md 5.1 stage 2).
+"""The pupil-year rollup and the statistics cells, kept at ingest (docs/differential-privacy.md 5.1, stage 2).
 
 A year-to-date statistic collapsed every enrolment of the year to one row per pupil at query time:
 tens of seconds at the scale of England. ``pupil_years`` keeps that row per pupil, and ``stats_cells``

@@ -1,6 +1,6 @@
 """One privacy ledger per academic year for every statistics consumer, and the noisy measurements.
 
-Issue 19. The budget was kept per organisation (``dfe:<org_id>``), so every DfE org id had a full
+The budget was kept per organisation (``dfe:<org_id>``), so every DfE org id had a full
 yearly cap. ``privacy_ledgers`` holds one row per academic year, its cap fixed when first spent from;
 ``privacy_spends.consumer`` now names the catalogue share drawn on (``dfe-statistics``) and the new
 ``requester`` the organisation that asked. ``stats_measurements`` keeps each published noisy vector so

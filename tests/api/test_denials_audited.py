@@ -30,7 +30,7 @@ from tests.conftest import Gateway
 from tests.e2e.seed import CAMDEN_PRIMARY, TOWER_HAMLETS_PRIMARY, World, seed
 from tests.factories import feed_json, pupil
 
-#: Who may use these without any role: DESIGN.md's "anyone" and "any authenticated user" routes, and
+#: Who may use these without any role: docs/design.md's "anyone" and "any authenticated user" routes, and
 #: the console's own machinery (sign-in, static files, the home page listing what the viewer may do).
 OPEN_TO_ALL = {
     ("GET", "/healthz"),

@@ -1,4 +1,4 @@
-"""Rosters kept by registers sent through the real HTTP API (stage 1 of issue 15): after a first
+"""Rosters kept by registers sent through the real HTTP API (the first stage of the packed storage): after a first
 register, a correction, a pupil leaving and rejoining and a pupil on two schools' rolls, each school's
 roster equals a recount of its stored marks and the enrolments kept beside it, and `gateway stats
 rebuild --check` says so; a planted difference makes it exit 1."""

@@ -397,7 +397,7 @@ def test_a_malformed_bundle_is_422_and_spends_nothing(make_gateway: Callable[...
 def test_persistent_and_severe_absence_are_refused_for_a_day_or_a_week_and_answered_for_four_weeks(
     make_gateway: Callable[..., Gateway],
 ) -> None:
-    """DOMAIN.md 2.3: DfE publishes persistent absence for term and year-to-date windows only. A week
+    """docs/domain.md 2.3: DfE publishes persistent absence for term and year-to-date windows only. A week
     is refused before any budget is touched; four weeks, or the year to date, are answered."""
     gw = with_registers(make_gateway())
     for measure in ("persistent_absence_rate", "severe_absence_rate"):
@@ -423,7 +423,7 @@ def test_persistent_and_severe_absence_are_refused_for_a_day_or_a_week_and_answe
 def test_la_cells_backed_by_one_school_in_the_register_are_c_and_by_none_are_z_at_no_extra_cost(
     make_gateway: Callable[..., Gateway],
 ) -> None:
-    """DfE's convention (DOMAIN.md 2.4), judged from the public register of schools, never from the
+    """DfE's convention (docs/domain.md 2.4), judged from the public register of schools, never from the
     attendance data: Camden has an open primary and an open secondary school, Tower Hamlets one open
     primary (its other school is closed). Noise is drawn and paid for every cell either way."""
     gw = with_registers(make_gateway())

@@ -1,4 +1,4 @@
-"""Issue 19, through the HTTP API and the CLI: one privacy ledger per academic year for every DfE org
+"""Through the HTTP API and the CLI: one privacy ledger per academic year for every DfE org
 id, a cap that no setting can raise once spent from (only a DPO's audited approval, under the
 catalogue's ceiling), noise sized to the school days of the public calendar, and the noisy
 measurements published, a window's denominator reused and not paid again."""

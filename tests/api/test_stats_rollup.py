@@ -1,4 +1,4 @@
-"""The pupil-year rollup behind year-to-date statistics (issue 8, DP-NOTES.md 5.1 stage 2), kept at
+"""The pupil-year rollup behind year-to-date statistics (docs/differential-privacy.md 5.1, stage 2), kept at
 ingest through the real HTTP API: registers, corrections, a pupil who moves school, a dual-registered
 pupil marked at two schools, a school that changes LA in GIAS. After each, what ingest kept must equal
 a recomputation from the enrolments, and the statistics it answers must equal the collapse of the

@@ -141,7 +141,7 @@ def test_a_reservation_whose_answer_was_never_stored_stays_spent_and_nothing_is_
 def test_two_dfe_org_ids_and_two_statisticians_asking_at_once_share_one_cap(
     sessions: sessionmaker[Session], database_url: str, data_dir: Path
 ) -> None:
-    """Issue 19: the ledger was keyed by ``dfe:<org_id>``, so each DfE org id had a full budget. Now
+    """The ledger was once keyed by ``dfe:<org_id>``, so each DfE org id had a full budget. Now
     twenty distinct questions from two org ids and two statisticians, at once, fit one DfE share."""
     settings = at_the_edge(database_url, data_dir, 10)
     # Tokens now name DfE by one org id only; the second is made past that check, as defence in depth:

@@ -1,4 +1,4 @@
-"""Migration 0013 (issue 19) on SQLite and PostgreSQL: the per-organisation DfE budgets of a year
+"""Migration 0013 (one national privacy ledger) on SQLite and PostgreSQL: the per-organisation DfE budgets of a year
 become one ledger with the smallest of their caps, spends keep their units and their requester, a
 bundle name two org ids both used stays unique, and the downgrade puts the budgets back."""
 

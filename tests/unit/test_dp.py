@@ -358,7 +358,7 @@ def test_negative_units_are_refused() -> None:
 
 
 def test_an_annual_cap_of_epsilon_10_at_delta_1e_9_is_about_rho_1_09() -> None:
-    # The anchor of DP-NOTES.md 3.5 and 5.2, both ways round.
+    # The anchor of docs/differential-privacy.md 3.5 and 5.2, both ways round.
     rho = adp.epsilon_delta_to_rho(10.0, 1e-9)
     assert rho == pytest.approx(1.0908, abs=1e-3)
     assert adp.zcdp_to_epsilon(rho, 1e-9) <= 10.0
@@ -416,7 +416,7 @@ def test_the_planned_spend_never_exceeds_the_allotment(
 
 
 def test_exactly_n_equal_allotments_fit_a_cap_of_n_allotments() -> None:
-    # 26 fortnightly releases under the annual cap of DP-NOTES.md 3.6, where naive float splits fail.
+    # 26 fortnightly releases under the annual cap of docs/differential-privacy.md 3.6, where naive float splits fail.
     cap = adp.rho_to_units_down(adp.epsilon_delta_to_rho(10.0, 1e-9))
     allotment = cap // 26
     spent = 0
@@ -485,7 +485,7 @@ def test_the_gaussian_default_has_no_pure_epsilon_and_matches_dp_notes() -> None
     )
     assert plan.mechanism == "gaussian"
     assert plan["enrolments"].epsilon is None
-    # DP-NOTES.md 3.5: rho = 1/64 per aggregate gives sigma 5.66 (+-12) for counts, 2150 (+-4214) for sums.
+    # docs/differential-privacy.md 3.5: rho = 1/64 per aggregate gives sigma 5.66 (+-12) for counts, 2150 (+-4214) for sums.
     assert plan["enrolments"].scale == pytest.approx(5.657, abs=1e-3)
     assert plan["enrolments"].half_width_95 == 12
     assert plan["possible"].scale == pytest.approx(2149.60, abs=0.01)
@@ -644,7 +644,7 @@ def test_rate_intervals_cover_the_true_rate_in_at_least_95_percent_of_cells(
         _, lo, hi = adp.rate_with_interval(noisy["absent"][i], a_num, noisy["possible"][i], a_den)
         hits.append(lo <= exact["absent"][i] / possible <= hi)
     assert len(hits) > 400
-    # The union bound is conservative (DP-NOTES.md 5.3 saw 98.9-99.6%).
+    # The union bound is conservative (docs/differential-privacy.md 5.3 saw 98.9-99.6%).
     assert sum(hits) / len(hits) >= 0.95
 
 

@@ -1,4 +1,4 @@
-"""Issue 19: a bundle's budget split across its tables by need (TopDown-like), the school-day bound,
+"""A bundle's budget split across its tables by need (TopDown-like), the school-day bound,
 and coarser cells (regions) published as sums of noisy measurements with a valid interval."""
 
 from __future__ import annotations

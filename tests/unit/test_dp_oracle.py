@@ -1,8 +1,8 @@
 """Oracle: OpenDP's own Polars Context, analysing the same release, agrees with ``plan_noise``.
 
-``plan_noise`` derives the noise from sensitivities we argue by hand (DP-NOTES.md section 4). The
+``plan_noise`` derives the noise from sensitivities we argue by hand (docs/differential-privacy.md section 4). The
 Context derives them itself from the query plan: group by public keys, count, clamped sums. Equal
-scales mean the two analyses agree (DP-NOTES.md 3.2 and 4.7). Its released cells, exact aggregate
+scales mean the two analyses agree (docs/differential-privacy.md 3.2 and 4.7). Its released cells, exact aggregate
 plus noise, must also sit within a few noise standard deviations of our reference aggregate.
 
 Needs ``polars==1.36.1`` exactly (the version ``opendp[polars]==0.16.0`` pins), so it is skipped

@@ -1,4 +1,4 @@
-"""The purpose catalogue: the shipped file loads as DESIGN.md describes it, and a bad file stops
+"""The purpose catalogue: the shipped file loads as docs/design.md describes it, and a bad file stops
 start-up with a message naming the file, the purpose and the field."""
 
 from __future__ import annotations

@@ -54,7 +54,7 @@ from schemas.calendar import academic_year_of
 
 log = structlog.get_logger("gateway.audit_log")
 
-#: "Signed tree heads ... issued at least once per minute of activity" (issue 5).
+#: "Signed tree heads ... issued at least once per minute of activity" (docs/design.md).
 HEAD_INTERVAL_SECONDS = 60.0
 #: Largest page of events; a DPO pages through more with the cursor.
 MAX_PAGE = 1000
@@ -459,7 +459,7 @@ def rotate_signing_key(sessions: sessionmaker[Session], data_dir: Path) -> dict[
 _EXPORT_README = """Audit log export: verify it without trusting the gateway's operator.
 
 events.jsonl     line i (0-based) is exactly the bytes of entry i: its RFC 8785 canonical JSON
-tree-heads.jsonl every signed tree head, by tree size (DESIGN.md "tree head")
+tree-heads.jsonl every signed tree head, by tree size (docs/design.md "tree head")
 keys.json        the log's Ed25519 public keys as a JWK Set (compare with GET /v1/audit/keys)
 manifest.json    sizes and SHA-256 of the files above
 
