@@ -57,8 +57,8 @@ from audit.merkle import (  # noqa: E402
     verify_inclusion,
 )
 from gateway.audit_keys import ensure_signing_key, signing_keys  # noqa: E402
-from gateway.db import audit_repository as audit_repo  # noqa: E402
 from gateway.db.migrate import upgrade  # noqa: E402
+from gateway.db.repositories import audit as audit_repo  # noqa: E402
 from gateway.db.session import make_engine, make_sessionmaker, normalise_url, transaction  # noqa: E402
 from gateway.services import audit, audit_log  # noqa: E402
 from gateway.services.audit_verify import verify_database  # noqa: E402

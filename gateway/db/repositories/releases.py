@@ -1,74 +1,27 @@
-"""SQL for releases, pupil_refs and consents. The scope of a release is applied here, in the WHERE
-clause: an LA's query can only ever read rows of schools in its own LA."""
+"""SQL of releases: the rows a release reads, the release's own row and its pupil_refs.
+
+The scope of a release is applied here, in the WHERE clause: an LA's query can only ever read rows of
+schools in its own LA. The records of a release are never kept, only its metadata and the link from
+each pupil_ref it gave to the pupil.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
 import operator
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import (
-    URL,
-    Date,
-    Engine,
-    and_,
-    bindparam,
-    case,
-    create_engine,
-    event,
-    func,
-    insert,
-    select,
-    text,
-    update,
-)
-from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import NullPool
+from sqlalchemy import Date, and_, bindparam, case, func, insert, select, text, update
+from sqlalchemy.orm import Session
 
-from gateway.db.models import ConsentRecord, Enrolment, Mark, Release, ReleasePupil
-from gateway.db.session import driver_connection
+from gateway.db import bulk
+from gateway.db.models import Enrolment, Mark, Release, ReleasePupil
+from gateway.db.session import is_postgres
 from schemas.calendar import academic_year_of
 from schemas.records import EnrolmentTotals, make_mark
 from schemas.records import Mark as MarkRecord
-
-_CHUNK = 2000
-
-
-@contextmanager
-def reading(sessions: sessionmaker[Session]) -> Iterator[Session]:
-    """A session for the reads of a release, which writes nothing.
-
-    SQLite: a deferred transaction on a connection of its own, which in WAL mode reads one snapshot
-    without the write lock (the gateway's engine begins every transaction IMMEDIATE, so that the
-    reads of one release, seconds at the scale of a large LA, would hold up every other write and
-    queue concurrent releases behind each other until their lock waits ran out). PostgreSQL: the
-    usual transaction, which never blocks a writer."""
-    engine = sessions.kw["bind"]
-    with Session(bind=_reader(engine.url) if engine.dialect.name == "sqlite" else engine) as db:
-        try:
-            yield db
-        finally:
-            db.rollback()
-
-
-@functools.lru_cache(maxsize=8)
-def _reader(url: URL) -> Engine:
-    # No pool: a connection per release, opened in well under a millisecond, and none left open.
-    reader = create_engine(url, poolclass=NullPool, connect_args={"timeout": 60, "check_same_thread": False})
-
-    @event.listens_for(reader, "connect")
-    def _on_connect(dbapi_conn: Any, _: Any) -> None:
-        dbapi_conn.isolation_level = None  # SQLAlchemy, not the driver, begins: deferred, below
-        dbapi_conn.execute("PRAGMA query_only=ON")
-
-    @event.listens_for(reader, "begin")
-    def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN DEFERRED")
-
-    return reader
 
 
 def _scope_filter(la_code: str | None, urns: Sequence[int] | None, pupil_ids: Sequence[str] | None, enrol: Any) -> list[Any]:
@@ -319,7 +272,7 @@ def penalty_notice_candidates(
 
     `not_counted` is (the date the current code set came in, the codes that are not possible
     sessions from then on, and before)."""
-    backend = "postgresql" if _is_pg(db) else "sqlite"
+    backend = "postgresql" if is_postgres(db) else "sqlite"
     boundary, not_counted_new, not_counted_old = not_counted
     day = _DAY[backend]
     p = _Params(la=la_code, sessions=sessions, weeks=school_weeks, start=start, end=end, boundary=boundary)
@@ -389,26 +342,13 @@ def penalty_notice_candidates(
     return totals, marks
 
 
-def _is_pg(db: Session) -> bool:
-    return db.get_bind().dialect.name == "postgresql"
-
-
 def insert_release(db: Session, values: dict[str, Any], pupils: Sequence[tuple[str, str]]) -> None:
     """The release and the (pupil_id, pupil_ref) of each pupil it gave a pupil_ref: one binary COPY
     for the pupils on PostgreSQL, one executemany on SQLite, whatever their number."""
     db.execute(insert(Release).values(**values))
-    if not pupils:
-        return
     release_id = values["id"]
-    driver = driver_connection(db)
-    if _is_pg(db):
-        with driver.cursor() as cur, cur.copy("COPY release_pupils (pupil_ref, release_id, pupil_id) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(["varchar", "varchar", "varchar"])
-            for pupil_id, ref in sorted(pupils, key=_REF):  # in primary-key order
-                copy.write_row((ref, release_id, pupil_id))
-        return
-    driver.executemany("INSERT INTO release_pupils (pupil_ref, release_id, pupil_id) VALUES (?, ?, ?)",
-                       [(ref, release_id, pupil_id) for pupil_id, ref in pupils])
+    rows = [(ref, release_id, pupil_id) for pupil_id, ref in sorted(pupils, key=_REF)]  # in primary-key order
+    bulk.insert_rows(db, "release_pupils", ("pupil_ref", "release_id", "pupil_id"), ("varchar",) * 3, rows)
 
 
 _REF = operator.itemgetter(1)
@@ -455,75 +395,19 @@ def resolve_pupil_ref(db: Session, pupil_ref: str) -> tuple[str, Release] | None
     return (row[0], row[1]) if row else None
 
 
-def enrolment_years_at(db: Session, pupil_id: str, urn: int) -> list[int]:
-    stmt = select(Enrolment.academic_year).where(Enrolment.pupil_id == pupil_id, Enrolment.urn == urn).order_by(Enrolment.academic_year.desc())
-    return [int(y) for y in db.execute(stmt).scalars()]
+def releases_to(db: Session, org_type: str, org_id: str, limit: int) -> list[Release]:
+    """Releases whose recipient is this organisation, newest first."""
+    stmt = (
+        select(Release)
+        .where(Release.recipient_org_type == org_type, Release.recipient_org_id == org_id)
+        .order_by(Release.created_at.desc(), Release.id)
+        .limit(limit)
+    )
+    return list(db.execute(stmt).scalars())
 
 
-# --- consents ----------------------------------------------------------------------------------
-
-
-def insert_consent(db: Session, values: dict[str, Any]) -> None:
-    db.execute(insert(ConsentRecord).values(**values))
-
-
-def current_consent_states(db: Session, purpose: str, pupil_ids: Sequence[str]) -> dict[str, str]:
-    """pupil_id -> latest decision for the purpose (latest by sequence number, i.e. log order)."""
-    if not pupil_ids:
-        return {}
-    c = ConsentRecord
-    if _is_pg(db):
-        # The release's pupils as one text parameter (ids are hex: no commas), probed one by one.
-        with driver_connection(db).cursor() as cur:
-            cur.execute(
-                "SELECT w.pupil_id, latest.decision FROM unnest(string_to_array(%s, ',')) AS w(pupil_id) "
-                "CROSS JOIN LATERAL (SELECT c.decision FROM consents AS c WHERE c.pupil_id = w.pupil_id "
-                "AND c.purpose = %s ORDER BY c.seq DESC LIMIT 1) AS latest",
-                (",".join(pupil_ids), purpose),
-            )
-            return dict(cur.fetchall())
-    out: dict[str, str] = {}
-    for i in range(0, len(pupil_ids), _CHUNK):
-        chunk = list(pupil_ids[i : i + _CHUNK])
-        sub = (
-            select(c.pupil_id, func.max(c.seq).label("seq"))
-            .where(c.purpose == purpose, c.pupil_id.in_(chunk))
-            .group_by(c.pupil_id)
-            .subquery()
-        )
-        stmt = select(c.pupil_id, c.decision).join(sub, and_(sub.c.pupil_id == c.pupil_id, sub.c.seq == c.seq))
-        out.update({r.pupil_id: r.decision for r in db.execute(stmt)})
-    return out
-
-
-def current_consent_records(db: Session, pupil_ids: Sequence[str], purpose: str | None) -> list[ConsentRecord]:
-    """The latest record per pupil and purpose, for the given pupils."""
-    c = ConsentRecord
-    out: list[ConsentRecord] = []
-    for i in range(0, len(pupil_ids), _CHUNK):
-        chunk = list(pupil_ids[i : i + _CHUNK])
-        latest = select(c.pupil_id, c.purpose, func.max(c.seq).label("seq")).where(c.pupil_id.in_(chunk))
-        if purpose is not None:
-            latest = latest.where(c.purpose == purpose)
-        sub = latest.group_by(c.pupil_id, c.purpose).subquery()
-        stmt = select(c).join(sub, and_(sub.c.pupil_id == c.pupil_id, sub.c.purpose == c.purpose, sub.c.seq == c.seq))
-        out.extend(db.execute(stmt.order_by(c.seq)).scalars())
-    return out
-
-
-def consent_history(db: Session, pupil_id: str, purpose: str | None = None) -> list[ConsentRecord]:
-    c = ConsentRecord
-    stmt = select(c).where(c.pupil_id == pupil_id)
-    if purpose is not None:
-        stmt = stmt.where(c.purpose == purpose)
-    return list(db.execute(stmt.order_by(c.seq)).scalars())
-
-
-def school_pupil_ids(db: Session, urn: int) -> list[str]:
-    return [str(p) for p in db.execute(select(Enrolment.pupil_id).where(Enrolment.urn == urn).distinct()).scalars()]
-
-
-def pupil_enrolled_at(db: Session, pupil_id: str, urn: int) -> int | None:
-    """The latest academic year the pupil is on the school's roll, or None."""
-    years = enrolment_years_at(db, pupil_id, urn)
-    return years[0] if years else None
+def count_releases_to(db: Session, org_type: str, org_id: str) -> int:
+    stmt = select(func.count()).select_from(Release).where(
+        Release.recipient_org_type == org_type, Release.recipient_org_id == org_id
+    )
+    return int(db.execute(stmt).scalar_one())

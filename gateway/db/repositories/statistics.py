@@ -1,6 +1,6 @@
 """SQL for the differentially private statistics: the exact aggregate and the privacy-budget ledger.
 
-The exact aggregate is privacy-critical code (DP-NOTES.md section 4, point 8): every noise scale rests
+The exact aggregate is privacy-critical code (docs/differential-privacy.md 4, point 8): every noise scale rests
 on it giving each pupil one row, clamped, in at most one public cell. It is one fixed template, read
 top to bottom:
 
@@ -42,7 +42,7 @@ attributes never decide the order. 62 bits in all: a signed 64-bit integer on bo
 Tests compare this, on SQLite and PostgreSQL, with the pure reference ``exact_aggregate``.
 
 Year to date, the same steps 1-4 have already run at ingest, one register's pupils at a time, into
-the rollup (``gateway.db.rollup_repository``: ``pupil_years`` and ``stats_cells``), and
+the rollup (``gateway.db.repositories.rollup``: ``pupil_years`` and ``stats_cells``), and
 :func:`_rollup_sql` starts from there; the template above serves other windows, and tests hold the
 two to each other.
 """
@@ -54,21 +54,12 @@ import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from anonymisation import dp as adp
 from anonymisation import keysets
-from gateway.db.models import (
-    Feed,
-    PrivacyLedger,
-    PrivacySpend,
-    PupilYearRollup,
-    School,
-    StatsAnswer,
-    StatsMeasurement,
-)
+from gateway.db.models import Feed, PupilYearRollup, School
 from schemas.calendar import academic_year_bounds
 
 # --------------------------------------------------------------------------------------------------
@@ -76,7 +67,7 @@ from schemas.calendar import academic_year_bounds
 # --------------------------------------------------------------------------------------------------
 
 #: Types of establishment outside DfE's scope of state-funded primary, secondary and special schools
-#: (DOMAIN.md 2.2): independent and non-maintained schools, pupil referral units and alternative
+#: (docs/domain.md 2.2): independent and non-maintained schools, pupil referral units and alternative
 #: provision (reported separately by DfE). Matched case-insensitively as substrings.
 OUT_OF_SCOPE_TYPES: tuple[str, ...] = (
     "independent",
@@ -332,7 +323,7 @@ assert set(_CELL_SQL) == set(_STATISTIC_SQL)
 
 
 def _rollup_sql(dims: Sequence[str], statistics: Sequence[str], *, dialect: str) -> str:
-    """The year-to-date aggregate from the rollup kept at ingest (``gateway.db.rollup_repository``):
+    """The year-to-date aggregate from the rollup kept at ingest (``gateway.db.repositories.rollup``):
     the clean pupil-years come already summed per combination of attributes (``stats_cells``: their
     clamps are no-ops), the others (``pupil_years`` not clean, normally none) are clamped here exactly
     as in :func:`_exact_sql` and summed per combination; then the same scope test, grouping and
@@ -496,120 +487,3 @@ def latest_feed_date(db: Session, academic_year: int) -> dt.date | None:
     return db.execute(
         select(func.max(Feed.date)).where(Feed.academic_year == academic_year)
     ).scalar_one_or_none()
-
-
-# --------------------------------------------------------------------------------------------------
-# The privacy-budget ledger
-# --------------------------------------------------------------------------------------------------
-
-
-def _insert_ignore(db: Session, table: Any) -> Any:
-    return postgresql.insert(table) if db.get_bind().dialect.name == "postgresql" else sqlite.insert(table)
-
-
-def ensure_ledger(db: Session, values: dict[str, Any]) -> None:
-    """Create the ledger row of a year if there is none (concurrent creators agree: the first wins)."""
-    db.execute(_insert_ignore(db, PrivacyLedger).values(**values).on_conflict_do_nothing())
-
-
-def lock_ledger(db: Session, academic_year: int) -> PrivacyLedger:
-    """The year's ledger row, locked until commit: ``SELECT ... FOR UPDATE`` on PostgreSQL; on SQLite
-    every transaction already holds the database's write lock (``BEGIN IMMEDIATE``, gateway.db.session).
-    One row per year, so every consumer's reservations of the year queue on the same lock."""
-    stmt = select(PrivacyLedger).where(PrivacyLedger.academic_year == academic_year)
-    if db.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    return db.execute(stmt).scalar_one()
-
-
-def get_ledger(db: Session, academic_year: int) -> PrivacyLedger | None:
-    return db.execute(
-        select(PrivacyLedger).where(PrivacyLedger.academic_year == academic_year)
-    ).scalar_one_or_none()
-
-
-def set_cap(db: Session, academic_year: int, values: dict[str, Any]) -> None:
-    db.execute(update(PrivacyLedger).where(PrivacyLedger.academic_year == academic_year).values(**values))
-
-
-def spent_units(db: Session, academic_year: int, consumer: str | None = None) -> int:
-    """Everything reserved, released or not (a reservation is never refunded): the year's, or one
-    consumer's share of it."""
-    stmt = select(func.coalesce(func.sum(PrivacySpend.units), 0)).where(
-        PrivacySpend.academic_year == academic_year
-    )
-    if consumer is not None:
-        stmt = stmt.where(PrivacySpend.consumer == consumer)
-    return int(db.execute(stmt).scalar_one())
-
-
-def spent_by_consumer(db: Session, academic_year: int) -> dict[str, int]:
-    rows = db.execute(
-        select(PrivacySpend.consumer, func.sum(PrivacySpend.units))
-        .where(PrivacySpend.academic_year == academic_year)
-        .group_by(PrivacySpend.consumer)
-    )
-    return {consumer: int(units) for consumer, units in rows}
-
-
-def insert_spend(db: Session, values: dict[str, Any]) -> None:
-    db.add(PrivacySpend(**values))
-    db.flush()
-
-
-def mark_released(db: Session, spend_id: str, when: dt.datetime) -> None:
-    db.execute(
-        update(PrivacySpend)
-        .where(PrivacySpend.id == spend_id, PrivacySpend.status == "reserved")
-        .values(status="released", released_at=when)
-    )
-
-
-def latest_spend_for(db: Session, question_hash: str) -> PrivacySpend | None:
-    stmt = (
-        select(PrivacySpend)
-        .where(PrivacySpend.question_hash == question_hash)
-        .order_by(PrivacySpend.created_at.desc(), PrivacySpend.id.desc())
-        .limit(1)
-    )
-    return db.execute(stmt).scalar_one_or_none()
-
-
-def spends(db: Session, academic_year: int, consumer: str) -> list[PrivacySpend]:
-    stmt = (
-        select(PrivacySpend)
-        .where(PrivacySpend.academic_year == academic_year, PrivacySpend.consumer == consumer)
-        .order_by(PrivacySpend.created_at, PrivacySpend.id)
-    )
-    return list(db.execute(stmt).scalars())
-
-
-def measurements(db: Session, key_hashes: Sequence[str]) -> dict[str, StatsMeasurement]:
-    """Published noisy vectors by key hash, for reuse by a later measure."""
-    if not key_hashes:
-        return {}
-    rows = db.execute(select(StatsMeasurement).where(StatsMeasurement.key_hash.in_(list(key_hashes))))
-    return {m.key_hash: m for m in rows.scalars()}
-
-
-def insert_measurements(db: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Keep newly published noisy vectors; one already kept for the same key (a concurrent answer that
-    drew it too, and paid for it) stays as it is."""
-    for values in rows:
-        db.execute(_insert_ignore(db, StatsMeasurement).values(**values).on_conflict_do_nothing())
-
-
-def get_answer(db: Session, question_hash: str) -> StatsAnswer | None:
-    return db.execute(
-        select(StatsAnswer).where(StatsAnswer.question_hash == question_hash)
-    ).scalar_one_or_none()
-
-
-def get_bundle(db: Session, consumer: str, bundle: str) -> StatsAnswer | None:
-    stmt = select(StatsAnswer).where(StatsAnswer.consumer == consumer, StatsAnswer.bundle == bundle)
-    return db.execute(stmt).scalar_one_or_none()
-
-
-def insert_answer(db: Session, values: dict[str, Any]) -> None:
-    db.add(StatsAnswer(**values))
-    db.flush()

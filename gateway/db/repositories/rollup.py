@@ -1,11 +1,11 @@
-"""The pupil-year rollup and the statistics cells, kept exact at ingest (DP-NOTES.md 5.1, stage 2).
+"""The pupil-year rollup and the statistics cells, kept exact at ingest (docs/differential-privacy.md 5.1, stage 2).
 
 ``pupil_years`` holds one row per pupil per academic year: the totals of all their enrolments and the
 attributes of the one they are attributed to, worked out by the same SQL as the statistics'
-collapse (``stats_repository.pick_sql``). ``stats_cells`` holds the clean ones (``anonymisation.dp.
+collapse (``statistics.pick_sql``). ``stats_cells`` holds the clean ones (``anonymisation.dp.
 is_clean_pupil_year``) with possible sessions summed per combination of attributes. A year-to-date
 statistic then reads a few thousand cells, plus the rare pupil-years that need clamping, instead of
-collapsing every enrolment of the year (``stats_repository._rollup_sql``).
+collapsing every enrolment of the year (``statistics._rollup_sql``).
 
 :func:`refresh` runs in the transaction that moved some pupils' enrolments (a register, a correction, a
 school's new LA or phase from GIAS): it recomputes those pupils' rows from their enrolments and moves
@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 
 from anonymisation import dp as adp
 from anonymisation import keysets
-from gateway.db import stats_repository as srepo
+from gateway.db.repositories import statistics
 from gateway.db.models import Enrolment, PupilYearRollup, School, StatsCell
 from gateway.db.session import driver_connection
 from schemas.calendar import academic_year_bounds
@@ -57,10 +57,10 @@ def _pupils_tail(dialect: str) -> str:
     return f"""
     ), packed AS (
         SELECT en.pupil_id, en.possible, en.authorised, en.unauthorised, en.last_date,
-               {srepo.pick_sql(dialect)} AS pick
+               {statistics.pick_sql(dialect)} AS pick
         FROM en
     )
-    SELECT pupil_id, CAST(MAX(pick) & {srepo.ATTRIBUTE_MASK} AS INTEGER) AS attributes,
+    SELECT pupil_id, CAST(MAX(pick) & {statistics.ATTRIBUTE_MASK} AS INTEGER) AS attributes,
            CAST(SUM(possible) AS INTEGER) AS possible, CAST(SUM(authorised) AS INTEGER) AS authorised,
            CAST(SUM(unauthorised) AS INTEGER) AS unauthorised, MAX(last_date) AS last_date
     FROM packed
@@ -88,9 +88,9 @@ def _pupils_sql(dialect: str, *, restricted: bool) -> str:
             WHERE e.pupil_id = w.pupil_id AND e.academic_year = :academic_year OFFSET 0
         ) e
         CROSS JOIN LATERAL (
-            SELECT {srepo.SCHOOL_KIND_SQL} AS kind,
+            SELECT {statistics.SCHOOL_KIND_SQL} AS kind,
                    COALESCE(array_position(CAST(ARRAY[{_la_codes_literal()}] AS varchar[]), CAST(s.la_code AS varchar)) - 1,
-                            {srepo.OUT_OF_SCOPE_LA}) AS la_idx
+                            {statistics.OUT_OF_SCOPE_LA}) AS la_idx
             FROM schools s WHERE s.urn = e.urn OFFSET 0
         ) s"""
     else:
@@ -105,16 +105,16 @@ def _pupils_sql(dialect: str, *, restricted: bool) -> str:
     WITH en AS (
         SELECT e.pupil_id, e.urn, e.year_group, e.sen_status, e.fsm_eligible, e.last_date,
                e.sessions_possible AS possible, e.sessions_authorised AS authorised,
-               e.sessions_unauthorised AS unauthorised, {srepo.SCHOOL_KIND_SQL} AS kind,
+               e.sessions_unauthorised AS unauthorised, {statistics.SCHOOL_KIND_SQL} AS kind,
                CASE WHEN length(s.la_code) = 3 AND {position} > 0 THEN ({position} - 1) / 4
-                    ELSE {srepo.OUT_OF_SCOPE_LA} END AS la_idx
+                    ELSE {statistics.OUT_OF_SCOPE_LA} END AS la_idx
         FROM enrolments e
         JOIN schools s ON s.urn = e.urn
         WHERE e.academic_year = :academic_year {only}""" + _pupils_tail(dialect)
         enrolments = f"""
-    WITH la_key (la_code, la_idx) AS (VALUES {srepo.la_key_sql()[0]}
+    WITH la_key (la_code, la_idx) AS (VALUES {statistics.la_key_sql()[0]}
     ), school AS (
-        SELECT s.urn, {srepo.SCHOOL_KIND_SQL} AS kind, COALESCE(la_key.la_idx, {srepo.OUT_OF_SCOPE_LA}) AS la_idx
+        SELECT s.urn, {statistics.SCHOOL_KIND_SQL} AS kind, COALESCE(la_key.la_idx, {statistics.OUT_OF_SCOPE_LA}) AS la_idx
         FROM schools s
         LEFT JOIN la_key ON la_key.la_code = s.la_code
         {fence}
@@ -136,7 +136,7 @@ def _la_codes_literal() -> str:
 
 
 def _params(academic_year: int) -> dict[str, Any]:
-    return {"academic_year": academic_year, **srepo.la_key_sql()[1]}
+    return {"academic_year": academic_year, **statistics.la_key_sql()[1]}
 
 
 def _joined(values: Iterable[Any]) -> str:
