@@ -104,7 +104,7 @@ def _copy(cur: Any, table: str, columns: Sequence[str], types: Sequence[str],
 
 def _insert_sql(table: str, columns: Sequence[str], conflict: str) -> str:
     placeholders = ", ".join("?" * len(columns))
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) {conflict}".rstrip()  # noqa: S608
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) {conflict}".rstrip()  # noqa: S608 (names)
 
 
 def _for_sqlite(types: Sequence[str], rows: Iterable[tuple[Any, ...]]) -> Iterable[tuple[Any, ...]]:
@@ -161,12 +161,13 @@ def upsert_rows(db: Session, table: str, columns: Sequence[str], types: Sequence
         stage = f"stage_{table}"
         with driver_connection(db).cursor() as cur:
             copy_in(db, cur, stage, columns, types, rows)
-            cur.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} {conflict}"  # noqa: S608
+            cur.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {stage} {conflict}"  # noqa: S608 (our names)
                         + (f" RETURNING {returning}" if returning else ""))
             return [r[0] for r in cur.fetchall()] if returning else []
     values = _for_sqlite(types, rows)
     if returning is None:
         executemany(db, table, columns, values, conflict)
         return []
-    sql, position, driver = _insert_sql(table, columns, conflict), columns.index(returning), driver_connection(db)
+    sql, position = _insert_sql(table, columns, conflict), columns.index(returning)
+    driver = driver_connection(db)
     return [row[position] for row in values if driver.execute(sql, row).rowcount]

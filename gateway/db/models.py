@@ -142,8 +142,8 @@ class Mark(Base):
 
 class Roster(Base):
     """One school's pupils in one academic year and their running totals, packed per pupil slot
-    (`schemas.rosters`): stage 1 of the packed storage (README, "Storage"), kept beside the enrolments. The URN
-    comes first in the key, so that a cluster can keep a school's rows on one node."""
+    (`schemas.rosters`): stage 1 of the packed storage (README, "Storage"), kept beside the
+    enrolments. The URN comes first in the key, so that a cluster can keep a school's rows on one node."""
 
     __tablename__ = "rosters"
 

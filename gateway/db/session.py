@@ -201,7 +201,10 @@ def read_snapshot(database_url: str) -> Iterator[Session]:
     IMMEDIATE, which would stop every append for the length of a verify).
     """
     url = normalise_url(database_url)
-    engine = _sqlite_reader(url) if url.startswith("sqlite") else make_engine(url, isolation_level="REPEATABLE READ")
+    if url.startswith("sqlite"):
+        engine = _sqlite_reader(url)
+    else:
+        engine = make_engine(url, isolation_level="REPEATABLE READ")
     try:
         with Session(engine) as db:
             try:

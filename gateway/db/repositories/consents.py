@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import and_, func, insert, select
 from sqlalchemy.orm import Session
 
+from gateway.db import bulk
 from gateway.db.models import ConsentRecord
 from gateway.db.session import driver_connection, is_postgres
 
@@ -35,30 +36,34 @@ def current_consent_states(db: Session, purpose: str, pupil_ids: Sequence[str]) 
             )
             return dict(cur.fetchall())
     out: dict[str, str] = {}
-    for i in range(0, len(pupil_ids), _CHUNK):
-        chunk = list(pupil_ids[i : i + _CHUNK])
+    for part in bulk.chunks(pupil_ids, _CHUNK):
+        chunk = list(part)
         sub = (
             select(c.pupil_id, func.max(c.seq).label("seq"))
             .where(c.purpose == purpose, c.pupil_id.in_(chunk))
             .group_by(c.pupil_id)
             .subquery()
         )
-        stmt = select(c.pupil_id, c.decision).join(sub, and_(sub.c.pupil_id == c.pupil_id, sub.c.seq == c.seq))
+        latest = and_(sub.c.pupil_id == c.pupil_id, sub.c.seq == c.seq)
+        stmt = select(c.pupil_id, c.decision).join(sub, latest)
         out.update({r.pupil_id: r.decision for r in db.execute(stmt)})
     return out
 
 
-def current_consent_records(db: Session, pupil_ids: Sequence[str], purpose: str | None) -> list[ConsentRecord]:
+def current_consent_records(db: Session, pupil_ids: Sequence[str],
+                            purpose: str | None) -> list[ConsentRecord]:
     """The latest record per pupil and purpose, for the given pupils."""
     c = ConsentRecord
     out: list[ConsentRecord] = []
-    for i in range(0, len(pupil_ids), _CHUNK):
-        chunk = list(pupil_ids[i : i + _CHUNK])
+    for part in bulk.chunks(pupil_ids, _CHUNK):
+        chunk = list(part)
         latest = select(c.pupil_id, c.purpose, func.max(c.seq).label("seq")).where(c.pupil_id.in_(chunk))
         if purpose is not None:
             latest = latest.where(c.purpose == purpose)
         sub = latest.group_by(c.pupil_id, c.purpose).subquery()
-        stmt = select(c).join(sub, and_(sub.c.pupil_id == c.pupil_id, sub.c.purpose == c.purpose, sub.c.seq == c.seq))
+        stmt = select(c).join(
+            sub, and_(sub.c.pupil_id == c.pupil_id, sub.c.purpose == c.purpose, sub.c.seq == c.seq)
+        )
         out.extend(db.execute(stmt.order_by(c.seq)).scalars())
     return out
 

@@ -22,6 +22,13 @@ from gateway.db.session import driver_connection, is_postgres
 #: ids: a primary-key probe per pupil whatever the planner's statistics say (without them, a join
 #: from a 1,000-pupil list was planned as a scan of the whole table: a second instead of 12 ms).
 _ONE_ROW = "SELECT {columns} FROM {table} AS t WHERE t.pupil_id = w.pupil_id AND t.academic_year = %s LIMIT 1"
+#: The pupils of a list whose stored identity for the year is missing or has another digest.
+_CHANGED_PG = (
+    "SELECT w.pupil_id"  # noqa: S608 (_ONE_ROW, filled with our names; values are bound)
+    " FROM unnest(string_to_array(%s, ','), string_to_array(%s, ',')) AS w(pupil_id, digest)"
+    f" LEFT JOIN LATERAL ({_ONE_ROW.format(columns='digest', table='pupil_identities')}) AS i ON true"
+    " WHERE i.digest IS DISTINCT FROM w.digest"
+)
 _KEYED = ("pupil_id", "academic_year")
 _KEYED_TYPES = ("varchar", "int4", "bytea", "varchar", "timestamptz")
 
@@ -41,13 +48,7 @@ def changed_identities(db: Session, academic_year: int, pupil_ids: Sequence[str]
         return []
     if is_postgres(db):
         with driver_connection(db).cursor() as cur:
-            cur.execute(
-                "SELECT w.pupil_id FROM unnest(string_to_array(%s, ','), string_to_array(%s, ','))"
-                " AS w(pupil_id, digest)"
-                f" LEFT JOIN LATERAL ({_ONE_ROW.format(columns='digest', table='pupil_identities')}) AS i ON true"
-                " WHERE i.digest IS DISTINCT FROM w.digest",
-                (",".join(pupil_ids), ",".join(digests), academic_year),
-            )
+            cur.execute(_CHANGED_PG, (",".join(pupil_ids), ",".join(digests), academic_year))
             return [r[0] for r in cur.fetchall()]
     known = identity_digests(db, academic_year, pupil_ids)
     return [pid for pid, digest in zip(pupil_ids, digests, strict=True) if known.get(pid) != digest]
@@ -66,7 +67,7 @@ def _by_pupil(db: Session, columns: str, table: str, academic_year: int,
         return []
     if is_postgres(db):
         with driver_connection(db).cursor() as cur:
-            cur.execute("SELECT x.* FROM unnest(string_to_array(%s, ',')) AS w(pupil_id) "
+            cur.execute("SELECT x.* FROM unnest(string_to_array(%s, ',')) AS w(pupil_id) "  # noqa: S608 (our names)
                         f"CROSS JOIN LATERAL ({_ONE_ROW.format(columns=columns, table=table)}) AS x",
                         (",".join(pupil_ids), academic_year))
             return list(cur.fetchall())
@@ -89,7 +90,8 @@ def insert_data_keys(db: Session, academic_year: int, master_key_id: str, create
     columns = (*_KEYED, "wrapped_key", "master_key_id", "created_at")
     values = [(pid, academic_year, wrapped, master_key_id, created_at) for pid, wrapped in ordered]
     conflict = "ON CONFLICT (pupil_id, academic_year) DO NOTHING"
-    return set(bulk.upsert_rows(db, "data_keys", columns, _KEYED_TYPES, values, conflict, returning="pupil_id"))
+    return set(bulk.upsert_rows(db, "data_keys", columns, _KEYED_TYPES, values, conflict,
+                                returning="pupil_id"))
 
 
 def upsert_identities(db: Session, academic_year: int, updated_at: dt.datetime,
@@ -120,8 +122,9 @@ def identities_with_keys(db: Session, academic_year: int,
     same_pupil_year = and_(DataKey.pupil_id == PupilIdentity.pupil_id,
                            DataKey.academic_year == PupilIdentity.academic_year)
     for chunk in bulk.chunks(pupil_ids, 5000):
+        i, k = PupilIdentity, DataKey
         stmt = (
-            select(PupilIdentity.pupil_id, PupilIdentity.ciphertext, DataKey.wrapped_key, DataKey.master_key_id)
+            select(i.pupil_id, i.ciphertext, k.wrapped_key, k.master_key_id)
             .join(DataKey, same_pupil_year)
             .where(PupilIdentity.academic_year == academic_year, PupilIdentity.pupil_id.in_(list(chunk)))
         )

@@ -29,7 +29,9 @@ _LATEST_VERSION = (
 _FEED_TARGET = (
     select(School.la_code, School.status, Feed.version, Feed.body_sha256, Feed.pupil_count, Feed.audit_index)
     .select_from(School)
-    .outerjoin(Feed, and_(Feed.urn == School.urn, Feed.date == bindparam("day"), Feed.version == _LATEST_VERSION))
+    .outerjoin(
+        Feed, and_(Feed.urn == School.urn, Feed.date == bindparam("day"), Feed.version == _LATEST_VERSION)
+    )
     .where(School.urn == bindparam("urn"))
 )
 _FEED_TARGET_LOCKED = _FEED_TARGET.with_for_update(of=School)
@@ -57,11 +59,12 @@ def current_marks(db: Session, urn: int, day: dt.date) -> list[Row[Any]]:
 
 def archive_marks(db: Session, urn: int, day: dt.date) -> None:
     """Move a day's current marks into the history of corrections."""
+    m = Mark
     db.execute(
         insert(MarkHistory).from_select(
             ["urn", "date", "version", "pupil_id", "academic_year", "am", "pm"],
-            select(Mark.urn, Mark.date, Mark.version, Mark.pupil_id, Mark.academic_year, Mark.am, Mark.pm).where(
-                Mark.urn == urn, Mark.date == day
+            select(m.urn, m.date, m.version, m.pupil_id, m.academic_year, m.am, m.pm).where(
+                m.urn == urn, m.date == day
             ),
         )
     )
@@ -110,8 +113,9 @@ _CODE_CONFLICT = ("ON CONFLICT (pupil_id, urn, academic_year, code) DO UPDATE SE
 
 _REGISTER_COLUMNS = tuple(name for name, _, _ in bulk.REGISTER_STAGE)
 _REGISTER_TYPES = tuple(copy_type for _, _, copy_type in bulk.REGISTER_STAGE)
+# Our column names spliced in; values are bound.
 _STORE_REGISTER_PG = (
-    f"WITH m AS (INSERT INTO marks ({', '.join(_MARK_COLUMNS)}) "
+    f"WITH m AS (INSERT INTO marks ({', '.join(_MARK_COLUMNS)}) "  # noqa: S608 (column names)
     "SELECT %(urn)s, %(day)s, pupil_id, %(year)s, am, pm, %(version)s FROM stage_register), "
     f"e AS (INSERT INTO enrolments ({', '.join(_ENROLMENT_COLUMNS)}) "
     "SELECT pupil_id, %(urn)s, %(year)s, %(la)s, year_group, sen_status, fsm_eligible, %(day)s, %(day)s, "
@@ -157,20 +161,23 @@ def store_register(db: Session, urn: int, day: dt.date, academic_year: int, vers
         bulk.executemany(db, "enrolment_code_totals", _CODE_COLUMNS, codes, _CODE_CONFLICT)
 
 
-def subtract_enrolment_totals(db: Session, urn: int, academic_year: int, deltas: Sequence[dict[str, Any]]) -> None:
+def subtract_enrolment_totals(db: Session, urn: int, academic_year: int,
+                              deltas: Sequence[dict[str, Any]]) -> None:
     """Take superseded marks of pupils no longer in a corrected register off their totals."""
     if not deltas:
         return
     table = Enrolment.__table__
     stmt = (
         update(table)
-        .where(table.c.pupil_id == bindparam("b_pupil_id"), table.c.urn == urn, table.c.academic_year == academic_year)
+        .where(table.c.pupil_id == bindparam("b_pupil_id"), table.c.urn == urn,
+               table.c.academic_year == academic_year)
         .values({c: table.c[c] + bindparam(f"b_{c}") for c in _TOTAL_COLUMNS})
     )
     db.execute(stmt, [{f"b_{k}": v for k, v in d.items()} for d in deltas])
 
 
-def upsert_code_totals(db: Session, urn: int, academic_year: int, rows: Sequence[tuple[str, str, int]]) -> None:
+def upsert_code_totals(db: Session, urn: int, academic_year: int,
+                       rows: Sequence[tuple[str, str, int]]) -> None:
     """Add (pupil_id, code, sessions) counts (negative for superseded marks) to the reason-code totals."""
     values = [(pid, urn, academic_year, code, n) for pid, code, n in rows]
     bulk.upsert_rows(db, "enrolment_code_totals", _CODE_COLUMNS, _CODE_TYPES, values, _CODE_CONFLICT)
@@ -179,7 +186,8 @@ def upsert_code_totals(db: Session, urn: int, academic_year: int, rows: Sequence
 def prune_code_totals(db: Session, urn: int, academic_year: int) -> None:
     """After a correction, drop reason codes whose count fell back to zero."""
     table = EnrolmentCodeTotal.__table__
-    db.execute(delete(table).where(table.c.urn == urn, table.c.academic_year == academic_year, table.c.sessions == 0))
+    c = table.c
+    db.execute(delete(table).where(c.urn == urn, c.academic_year == academic_year, c.sessions == 0))
 
 
 # --- enrolments --------------------------------------------------------------------------------
@@ -201,7 +209,8 @@ def school_pupil_ids(db: Session, urn: int) -> list[str]:
 
 def pupil_enrolled_at(db: Session, pupil_id: str, urn: int) -> int | None:
     """The latest academic year the pupil is on the school's roll, or None."""
-    stmt = select(func.max(Enrolment.academic_year)).where(Enrolment.pupil_id == pupil_id, Enrolment.urn == urn)
+    e = Enrolment
+    stmt = select(func.max(e.academic_year)).where(e.pupil_id == pupil_id, e.urn == urn)
     year = db.execute(stmt).scalar_one_or_none()
     return None if year is None else int(year)
 

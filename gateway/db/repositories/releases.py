@@ -24,7 +24,8 @@ from schemas.records import EnrolmentTotals, make_mark
 from schemas.records import Mark as MarkRecord
 
 
-def _scope_filter(la_code: str | None, urns: Sequence[int] | None, pupil_ids: Sequence[str] | None, enrol: Any) -> list[Any]:
+def _scope_filter(la_code: str | None, urns: Sequence[int] | None, pupil_ids: Sequence[str] | None,
+                  enrol: Any) -> list[Any]:
     conditions = []
     if la_code is not None:
         conditions.append(enrol.la_code == la_code)
@@ -37,7 +38,8 @@ def _scope_filter(la_code: str | None, urns: Sequence[int] | None, pupil_ids: Se
 
 def _to_totals(row: Any, present: int, aea: int, auth: int, unauth: int) -> EnrolmentTotals:
     return EnrolmentTotals(
-        pupil_id=row.pupil_id, school_urn=int(row.urn), la_code=row.la_code, academic_year=int(row.academic_year),
+        pupil_id=row.pupil_id, school_urn=int(row.urn), la_code=row.la_code,
+        academic_year=int(row.academic_year),
         year_group=row.year_group, sen_status=row.sen_status, fsm_eligible=bool(row.fsm_eligible),
         sessions_possible=present + aea + auth + unauth, sessions_present=present, sessions_aea=aea,
         sessions_authorised=auth, sessions_unauthorised=unauth,
@@ -85,17 +87,19 @@ def window_totals(
         if year_group is not None:
             conditions.append(e.year_group == year_group)
         if min_absence_percent is not None:
-            conditions.append(_misses_at_least(e.sessions_possible, e.sessions_authorised + e.sessions_unauthorised,
-                                               min_absence_percent))
+            absent = e.sessions_authorised + e.sessions_unauthorised
+            conditions.append(_misses_at_least(e.sessions_possible, absent, min_absence_percent))
         stmt = select(
             e.pupil_id, e.urn, e.la_code, e.academic_year, e.year_group, e.sen_status, e.fsm_eligible,
             e.sessions_present, e.sessions_aea, e.sessions_authorised, e.sessions_unauthorised,
         ).where(*conditions).order_by(e.urn, e.pupil_id)
         # Core rows, unpacked in place: a large LA's case list is ten thousand of them.
-        out += [EnrolmentTotals(pid, int(urn), la, int(year), group, sen, bool(fsm), p + a + au + un, p, a, au, un)
+        out += [EnrolmentTotals(pid, int(urn), la, int(year), group, sen, bool(fsm), p + a + au + un,
+                                p, a, au, un)
                 for pid, urn, la, year, group, sen, fsm, p, a, au, un in db.connection().execute(stmt)]
-    summed = _marks_totals(db, start, end, classes, academic_year=academic_year, uncovered=None if covered is None else ~covered,
-                           la_code=la_code, urns=urns, pupil_ids=pupil_ids, year_group=year_group,
+    summed = _marks_totals(db, start, end, classes, academic_year=academic_year,
+                           uncovered=None if covered is None else ~covered, la_code=la_code, urns=urns,
+                           pupil_ids=pupil_ids, year_group=year_group,
                            min_absence_percent=min_absence_percent)
     if out and summed:
         return sorted(out + summed, key=lambda t: (t.school_urn, t.pupil_id))
@@ -103,15 +107,16 @@ def window_totals(
 
 
 def _marks_totals(
-    db: Session, start: dt.date, end: dt.date, classes: dict[str, list[str]], *, academic_year: int | None, uncovered: Any,
-    la_code: str | None, urns: Sequence[int] | None, pupil_ids: Sequence[str] | None, year_group: str | None,
-    min_absence_percent: int | None,
+    db: Session, start: dt.date, end: dt.date, classes: dict[str, list[str]], *, academic_year: int | None,
+    uncovered: Any, la_code: str | None, urns: Sequence[int] | None, pupil_ids: Sequence[str] | None,
+    year_group: str | None, min_absence_percent: int | None,
 ) -> list[EnrolmentTotals]:
     """Window totals summed from the marks, in one aggregate."""
     e, m = Enrolment, Mark
 
     def count(codes: list[str]) -> Any:
-        return func.coalesce(func.sum(case((m.am.in_(codes), 1), else_=0) + case((m.pm.in_(codes), 1), else_=0)), 0)
+        sessions = case((m.am.in_(codes), 1), else_=0) + case((m.pm.in_(codes), 1), else_=0)
+        return func.coalesce(func.sum(sessions), 0)
 
     enrolments = _scope_filter(la_code, urns, pupil_ids, e)
     if year_group is not None:
@@ -136,7 +141,8 @@ def _marks_totals(
         .order_by(e.urn, e.pupil_id)
     )
     if min_absence_percent is not None:
-        stmt = stmt.having(_misses_at_least(present + aea + auth + unauth, auth + unauth, min_absence_percent))
+        possible = present + aea + auth + unauth
+        stmt = stmt.having(_misses_at_least(possible, auth + unauth, min_absence_percent))
     return [_to_totals(r, int(r.present), int(r.aea), int(r.auth), int(r.unauth)) for r in db.execute(stmt)]
 
 
@@ -181,12 +187,15 @@ WITH cand AS MATERIALIZED (
         -- The first possible session, as a number that orders by date then session:
         -- ((day * 2 + 0 for AM, 1 for PM) * 65536 + the code's number); the shell decodes it.
         MIN(CASE WHEN {possible_am} THEN (CAST({day} AS BIGINT) * 2) * 65536 + {am_number}
-                 WHEN {possible_pm} THEN (CAST({day} AS BIGINT) * 2 + 1) * 65536 + {pm_number} END) AS first_possible,
+                 WHEN {possible_pm} THEN (CAST({day} AS BIGINT) * 2 + 1) * 65536 + {pm_number} END)
+            AS first_possible,
         {hit_marks} AS hit_marks,
         -- Window totals from the marks only where the running totals are not already those of the
         -- window (as in window_totals): an enrolment-year with a register outside it.
-        SUM(CASE WHEN {covered} THEN 0 ELSE {present} END) AS present, SUM(CASE WHEN {covered} THEN 0 ELSE {aea} END) AS aea,
-        SUM(CASE WHEN {covered} THEN 0 ELSE {auth} END) AS auth, SUM(CASE WHEN {covered} THEN 0 ELSE {unauth} END) AS unauth
+        SUM(CASE WHEN {covered} THEN 0 ELSE {present} END) AS present,
+        SUM(CASE WHEN {covered} THEN 0 ELSE {aea} END) AS aea,
+        SUM(CASE WHEN {covered} THEN 0 ELSE {auth} END) AS auth,
+        SUM(CASE WHEN {covered} THEN 0 ELSE {unauth} END) AS unauth
     FROM cand
     JOIN enrolments e ON e.pupil_id = cand.pupil_id AND e.urn = cand.urn AND e.la_code = :la
         AND e.academic_year IN {years}
@@ -308,7 +317,9 @@ def penalty_notice_candidates(
         present=count(classes["present"]), aea=count(classes["aea"]), auth=count(classes["authorised"]),
         unauth=count(classes["unauthorised"]),
         counted_hits=listing.format("CASE WHEN c.in_last = 1 THEN c.hit_marks END"),
-        counted_weeks=listing.format("CASE WHEN c.in_last = 1 AND c.hits = 0 THEN CAST(c.first_possible AS TEXT) END"),
+        counted_weeks=listing.format(
+            "CASE WHEN c.in_last = 1 AND c.hits = 0 THEN CAST(c.first_possible AS TEXT) END"
+        ),
         am_number=_CODE_NUMBER[backend].format("m.am"), pm_number=_CODE_NUMBER[backend].format("m.pm"),
     )
     stmt = p.statement(sql, ["start", "end", "boundary"])
@@ -363,10 +374,12 @@ def get_release(db: Session, release_id: str) -> Release | None:
 
 
 def attest_deletion(db: Session, release_id: str, when: dt.datetime, by: str) -> None:
-    db.execute(update(Release).where(Release.id == release_id, Release.deleted_at.is_(None)).values(deleted_at=when, deletion_attested_by=by))
+    stmt = update(Release).where(Release.id == release_id, Release.deleted_at.is_(None))
+    db.execute(stmt.values(deleted_at=when, deletion_attested_by=by))
 
 
-def list_releases(db: Session, status: str | None, now: dt.datetime, recipient_org_id: str | None, limit: int) -> list[Release]:
+def list_releases(db: Session, status: str | None, now: dt.datetime, recipient_org_id: str | None,
+                  limit: int) -> list[Release]:
     r = Release
     conditions: list[Any] = []
     if recipient_org_id is not None:

@@ -1,8 +1,9 @@
-"""SQL for the differentially private statistics: the exact aggregate and the privacy-budget ledger.
+"""SQL for the differentially private statistics: the exact aggregate (the privacy-budget ledger is in
+``repositories.budget``).
 
-The exact aggregate is privacy-critical code (docs/differential-privacy.md 4, point 8): every noise scale rests
-on it giving each pupil one row, clamped, in at most one public cell. It is one fixed template, read
-top to bottom:
+The exact aggregate is privacy-critical code (docs/differential-privacy.md 4, point 8): every noise
+scale rests on it giving each pupil one row, clamped, in at most one public cell. It is one fixed
+template, read top to bottom:
 
 1. ``school``: each school's kind (primary, secondary, special, all-through, out of scope), from its
    GIAS phase of education and type of establishment (:func:`phase_key` says the same in Python),
@@ -125,7 +126,7 @@ _PHASE = _index_of("phase")
 _ALL_THROUGH = 4  # a school kind, resolved per enrolment by year group
 _OUT = 3  # phase index of an out-of-scope school (past the three public phases)
 _TYPE = "LOWER(COALESCE(s.type_of_establishment, ''))"
-_SCHOOL_KIND_SQL = f"""CASE
+SCHOOL_KIND_SQL = f"""CASE
                 WHEN {" OR ".join(f"{_TYPE} LIKE '%{t}%'" for t in OUT_OF_SCOPE_TYPES)} THEN {_OUT}
                 WHEN {_TYPE} LIKE '%{SPECIAL_TYPE}%' THEN {_PHASE["special"]}
                 WHEN s.phase IN ({_quoted(PRIMARY_PHASES)}) THEN {_PHASE["primary"]}
@@ -151,7 +152,6 @@ _SHIFT = {name: sum(w for _, w in _ATTRIBUTE_BITS[:i]) for i, (name, _) in enume
 _WIDTH = dict(_ATTRIBUTE_BITS)
 _URN_SHIFT, _DAYS_SHIFT, _POSSIBLE_SHIFT = _ATTRIBUTE_WIDTH, _ATTRIBUTE_WIDTH + 20, _ATTRIBUTE_WIDTH + 35
 _POSSIBLE_ORDER_MAX = 1023
-_EPOCH = dt.date(2000, 1, 1)
 #: Index of an out-of-scope value per dimension: one past the public values, within the field's bits.
 _OUT_OF_SCOPE = {"la": 255, "phase": _OUT, "year_group": 15, "sen_status": 3}
 assert _POSSIBLE_SHIFT + 10 <= 63
@@ -222,7 +222,7 @@ def _keys_sql(dims: Sequence[str]) -> str:
     parts = []
     for d in dims:
         values = ", ".join(f"({i})" for i in range(len(keysets.values_for(d))))
-        parts.append(f"(SELECT column1 AS {d}_idx FROM (VALUES {values}) AS v_{d}) k_{d}")  # noqa: S608
+        parts.append(f"(SELECT column1 AS {d}_idx FROM (VALUES {values}) AS v_{d}) k_{d}")  # noqa: S608 (indexes)
     return " CROSS JOIN ".join(parts)
 
 
@@ -256,12 +256,11 @@ def la_key_sql() -> tuple[str, dict[str, str]]:
     return sql, {f"la_code_{i}": code for i, code in enumerate(codes)}
 
 
-SCHOOL_KIND_SQL = _SCHOOL_KIND_SQL
 OUT_OF_SCOPE_LA = _OUT_OF_SCOPE["la"]
 
 
 def _exact_sql(dims: Sequence[str], statistics: Sequence[str], *, window: bool, dialect: str) -> str:
-    la_codes = ", ".join(f"(:la_code_{i}, {i})" for i in range(len(keysets.values_for("la"))))
+    la_codes = la_key_sql()[0]
     in_scope = " AND ".join(f"{_field(d)} < {len(keysets.values_for(d))}" for d in _OUT_OF_SCOPE)
     join = " AND ".join(f"c.{d}_idx = k_{d}.{d}_idx" for d in dims) or "1 = 1"
     sums = ", ".join(f"{_i64(_STATISTIC_SQL[s])} AS {s}" for s in statistics)
@@ -278,7 +277,7 @@ def _exact_sql(dims: Sequence[str], statistics: Sequence[str], *, window: bool, 
     sql = f"""
     WITH la_key (la_code, la_idx) AS (VALUES {la_codes}
     ), school AS (
-        SELECT s.urn, {_SCHOOL_KIND_SQL} AS kind,
+        SELECT s.urn, {SCHOOL_KIND_SQL} AS kind,
                COALESCE(la_key.la_idx, {_OUT_OF_SCOPE["la"]}) AS la_idx
         FROM schools s
         LEFT JOIN la_key ON la_key.la_code = s.la_code
@@ -304,7 +303,7 @@ def _exact_sql(dims: Sequence[str], statistics: Sequence[str], *, window: bool, 
     )
     SELECT {"".join(f"k_{d}.{d}_idx, " for d in dims)}{outputs}
     FROM {_keys_sql(dims)}
-    LEFT JOIN cells c ON c.in_scope = 1 AND {join}"""  # noqa: S608
+    LEFT JOIN cells c ON c.in_scope = 1 AND {join}"""  # noqa: S608 (our constants; values are bound)
     return sql
 
 
@@ -337,7 +336,8 @@ def _rollup_sql(dims: Sequence[str], statistics: Sequence[str], *, dialect: str)
     group = f"GROUP BY {', '.join(_field(d) for d in dims)}" if dims else ""
     return f"""
     WITH possible_clamped AS (
-        SELECT attributes, {_clamp("possible", ":sessions_possible", dialect)} AS possible, authorised, unauthorised
+        SELECT attributes, {_clamp("possible", ":sessions_possible", dialect)} AS possible,
+               authorised, unauthorised
         FROM pupil_years
         WHERE academic_year = :academic_year AND NOT clean
     ), authorised_clamped AS (
@@ -398,13 +398,14 @@ def exact_cells(
             select(func.max(PupilYearRollup.last_date)).where(PupilYearRollup.academic_year == academic_year)
         )
         if latest is not None:
-            year_start = academic_year_bounds(academic_year)[0]
-            if sessions_possible < adp.sessions_possible_bound(year_start, min(_as_date(latest), academic_year_bounds(academic_year)[1])):
-                raise ValueError("the rollup answers year-to-date windows only: S_t is below the latest register's bound")
+            year_start, year_end = academic_year_bounds(academic_year)
+            if sessions_possible < adp.sessions_possible_bound(year_start, min(_as_date(latest), year_end)):
+                raise ValueError("the rollup answers year-to-date windows only: "
+                                 "S_t is below the latest register's bound")
         sql = _rollup_sql(dims, statistics, dialect=dialect)
     else:
         sql = _exact_sql(dims, statistics, window=window is not None, dialect=dialect)
-        params |= {f"la_code_{i}": code for i, code in enumerate(keysets.values_for("la"))}
+        params |= la_key_sql()[1]
     expanding = []
     if window is not None:
         if codes is None:
@@ -470,7 +471,8 @@ def register_schools(db: Session, open_statuses: Sequence[str]) -> dict[tuple[st
                       .where(School.status.in_(list(open_statuses))))
     for la_code, phase, kind in rows:
         if phase == ALL_THROUGH_PHASE:
-            phases = {phase_key(phase, kind, y) for y in (ALL_THROUGH_PRIMARY_YEARS[0], ALL_THROUGH_SECONDARY_YEARS[0])}
+            first_years = (ALL_THROUGH_PRIMARY_YEARS[0], ALL_THROUGH_SECONDARY_YEARS[0])
+            phases = {phase_key(phase, kind, y) for y in first_years}
         else:
             phases = {phase_key(phase, kind, "")}
         for key in phases - {None}:
