@@ -86,6 +86,7 @@ def _sqlite_reader(url: str | URL) -> Engine:
 
 @functools.lru_cache(maxsize=8)
 def _cached_sqlite_reader(url: URL) -> Engine:
+    """One reader per database, for the reads of releases (:func:`reading`)."""
     return _sqlite_reader(url)
 
 

@@ -42,7 +42,7 @@ from anonymisation import keysets
 from gateway.db import bulk
 from gateway.db.models import Enrolment, PupilYearRollup, School, StatsCell
 from gateway.db.repositories import statistics
-from gateway.db.session import driver_connection
+from gateway.db.session import driver_connection, is_postgres
 from schemas.calendar import academic_year_bounds
 
 #: SQLite: pupils per statement (bound parameters).
@@ -359,7 +359,7 @@ def refresh(db: Session, academic_year: int, pupil_ids: Iterable[str]) -> int:
     ids = sorted(set(pupil_ids))
     if not ids:
         return 0
-    if db.get_bind().dialect.name == "postgresql":
+    if is_postgres(db):
         return _refresh_pg(db, academic_year, ids)
     old = _old_rows(db, academic_year, ids)
     new = {row["pupil_id"]: row for row in _new_rows(db, academic_year, ids)}
