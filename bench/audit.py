@@ -57,8 +57,8 @@ from audit.merkle import (  # noqa: E402
     verify_inclusion,
 )
 from gateway.keys.signing import ensure_signing_key, signing_keys  # noqa: E402
-from gateway.db import audit_repository as audit_repo  # noqa: E402
 from gateway.db.migrate import upgrade  # noqa: E402
+from gateway.db.repositories import audit as audit_repo  # noqa: E402
 from gateway.db.session import make_engine, make_sessionmaker, normalise_url, transaction  # noqa: E402
 from gateway.services import audit  # noqa: E402
 from gateway.services.audit import trail as audit_log  # noqa: E402

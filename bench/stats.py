@@ -62,7 +62,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from anonymisation import dp as adp  # noqa: E402
 from anonymisation import school_calendar  # noqa: E402
 from gateway.bootstrap import initialise  # noqa: E402
-from gateway.db import stats_repository as srepo  # noqa: E402
+from gateway.db.repositories import statistics as srepo  # noqa: E402
 from gateway.db.session import normalise_url  # noqa: E402
 from gateway.keys.idp import mint_token  # noqa: E402
 from gateway.main import create_app  # noqa: E402
@@ -384,7 +384,7 @@ def main() -> None:
 def build_rollup(runtime: Any) -> None:
     """The enrolments were bulk-loaded here, not ingested: build the pupil-year rollup and cells from
     them once, as migration 0006 or ``gateway stats rebuild`` would (ingest keeps them up to date)."""
-    from gateway.db import rollup_repository
+    from gateway.db.repositories import rollup as rollup_repository
 
     with runtime.sessions() as db:
         have = db.execute(text("SELECT count(*) FROM pupil_years WHERE academic_year = :y"), {"y": YEAR}).scalar_one()

@@ -127,7 +127,7 @@ class Feed(Base):
     submitted_by: Mapped[str] = mapped_column(String(200))
     audit_index: Mapped[int] = mapped_column(BigInteger)
 
-    #: The latest register date of a year (``stats_repository.latest_feed_date``) without a scan.
+    #: The latest register date of a year (``statistics.latest_feed_date``) without a scan.
     __table_args__ = (Index("ix_feeds_year_date", "academic_year", "date"),)
 
 
@@ -150,8 +150,8 @@ class Mark(Base):
 
 class Roster(Base):
     """One school's pupils in one academic year and their running totals, packed per pupil slot
-    (`schemas.rosters`): stage 1 of the storage of issue 15, kept beside the enrolments. The URN
-    comes first in the key, so that a cluster can keep a school's rows on one node."""
+    (`schemas.rosters`): stage 1 of the packed storage (README, "Storage"), kept beside the
+    enrolments. The URN comes first in the key, so that a cluster can keep a school's rows on one node."""
 
     __tablename__ = "rosters"
 
@@ -232,7 +232,7 @@ class AuditNode(Base):
 
 
 class AuditTreeHead(Base):
-    """Every signed tree head the log has issued (DESIGN.md "tree head"); none is ever replaced."""
+    """Every signed tree head the log has issued (docs/design.md "tree head"); none is ever replaced."""
 
     __tablename__ = "audit_tree_heads"
 
@@ -355,7 +355,7 @@ class ConsentRecord(Base):
 __all__ += ["ConsentRecord"]
 
 
-# --- differentially private statistics (issue 8) ------------------------------------------------
+# --- differentially private statistics ----------------------------------------------------------
 
 from sqlalchemy import CheckConstraint, Float, Text, UniqueConstraint  # noqa: E402
 
@@ -460,11 +460,11 @@ from sqlalchemy import text  # noqa: E402
 
 
 class PupilYearRollup(Base):
-    """One row per pupil per academic year: the privacy unit of the statistics (DP-NOTES.md 5.1,
-    stage 2), kept at ingest from the pupil's enrolments (``gateway.db.rollup_repository``).
+    """One row per pupil per academic year: the privacy unit of the statistics (docs/differential-privacy.md
+    5.1, stage 2), kept at ingest from the pupil's enrolments (``gateway.db.repositories.rollup``).
 
     ``attributes`` packs the pupil's public key-set indexes (LA, phase, year group, SEN status, FSM;
-    bit layout in ``gateway.db.stats_repository``) taken from the enrolment they are attributed to;
+    bit layout in ``gateway.db.repositories.statistics``) taken from the enrolment they are attributed to;
     the totals are summed over all their enrolments, unclamped. ``clean`` says the totals are within
     the public bounds of any year-to-date window that includes ``last_date`` (no negative count,
     absences within possible sessions, possible sessions within two per weekday since 1 August), so

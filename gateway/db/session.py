@@ -1,13 +1,21 @@
-"""Engines and transactions. SQLite is the embedded default, PostgreSQL (psycopg 3) production."""
+"""Engines and transactions. SQLite is the embedded default, PostgreSQL (psycopg 3) production.
+
+Every engine the gateway opens is made here: the pooled one of a running gateway (:func:`make_engine`)
+and the read-only ones of a release's reads (:func:`reading`) and of a verification
+(:func:`read_snapshot`). The units of work are here too: :func:`transaction` for everything that
+writes, :func:`reading` and :func:`one_statement` for reads that must not take the write lock.
+"""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, make_url, text
+from sqlalchemy import URL, Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 
 def normalise_url(url: str) -> str:
@@ -58,6 +66,34 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _sqlite_reader(url: str | URL) -> Engine:
+    """A SQLite engine whose transactions begin DEFERRED and cannot write: in WAL mode each reads
+    one snapshot without the write lock, while writers carry on. No pool: a connection per use,
+    opened in well under a millisecond, and none left open."""
+    reader = create_engine(url, poolclass=NullPool, connect_args={"timeout": 60, "check_same_thread": False})
+
+    @event.listens_for(reader, "connect")
+    def _on_connect(dbapi_conn: Any, _: Any) -> None:
+        dbapi_conn.isolation_level = None  # SQLAlchemy, not the driver, begins: deferred, below
+        dbapi_conn.execute("PRAGMA query_only=ON")
+
+    @event.listens_for(reader, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN DEFERRED")
+
+    return reader
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_sqlite_reader(url: URL) -> Engine:
+    """One reader per database, for the reads of releases (:func:`reading`)."""
+    return _sqlite_reader(url)
+
+
+def is_postgres(db: Session) -> bool:
+    return db.get_bind().dialect.name == "postgresql"
+
+
 def driver_connection(db: Session) -> Any:
     """The DBAPI connection (psycopg or sqlite3) under the session's transaction: for the bulk reads
     and writes (COPY, executemany, one-parameter lists) that skip SQLAlchemy's per-statement work."""
@@ -81,7 +117,7 @@ def transaction(factory: sessionmaker[Session], *, locks_before_flush: bool = Fa
     logical-decoding message outside any transaction, which any role may do.)
 
     For a register or a release, whose last step takes the audit log's append lock
-    (``audit_repository.claim_index``), that keeps the commit's fsync out of the lock that every other
+    (``repositories.audit.claim_index``), that keeps the commit's fsync out of the lock that every other
     append waits for: on the ingest bench the wait for it halved. The caller still returns only when
     its work is durable, as with a plain commit. Between the two commits other transactions can see
     the work, but none can make anything durable that depends on it without flushing it too: the WAL
@@ -116,3 +152,65 @@ def _committed(db: Session) -> Iterator[Session]:
 
 _ASYNC_COMMIT = text("SET LOCAL synchronous_commit = off")
 _FLUSH = text("SELECT pg_current_xact_id(), pg_logical_emit_message(false, 'attendance-gateway', 'flush')")
+
+
+@contextmanager
+def reading(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """A session for the reads of a release, which writes nothing.
+
+    SQLite: a deferred transaction on a connection of its own, which in WAL mode reads one snapshot
+    without the write lock (the gateway's engine begins every transaction IMMEDIATE, so that the
+    reads of one release, seconds at the scale of a large LA, would hold up every other write and
+    queue concurrent releases behind each other until their lock waits ran out). PostgreSQL: the
+    usual transaction, which never blocks a writer."""
+    engine = sessions.kw["bind"]
+    with Session(bind=_cached_sqlite_reader(engine.url) if engine.dialect.name == "sqlite" else engine) as db:
+        try:
+            yield db
+        finally:
+            db.rollback()
+
+
+@contextmanager
+def one_statement(sessions: sessionmaker[Session]) -> Iterator[Session]:
+    """A session for a read made of one statement, which sees one snapshot on its own.
+
+    On PostgreSQL the connection runs in autocommit, which saves the BEGIN and COMMIT round trips
+    (a proof is one statement, and these were most of its time). SQLite's transactions cost
+    nothing to open, and the gateway's engine begins them itself, so it keeps the usual one.
+    """
+    engine = sessions.kw["bind"]
+    if engine.dialect.name != "postgresql":
+        db = sessions()
+        try:
+            yield db
+            db.commit()
+        finally:
+            db.close()
+        return
+    with engine.connect() as conn, Session(bind=conn.execution_options(isolation_level="AUTOCOMMIT")) as db:
+        yield db
+
+
+@contextmanager
+def read_snapshot(database_url: str) -> Iterator[Session]:
+    """A read-only session over one consistent snapshot that does not hold up appends, on an engine
+    of its own (`gateway audit verify` runs without a running gateway's engine).
+
+    PostgreSQL: a REPEATABLE READ transaction. SQLite: a deferred transaction, which in WAL mode
+    reads one snapshot while writers carry on (the gateway's own engine begins every transaction
+    IMMEDIATE, which would stop every append for the length of a verify).
+    """
+    url = normalise_url(database_url)
+    if url.startswith("sqlite"):
+        engine = _sqlite_reader(url)
+    else:
+        engine = make_engine(url, isolation_level="REPEATABLE READ")
+    try:
+        with Session(engine) as db:
+            try:
+                yield db
+            finally:
+                db.rollback()
+    finally:
+        engine.dispose()

@@ -19,9 +19,11 @@ from anonymisation.pseudonyms import audit_pseudonym
 from anonymisation.pseudonyms import pupil_id as make_pupil_id
 from consent.rules import ConsentDecision, DecisionNotAccepted, check_accepts
 from gateway.auth import Principal
-from gateway.db import release_repository as rrepo
-from gateway.db import repositories as repo
 from gateway.db.base import utcnow
+from gateway.db.repositories import consents as consent_repo
+from gateway.db.repositories import identities as identity_repo
+from gateway.db.repositories import registers as register_repo
+from gateway.db.repositories import schools as school_repo
 from gateway.db.session import transaction
 from gateway.errors import InvalidInput, NotFound
 from gateway.keys.store import Keys
@@ -154,7 +156,7 @@ def _pupil_id(keys: Keys, upn: str) -> str:
 def _encrypt_evidence(db: Session, keys: Keys, pid: str, year: int, evidence: str | None) -> bytes | None:
     if not evidence:
         return None
-    wrapped = repo.wrapped_keys(db, year, [pid]).get(pid)
+    wrapped = identity_repo.wrapped_keys(db, year, [pid]).get(pid)
     if wrapped is None:
         return None
     data_key = unwrap_data_key(wrapped[0], keys.kek(wrapped[1]), pid, year)
@@ -178,9 +180,9 @@ def record_consent(
     now = utcnow()
     pid = _pupil_id(keys, upn)
     with transaction(sessions) as db:
-        if repo.get_school(db, urn) is None:
+        if school_repo.get_school(db, urn) is None:
             raise NotFound(f"school {urn} is not in the register of schools")
-        enrolled = rrepo.pupil_enrolled_at(db, pid, urn)
+        enrolled = register_repo.pupil_enrolled_at(db, pid, urn)
     # Asked again with the roll, outside the transaction that read it (gateway.services.access).
     access.authorise(
         sessions, principal, CONSENT_RECORD, Target(urn=urn, on_roll=enrolled is not None), purpose=purpose.id
@@ -202,7 +204,7 @@ def record_consent(
                 details={"receipt_id": receipt_id, "consent_decision": decision.value},
             ),
         )
-        rrepo.insert_consent(
+        consent_repo.insert_consent(
             db,
             {
                 "receipt_id": receipt_id,
@@ -251,8 +253,8 @@ def current_states(
 ) -> ConsentStates:
     access.authorise(sessions, principal, CONSENTS_VIEW, Target(urn=urn), purpose=purpose_id)
     with transaction(sessions) as db:
-        pupils = rrepo.school_pupil_ids(db, urn)
-        rows = rrepo.current_consent_records(db, pupils, purpose_id)
+        pupils = register_repo.school_pupil_ids(db, urn)
+        rows = consent_repo.current_consent_records(db, pupils, purpose_id)
         years = {r.pupil_id: r.academic_year for r in rows}
         identities: dict[str, Any] = {}
         for year in set(years.values()):
@@ -304,11 +306,11 @@ def history(
     access.authorise(sessions, principal, CONSENT_HISTORY_VIEW, Target(urn=urn), purpose=purpose_id)
     if urn is not None:
         with transaction(sessions) as db:
-            on_roll = rrepo.pupil_enrolled_at(db, pid, urn) is not None
+            on_roll = register_repo.pupil_enrolled_at(db, pid, urn) is not None
         known = Target(urn=urn, on_roll=on_roll)
         access.authorise(sessions, principal, CONSENT_HISTORY_VIEW, known, purpose=purpose_id)
     with transaction(sessions) as db:
-        records = rrepo.consent_history(db, pid, purpose_id)
+        records = consent_repo.consent_history(db, pid, purpose_id)
         index = audit.record(
             db,
             audit.new_event(

@@ -28,10 +28,10 @@ from anonymisation.keys import (
 )
 from anonymisation.pseudonyms import pupil_ids as make_pupil_ids
 from gateway.auth import Principal
-from gateway.db import repositories as repo
-from gateway.db import rollup_repository as rollup
-from gateway.db import roster_repository as rosters
 from gateway.db.base import utcnow
+from gateway.db.repositories import identities as identity_repo
+from gateway.db.repositories import registers as register_repo
+from gateway.db.repositories import rollup, rosters
 from gateway.db.session import transaction
 from gateway.errors import InvalidInput, NotFound
 from gateway.keys.store import Keys
@@ -179,11 +179,11 @@ def _store(
 ) -> FeedReceipt:
     rows, digest, pupil_ids = register.rows, register.digest, register.pupil_ids
     with _one_writer(sessions), transaction(sessions, locks_before_flush=True) as db:
-        target = repo.feed_target(db, urn, day, lock=True)
+        target = register_repo.feed_target(db, urn, day, lock=True)
         # Pupils whose identity is not stored for the year as it is here: their check letters (422
         # before 404 and 403, as when every letter was checked before the transaction), then their
         # encrypted identities.
-        changed = set(repo.changed_identities(db, year, pupil_ids, register.identity_digests))
+        changed = set(identity_repo.changed_identities(db, year, pupil_ids, register.identity_digests))
         _check_new_upns(parsed, register, changed, body, content_type, day)
         if target is None:
             raise NotFound(f"school {urn} is not in the register of schools")
@@ -205,8 +205,8 @@ def _store(
 
         old: list[tuple[str, str, str]] = []
         if current is not None:
-            old = [(m.pupil_id, m.am, m.pm) for m in repo.current_marks(db, urn, day)]
-            repo.archive_marks(db, urn, day)
+            old = [(m.pupil_id, m.am, m.pm) for m in register_repo.current_marks(db, urn, day)]
+            register_repo.archive_marks(db, urn, day)
 
         _store_identities(db, keys, register, year, changed)
         _store_marks_and_totals(db, target.la_code, urn, day, year, version, rows, pupil_ids, old)
@@ -228,7 +228,7 @@ def _store(
             },
         )
         index = audit.record(db, event)
-        repo.insert_feed(
+        register_repo.insert_feed(
             db,
             urn=urn,
             date=day,
@@ -270,7 +270,7 @@ def _store_identities(db: Session, keys: Keys, register: _Register, year: int, d
     if not different:
         return
     changed = [n for n, pid in enumerate(pupil_ids) if pid in different]
-    existing_keys = repo.wrapped_keys(db, year, [pupil_ids[n] for n in changed])
+    existing_keys = identity_repo.wrapped_keys(db, year, [pupil_ids[n] for n in changed])
     try:
         kek_id, kek = keys.kek_for_year(year)
     except KeyUnavailable:
@@ -292,7 +292,7 @@ def _store_identities(db: Session, keys: Keys, register: _Register, year: int, d
     now = utcnow()
     fresh = [n for n in changed if pupil_ids[n] not in existing_keys]
     sealed = seal_new_identities([identity(n) for n in fresh], [pupil_ids[n] for n in fresh], year, kek)
-    inserted = repo.insert_data_keys(
+    inserted = identity_repo.insert_data_keys(
         db,
         year,
         kek_id,
@@ -309,13 +309,13 @@ def _store_identities(db: Session, keys: Keys, register: _Register, year: int, d
     rekeyed = [n for n in changed if pupil_ids[n] not in inserted]
     missing = [pupil_ids[n] for n in rekeyed if pupil_ids[n] not in existing_keys]
     if missing:
-        existing_keys.update(repo.wrapped_keys(db, year, missing))
+        existing_keys.update(identity_repo.wrapped_keys(db, year, missing))
     for n in rekeyed:
         pid = pupil_ids[n]
         wrapped, key_id = existing_keys[pid]
         data_key = unwrap_data_key(wrapped, keys.kek(key_id), pid, year)
         stored.append((pid, encrypt_identity(identity(n), data_key, pid, year), digests[n]))
-    repo.upsert_identities(db, year, now, stored)
+    identity_repo.upsert_identities(db, year, now, stored)
 
 
 def _store_marks_and_totals(
@@ -345,7 +345,7 @@ def _store_marks_and_totals(
         register.append(
             make_register_row((pid, am, pm, row["year_group"], row["sen_status"], row["fsm_eligible"], *move))
         )
-    repo.store_register(db, urn, day, year, version, la_code, register)
+    register_repo.store_register(db, urn, day, year, version, la_code, register)
     if not old:
         return
     # The superseded marks' reason codes come off; pupils in the superseded register but not in the
@@ -355,8 +355,8 @@ def _store_marks_and_totals(
         for code in (am, pm):
             if code not in _PLAIN_PRESENT:
                 codes[(pid, code)] -= 1
-    repo.upsert_code_totals(db, urn, year, [(pid, code, n) for (pid, code), n in codes.items()])
-    repo.subtract_enrolment_totals(
+    register_repo.upsert_code_totals(db, urn, year, [(pid, code, n) for (pid, code), n in codes.items()])
+    register_repo.subtract_enrolment_totals(
         db,
         urn,
         year,
@@ -368,7 +368,7 @@ def _store_marks_and_totals(
             for pid, marks in superseded.items()
         ],
     )
-    repo.prune_code_totals(db, urn, year)
+    register_repo.prune_code_totals(db, urn, year)
 
 
 def _update_roster(

@@ -16,9 +16,10 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.auth import Principal
-from gateway.db import la_repository as la_repo
 from gateway.db.base import utcnow
 from gateway.db.models import Release
+from gateway.db.repositories import releases as release_repo
+from gateway.db.repositories import schools as school_repo
 from gateway.db.session import transaction
 from gateway.services import access
 from gateway.services.releases import release_metadata
@@ -106,15 +107,15 @@ def overview(sessions: sessionmaker[Session], principal: Principal) -> LaOvervie
 
 def _overview(db: Session, la_code: str, now: dt.datetime) -> LaOverview:
     schools = [LaSchool(urn=s.urn, name=s.name, phase=s.phase, status=s.status, type=s.type_of_establishment)
-               for s in la_repo.la_schools(db, la_code)]
-    listed = [_listed(r, now) for r in la_repo.releases_to(db, "la", la_code, MAX_LISTED)]
+               for s in school_repo.la_schools(db, la_code)]
+    listed = [_listed(r, now) for r in release_repo.releases_to(db, "la", la_code, MAX_LISTED)]
     stages = [r["stage"] for r in listed]
     return LaOverview(
         la_code=la_code,
-        la_name=la_repo.la_name(db, la_code),
+        la_name=school_repo.la_name(db, la_code),
         schools=schools,
         releases=listed,
-        release_total=la_repo.count_releases_to(db, "la", la_code),
+        release_total=release_repo.count_releases_to(db, "la", la_code),
         counts=StageCounts(*(stages.count(stage) for stage in ("active", "expiring", "expired", "deleted"))),
     )
 

@@ -10,7 +10,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from anonymisation.keys import KeyUnavailable, decrypt_identity, unwrap_data_key
 from anonymisation.transforms import attendance_rate
 from gateway.auth import Principal
-from gateway.db import repositories as repo
+from gateway.db.repositories import identities as identity_repo
+from gateway.db.repositories import registers as register_repo
+from gateway.db.repositories import schools as school_repo
 from gateway.db.session import transaction
 from gateway.errors import InvalidInput, NotFound
 from gateway.keys.store import Keys
@@ -81,7 +83,7 @@ def resolve_window(start: dt.date | None, end: dt.date | None) -> tuple[dt.date,
 def decrypt_identities(db: Session, keys: Keys, year: int, pupil_ids: list[str]) -> dict[str, Identity]:
     out: dict[str, Identity] = {}
     masters: dict[str, bytes | None] = {}  # each master key looked up once
-    for pid, (ciphertext, wrapped, master_id) in repo.identities_with_keys(db, year, pupil_ids).items():
+    for pid, (ciphertext, wrapped, master_id) in identity_repo.identities_with_keys(db, year, pupil_ids).items():
         if master_id not in masters:
             try:
                 masters[master_id] = keys.kek(master_id)
@@ -106,9 +108,9 @@ def list_pupils(
     start_, end_, whole_year = resolve_window(start, end)
     year = academic_year_of(end_)
     with transaction(sessions) as db:
-        if repo.get_school(db, urn) is None:
+        if school_repo.get_school(db, urn) is None:
             raise NotFound(f"school {urn} is not in the register of schools")
-        enrolments = {e.pupil_id: e for e in repo.school_enrolments(db, urn, year)}
+        enrolments = {e.pupil_id: e for e in register_repo.school_enrolments(db, urn, year)}
         if whole_year:
             totals = {
                 pid: (e.sessions_present, e.sessions_aea, e.sessions_authorised, e.sessions_unauthorised)
@@ -122,7 +124,7 @@ def list_pupils(
                     int(r.sessions_authorised),
                     int(r.sessions_unauthorised),
                 )
-                for r in repo.window_totals_for_school(db, urn, start_, end_, codes_by_class())
+                for r in register_repo.window_totals_for_school(db, urn, start_, end_, codes_by_class())
             }
         identities = decrypt_identities(db, keys, year, sorted(totals))
         pupils = []

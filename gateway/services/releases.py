@@ -24,11 +24,13 @@ from anonymisation.pseudonyms import pupil_refs as make_pupil_refs
 from anonymisation.transforms import apply_obligations
 from consent.rules import ConsentDecision, ConsentFiltered, filter_by_consent, partition
 from gateway.auth import Principal
-from gateway.db import release_repository as rrepo
-from gateway.db import repositories as repo
 from gateway.db.base import utcnow
 from gateway.db.models import Release
-from gateway.db.session import transaction
+from gateway.db.repositories import consents as consent_repo
+from gateway.db.repositories import registers as register_repo
+from gateway.db.repositories import releases as rrepo
+from gateway.db.repositories import schools as school_repo
+from gateway.db.session import reading, transaction
 from gateway.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gateway.keys.store import Keys
 from gateway.services import access, audit
@@ -155,10 +157,10 @@ def requester_of(principal: Principal) -> Requester:
 
 def _facts(db: Session, principal: Principal, request: ReleaseRequest) -> RequestFacts:
     named = list(request.schools or ())
-    las = repo.school_las(db, named) if named else {}
+    las = school_repo.school_las(db, named) if named else {}
     requester_la, requester_phase = None, None
     if principal.org_type == "school" and principal.org_id.isdigit():
-        school = repo.get_school(db, int(principal.org_id))
+        school = school_repo.get_school(db, int(principal.org_id))
         if school is not None:
             requester_la, requester_phase = school.la_code, school.phase
     return RequestFacts(
@@ -237,7 +239,7 @@ def create_release(
     obligations = decision.obligations
 
     # Reads first, in a transaction of their own that takes no lock; then the writes, in a short one.
-    with rrepo.reading(sessions) as db:
+    with reading(sessions) as db:
         named_ids = (
             {make_pupil_id(u, keys.pupil_id_key) for u in upns} if obligations.scope.named_pupils else None
         )
@@ -445,7 +447,7 @@ def _gather(
 def _consent_sets(db: Session, obligations: Obligations, pupil_ids: list[str]) -> tuple[set[str], set[str]]:
     if obligations.consent is ConsentRule.NONE or not pupil_ids:
         return set(), set()
-    states = rrepo.current_consent_states(db, obligations.purpose, sorted(set(pupil_ids)))
+    states = consent_repo.current_consent_states(db, obligations.purpose, sorted(set(pupil_ids)))
     return partition(obligations.consent, {p: ConsentDecision(d) for p, d in states.items()})
 
 
@@ -611,7 +613,7 @@ def resolve_ref(
     access.authorise(sessions, principal, PUPIL_REF_RESOLVE, Target(urn=urn))
     with transaction(sessions) as db:
         found = rrepo.resolve_pupil_ref(db, pupil_ref)
-        year = rrepo.pupil_enrolled_at(db, found[0], urn) if found else None
+        year = register_repo.pupil_enrolled_at(db, found[0], urn) if found else None
         if found is None or year is None:
             raise NotFound("no pupil of this school has that pupil_ref")
         pid, release = found

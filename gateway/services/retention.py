@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.db import retention_repository as rrepo
+from gateway.db.repositories import retention as rrepo
 from gateway.db.session import transaction
 from gateway.keys.store import Keys, MasterKeyNotRotated
 from gateway.services import audit

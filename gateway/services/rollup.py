@@ -7,8 +7,7 @@ from dataclasses import dataclass
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.db import rollup_repository as rollup
-from gateway.db import roster_repository as rosters
+from gateway.db.repositories import rollup, rosters
 from gateway.db.session import transaction
 from gateway.services import audit
 from schemas.rosters import Roster, recount

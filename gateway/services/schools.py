@@ -10,9 +10,9 @@ from typing import Any
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
-from gateway.db import repositories as repo
-from gateway.db import rollup_repository as rollup
 from gateway.db.base import utcnow
+from gateway.db.repositories import rollup
+from gateway.db.repositories import schools as school_repo
 from gateway.db.session import transaction
 from gateway.services import audit
 from schemas.schools import SchoolRecord, open_gias, read_gias
@@ -50,10 +50,10 @@ def import_gias(sessions: sessionmaker[Session], path: Path,
     now = utcnow()
     rows = [{**asdict(r), "updated_at": now} for r in {r.urn: r for r in records}.values()]
     with transaction(sessions) as db:
-        before = repo.count_schools(db)
+        before = school_repo.count_schools(db)
         attributes = rollup.school_attributes(db)
-        repo.upsert_schools(db, rows)
-        after = repo.count_schools(db)
+        school_repo.upsert_schools(db, rows)
+        after = school_repo.count_schools(db)
         # A school's new LA, phase or type moves its pupils between statistics cells.
         moved = [
             r["urn"] for r in rows if r["urn"] in attributes and attributes[r["urn"]] != _attributes_of(r)

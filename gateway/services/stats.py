@@ -68,8 +68,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from anonymisation import dp as adp
 from anonymisation import keysets, school_calendar
 from gateway.auth import Principal
-from gateway.db import stats_repository as srepo
 from gateway.db.base import utcnow
+from gateway.db.repositories import budget as budget_repo
+from gateway.db.repositories import statistics as srepo
 from gateway.db.session import transaction
 from gateway.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceUnavailable
 from gateway.services import access, audit
@@ -314,7 +315,7 @@ def year_rules(
     differs from a fixed cap changes nothing (issue 19: raising it mid-year would have raised the
     cap); it is logged, and the budget shows both."""
     with transaction(sessions) as db:
-        ledger = srepo.get_ledger(db, year)
+        ledger = budget_repo.get_ledger(db, year)
     r = rules(settings, consumer, ledger.cap_units if ledger is not None else None)
     if ledger is not None and r.configured_units != ledger.cap_units:
         key = (id(sessions), year, r.configured_units, ledger.cap_units)
@@ -439,7 +440,7 @@ def get_bundle(
     """A bundle already released to this consumer, again (audited, free)."""
     _authorise(sessions, principal, {"bundle": name})
     with transaction(sessions) as db:
-        stored = srepo.get_bundle(db, DFE_SHARE, name)
+        stored = budget_repo.get_bundle(db, DFE_SHARE, name)
         if stored is None:
             raise NotFound("no bundle of that name was released to your organisation")
         body = json.loads(stored.answer)
@@ -450,7 +451,7 @@ def get_bundle(
 def get_bundle_csv(sessions: sessionmaker[Session], principal: Principal, name: str) -> str:
     _authorise(sessions, principal, {"bundle": name})
     with transaction(sessions) as db:
-        stored = srepo.get_bundle(db, DFE_SHARE, name)
+        stored = budget_repo.get_bundle(db, DFE_SHARE, name)
         if stored is None or stored.csv is None:
             raise NotFound("no bundle of that name was released to your organisation")
         _record_served(db, principal, json.loads(stored.answer), stored.spend_id, cached=True)
@@ -480,9 +481,9 @@ def budget(
     year_ = year if year is not None else academic_year_of(today())
     r = year_rules(sessions, settings, year_, wanted)
     with transaction(sessions) as db:
-        ledger = srepo.spends(db, year_, wanted)
-        spent_by = srepo.spent_by_consumer(db, year_)
-        fixed = srepo.get_ledger(db, year_)
+        ledger = budget_repo.spends(db, year_, wanted)
+        spent_by = budget_repo.spent_by_consumer(db, year_)
+        fixed = budget_repo.get_ledger(db, year_)
         releases = [
             {
                 "release_id": s.id,
@@ -552,7 +553,7 @@ def approve_cap(
         else:
             new_units = _cap_units(epsilon, settings.stats_delta)
             r = rules(settings)
-            srepo.ensure_ledger(
+            budget_repo.ensure_ledger(
                 db,
                 {
                     "academic_year": year,
@@ -564,9 +565,9 @@ def approve_cap(
                     "updated_at": now,
                 },
             )
-            row = srepo.lock_ledger(db, year)
-            spent = srepo.spent_units(db, year)
-            by_consumer = srepo.spent_by_consumer(db, year)
+            row = budget_repo.lock_ledger(db, year)
+            spent = budget_repo.spent_units(db, year)
+            by_consumer = budget_repo.spent_by_consumer(db, year)
             over = [
                 s.consumer
                 for s in policy.shares
@@ -592,7 +593,7 @@ def approve_cap(
                 db,
                 audit.new_event(None, "budget.cap_approved", decision="allow", details=details, actor=actor),
             )
-            srepo.set_cap(
+            budget_repo.set_cap(
                 db,
                 year,
                 {
@@ -686,7 +687,7 @@ def _answer(
         for t in question.tables
     ]
     with transaction(sessions) as db:
-        stored = srepo.measurements(db, sorted({h for table in hashes for h in table.values()}))
+        stored = budget_repo.measurements(db, sorted({h for table in hashes for h in table.values()}))
     # 1. Plan the noise (pure: OpenDP privacy maps). Each table gets its slots, and is charged what
     #    OpenDP says the vectors it draws spend, rounded up to units. A denominator published before
     #    for this window and grouping (or drawn by an earlier table of this bundle) is reused.
@@ -717,9 +718,9 @@ def _answer(
     with transaction(sessions) as db:
         served = _serve_stored(db, principal, qhash)
         if served is None and question.bundle is not None:
-            if srepo.get_bundle(db, question.consumer, question.bundle) is not None:
+            if budget_repo.get_bundle(db, question.consumer, question.bundle) is not None:
                 raise Conflict(_BUNDLE_TAKEN)
-        if served is None and srepo.latest_spend_for(db, qhash) is None:
+        if served is None and budget_repo.latest_spend_for(db, qhash) is None:
             denial = _over_budget(db, principal, question, r.cap_units, r.share, cost)
     if served is not None:
         return _finish(sessions, settings, served[0], cached=True, index=served[1])
@@ -782,7 +783,7 @@ def _answer(
     try:
         with transaction(sessions) as db:
             index = audit.record(db, _released_event(principal, body, spend_id, cached=False))
-            srepo.insert_answer(
+            budget_repo.insert_answer(
                 db,
                 {
                     "question_hash": qhash,
@@ -797,8 +798,8 @@ def _answer(
                     "audit_index": index,
                 },
             )
-            srepo.insert_measurements(db, kept)
-            srepo.mark_released(db, spend_id, now)
+            budget_repo.insert_measurements(db, kept)
+            budget_repo.mark_released(db, spend_id, now)
     except IntegrityError:
         raise Conflict(
             "a bundle of that name was released meanwhile with other tables; this reservation stays spent"
@@ -843,9 +844,9 @@ def _over_budget(
     """The refusal (audited) of a question whose cost does not fit the consumer's share of the year,
     or the year's whole cap; None when it fits."""
     year = question.window.academic_year
-    spent = srepo.spent_units(db, year, question.consumer)
+    spent = budget_repo.spent_units(db, year, question.consumer)
     share_cap = share_units(cap_units, share)
-    year_spent = srepo.spent_units(db, year)
+    year_spent = budget_repo.spent_units(db, year)
     if spent + cost > share_cap:
         return _deny_budget(db, principal, question, spent, share_cap, cost)
     if year_spent + cost > cap_units:
@@ -929,7 +930,7 @@ def _reserve(
         now = utcnow()
         with transaction(sessions) as db:
             # The first reservation of a year fixes its cap; after that the ledger's cap holds.
-            srepo.ensure_ledger(
+            budget_repo.ensure_ledger(
                 db,
                 {
                     "academic_year": year,
@@ -941,11 +942,11 @@ def _reserve(
                     "updated_at": now,
                 },
             )
-            row = srepo.lock_ledger(db, year)
+            row = budget_repo.lock_ledger(db, year)
             served = _serve_stored(db, principal, qhash)
             if served is not None:
                 return served
-            in_flight = srepo.latest_spend_for(db, qhash)
+            in_flight = budget_repo.latest_spend_for(db, qhash)
             waiting = (
                 in_flight is not None
                 and in_flight.status == "reserved"
@@ -954,10 +955,10 @@ def _reserve(
             if not waiting:
                 if (
                     question.bundle is not None
-                    and srepo.get_bundle(db, consumer, question.bundle) is not None
+                    and budget_repo.get_bundle(db, consumer, question.bundle) is not None
                 ):
                     raise Conflict(_BUNDLE_TAKEN)
-                spent = srepo.spent_units(db, year, consumer)
+                spent = budget_repo.spent_units(db, year, consumer)
                 denial = _over_budget(db, principal, question, row.cap_units, r.share, cost)
                 if denial is None:
                     spend_id = "st_" + uuid.uuid4().hex
@@ -998,7 +999,7 @@ def _reserve(
                             },
                         ),
                     )
-                    srepo.insert_spend(
+                    budget_repo.insert_spend(
                         db,
                         {
                             "id": spend_id,
@@ -1028,7 +1029,7 @@ def _reserve(
 
 
 def _serve_stored(db: Session, principal: Principal, qhash: str) -> tuple[dict[str, Any], int] | None:
-    stored = srepo.get_answer(db, qhash)
+    stored = budget_repo.get_answer(db, qhash)
     if stored is None:
         return None
     body = json.loads(stored.answer)
@@ -1079,7 +1080,7 @@ def _finish(
         consumer = DFE_SHARE
     r = year_rules(sessions, settings, year, consumer)
     with transaction(sessions) as db:
-        spent_by = srepo.spent_by_consumer(db, year)
+        spent_by = budget_repo.spent_by_consumer(db, year)
     summary = _budget_summary(year, r, spent_by.get(consumer, 0), spent_by, budget_policy(settings))
     rho = adp.units_to_rho(spent)
     return body | {

@@ -6,7 +6,7 @@ the clean pupil-years summed per combination of attributes, both moved at ingest
 index on (academic_year, date): the latest register of a year decides whether the rollup answers.
 
 Upgrading a database that already holds registers fills both from the enrolments with the same code
-the gateway runs for ``gateway stats rebuild`` (``gateway.db.rollup_repository.rebuild``).
+the gateway runs for ``gateway stats rebuild`` (``gateway.db.repositories.rollup.rebuild``).
 
 Revision ID: 0006
 Revises: 0005
@@ -52,7 +52,7 @@ def upgrade() -> None:
     if bind.execute(sa.text("SELECT 1 FROM enrolments LIMIT 1")).first() is not None:
         from sqlalchemy.orm import Session
 
-        from gateway.db import rollup_repository
+        from gateway.db.repositories import rollup as rollup_repository
 
         with Session(bind=bind) as db:
             rollup_repository.rebuild(db)

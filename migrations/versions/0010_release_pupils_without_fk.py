@@ -2,8 +2,9 @@
 
 The key made PostgreSQL look up the release once per row: 10,000 lookups, 100-160 ms of a 10,000-pupil
 release's 150-220 ms COPY into release_pupils on the releases bench, for rows that one function
-(``release_repository.insert_release``) writes in the transaction that inserts the release itself,
-just before them, and that retention deletes with it (``retention_repository``).
+(``gateway.db.repositories.releases.insert_release``) writes in the transaction that inserts the
+release itself, just before them, and that retention deletes with it
+(``gateway.db.repositories.retention``).
 
 Revision ID: 0010
 Revises: 0009

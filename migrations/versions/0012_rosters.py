@@ -5,7 +5,7 @@ The parts arrive compressed where that pays (zlib, in ``schemas.rosters``), and 
 bytes: on PostgreSQL they are stored EXTERNAL, out of line without a second compression attempt.
 
 Upgrading a database that already holds registers makes their rosters with the code that
-``gateway stats rebuild`` runs (``gateway.db.roster_repository.rebuild``).
+``gateway stats rebuild`` runs (``gateway.db.repositories.rosters.rebuild``).
 
 Revision ID: 0012
 Revises: 0011
@@ -40,7 +40,7 @@ def upgrade() -> None:
     if bind.execute(sa.text("SELECT 1 FROM marks LIMIT 1")).first() is not None:
         from sqlalchemy.orm import Session
 
-        from gateway.db import roster_repository
+        from gateway.db.repositories import rosters as roster_repository
 
         with Session(bind=bind) as db:
             roster_repository.rebuild(db)

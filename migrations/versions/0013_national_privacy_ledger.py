@@ -120,7 +120,7 @@ def upgrade() -> None:
     if bind.execute(sa.text("SELECT 1 FROM enrolments LIMIT 1")).first() is not None:
         from sqlalchemy.orm import Session
 
-        from gateway.db import rollup_repository
+        from gateway.db.repositories import rollup as rollup_repository
 
         with Session(bind=bind) as db:
             rollup_repository.rebuild(db)

@@ -471,7 +471,7 @@ def test_a_database_failure_in_a_bulk_write_is_a_503_and_nothing_is_stored(
     loaded: Gateway, monkeypatch: pytest.MonkeyPatch, error: type[Exception]
 ) -> None:
     """Bulk writes (COPY, executemany) go to the driver directly: its errors are a 503 as SQLAlchemy's are."""
-    from gateway.db import release_repository
+    from gateway.db.repositories import releases as release_repository
 
     submit(loaded, serials=(1,))
     before = (count(loaded, AuditEvent), count(loaded, Release))

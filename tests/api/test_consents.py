@@ -74,13 +74,13 @@ def test_the_receipt_follows_the_kantara_model_and_never_echoes_the_upn(school: 
 
 def test_the_stored_evidence_opens_under_the_pupils_data_key_for_the_year(school: Gateway) -> None:
     from anonymisation.keys import decrypt_evidence, unwrap_data_key
-    from gateway.db import repositories as repo
+    from gateway.db.repositories import identities as identity_repo
 
     assert consent(school, 1, "granted").status_code == 201
     keys = school.runtime.keys
     with school.runtime.sessions() as db:
         stored = db.execute(select(ConsentRecord)).scalar_one()
-        wrapped, key_id = repo.wrapped_keys(db, stored.academic_year, [stored.pupil_id])[stored.pupil_id]
+        wrapped, key_id = identity_repo.wrapped_keys(db, stored.academic_year, [stored.pupil_id])[stored.pupil_id]
     data_key = unwrap_data_key(wrapped, keys.kek(key_id), stored.pupil_id, stored.academic_year)
     assert stored.evidence is not None
     opened = decrypt_evidence(stored.evidence, data_key, stored.pupil_id, stored.academic_year)

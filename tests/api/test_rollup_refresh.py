@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from gateway.db import rollup_repository as rollup
+from gateway.db.repositories import rollup
 from tests.api.test_stats_rollup import MONDAY, YEAR, assert_rollup_exact, put
 from tests.conftest import BACKENDS, Gateway
 from tests.factories import pupil

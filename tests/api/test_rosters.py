@@ -14,8 +14,8 @@ from click.testing import CliRunner
 from sqlalchemy import text
 
 from gateway.cli import main
-from gateway.db import roster_repository as rosters
 from gateway.db.migrate import downgrade, upgrade
+from gateway.db.repositories import rosters
 from gateway.services.rollup import RosterCheck, check_rosters
 from schemas.rosters import recount
 from tests.conftest import Gateway

@@ -17,8 +17,8 @@ from sqlalchemy import text
 
 from anonymisation import dp as adp
 from gateway.cli import main
-from gateway.db import rollup_repository as rollup
-from gateway.db import stats_repository as srepo
+from gateway.db.repositories import rollup
+from gateway.db.repositories import statistics as srepo
 from gateway.services.schools import import_gias
 from tests.conftest import Gateway
 from tests.factories import SCHOOLS, feed_json, pupil, write_gias

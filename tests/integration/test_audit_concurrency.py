@@ -94,7 +94,7 @@ def test_two_processes_appending_at_once_make_one_log_that_verifies(
 def test_the_background_signer_signs_a_head_whenever_the_log_has_grown(
     sessions: sessionmaker[Session], data_dir: Path
 ) -> None:
-    from gateway.db import audit_repository as audit_repo
+    from gateway.db.repositories import audit as audit_repo
 
     def head_sizes() -> list[int]:
         with sessions() as db:

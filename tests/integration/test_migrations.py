@@ -44,8 +44,8 @@ def test_upgrading_a_database_with_registers_to_0006_builds_the_statistics_rollu
     from sqlalchemy import text
 
     from anonymisation import dp as adp
-    from gateway.db import rollup_repository as rollup
-    from gateway.db import stats_repository as srepo
+    from gateway.db.repositories import rollup
+    from gateway.db.repositories import statistics as srepo
     from gateway.db.session import make_engine, make_sessionmaker
 
     downgrade(database_url, "0005")

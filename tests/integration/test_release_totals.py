@@ -20,8 +20,8 @@ import pytest
 from sqlalchemy import and_, select
 
 from gateway.auth import Principal
-from gateway.db import release_repository as rrepo
 from gateway.db.models import Enrolment, Mark
+from gateway.db.repositories import releases as rrepo
 from gateway.runtime import Runtime, build_runtime
 from gateway.services import feeds
 from gateway.services.pupils import codes_by_class

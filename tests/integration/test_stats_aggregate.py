@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from anonymisation import dp as adp
 from anonymisation import keysets
-from gateway.db import rollup_repository as rollup
-from gateway.db import stats_repository as srepo
 from gateway.db.base import utcnow
 from gateway.db.models import Enrolment, Mark, School
+from gateway.db.repositories import rollup
+from gateway.db.repositories import statistics as srepo
 from gateway.db.session import make_engine, make_sessionmaker
 from gateway.services.pupils import codes_by_class
 

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from structlog.testing import capture_logs
 
 from gateway.auth import Principal
-from gateway.db import stats_repository as srepo
 from gateway.db.models import AuditEvent, PrivacySpend, StatsAnswer
+from gateway.db.repositories import budget as budget_repo
 from gateway.db.session import make_engine, make_sessionmaker
 from gateway.errors import Conflict, Forbidden
 from gateway.services import stats
@@ -88,7 +88,7 @@ def test_twenty_concurrent_distinct_questions_at_the_edge_of_the_cap_never_overs
     assert all(r.detail["reasons"][0].startswith("budget_exhausted") for r in refused)
     cap = stats.rules(settings).share_units
     with sessions() as db:
-        spent = srepo.spent_units(db, 2025, "dfe-statistics")
+        spent = budget_repo.spent_units(db, 2025, "dfe-statistics")
     assert spent == sum(r["release_units"] for r in released) <= cap
     assert count(sessions, PrivacySpend) == 10 and count(sessions, StatsAnswer) == 10
     assert count(sessions, AuditEvent, AuditEvent.action == "budget.spent") == 10
@@ -118,7 +118,7 @@ def test_a_reservation_whose_answer_was_never_stored_stays_spent_and_nothing_is_
     def crash(*args: Any, **kwargs: Any) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(srepo, "insert_answer", crash)
+    monkeypatch.setattr(budget_repo, "insert_answer", crash)
     with pytest.raises(OSError):
         stats.get_statistics(sessions, settings, STATISTICIAN, "enrolments", ["la"], *WINDOWS[0])
     monkeypatch.undo()
@@ -161,7 +161,7 @@ def test_two_dfe_org_ids_and_two_statisticians_asking_at_once_share_one_cap(
     assert len(released) == 10 and len(refused) == 10, [type(r).__name__ for r in results]
     r = stats.rules(settings)
     with sessions() as db:
-        spent = srepo.spent_units(db, 2025)
+        spent = budget_repo.spent_units(db, 2025)
         requesters = set(db.execute(select(PrivacySpend.requester)).scalars())
     assert spent == sum(b["release_units"] for b in released) <= r.share_units <= r.cap_units
     assert len(requesters) == 2 and {b["consumer"] for b in released} == {"dfe-statistics"}
@@ -178,7 +178,7 @@ def test_a_higher_setting_after_the_year_was_spent_from_leaves_its_cap_as_fixed(
     fixed = stats.rules(first).cap_units
     assert body["budget"]["ledger"]["cap"]["units"] == fixed < stats.rules(higher).configured_units
     with sessions() as db:
-        assert srepo.get_ledger(db, 2025).cap_units == fixed  # type: ignore[union-attr]
+        assert budget_repo.get_ledger(db, 2025).cap_units == fixed  # type: ignore[union-attr]
     assert [e["event"] for e in logs if e["log_level"] == "warning"] == ["stats_cap_setting_ignored"]
     assert count(sessions, AuditEvent, AuditEvent.action.like("budget.cap%")) == 0
 

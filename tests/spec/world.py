@@ -37,7 +37,8 @@ from anonymisation.pseudonyms import pupil_id, pupil_ref
 from anonymisation.transforms import apply_obligations
 from gateway.auth import Principal
 from gateway.bootstrap import initialise
-from gateway.db import release_repository as rrepo
+from gateway.db.repositories import consents as consent_repo
+from gateway.db.session import reading
 from gateway.db.base import utcnow
 from gateway.db.migrate import upgrade
 from gateway.db.session import transaction
@@ -158,7 +159,7 @@ class World:
         named = None if upns is None else {pupil_id(upn, KEY) for upn in upns}
         by_id = {p.pupil_id: p for p in self.pupils.values()}
         with self.database(obligations.purpose, obligations.academic_year) as (sessions, keys):
-            with rrepo.reading(sessions) as db:
+            with reading(sessions) as db:
                 selected, _, _, identities = releases.gather(db, keys, obligations, named)
         # Rows in the order of the pupils table, so that expected rows read in the same order.
         order = list(self.pupils)
@@ -220,7 +221,7 @@ class World:
         urn = next(iter(self.schools))
         with transaction(sessions) as db:
             for seq, (decision, name) in enumerate(decisions, start=1):
-                rrepo.insert_consent(db, {
+                consent_repo.insert_consent(db, {
                     "receipt_id": f"cr_{seq}", "seq": seq, "pupil_id": self.pupils[name].pupil_id,
                     "academic_year": academic_year, "purpose": purpose, "decision": decision,
                     "recorded_by_urn": urn, "recorded_by_sub": "spec", "evidence": None,

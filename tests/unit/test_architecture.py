@@ -52,7 +52,7 @@ def test_print_is_never_called_in_package_code(package: str) -> None:
 
 
 def test_services_never_build_sql_themselves() -> None:
-    """All SQL lives in gateway/db/*repository*: services call repositories, never sqlalchemy's builders."""
+    """All SQL lives in gateway/db/repositories/: services call repositories, never sqlalchemy's builders."""
     builders = {"select", "insert", "update", "delete", "text", "func", "and_", "or_"}
     for path in _modules("gateway/services"):
         tree = ast.parse(path.read_text())

@@ -3,7 +3,7 @@ register repository stages them by position."""
 
 from __future__ import annotations
 
-from gateway.db.repositories import _REGISTER_COLUMNS
+from gateway.db.repositories.registers import _REGISTER_COLUMNS
 from schemas.records import RegisterRow, make_register_row
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from audit.events import AuditEvent, event_bytes
 from audit.merkle import leaf_hash, new_nodes_on_append
 from gateway.auth import Principal
-from gateway.db import audit_repository as audit_repo
+from gateway.db.repositories import audit as audit_repo
 from gateway.errors import ServiceUnavailable
 
 log = structlog.get_logger("gateway.audit")

@@ -41,9 +41,10 @@ from audit.merkle import (
     root_hash,
 )
 from gateway.auth import Principal
-from gateway.db import audit_repository as audit_repo
 from gateway.db.models import AuditTreeHead
-from gateway.db.session import transaction
+from gateway.db.repositories import audit as audit_repo
+from gateway.db.repositories import registers as register_repo
+from gateway.db.session import one_statement, transaction
 from gateway.errors import Forbidden, InvalidInput, ServiceUnavailable
 from gateway.keys.signing import SigningKeyMissing, SigningKeys, prepare_next_key, promote_key, signing_keys
 from gateway.keys.store import Keys
@@ -189,7 +190,7 @@ def inclusion(sessions: sessionmaker[Session], index: int, tree_size: int) -> di
         raise _bad("tree_size", "tree_size must be at least 1")
     if index < 0 or index >= tree_size:
         raise _bad("index", "index must be at least 0 and smaller than tree_size")
-    with audit_repo.one_statement(sessions) as db:
+    with one_statement(sessions) as db:
         size, nodes = audit_repo.size_and_nodes(db, [(0, index), *nodes_for_inclusion(index, tree_size)])
     if tree_size > size:
         raise _bad("tree_size", f"tree_size must be between 1 and the log's size ({size})")
@@ -215,7 +216,7 @@ def consistency(sessions: sessionmaker[Session], first: int, second: int) -> dic
     if first < 1 or first > second:
         # RFC 9162 defines no proof from the empty tree: every tree extends it.
         raise _bad("first", "first must be at least 1 and at most second")
-    with audit_repo.one_statement(sessions) as db:
+    with one_statement(sessions) as db:
         size, nodes = audit_repo.size_and_nodes(db, nodes_for_consistency(first, second))
     if second > size:
         raise _bad("second", f"second must be between 1 and the log's size ({size})")
@@ -366,7 +367,7 @@ def subject_access(
         enrolled = (
             principal.org_type == "school"
             and principal.org_id.isdigit()
-            and audit_repo.is_enrolled_at(db, pid, int(principal.org_id))
+            and register_repo.is_enrolled_at(db, pid, int(principal.org_id))
         )
         # Recorded below with the answer, in this transaction, allowed or not (its refusal names
         # the pupil by audit pseudonym only, as the answer's event does).

@@ -53,7 +53,8 @@ from audit.merkle import (
     nodes_for_consistency,
     verify_consistency,
 )
-from gateway.db import audit_repository as audit_repo
+from gateway.db.repositories import audit as audit_repo
+from gateway.db.session import read_snapshot
 from gateway.keys.signing import jwks_public_keys
 
 __all__ = ["StoredEvent", "VerifyReport", "verify_database", "verify_export", "verify_log"]
@@ -513,7 +514,7 @@ def verify_database(
     database_url: str, public_keys: Mapping[str, Ed25519PublicKey], batch: int = BATCH, workers: int = 1
 ) -> VerifyReport:
     """Verify the log in a database, in one read-only snapshot (appends may go on meanwhile)."""
-    with audit_repo.read_snapshot(database_url) as db:
+    with read_snapshot(database_url) as db:
         size = audit_repo.read_audit_size(db)
         heads = _heads_from_rows(audit_repo.heads(db))
         beyond = audit_repo.events_beyond(db, size)

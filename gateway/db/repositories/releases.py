@@ -1,77 +1,31 @@
-"""SQL for releases, pupil_refs and consents. The scope of a release is applied here, in the WHERE
-clause: an LA's query can only ever read rows of schools in its own LA."""
+"""SQL of releases: the rows a release reads, the release's own row and its pupil_refs.
+
+The scope of a release is applied here, in the WHERE clause: an LA's query can only ever read rows of
+schools in its own LA. The records of a release are never kept, only its metadata and the link from
+each pupil_ref it gave to the pupil.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
 import operator
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import (
-    URL,
-    Date,
-    Engine,
-    and_,
-    bindparam,
-    case,
-    create_engine,
-    event,
-    func,
-    insert,
-    select,
-    text,
-    update,
-)
-from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import NullPool
+from sqlalchemy import Date, and_, bindparam, case, func, insert, select, text, update
+from sqlalchemy.orm import Session
 
-from gateway.db.models import ConsentRecord, Enrolment, Mark, Release, ReleasePupil
-from gateway.db.session import driver_connection
+from gateway.db import bulk
+from gateway.db.models import Enrolment, Mark, Release, ReleasePupil
+from gateway.db.session import is_postgres
 from schemas.calendar import academic_year_of
 from schemas.records import EnrolmentTotals, make_mark
 from schemas.records import Mark as MarkRecord
 
-_CHUNK = 2000
 
-
-@contextmanager
-def reading(sessions: sessionmaker[Session]) -> Iterator[Session]:
-    """A session for the reads of a release, which writes nothing.
-
-    SQLite: a deferred transaction on a connection of its own, which in WAL mode reads one snapshot
-    without the write lock (the gateway's engine begins every transaction IMMEDIATE, so that the
-    reads of one release, seconds at the scale of a large LA, would hold up every other write and
-    queue concurrent releases behind each other until their lock waits ran out). PostgreSQL: the
-    usual transaction, which never blocks a writer."""
-    engine = sessions.kw["bind"]
-    with Session(bind=_reader(engine.url) if engine.dialect.name == "sqlite" else engine) as db:
-        try:
-            yield db
-        finally:
-            db.rollback()
-
-
-@functools.lru_cache(maxsize=8)
-def _reader(url: URL) -> Engine:
-    # No pool: a connection per release, opened in well under a millisecond, and none left open.
-    reader = create_engine(url, poolclass=NullPool, connect_args={"timeout": 60, "check_same_thread": False})
-
-    @event.listens_for(reader, "connect")
-    def _on_connect(dbapi_conn: Any, _: Any) -> None:
-        dbapi_conn.isolation_level = None  # SQLAlchemy, not the driver, begins: deferred, below
-        dbapi_conn.execute("PRAGMA query_only=ON")
-
-    @event.listens_for(reader, "begin")
-    def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN DEFERRED")
-
-    return reader
-
-
-def _scope_filter(la_code: str | None, urns: Sequence[int] | None, pupil_ids: Sequence[str] | None, enrol: Any) -> list[Any]:
+def _scope_filter(la_code: str | None, urns: Sequence[int] | None, pupil_ids: Sequence[str] | None,
+                  enrol: Any) -> list[Any]:
     conditions = []
     if la_code is not None:
         conditions.append(enrol.la_code == la_code)
@@ -84,7 +38,8 @@ def _scope_filter(la_code: str | None, urns: Sequence[int] | None, pupil_ids: Se
 
 def _to_totals(row: Any, present: int, aea: int, auth: int, unauth: int) -> EnrolmentTotals:
     return EnrolmentTotals(
-        pupil_id=row.pupil_id, school_urn=int(row.urn), la_code=row.la_code, academic_year=int(row.academic_year),
+        pupil_id=row.pupil_id, school_urn=int(row.urn), la_code=row.la_code,
+        academic_year=int(row.academic_year),
         year_group=row.year_group, sen_status=row.sen_status, fsm_eligible=bool(row.fsm_eligible),
         sessions_possible=present + aea + auth + unauth, sessions_present=present, sessions_aea=aea,
         sessions_authorised=auth, sessions_unauthorised=unauth,
@@ -132,17 +87,19 @@ def window_totals(
         if year_group is not None:
             conditions.append(e.year_group == year_group)
         if min_absence_percent is not None:
-            conditions.append(_misses_at_least(e.sessions_possible, e.sessions_authorised + e.sessions_unauthorised,
-                                               min_absence_percent))
+            absent = e.sessions_authorised + e.sessions_unauthorised
+            conditions.append(_misses_at_least(e.sessions_possible, absent, min_absence_percent))
         stmt = select(
             e.pupil_id, e.urn, e.la_code, e.academic_year, e.year_group, e.sen_status, e.fsm_eligible,
             e.sessions_present, e.sessions_aea, e.sessions_authorised, e.sessions_unauthorised,
         ).where(*conditions).order_by(e.urn, e.pupil_id)
         # Core rows, unpacked in place: a large LA's case list is ten thousand of them.
-        out += [EnrolmentTotals(pid, int(urn), la, int(year), group, sen, bool(fsm), p + a + au + un, p, a, au, un)
+        out += [EnrolmentTotals(pid, int(urn), la, int(year), group, sen, bool(fsm), p + a + au + un,
+                                p, a, au, un)
                 for pid, urn, la, year, group, sen, fsm, p, a, au, un in db.connection().execute(stmt)]
-    summed = _marks_totals(db, start, end, classes, academic_year=academic_year, uncovered=None if covered is None else ~covered,
-                           la_code=la_code, urns=urns, pupil_ids=pupil_ids, year_group=year_group,
+    summed = _marks_totals(db, start, end, classes, academic_year=academic_year,
+                           uncovered=None if covered is None else ~covered, la_code=la_code, urns=urns,
+                           pupil_ids=pupil_ids, year_group=year_group,
                            min_absence_percent=min_absence_percent)
     if out and summed:
         return sorted(out + summed, key=lambda t: (t.school_urn, t.pupil_id))
@@ -150,15 +107,16 @@ def window_totals(
 
 
 def _marks_totals(
-    db: Session, start: dt.date, end: dt.date, classes: dict[str, list[str]], *, academic_year: int | None, uncovered: Any,
-    la_code: str | None, urns: Sequence[int] | None, pupil_ids: Sequence[str] | None, year_group: str | None,
-    min_absence_percent: int | None,
+    db: Session, start: dt.date, end: dt.date, classes: dict[str, list[str]], *, academic_year: int | None,
+    uncovered: Any, la_code: str | None, urns: Sequence[int] | None, pupil_ids: Sequence[str] | None,
+    year_group: str | None, min_absence_percent: int | None,
 ) -> list[EnrolmentTotals]:
     """Window totals summed from the marks, in one aggregate."""
     e, m = Enrolment, Mark
 
     def count(codes: list[str]) -> Any:
-        return func.coalesce(func.sum(case((m.am.in_(codes), 1), else_=0) + case((m.pm.in_(codes), 1), else_=0)), 0)
+        sessions = case((m.am.in_(codes), 1), else_=0) + case((m.pm.in_(codes), 1), else_=0)
+        return func.coalesce(func.sum(sessions), 0)
 
     enrolments = _scope_filter(la_code, urns, pupil_ids, e)
     if year_group is not None:
@@ -183,7 +141,8 @@ def _marks_totals(
         .order_by(e.urn, e.pupil_id)
     )
     if min_absence_percent is not None:
-        stmt = stmt.having(_misses_at_least(present + aea + auth + unauth, auth + unauth, min_absence_percent))
+        possible = present + aea + auth + unauth
+        stmt = stmt.having(_misses_at_least(possible, auth + unauth, min_absence_percent))
     return [_to_totals(r, int(r.present), int(r.aea), int(r.auth), int(r.unauth)) for r in db.execute(stmt)]
 
 
@@ -228,12 +187,15 @@ WITH cand AS MATERIALIZED (
         -- The first possible session, as a number that orders by date then session:
         -- ((day * 2 + 0 for AM, 1 for PM) * 65536 + the code's number); the shell decodes it.
         MIN(CASE WHEN {possible_am} THEN (CAST({day} AS BIGINT) * 2) * 65536 + {am_number}
-                 WHEN {possible_pm} THEN (CAST({day} AS BIGINT) * 2 + 1) * 65536 + {pm_number} END) AS first_possible,
+                 WHEN {possible_pm} THEN (CAST({day} AS BIGINT) * 2 + 1) * 65536 + {pm_number} END)
+            AS first_possible,
         {hit_marks} AS hit_marks,
         -- Window totals from the marks only where the running totals are not already those of the
         -- window (as in window_totals): an enrolment-year with a register outside it.
-        SUM(CASE WHEN {covered} THEN 0 ELSE {present} END) AS present, SUM(CASE WHEN {covered} THEN 0 ELSE {aea} END) AS aea,
-        SUM(CASE WHEN {covered} THEN 0 ELSE {auth} END) AS auth, SUM(CASE WHEN {covered} THEN 0 ELSE {unauth} END) AS unauth
+        SUM(CASE WHEN {covered} THEN 0 ELSE {present} END) AS present,
+        SUM(CASE WHEN {covered} THEN 0 ELSE {aea} END) AS aea,
+        SUM(CASE WHEN {covered} THEN 0 ELSE {auth} END) AS auth,
+        SUM(CASE WHEN {covered} THEN 0 ELSE {unauth} END) AS unauth
     FROM cand
     JOIN enrolments e ON e.pupil_id = cand.pupil_id AND e.urn = cand.urn AND e.la_code = :la
         AND e.academic_year IN {years}
@@ -319,7 +281,7 @@ def penalty_notice_candidates(
 
     `not_counted` is (the date the current code set came in, the codes that are not possible
     sessions from then on, and before)."""
-    backend = "postgresql" if _is_pg(db) else "sqlite"
+    backend = "postgresql" if is_postgres(db) else "sqlite"
     boundary, not_counted_new, not_counted_old = not_counted
     day = _DAY[backend]
     p = _Params(la=la_code, sessions=sessions, weeks=school_weeks, start=start, end=end, boundary=boundary)
@@ -355,7 +317,9 @@ def penalty_notice_candidates(
         present=count(classes["present"]), aea=count(classes["aea"]), auth=count(classes["authorised"]),
         unauth=count(classes["unauthorised"]),
         counted_hits=listing.format("CASE WHEN c.in_last = 1 THEN c.hit_marks END"),
-        counted_weeks=listing.format("CASE WHEN c.in_last = 1 AND c.hits = 0 THEN CAST(c.first_possible AS TEXT) END"),
+        counted_weeks=listing.format(
+            "CASE WHEN c.in_last = 1 AND c.hits = 0 THEN CAST(c.first_possible AS TEXT) END"
+        ),
         am_number=_CODE_NUMBER[backend].format("m.am"), pm_number=_CODE_NUMBER[backend].format("m.pm"),
     )
     stmt = p.statement(sql, ["start", "end", "boundary"])
@@ -389,26 +353,13 @@ def penalty_notice_candidates(
     return totals, marks
 
 
-def _is_pg(db: Session) -> bool:
-    return db.get_bind().dialect.name == "postgresql"
-
-
 def insert_release(db: Session, values: dict[str, Any], pupils: Sequence[tuple[str, str]]) -> None:
     """The release and the (pupil_id, pupil_ref) of each pupil it gave a pupil_ref: one binary COPY
     for the pupils on PostgreSQL, one executemany on SQLite, whatever their number."""
     db.execute(insert(Release).values(**values))
-    if not pupils:
-        return
     release_id = values["id"]
-    driver = driver_connection(db)
-    if _is_pg(db):
-        with driver.cursor() as cur, cur.copy("COPY release_pupils (pupil_ref, release_id, pupil_id) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(["varchar", "varchar", "varchar"])
-            for pupil_id, ref in sorted(pupils, key=_REF):  # in primary-key order
-                copy.write_row((ref, release_id, pupil_id))
-        return
-    driver.executemany("INSERT INTO release_pupils (pupil_ref, release_id, pupil_id) VALUES (?, ?, ?)",
-                       [(ref, release_id, pupil_id) for pupil_id, ref in pupils])
+    rows = [(ref, release_id, pupil_id) for pupil_id, ref in sorted(pupils, key=_REF)]  # in primary-key order
+    bulk.insert_rows(db, "release_pupils", ("pupil_ref", "release_id", "pupil_id"), ("varchar",) * 3, rows)
 
 
 _REF = operator.itemgetter(1)
@@ -423,10 +374,12 @@ def get_release(db: Session, release_id: str) -> Release | None:
 
 
 def attest_deletion(db: Session, release_id: str, when: dt.datetime, by: str) -> None:
-    db.execute(update(Release).where(Release.id == release_id, Release.deleted_at.is_(None)).values(deleted_at=when, deletion_attested_by=by))
+    stmt = update(Release).where(Release.id == release_id, Release.deleted_at.is_(None))
+    db.execute(stmt.values(deleted_at=when, deletion_attested_by=by))
 
 
-def list_releases(db: Session, status: str | None, now: dt.datetime, recipient_org_id: str | None, limit: int) -> list[Release]:
+def list_releases(db: Session, status: str | None, now: dt.datetime, recipient_org_id: str | None,
+                  limit: int) -> list[Release]:
     r = Release
     conditions: list[Any] = []
     if recipient_org_id is not None:
@@ -455,75 +408,19 @@ def resolve_pupil_ref(db: Session, pupil_ref: str) -> tuple[str, Release] | None
     return (row[0], row[1]) if row else None
 
 
-def enrolment_years_at(db: Session, pupil_id: str, urn: int) -> list[int]:
-    stmt = select(Enrolment.academic_year).where(Enrolment.pupil_id == pupil_id, Enrolment.urn == urn).order_by(Enrolment.academic_year.desc())
-    return [int(y) for y in db.execute(stmt).scalars()]
+def releases_to(db: Session, org_type: str, org_id: str, limit: int) -> list[Release]:
+    """Releases whose recipient is this organisation, newest first."""
+    stmt = (
+        select(Release)
+        .where(Release.recipient_org_type == org_type, Release.recipient_org_id == org_id)
+        .order_by(Release.created_at.desc(), Release.id)
+        .limit(limit)
+    )
+    return list(db.execute(stmt).scalars())
 
 
-# --- consents ----------------------------------------------------------------------------------
-
-
-def insert_consent(db: Session, values: dict[str, Any]) -> None:
-    db.execute(insert(ConsentRecord).values(**values))
-
-
-def current_consent_states(db: Session, purpose: str, pupil_ids: Sequence[str]) -> dict[str, str]:
-    """pupil_id -> latest decision for the purpose (latest by sequence number, i.e. log order)."""
-    if not pupil_ids:
-        return {}
-    c = ConsentRecord
-    if _is_pg(db):
-        # The release's pupils as one text parameter (ids are hex: no commas), probed one by one.
-        with driver_connection(db).cursor() as cur:
-            cur.execute(
-                "SELECT w.pupil_id, latest.decision FROM unnest(string_to_array(%s, ',')) AS w(pupil_id) "
-                "CROSS JOIN LATERAL (SELECT c.decision FROM consents AS c WHERE c.pupil_id = w.pupil_id "
-                "AND c.purpose = %s ORDER BY c.seq DESC LIMIT 1) AS latest",
-                (",".join(pupil_ids), purpose),
-            )
-            return dict(cur.fetchall())
-    out: dict[str, str] = {}
-    for i in range(0, len(pupil_ids), _CHUNK):
-        chunk = list(pupil_ids[i : i + _CHUNK])
-        sub = (
-            select(c.pupil_id, func.max(c.seq).label("seq"))
-            .where(c.purpose == purpose, c.pupil_id.in_(chunk))
-            .group_by(c.pupil_id)
-            .subquery()
-        )
-        stmt = select(c.pupil_id, c.decision).join(sub, and_(sub.c.pupil_id == c.pupil_id, sub.c.seq == c.seq))
-        out.update({r.pupil_id: r.decision for r in db.execute(stmt)})
-    return out
-
-
-def current_consent_records(db: Session, pupil_ids: Sequence[str], purpose: str | None) -> list[ConsentRecord]:
-    """The latest record per pupil and purpose, for the given pupils."""
-    c = ConsentRecord
-    out: list[ConsentRecord] = []
-    for i in range(0, len(pupil_ids), _CHUNK):
-        chunk = list(pupil_ids[i : i + _CHUNK])
-        latest = select(c.pupil_id, c.purpose, func.max(c.seq).label("seq")).where(c.pupil_id.in_(chunk))
-        if purpose is not None:
-            latest = latest.where(c.purpose == purpose)
-        sub = latest.group_by(c.pupil_id, c.purpose).subquery()
-        stmt = select(c).join(sub, and_(sub.c.pupil_id == c.pupil_id, sub.c.purpose == c.purpose, sub.c.seq == c.seq))
-        out.extend(db.execute(stmt.order_by(c.seq)).scalars())
-    return out
-
-
-def consent_history(db: Session, pupil_id: str, purpose: str | None = None) -> list[ConsentRecord]:
-    c = ConsentRecord
-    stmt = select(c).where(c.pupil_id == pupil_id)
-    if purpose is not None:
-        stmt = stmt.where(c.purpose == purpose)
-    return list(db.execute(stmt.order_by(c.seq)).scalars())
-
-
-def school_pupil_ids(db: Session, urn: int) -> list[str]:
-    return [str(p) for p in db.execute(select(Enrolment.pupil_id).where(Enrolment.urn == urn).distinct()).scalars()]
-
-
-def pupil_enrolled_at(db: Session, pupil_id: str, urn: int) -> int | None:
-    """The latest academic year the pupil is on the school's roll, or None."""
-    years = enrolment_years_at(db, pupil_id, urn)
-    return years[0] if years else None
+def count_releases_to(db: Session, org_type: str, org_id: str) -> int:
+    stmt = select(func.count()).select_from(Release).where(
+        Release.recipient_org_type == org_type, Release.recipient_org_id == org_id
+    )
+    return int(db.execute(stmt).scalar_one())

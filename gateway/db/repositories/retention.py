@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import and_, delete, exists, func, select, union, update
 from sqlalchemy.orm import Session, aliased
 
+from gateway.db import bulk
 from gateway.db.models import (
     ConsentRecord,
     DataKey,
@@ -35,7 +36,8 @@ def years_with_data(db: Session) -> list[int]:
 
 def count_year(db: Session, academic_year: int) -> dict[str, int]:
     def n(model: Any) -> int:
-        return int(db.execute(select(func.count()).select_from(model).where(model.academic_year == academic_year)).scalar_one())
+        stmt = select(func.count()).select_from(model).where(model.academic_year == academic_year)
+        return int(db.execute(stmt).scalar_one())
 
     return {
         "shredded_keys": n(DataKey),
@@ -54,7 +56,8 @@ def delete_year(db: Session, academic_year: int) -> None:
 
 
 def releases_to_expire(db: Session, as_of: dt.datetime) -> list[Release]:
-    stmt = select(Release).where(Release.expires_at <= as_of, Release.expired_at.is_(None)).order_by(Release.expires_at)
+    stmt = (select(Release).where(Release.expires_at <= as_of, Release.expired_at.is_(None))
+            .order_by(Release.expires_at))
     return list(db.execute(stmt).scalars())
 
 
@@ -66,21 +69,21 @@ def mark_expired(db: Session, release_ids: list[str], when: dt.datetime) -> None
 
 
 def overdue_releases(db: Session, as_of: dt.datetime) -> list[Release]:
-    stmt = select(Release).where(Release.expires_at <= as_of, Release.deleted_at.is_(None)).order_by(Release.expires_at)
+    stmt = (select(Release).where(Release.expires_at <= as_of, Release.deleted_at.is_(None))
+            .order_by(Release.expires_at))
     return list(db.execute(stmt).scalars())
 
 
 def stale_consents(db: Session, before: dt.datetime) -> list[str]:
     """Consent records superseded (or withdrawn) before `before`: kept six years, then deleted."""
     c, later = ConsentRecord, aliased(ConsentRecord)
-    superseded = exists().where(and_(later.pupil_id == c.pupil_id, later.purpose == c.purpose, later.seq > c.seq,
-                                     later.recorded_at < before))
-    withdrawn_latest = and_(c.decision == "withdrawn", c.recorded_at < before,
-                            ~exists().where(and_(later.pupil_id == c.pupil_id, later.purpose == c.purpose, later.seq > c.seq)))
+    later_one = and_(later.pupil_id == c.pupil_id, later.purpose == c.purpose, later.seq > c.seq)
+    superseded = exists().where(and_(later_one, later.recorded_at < before))
+    withdrawn_latest = and_(c.decision == "withdrawn", c.recorded_at < before, ~exists().where(later_one))
     stmt = select(c.receipt_id).where(superseded | withdrawn_latest)
     return [str(r) for r in db.execute(stmt).scalars()]
 
 
 def delete_consents(db: Session, receipt_ids: list[str]) -> None:
-    for i in range(0, len(receipt_ids), 1000):
-        db.execute(delete(ConsentRecord).where(ConsentRecord.receipt_id.in_(receipt_ids[i : i + 1000])))
+    for chunk in bulk.chunks(receipt_ids):
+        db.execute(delete(ConsentRecord).where(ConsentRecord.receipt_id.in_(chunk)))

@@ -11,14 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Row, create_engine, event, exists, func, insert, select, text
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Row, exists, func, insert, select, text
+from sqlalchemy.orm import Session
 
+from gateway.db import bulk
 from gateway.db.models import (
     AuditEvent,
     AuditEventOrg,
@@ -27,44 +26,12 @@ from gateway.db.models import (
     AuditPupilSet,
     AuditState,
     AuditTreeHead,
-    Enrolment,
 )
-from gateway.db.session import driver_connection, normalise_url
-
-__all__ = [
-    "claim_index",
-    "event_org_rows",
-    "event_pupil_ref_rows",
-    "event_rows",
-    "events_beyond",
-    "events_page",
-    "get_head",
-    "get_nodes",
-    "heads",
-    "insert_audit_event",
-    "insert_entry",
-    "insert_head",
-    "insert_nodes",
-    "insert_pupil_set",
-    "new_pupil_set_id",
-    "is_enrolled_at",
-    "latest_head",
-    "left_siblings",
-    "node_rows",
-    "one_statement",
-    "read_audit_size",
-    "read_snapshot",
-    "release_events_for_pupil",
-    "size_and_nodes",
-]
+from gateway.db.session import is_postgres
 
 #: Set ids drawn for new pupil sets are at least this: events appended before pupil sets existed
 #: kept their index as their set id (migrations/versions/0008).
 _FIRST_DRAWN_SET_ID = 2**62
-
-
-def _is_pg(db: Session) -> bool:
-    return db.get_bind().dialect.name == "postgresql"
 
 
 # --- appends ---------------------------------------------------------------------------------------
@@ -84,7 +51,8 @@ _INSERT_PG = text(
     "org AS (INSERT INTO audit_event_orgs (idx, org_id) SELECT :idx, unnest(CAST(:org_ids AS varchar[]))), "
     "nod AS (INSERT INTO audit_nodes (level, idx, hash) SELECT * FROM"
     "  unnest(CAST(:levels AS smallint[]), CAST(:idxs AS bigint[]), CAST(:hashes AS bytea[]))), "
-    "pset AS (INSERT INTO audit_event_pupil_sets (idx, set_id) SELECT :idx, CAST(:set_id AS bigint) WHERE CAST(:set_id AS bigint) IS NOT NULL) "
+    "pset AS (INSERT INTO audit_event_pupil_sets (idx, set_id) SELECT :idx, CAST(:set_id AS bigint)"
+    "  WHERE CAST(:set_id AS bigint) IS NOT NULL) "
     "SELECT 1"
 )
 
@@ -119,18 +87,8 @@ def insert_pupil_set(db: Session, set_id: int, pupil_refs: Iterable[str]) -> Non
     random inserts into the index on the pseudonym, which must not hold up other appends. One
     binary COPY on PostgreSQL."""
     refs = sorted(set(pupil_refs))
-    if not refs:
-        return
-    if _is_pg(db):
-        with driver_connection(db).cursor() as cur:
-            with cur.copy("COPY audit_pupil_sets (pupil_ref, set_id) FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types(["varchar", "int8"])
-                for ref in refs:
-                    copy.write_row((ref, set_id))
-        return
-    driver_connection(db).executemany(
-        "INSERT INTO audit_pupil_sets (pupil_ref, set_id) VALUES (?, ?)", [(ref, set_id) for ref in refs]
-    )
+    bulk.insert_rows(db, "audit_pupil_sets", ("pupil_ref", "set_id"), ("varchar", "int8"),
+                     [(ref, set_id) for ref in refs])
 
 
 def insert_entry(
@@ -143,7 +101,7 @@ def insert_entry(
     """Write an event at the index `claim_index` gave, with everything derived from it; `pupil_set`
     is the id of the event's pupil set (`insert_pupil_set`), if it names pupils."""
     orgs = sorted(set(org_ids))
-    if _is_pg(db):
+    if is_postgres(db):
         db.execute(
             _INSERT_PG,
             {
@@ -192,7 +150,7 @@ _SIZED_NODES_SQLITE = text(_SIZE_ROW + _NODES_SQLITE.text)
 
 
 def _node_params(db: Session, pairs: list[tuple[int, int]]) -> dict[str, Any]:
-    if _is_pg(db):
+    if is_postgres(db):
         return {"levels": [lv for lv, _ in pairs], "idxs": [ix for _, ix in pairs]}
     return {"pairs": json.dumps(pairs)}
 
@@ -202,7 +160,7 @@ def get_nodes(db: Session, wanted: Sequence[tuple[int, int]]) -> dict[tuple[int,
     if not wanted:
         return {}
     pairs = sorted(set(wanted))
-    rows = db.execute(_NODES_PG if _is_pg(db) else _NODES_SQLITE, _node_params(db, pairs))
+    rows = db.execute(_NODES_PG if is_postgres(db) else _NODES_SQLITE, _node_params(db, pairs))
     return {(int(r.level), int(r.idx)): bytes(r.hash) for r in rows}
 
 
@@ -211,7 +169,8 @@ def size_and_nodes(
 ) -> tuple[int, dict[tuple[int, int], bytes]]:
     """The log's committed size and the stored hashes of ``wanted``, in one round trip."""
     pairs = sorted(set(wanted))
-    rows = db.execute(_SIZED_NODES_PG if _is_pg(db) else _SIZED_NODES_SQLITE, _node_params(db, pairs)).all()
+    stmt = _SIZED_NODES_PG if is_postgres(db) else _SIZED_NODES_SQLITE
+    rows = db.execute(stmt, _node_params(db, pairs)).all()
     size = next(int(r.idx) for r in rows if r.level == -1)
     return size, {(int(r.level), int(r.idx)): bytes(r.hash) for r in rows if r.level != -1}
 
@@ -246,8 +205,7 @@ def get_head(db: Session, tree_size: int, key_id: str) -> AuditTreeHead | None:
 
 def insert_head(db: Session, values: dict[str, Any]) -> bool:
     """Store a head; False when another process stored one of that size with that key first."""
-    stmt_factory = postgresql.insert if _is_pg(db) else sqlite.insert
-    stmt = stmt_factory(AuditTreeHead).values(**values).on_conflict_do_nothing()
+    stmt = bulk.insert_on_conflict(db, AuditTreeHead).values(**values).on_conflict_do_nothing()
     return bool(db.execute(stmt).rowcount)
 
 
@@ -366,12 +324,6 @@ def release_events_for_pupil(
     return list(db.execute(stmt).all())
 
 
-def is_enrolled_at(db: Session, pupil_id: str, urn: int) -> bool:
-    """Whether the pupil has (or had) an enrolment at the school, in any academic year."""
-    stmt = select(exists().where(Enrolment.pupil_id == pupil_id, Enrolment.urn == urn))
-    return bool(db.execute(stmt).scalar_one())
-
-
 # --- verification reads ---------------------------------------------------------------------------
 # Plain tuples through the connection, not ORM rows: `audit verify` reads every row of the log, and
 # ORM loading cost more than the rest of the check together.
@@ -382,7 +334,8 @@ _EVENT_ROWS = text(
 )
 _ORG_ROWS = text("SELECT idx, org_id FROM audit_event_orgs WHERE idx >= :start AND idx < :end")
 _PUPIL_ROWS = text(
-    "SELECT e.idx, s.pupil_ref FROM audit_event_pupil_sets AS e JOIN audit_pupil_sets AS s ON s.set_id = e.set_id"
+    "SELECT e.idx, s.pupil_ref FROM audit_event_pupil_sets AS e"
+    " JOIN audit_pupil_sets AS s ON s.set_id = e.set_id"
     " WHERE e.idx >= :start AND e.idx < :end"
 )
 
@@ -418,55 +371,3 @@ def node_rows(db: Session, ranges: Sequence[tuple[int, int, int]]) -> list[Row[A
         params.update({f"l{k}": level, f"a{k}": low, f"b{k}": high})
     stmt = text("SELECT level, idx, hash FROM audit_nodes WHERE " + " OR ".join(terms))  # noqa: S608 (bound values)
     return list(db.connection().execute(stmt, params).all())
-
-
-@contextmanager
-def one_statement(sessions: sessionmaker[Session]) -> Iterator[Session]:
-    """A session for a read made of one statement, which sees one snapshot on its own.
-
-    On PostgreSQL the connection runs in autocommit, which saves the BEGIN and COMMIT round trips
-    (a proof is one statement, and these were most of its time). SQLite's transactions cost
-    nothing to open, and the gateway's engine begins them itself, so it keeps the usual one.
-    """
-    engine = sessions.kw["bind"]
-    if engine.dialect.name != "postgresql":
-        db = sessions()
-        try:
-            yield db
-            db.commit()
-        finally:
-            db.close()
-        return
-    with engine.connect() as conn, Session(bind=conn.execution_options(isolation_level="AUTOCOMMIT")) as db:
-        yield db
-
-
-@contextmanager
-def read_snapshot(database_url: str) -> Iterator[Session]:
-    """A read-only session over one consistent snapshot that does not hold up appends.
-
-    PostgreSQL: a REPEATABLE READ transaction. SQLite: a deferred transaction, which in WAL mode
-    reads one snapshot while writers carry on (the gateway's own engine begins every transaction
-    IMMEDIATE, which would stop every append for the length of a verify).
-    """
-    url = normalise_url(database_url)
-    if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 60})
-
-        @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_conn: Any, _: Any) -> None:
-            dbapi_conn.isolation_level = None
-
-        @event.listens_for(engine, "begin")
-        def _on_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN DEFERRED")
-    else:
-        engine = create_engine(url, isolation_level="REPEATABLE READ")
-    try:
-        with Session(engine) as db:
-            try:
-                yield db
-            finally:
-                db.rollback()
-    finally:
-        engine.dispose()

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from gateway.db.base import utcnow
 from gateway.db.models import Enrolment, EnrolmentCodeTotal, Mark, MarkHistory, PupilIdentity, Roster
-from gateway.db.session import driver_connection
+from gateway.db.session import driver_connection, is_postgres
 from schemas import rosters as core
 
 _TABLE = Roster.__table__
@@ -30,10 +30,6 @@ _PG_INSERT = (f"INSERT INTO rosters (urn, academic_year, format, pupils, updated
               f"VALUES (%s, %s, %s, %s, %s, {', '.join(['%b'] * len(core.PARTS))})")
 
 
-def _is_pg(db: Session) -> bool:
-    return db.get_bind().dialect.name == "postgresql"
-
-
 def _roster(academic_year: int, row: Any) -> core.Roster:
     return core.unpack(academic_year, dict(zip(core.PARTS, row, strict=True)))
 
@@ -41,7 +37,7 @@ def _roster(academic_year: int, row: Any) -> core.Roster:
 def lock(db: Session, urn: int, academic_year: int) -> core.Roster | None:
     """The school's roster for the year, its row locked until commit (PostgreSQL; SQLite has one
     writer at a time); None when the school has none yet."""
-    if _is_pg(db):
+    if is_postgres(db):
         with driver_connection(db).cursor(binary=True) as cur:
             cur.execute(_PG_READ_LOCKED, (urn, academic_year))
             row = cur.fetchone()
@@ -60,7 +56,7 @@ def save(db: Session, urn: int, roster: core.Roster, parts: Iterable[str], *, ne
     PostgreSQL the parts not written keep their stored values without being copied)."""
     parts = core.PARTS if new else tuple(p for p in core.PARTS if p in set(parts))
     packed = core.pack(roster, parts)
-    if _is_pg(db):
+    if is_postgres(db):
         with driver_connection(db).cursor() as cur:
             if new:
                 cur.execute(_PG_INSERT, (urn, roster.academic_year, core.FORMAT, len(roster), utcnow(),

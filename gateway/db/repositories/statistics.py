@@ -1,8 +1,9 @@
-"""SQL for the differentially private statistics: the exact aggregate and the privacy-budget ledger.
+"""SQL for the differentially private statistics: the exact aggregate (the privacy-budget ledger is in
+``repositories.budget``).
 
-The exact aggregate is privacy-critical code (DP-NOTES.md section 4, point 8): every noise scale rests
-on it giving each pupil one row, clamped, in at most one public cell. It is one fixed template, read
-top to bottom:
+The exact aggregate is privacy-critical code (docs/differential-privacy.md 4, point 8): every noise
+scale rests on it giving each pupil one row, clamped, in at most one public cell. It is one fixed
+template, read top to bottom:
 
 1. ``school``: each school's kind (primary, secondary, special, all-through, out of scope), from its
    GIAS phase of education and type of establishment (:func:`phase_key` says the same in Python),
@@ -42,7 +43,7 @@ attributes never decide the order. 62 bits in all: a signed 64-bit integer on bo
 Tests compare this, on SQLite and PostgreSQL, with the pure reference ``exact_aggregate``.
 
 Year to date, the same steps 1-4 have already run at ingest, one register's pupils at a time, into
-the rollup (``gateway.db.rollup_repository``: ``pupil_years`` and ``stats_cells``), and
+the rollup (``gateway.db.repositories.rollup``: ``pupil_years`` and ``stats_cells``), and
 :func:`_rollup_sql` starts from there; the template above serves other windows, and tests hold the
 two to each other.
 """
@@ -54,21 +55,12 @@ import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from anonymisation import dp as adp
 from anonymisation import keysets
-from gateway.db.models import (
-    Feed,
-    PrivacyLedger,
-    PrivacySpend,
-    PupilYearRollup,
-    School,
-    StatsAnswer,
-    StatsMeasurement,
-)
+from gateway.db.models import Feed, PupilYearRollup, School
 from schemas.calendar import academic_year_bounds
 
 # --------------------------------------------------------------------------------------------------
@@ -76,7 +68,7 @@ from schemas.calendar import academic_year_bounds
 # --------------------------------------------------------------------------------------------------
 
 #: Types of establishment outside DfE's scope of state-funded primary, secondary and special schools
-#: (DOMAIN.md 2.2): independent and non-maintained schools, pupil referral units and alternative
+#: (docs/domain.md 2.2): independent and non-maintained schools, pupil referral units and alternative
 #: provision (reported separately by DfE). Matched case-insensitively as substrings.
 OUT_OF_SCOPE_TYPES: tuple[str, ...] = (
     "independent",
@@ -134,7 +126,7 @@ _PHASE = _index_of("phase")
 _ALL_THROUGH = 4  # a school kind, resolved per enrolment by year group
 _OUT = 3  # phase index of an out-of-scope school (past the three public phases)
 _TYPE = "LOWER(COALESCE(s.type_of_establishment, ''))"
-_SCHOOL_KIND_SQL = f"""CASE
+SCHOOL_KIND_SQL = f"""CASE
                 WHEN {" OR ".join(f"{_TYPE} LIKE '%{t}%'" for t in OUT_OF_SCOPE_TYPES)} THEN {_OUT}
                 WHEN {_TYPE} LIKE '%{SPECIAL_TYPE}%' THEN {_PHASE["special"]}
                 WHEN s.phase IN ({_quoted(PRIMARY_PHASES)}) THEN {_PHASE["primary"]}
@@ -160,7 +152,6 @@ _SHIFT = {name: sum(w for _, w in _ATTRIBUTE_BITS[:i]) for i, (name, _) in enume
 _WIDTH = dict(_ATTRIBUTE_BITS)
 _URN_SHIFT, _DAYS_SHIFT, _POSSIBLE_SHIFT = _ATTRIBUTE_WIDTH, _ATTRIBUTE_WIDTH + 20, _ATTRIBUTE_WIDTH + 35
 _POSSIBLE_ORDER_MAX = 1023
-_EPOCH = dt.date(2000, 1, 1)
 #: Index of an out-of-scope value per dimension: one past the public values, within the field's bits.
 _OUT_OF_SCOPE = {"la": 255, "phase": _OUT, "year_group": 15, "sen_status": 3}
 assert _POSSIBLE_SHIFT + 10 <= 63
@@ -231,7 +222,7 @@ def _keys_sql(dims: Sequence[str]) -> str:
     parts = []
     for d in dims:
         values = ", ".join(f"({i})" for i in range(len(keysets.values_for(d))))
-        parts.append(f"(SELECT column1 AS {d}_idx FROM (VALUES {values}) AS v_{d}) k_{d}")  # noqa: S608
+        parts.append(f"(SELECT column1 AS {d}_idx FROM (VALUES {values}) AS v_{d}) k_{d}")  # noqa: S608 (indexes)
     return " CROSS JOIN ".join(parts)
 
 
@@ -265,12 +256,11 @@ def la_key_sql() -> tuple[str, dict[str, str]]:
     return sql, {f"la_code_{i}": code for i, code in enumerate(codes)}
 
 
-SCHOOL_KIND_SQL = _SCHOOL_KIND_SQL
 OUT_OF_SCOPE_LA = _OUT_OF_SCOPE["la"]
 
 
 def _exact_sql(dims: Sequence[str], statistics: Sequence[str], *, window: bool, dialect: str) -> str:
-    la_codes = ", ".join(f"(:la_code_{i}, {i})" for i in range(len(keysets.values_for("la"))))
+    la_codes = la_key_sql()[0]
     in_scope = " AND ".join(f"{_field(d)} < {len(keysets.values_for(d))}" for d in _OUT_OF_SCOPE)
     join = " AND ".join(f"c.{d}_idx = k_{d}.{d}_idx" for d in dims) or "1 = 1"
     sums = ", ".join(f"{_i64(_STATISTIC_SQL[s])} AS {s}" for s in statistics)
@@ -287,7 +277,7 @@ def _exact_sql(dims: Sequence[str], statistics: Sequence[str], *, window: bool, 
     sql = f"""
     WITH la_key (la_code, la_idx) AS (VALUES {la_codes}
     ), school AS (
-        SELECT s.urn, {_SCHOOL_KIND_SQL} AS kind,
+        SELECT s.urn, {SCHOOL_KIND_SQL} AS kind,
                COALESCE(la_key.la_idx, {_OUT_OF_SCOPE["la"]}) AS la_idx
         FROM schools s
         LEFT JOIN la_key ON la_key.la_code = s.la_code
@@ -313,7 +303,7 @@ def _exact_sql(dims: Sequence[str], statistics: Sequence[str], *, window: bool, 
     )
     SELECT {"".join(f"k_{d}.{d}_idx, " for d in dims)}{outputs}
     FROM {_keys_sql(dims)}
-    LEFT JOIN cells c ON c.in_scope = 1 AND {join}"""  # noqa: S608
+    LEFT JOIN cells c ON c.in_scope = 1 AND {join}"""  # noqa: S608 (our constants; values are bound)
     return sql
 
 
@@ -332,7 +322,7 @@ assert set(_CELL_SQL) == set(_STATISTIC_SQL)
 
 
 def _rollup_sql(dims: Sequence[str], statistics: Sequence[str], *, dialect: str) -> str:
-    """The year-to-date aggregate from the rollup kept at ingest (``gateway.db.rollup_repository``):
+    """The year-to-date aggregate from the rollup kept at ingest (``gateway.db.repositories.rollup``):
     the clean pupil-years come already summed per combination of attributes (``stats_cells``: their
     clamps are no-ops), the others (``pupil_years`` not clean, normally none) are clamped here exactly
     as in :func:`_exact_sql` and summed per combination; then the same scope test, grouping and
@@ -346,7 +336,8 @@ def _rollup_sql(dims: Sequence[str], statistics: Sequence[str], *, dialect: str)
     group = f"GROUP BY {', '.join(_field(d) for d in dims)}" if dims else ""
     return f"""
     WITH possible_clamped AS (
-        SELECT attributes, {_clamp("possible", ":sessions_possible", dialect)} AS possible, authorised, unauthorised
+        SELECT attributes, {_clamp("possible", ":sessions_possible", dialect)} AS possible,
+               authorised, unauthorised
         FROM pupil_years
         WHERE academic_year = :academic_year AND NOT clean
     ), authorised_clamped AS (
@@ -407,13 +398,14 @@ def exact_cells(
             select(func.max(PupilYearRollup.last_date)).where(PupilYearRollup.academic_year == academic_year)
         )
         if latest is not None:
-            year_start = academic_year_bounds(academic_year)[0]
-            if sessions_possible < adp.sessions_possible_bound(year_start, min(_as_date(latest), academic_year_bounds(academic_year)[1])):
-                raise ValueError("the rollup answers year-to-date windows only: S_t is below the latest register's bound")
+            year_start, year_end = academic_year_bounds(academic_year)
+            if sessions_possible < adp.sessions_possible_bound(year_start, min(_as_date(latest), year_end)):
+                raise ValueError("the rollup answers year-to-date windows only: "
+                                 "S_t is below the latest register's bound")
         sql = _rollup_sql(dims, statistics, dialect=dialect)
     else:
         sql = _exact_sql(dims, statistics, window=window is not None, dialect=dialect)
-        params |= {f"la_code_{i}": code for i, code in enumerate(keysets.values_for("la"))}
+        params |= la_key_sql()[1]
     expanding = []
     if window is not None:
         if codes is None:
@@ -479,7 +471,8 @@ def register_schools(db: Session, open_statuses: Sequence[str]) -> dict[tuple[st
                       .where(School.status.in_(list(open_statuses))))
     for la_code, phase, kind in rows:
         if phase == ALL_THROUGH_PHASE:
-            phases = {phase_key(phase, kind, y) for y in (ALL_THROUGH_PRIMARY_YEARS[0], ALL_THROUGH_SECONDARY_YEARS[0])}
+            first_years = (ALL_THROUGH_PRIMARY_YEARS[0], ALL_THROUGH_SECONDARY_YEARS[0])
+            phases = {phase_key(phase, kind, y) for y in first_years}
         else:
             phases = {phase_key(phase, kind, "")}
         for key in phases - {None}:
@@ -496,120 +489,3 @@ def latest_feed_date(db: Session, academic_year: int) -> dt.date | None:
     return db.execute(
         select(func.max(Feed.date)).where(Feed.academic_year == academic_year)
     ).scalar_one_or_none()
-
-
-# --------------------------------------------------------------------------------------------------
-# The privacy-budget ledger
-# --------------------------------------------------------------------------------------------------
-
-
-def _insert_ignore(db: Session, table: Any) -> Any:
-    return postgresql.insert(table) if db.get_bind().dialect.name == "postgresql" else sqlite.insert(table)
-
-
-def ensure_ledger(db: Session, values: dict[str, Any]) -> None:
-    """Create the ledger row of a year if there is none (concurrent creators agree: the first wins)."""
-    db.execute(_insert_ignore(db, PrivacyLedger).values(**values).on_conflict_do_nothing())
-
-
-def lock_ledger(db: Session, academic_year: int) -> PrivacyLedger:
-    """The year's ledger row, locked until commit: ``SELECT ... FOR UPDATE`` on PostgreSQL; on SQLite
-    every transaction already holds the database's write lock (``BEGIN IMMEDIATE``, gateway.db.session).
-    One row per year, so every consumer's reservations of the year queue on the same lock."""
-    stmt = select(PrivacyLedger).where(PrivacyLedger.academic_year == academic_year)
-    if db.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    return db.execute(stmt).scalar_one()
-
-
-def get_ledger(db: Session, academic_year: int) -> PrivacyLedger | None:
-    return db.execute(
-        select(PrivacyLedger).where(PrivacyLedger.academic_year == academic_year)
-    ).scalar_one_or_none()
-
-
-def set_cap(db: Session, academic_year: int, values: dict[str, Any]) -> None:
-    db.execute(update(PrivacyLedger).where(PrivacyLedger.academic_year == academic_year).values(**values))
-
-
-def spent_units(db: Session, academic_year: int, consumer: str | None = None) -> int:
-    """Everything reserved, released or not (a reservation is never refunded): the year's, or one
-    consumer's share of it."""
-    stmt = select(func.coalesce(func.sum(PrivacySpend.units), 0)).where(
-        PrivacySpend.academic_year == academic_year
-    )
-    if consumer is not None:
-        stmt = stmt.where(PrivacySpend.consumer == consumer)
-    return int(db.execute(stmt).scalar_one())
-
-
-def spent_by_consumer(db: Session, academic_year: int) -> dict[str, int]:
-    rows = db.execute(
-        select(PrivacySpend.consumer, func.sum(PrivacySpend.units))
-        .where(PrivacySpend.academic_year == academic_year)
-        .group_by(PrivacySpend.consumer)
-    )
-    return {consumer: int(units) for consumer, units in rows}
-
-
-def insert_spend(db: Session, values: dict[str, Any]) -> None:
-    db.add(PrivacySpend(**values))
-    db.flush()
-
-
-def mark_released(db: Session, spend_id: str, when: dt.datetime) -> None:
-    db.execute(
-        update(PrivacySpend)
-        .where(PrivacySpend.id == spend_id, PrivacySpend.status == "reserved")
-        .values(status="released", released_at=when)
-    )
-
-
-def latest_spend_for(db: Session, question_hash: str) -> PrivacySpend | None:
-    stmt = (
-        select(PrivacySpend)
-        .where(PrivacySpend.question_hash == question_hash)
-        .order_by(PrivacySpend.created_at.desc(), PrivacySpend.id.desc())
-        .limit(1)
-    )
-    return db.execute(stmt).scalar_one_or_none()
-
-
-def spends(db: Session, academic_year: int, consumer: str) -> list[PrivacySpend]:
-    stmt = (
-        select(PrivacySpend)
-        .where(PrivacySpend.academic_year == academic_year, PrivacySpend.consumer == consumer)
-        .order_by(PrivacySpend.created_at, PrivacySpend.id)
-    )
-    return list(db.execute(stmt).scalars())
-
-
-def measurements(db: Session, key_hashes: Sequence[str]) -> dict[str, StatsMeasurement]:
-    """Published noisy vectors by key hash, for reuse by a later measure."""
-    if not key_hashes:
-        return {}
-    rows = db.execute(select(StatsMeasurement).where(StatsMeasurement.key_hash.in_(list(key_hashes))))
-    return {m.key_hash: m for m in rows.scalars()}
-
-
-def insert_measurements(db: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Keep newly published noisy vectors; one already kept for the same key (a concurrent answer that
-    drew it too, and paid for it) stays as it is."""
-    for values in rows:
-        db.execute(_insert_ignore(db, StatsMeasurement).values(**values).on_conflict_do_nothing())
-
-
-def get_answer(db: Session, question_hash: str) -> StatsAnswer | None:
-    return db.execute(
-        select(StatsAnswer).where(StatsAnswer.question_hash == question_hash)
-    ).scalar_one_or_none()
-
-
-def get_bundle(db: Session, consumer: str, bundle: str) -> StatsAnswer | None:
-    stmt = select(StatsAnswer).where(StatsAnswer.consumer == consumer, StatsAnswer.bundle == bundle)
-    return db.execute(stmt).scalar_one_or_none()
-
-
-def insert_answer(db: Session, values: dict[str, Any]) -> None:
-    db.add(StatsAnswer(**values))
-    db.flush()

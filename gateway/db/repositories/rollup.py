@@ -1,11 +1,12 @@
-"""The pupil-year rollup and the statistics cells, kept exact at ingest (DP-NOTES.md 5.1, stage 2).
+"""The pupil-year rollup and the statistics cells, kept exact at ingest (docs/differential-privacy.md
+5.1, stage 2).
 
 ``pupil_years`` holds one row per pupil per academic year: the totals of all their enrolments and the
 attributes of the one they are attributed to, worked out by the same SQL as the statistics'
-collapse (``stats_repository.pick_sql``). ``stats_cells`` holds the clean ones (``anonymisation.dp.
+collapse (``statistics.pick_sql``). ``stats_cells`` holds the clean ones (``anonymisation.dp.
 is_clean_pupil_year``) with possible sessions summed per combination of attributes. A year-to-date
 statistic then reads a few thousand cells, plus the rare pupil-years that need clamping, instead of
-collapsing every enrolment of the year (``stats_repository._rollup_sql``).
+collapsing every enrolment of the year (``statistics._rollup_sql``).
 
 :func:`refresh` runs in the transaction that moved some pupils' enrolments (a register, a correction, a
 school's new LA or phase from GIAS): it recomputes those pupils' rows from their enrolments and moves
@@ -38,9 +39,10 @@ from sqlalchemy.orm import Session
 
 from anonymisation import dp as adp
 from anonymisation import keysets
-from gateway.db import stats_repository as srepo
+from gateway.db import bulk
 from gateway.db.models import Enrolment, PupilYearRollup, School, StatsCell
-from gateway.db.session import driver_connection
+from gateway.db.repositories import statistics
+from gateway.db.session import driver_connection, is_postgres
 from schemas.calendar import academic_year_bounds
 
 #: SQLite: pupils per statement (bound parameters).
@@ -57,10 +59,10 @@ def _pupils_tail(dialect: str) -> str:
     return f"""
     ), packed AS (
         SELECT en.pupil_id, en.possible, en.authorised, en.unauthorised, en.last_date,
-               {srepo.pick_sql(dialect)} AS pick
+               {statistics.pick_sql(dialect)} AS pick
         FROM en
     )
-    SELECT pupil_id, CAST(MAX(pick) & {srepo.ATTRIBUTE_MASK} AS INTEGER) AS attributes,
+    SELECT pupil_id, CAST(MAX(pick) & {statistics.ATTRIBUTE_MASK} AS INTEGER) AS attributes,
            CAST(SUM(possible) AS INTEGER) AS possible, CAST(SUM(authorised) AS INTEGER) AS authorised,
            CAST(SUM(unauthorised) AS INTEGER) AS unauthorised, MAX(last_date) AS last_date
     FROM packed
@@ -71,7 +73,9 @@ def _pupils_tail(dialect: str) -> str:
 def _pupils_sql(dialect: str, *, restricted: bool) -> str:
     """Each pupil's row of the year from their enrolments: attributes of the enrolment with the
     largest ``pick`` (most possible sessions, then latest, then higher URN), totals summed, latest
-    last date. ``restricted``: only the pupils in ``:pupil_ids``."""
+    last date. ``restricted``: only the pupils in ``:pupil_ids``. Every name spliced in is one of our
+    constants; values are bound."""
+    kind, out_of_scope = statistics.SCHOOL_KIND_SQL, statistics.OUT_OF_SCOPE_LA
     if restricted and dialect == "postgresql":
         # A register's pupils: their enrolments found by primary key, pupil by pupil, and each
         # enrolment's school by primary key (the fenced LATERALs keep PostgreSQL from planning a scan of
@@ -88,11 +92,12 @@ def _pupils_sql(dialect: str, *, restricted: bool) -> str:
             WHERE e.pupil_id = w.pupil_id AND e.academic_year = :academic_year OFFSET 0
         ) e
         CROSS JOIN LATERAL (
-            SELECT {srepo.SCHOOL_KIND_SQL} AS kind,
-                   COALESCE(array_position(CAST(ARRAY[{_la_codes_literal()}] AS varchar[]), CAST(s.la_code AS varchar)) - 1,
-                            {srepo.OUT_OF_SCOPE_LA}) AS la_idx
+            SELECT {kind} AS kind,
+                   COALESCE(array_position(CAST(ARRAY[{_la_codes_literal()}] AS varchar[]),
+                                           CAST(s.la_code AS varchar)) - 1,
+                            {out_of_scope}) AS la_idx
             FROM schools s WHERE s.urn = e.urn OFFSET 0
-        ) s"""
+        ) s"""  # noqa: S608 (our constants only; values are bound)
     else:
         # Each school's kind and LA index worked out once per school; the whole-year rebuild fences
         # the step (PostgreSQL's OFFSET 0) so that it is hashed per school, not redone per enrolment.
@@ -105,16 +110,16 @@ def _pupils_sql(dialect: str, *, restricted: bool) -> str:
     WITH en AS (
         SELECT e.pupil_id, e.urn, e.year_group, e.sen_status, e.fsm_eligible, e.last_date,
                e.sessions_possible AS possible, e.sessions_authorised AS authorised,
-               e.sessions_unauthorised AS unauthorised, {srepo.SCHOOL_KIND_SQL} AS kind,
+               e.sessions_unauthorised AS unauthorised, {kind} AS kind,
                CASE WHEN length(s.la_code) = 3 AND {position} > 0 THEN ({position} - 1) / 4
-                    ELSE {srepo.OUT_OF_SCOPE_LA} END AS la_idx
+                    ELSE {out_of_scope} END AS la_idx
         FROM enrolments e
         JOIN schools s ON s.urn = e.urn
-        WHERE e.academic_year = :academic_year {only}""" + _pupils_tail(dialect)
+        WHERE e.academic_year = :academic_year {only}""" + _pupils_tail(dialect)  # noqa: S608 (our constants only)
         enrolments = f"""
-    WITH la_key (la_code, la_idx) AS (VALUES {srepo.la_key_sql()[0]}
+    WITH la_key (la_code, la_idx) AS (VALUES {statistics.la_key_sql()[0]}
     ), school AS (
-        SELECT s.urn, {srepo.SCHOOL_KIND_SQL} AS kind, COALESCE(la_key.la_idx, {srepo.OUT_OF_SCOPE_LA}) AS la_idx
+        SELECT s.urn, {kind} AS kind, COALESCE(la_key.la_idx, {out_of_scope}) AS la_idx
         FROM schools s
         LEFT JOIN la_key ON la_key.la_code = s.la_code
         {fence}
@@ -124,7 +129,7 @@ def _pupils_sql(dialect: str, *, restricted: bool) -> str:
                e.sessions_unauthorised AS unauthorised, s.kind, s.la_idx
         FROM enrolments e
         JOIN school s ON s.urn = e.urn
-        WHERE e.academic_year = :academic_year {only}"""
+        WHERE e.academic_year = :academic_year {only}"""  # noqa: S608 (our constants only; values are bound)
     return enrolments + _pupils_tail(dialect)
 
 
@@ -136,7 +141,7 @@ def _la_codes_literal() -> str:
 
 
 def _params(academic_year: int) -> dict[str, Any]:
-    return {"academic_year": academic_year, **srepo.la_key_sql()[1]}
+    return {"academic_year": academic_year, **statistics.la_key_sql()[1]}
 
 
 def _joined(values: Iterable[Any]) -> str:
@@ -179,7 +184,8 @@ def _driver_sql(sql: str, dialect: str) -> str:
 _PG_SQL: dict[str, str] = {}
 
 
-def _run(db: Session, sql: str, params: dict[str, Any] | Sequence[dict[str, Any]], *, many: bool = False) -> Any:
+def _run(db: Session, sql: str, params: dict[str, Any] | Sequence[dict[str, Any]], *,
+         many: bool = False) -> Any:
     """Execute on the session's own DBAPI connection (inside its transaction), skipping SQLAlchemy's
     per-statement work: a register's refresh is a handful of statements on every feed."""
     dialect = db.get_bind().dialect.name
@@ -202,15 +208,18 @@ def _ids_param(dialect: str, pupil_ids: Sequence[str]) -> str:
 def _new_rows(db: Session, academic_year: int, pupil_ids: Sequence[str]) -> list[dict[str, Any]]:
     dialect = db.get_bind().dialect.name
     params = {"academic_year": academic_year, "pupil_ids": _ids_param(dialect, pupil_ids)}
-    return [_row(academic_year, r) for r in _run(db, _pupils_sql(dialect, restricted=True), params).fetchall()]
+    rows = _run(db, _pupils_sql(dialect, restricted=True), params).fetchall()
+    return [_row(academic_year, r) for r in rows]
 
 
 #: PostgreSQL: inserts a placeholder row for each pupil without one and locks the rows of the others,
 #: in the order of the list (sorted): every conflicting row of ``ON CONFLICT DO UPDATE`` is locked, and
 #: with a ``WHERE`` that is never true none is updated (no new row version, no WAL but the lock's).
 _LOCK_PG = """
-    INSERT INTO pupil_years (academic_year, pupil_id, attributes, possible, authorised, unauthorised, last_date, clean)
-    SELECT :academic_year, p, -1, 0, 0, 0, :year_start, false FROM unnest(string_to_array(:pupil_ids, ',')) AS p
+    INSERT INTO pupil_years
+        (academic_year, pupil_id, attributes, possible, authorised, unauthorised, last_date, clean)
+    SELECT :academic_year, p, -1, 0, 0, 0, :year_start, false
+    FROM unnest(string_to_array(:pupil_ids, ',')) AS p
     ON CONFLICT (academic_year, pupil_id) DO UPDATE SET clean = excluded.clean WHERE false"""
 _OLD_SQLITE = """
     SELECT pupil_id, attributes, possible, authorised, unauthorised, last_date, clean FROM pupil_years
@@ -230,7 +239,8 @@ def _old_rows(db: Session, academic_year: int, pupil_ids: Sequence[str]) -> dict
     return out
 
 
-_INSERT_ROWS = ("INSERT INTO pupil_years (academic_year, pupil_id, attributes, possible, authorised, unauthorised, "
+_INSERT_ROWS = ("INSERT INTO pupil_years "
+                "(academic_year, pupil_id, attributes, possible, authorised, unauthorised, "
                 "last_date, clean)")
 _ROW_CONFLICT = """
     ON CONFLICT (academic_year, pupil_id) DO UPDATE SET attributes = excluded.attributes,
@@ -239,13 +249,15 @@ _ROW_CONFLICT = """
 _UPSERT_ROW = _INSERT_ROWS + """
     VALUES (:academic_year, :pupil_id, :attributes, :possible, :authorised, :unauthorised, :last_date, :clean)
 """ + _ROW_CONFLICT
-_INSERT_CELLS = "INSERT INTO stats_cells (academic_year, attributes, pupils, possible, authorised, unauthorised, pa, severe)"
+_INSERT_CELLS = ("INSERT INTO stats_cells "
+                 "(academic_year, attributes, pupils, possible, authorised, unauthorised, pa, severe)")
 #: Cells move by differences: each sum gains the excluded row's.
 _CELL_CONFLICT = "\n    ON CONFLICT (academic_year, attributes) DO UPDATE SET " + ", ".join(
-    f"{c} = stats_cells.{c} + excluded.{c}" for c in ("pupils", "possible", "authorised", "unauthorised", "pa", "severe")
+    f"{c} = stats_cells.{c} + excluded.{c}" for c in _CELL_COLUMNS
 )
 _MOVE_CELL = _INSERT_CELLS + """
-    VALUES (:academic_year, :attributes, :pupils, :possible, :authorised, :unauthorised, :pa, :severe)""" + _CELL_CONFLICT
+    VALUES (:academic_year, :attributes, :pupils, :possible, :authorised, :unauthorised, :pa, :severe)
+""" + _CELL_CONFLICT
 
 
 #: The cells' sums of one pupil-year ``{t}``, as ``anonymisation.dp.cell_contribution``.
@@ -254,8 +266,8 @@ _CONTRIBUTION = ("1", "{t}.possible", "{t}.authorised", "{t}.unauthorised",
                  "CASE WHEN ({t}.authorised + {t}.unauthorised) * 2 >= {t}.possible THEN 1 ELSE 0 END")
 #: ``anonymisation.dp.is_clean_pupil_year`` of pupil-year ``{t}`` with the bound ``{bound}`` (``S_t`` of its
 #: last date), as a condition (tests hold the two to each other).
-_CLEAN = ("{t}.authorised >= 0 AND {t}.unauthorised >= 0 AND {t}.authorised + {t}.unauthorised <= {t}.possible "
-          "AND {t}.possible <= {bound}")
+_CLEAN = ("{t}.authorised >= 0 AND {t}.unauthorised >= 0"
+          " AND {t}.authorised + {t}.unauthorised <= {t}.possible AND {t}.possible <= {bound}")
 
 
 @cache
@@ -275,17 +287,19 @@ def _refresh_pg_sql() -> str:
     sums = ", ".join(f"SUM({c}) AS {c}" for c in _CELL_COLUMNS)
     nonzero = " OR ".join(f"SUM({c}) <> 0" for c in _CELL_COLUMNS)
     cell_columns = ", ".join(_CELL_COLUMNS)
+    bound = "(CAST(:bounds AS integer[]))[f.last_date - CAST(:year_start AS date) + 1]"
     return f"""
     WITH fresh AS ({_pupils_sql("postgresql", restricted=True)}
     ), new AS (
         SELECT f.pupil_id, f.attributes, f.possible, f.authorised, f.unauthorised, f.last_date,
-               CASE WHEN {_CLEAN.format(t="f", bound="(CAST(:bounds AS integer[]))[f.last_date - CAST(:year_start AS date) + 1]")}
+               CASE WHEN {_CLEAN.format(t="f", bound=bound)}
                     THEN true ELSE false END AS clean
         FROM fresh f
     ), old AS (
         SELECT o.* FROM unnest(string_to_array(:pupil_ids, ',')) AS w(pupil_id)
         CROSS JOIN LATERAL (
-            SELECT ctid AS row_ctid, pupil_id, attributes, possible, authorised, unauthorised, last_date, clean
+            SELECT ctid AS row_ctid, pupil_id, attributes, possible, authorised, unauthorised, last_date,
+                   clean
             FROM pupil_years p WHERE p.academic_year = :academic_year AND p.pupil_id = w.pupil_id LIMIT 1
         ) o
     ), changed AS (
@@ -322,7 +336,8 @@ def _refresh_pg_sql() -> str:
 def _day_bounds(academic_year: int) -> tuple[int, ...]:
     """``S_t`` (``anonymisation.dp.sessions_possible_bound``) for every day of the year, from its start."""
     start, end = academic_year_bounds(academic_year)
-    return tuple(adp.sessions_possible_bound(start, start + dt.timedelta(days=d)) for d in range((end - start).days + 1))
+    days = range((end - start).days + 1)
+    return tuple(adp.sessions_possible_bound(start, start + dt.timedelta(days=d)) for d in days)
 
 
 @cache
@@ -344,7 +359,7 @@ def refresh(db: Session, academic_year: int, pupil_ids: Iterable[str]) -> int:
     ids = sorted(set(pupil_ids))
     if not ids:
         return 0
-    if db.get_bind().dialect.name == "postgresql":
+    if is_postgres(db):
         return _refresh_pg(db, academic_year, ids)
     old = _old_rows(db, academic_year, ids)
     new = {row["pupil_id"]: row for row in _new_rows(db, academic_year, ids)}
@@ -392,9 +407,8 @@ def refresh_schools(db: Session, urns: Iterable[int]) -> int:
     if not urns:
         return 0
     by_year: dict[int, list[str]] = defaultdict(list)
-    for start in range(0, len(urns), _CHUNK):
-        rows = db.execute(select(Enrolment.academic_year, Enrolment.pupil_id)
-                          .where(Enrolment.urn.in_(urns[start : start + _CHUNK])))
+    for chunk in bulk.chunks(urns, _CHUNK):
+        rows = db.execute(select(Enrolment.academic_year, Enrolment.pupil_id).where(Enrolment.urn.in_(chunk)))
         for year, pid in rows:
             by_year[year].append(pid)
     return sum(refresh(db, year, pids) for year, pids in sorted(by_year.items()))
@@ -432,7 +446,8 @@ def rebuild(db: Session, academic_year: int | None = None) -> dict[int, int]:
         db.execute(delete(StatsCell).where(StatsCell.academic_year == year))
         db.execute(delete(PupilYearRollup).where(PupilYearRollup.academic_year == year))
         year_start = academic_year_bounds(year)[0]
-        params = _params(year) | {"year_start": year_start if dialect == "postgresql" else year_start.isoformat()}
+        params = _params(year) | {"year_start": year_start if dialect == "postgresql"
+                                  else year_start.isoformat()}
         done[year] = db.execute(text(_rebuild_sql(dialect, year)), params).rowcount
         db.execute(text(_CELLS_FROM_PUPILS), {"academic_year": year})
     return done
@@ -458,5 +473,6 @@ def cells(db: Session, academic_year: int) -> dict[int, tuple[int, ...]]:
 def pupil_rows(db: Session, academic_year: int) -> dict[str, tuple[Any, ...]]:
     """The year's pupil rows as stored, for checks."""
     rows = db.execute(select(PupilYearRollup).where(PupilYearRollup.academic_year == academic_year)).scalars()
-    return {r.pupil_id: (r.attributes, r.possible, r.authorised, r.unauthorised, _date(r.last_date), bool(r.clean))
+    return {r.pupil_id: (r.attributes, r.possible, r.authorised, r.unauthorised, _date(r.last_date),
+                         bool(r.clean))
             for r in rows}
