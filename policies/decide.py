@@ -12,7 +12,15 @@ from __future__ import annotations
 
 import datetime as dt
 
-from policies.dates import academic_year_end, academic_year_of, academic_year_start, add_years, week_of
+from policies.dates import (
+    WindowInvalid,
+    academic_year_end,
+    academic_year_of,
+    academic_year_start,
+    add_years,
+    week_of,
+    year_window,
+)
 from policies.fields import Criterion
 from policies.model import (
     Catalogue,
@@ -222,18 +230,15 @@ def _window(purpose: Purpose, request: ReleaseRequest, today: dt.date) -> tuple[
             from_date=academic_year_start(year_6), to_date=min(today, academic_year_end(year_6))
         ), []
 
-    # Attendance measures are per academic year (DfE publishes them year to date), so a window
-    # stays inside one academic year; the default is the year to date.
-    if last is None:
-        last = today if first is None else min(today, academic_year_end(academic_year_of(first)))
-    if first is None:
-        first = academic_year_start(academic_year_of(last))
-    if academic_year_of(first) != academic_year_of(last):
+    # Attendance measures: one academic year, by default the year to date (policies.dates).
+    try:
+        window = year_window(first, last, today)
+    except WindowInvalid:
         return None, [
             "window_spans_academic_years: attendance measures are computed within one academic year "
             "(1 August to 31 July)"
         ]
-    return Window(from_date=first, to_date=last), []
+    return Window(from_date=window.start, to_date=window.end), []
 
 
 def _expiry(purpose: Purpose, academic_year: int, now: dt.datetime) -> dt.datetime:

@@ -90,3 +90,11 @@ def classify(code: str, on: dt.date) -> StatClass:
 
 def is_possible(stat_class: StatClass) -> bool:
     return stat_class is not StatClass.NOT_COUNTED
+
+
+def codes_by_class() -> dict[str, list[str]]:
+    """Every code, current and legacy, under its statistical class's name."""
+    out: dict[str, list[str]] = {c.value: [] for c in StatClass}
+    for code, cls in {**CURRENT_CODES, **LEGACY_CODES}.items():
+        out[cls.value].append(code)
+    return out

@@ -29,7 +29,7 @@ from gateway.errors import InvalidInput, NotFound
 from gateway.keys.store import Keys
 from gateway.services import access, audit
 from gateway.services.access import Target
-from gateway.services.pupils import decrypt_identities
+from gateway.services.common import decrypt_identities
 from policies.access import CONSENT_HISTORY_VIEW, CONSENT_RECORD, CONSENTS_VIEW
 from policies.model import Catalogue
 from policies.ropa import categories, recipients

@@ -17,12 +17,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.auth import Principal
 from gateway.db.base import utcnow
-from gateway.db.models import Release
 from gateway.db.repositories import releases as release_repo
 from gateway.db.repositories import schools as school_repo
+from gateway.db.repositories.releases import StoredRelease
 from gateway.db.session import transaction
 from gateway.services import access
-from gateway.services.releases import release_metadata
+from gateway.services.common import release_metadata
 from policies.access import LA_CONSOLE
 
 #: A release whose expiry is this close is shown as expiring, so that its deletion can be planned.
@@ -56,7 +56,7 @@ class StageCounts:
 class LaOverview:
     """The LA's name (None when no school of the register belongs to it), its schools and its releases.
 
-    Each release is `releases.release_metadata` with its stage, days overdue and days left."""
+    Each release is `common.release_metadata` with its stage, days overdue and days left."""
 
     la_code: str
     la_name: str | None
@@ -83,11 +83,11 @@ def life_stage(deleted_at: dt.datetime | None, expires_at: dt.datetime, now: dt.
 
 
 def stage_of(metadata: dict[str, Any]) -> str:
-    """The life stage of a release as `releases.release_metadata` describes it, now."""
+    """The life stage of a release as `common.release_metadata` describes it, now."""
     return life_stage(metadata["deleted_at"], metadata["expires_at"], utcnow())
 
 
-def _listed(release: Release, now: dt.datetime) -> dict[str, Any]:
+def _listed(release: StoredRelease, now: dt.datetime) -> dict[str, Any]:
     return {
         **release_metadata(release, now).as_dict(),
         "stage": life_stage(release.deleted_at, release.expires_at, now),

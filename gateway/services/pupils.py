@@ -7,10 +7,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from anonymisation.keys import KeyUnavailable, decrypt_identity, unwrap_data_key
 from anonymisation.transforms import attendance_rate
 from gateway.auth import Principal
-from gateway.db.repositories import identities as identity_repo
 from gateway.db.repositories import registers as register_repo
 from gateway.db.repositories import schools as school_repo
 from gateway.db.session import transaction
@@ -18,11 +16,11 @@ from gateway.errors import InvalidInput, NotFound
 from gateway.keys.store import Keys
 from gateway.services import access, audit
 from gateway.services.access import Target
-from gateway.services.common import LONDON
+from gateway.services.common import LONDON, decrypt_identities
 from policies.access import PUPILS_VIEW
-from schemas.calendar import academic_year_bounds, academic_year_of
-from schemas.codes import CURRENT_CODES, LEGACY_CODES, StatClass
-from schemas.records import Identity
+from policies.dates import WindowInvalid, year_window
+from schemas.calendar import academic_year_of
+from schemas.codes import codes_by_class
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,43 +55,15 @@ class PupilList:
     audit_index: int
 
 
-def codes_by_class() -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {c.value: [] for c in StatClass}
-    for code, cls in {**CURRENT_CODES, **LEGACY_CODES}.items():
-        out[cls.value].append(code)
-    return out
-
-
 def resolve_window(start: dt.date | None, end: dt.date | None) -> tuple[dt.date, dt.date, bool]:
-    """Default: the academic year to date. Returns (start, end, is_whole_year_to_date)."""
+    """The academic year's window (policies.dates.year_window), whose end may be after today.
+    Returns (start, end, is_whole_year_to_date)."""
     today = dt.datetime.now(LONDON).date()
-    end_ = end or today
-    year = academic_year_of(end_)
-    year_start, _ = academic_year_bounds(year)
-    start_ = start or year_start
-    if start_ > end_:
-        raise InvalidInput([{"row": None, "field": "from", "message": "the window starts after it ends"}])
-    if academic_year_of(start_) != year:
-        raise InvalidInput(
-            [{"row": None, "field": "from", "message": "the window must lie within one academic year"}]
-        )
-    return start_, end_, start is None and (end is None or end >= today)
-
-
-def decrypt_identities(db: Session, keys: Keys, year: int, pupil_ids: list[str]) -> dict[str, Identity]:
-    out: dict[str, Identity] = {}
-    masters: dict[str, bytes | None] = {}  # each master key looked up once
-    for pid, (ciphertext, wrapped, master_id) in identity_repo.identities_with_keys(db, year, pupil_ids).items():
-        if master_id not in masters:
-            try:
-                masters[master_id] = keys.kek(master_id)
-            except KeyUnavailable:
-                masters[master_id] = None
-        master = masters[master_id]
-        if master is None:
-            continue  # the year's key was destroyed at the end of retention: nothing identifying remains
-        out[pid] = decrypt_identity(ciphertext, unwrap_data_key(wrapped, master, pid, year), pid, year)
-    return out
+    try:
+        window = year_window(start, end, today)
+    except WindowInvalid as error:
+        raise InvalidInput([{"row": None, "field": error.field, "message": error.message}]) from None
+    return window.start, window.end, start is None and (end is None or end >= today)
 
 
 def list_pupils(

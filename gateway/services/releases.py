@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import structlog
@@ -25,17 +25,22 @@ from anonymisation.transforms import apply_obligations
 from consent.rules import ConsentDecision, ConsentFiltered, filter_by_consent, partition
 from gateway.auth import Principal
 from gateway.db.base import utcnow
-from gateway.db.models import Release
 from gateway.db.repositories import consents as consent_repo
 from gateway.db.repositories import registers as register_repo
 from gateway.db.repositories import releases as rrepo
 from gateway.db.repositories import schools as school_repo
+from gateway.db.repositories.releases import StoredRelease
 from gateway.db.session import reading, transaction
 from gateway.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gateway.keys.store import Keys
 from gateway.services import access, audit
 from gateway.services.access import Target
-from gateway.services.pupils import codes_by_class, decrypt_identities
+from gateway.services.common import (
+    Recipient,
+    ReleaseMetadata,
+    decrypt_identities,
+    release_metadata,
+)
 from policies.access import PUPIL_REF_RESOLVE, RELEASE_ATTEST_DELETION, RELEASE_VIEW, RELEASES_LIST
 from policies.decide import decide
 from policies.fields import Criterion
@@ -58,7 +63,14 @@ from policies.select import (
     select,
 )
 from schemas.calendar import academic_year_of
-from schemas.codes import CODES_2024_IN_FORCE, PENALTY_NOTICE_CODES, StatClass, codes_in_force, is_possible
+from schemas.codes import (
+    CODES_2024_IN_FORCE,
+    PENALTY_NOTICE_CODES,
+    StatClass,
+    codes_by_class,
+    codes_in_force,
+    is_possible,
+)
 from schemas.feeds import validate_upn
 from schemas.records import EnrolmentTotals, Identity, Mark
 
@@ -66,12 +78,6 @@ log = structlog.get_logger("gateway.releases")
 
 #: Most UPNs a transition request may name: a large secondary school's Year 7 intake.
 MAX_NAMED_PUPILS = 2000
-
-
-@dataclass(frozen=True, slots=True)
-class Recipient:
-    org_type: str
-    org_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,41 +99,6 @@ class ReleaseMade:
     audit_index: int
     acknowledgement: str
     reasons: list[str]
-
-
-@dataclass(frozen=True, slots=True)
-class ReleaseMetadata:
-    """What the gateway keeps about a release: never its records."""
-
-    release_id: str
-    purpose: str
-    recipient: Recipient
-    created_at: dt.datetime
-    expires_at: dt.datetime
-    policy_version: str
-    policy_hash: str
-    criterion: str
-    from_date: dt.date
-    to_date: dt.date
-    fields: list[str]
-    record_count: int
-    withheld_consent: int
-    withheld_objection: int
-    audit_index: int
-    status: str
-    deleted_at: dt.datetime | None
-    deletion_attested_by: str | None
-    # For the console's release pages; the API's ReleaseMeta does not list them, so they stay out of it.
-    justification: str
-    requested_by: str
-
-    def as_dict(self) -> dict[str, Any]:
-        """Under the names the API writes (the window as "from" and "to"), for the console's lists."""
-        return {_WIRE_NAMES.get(name, name): value for name, value in asdict(self).items()}
-
-
-#: The window's names on the wire: "from" is a Python keyword.
-_WIRE_NAMES = {"from_date": "from", "to_date": "to"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -479,40 +450,7 @@ def _identities_if_needed(
 # --- life cycle ----------------------------------------------------------------------------------
 
 
-def status_of(release: Release, now: dt.datetime) -> str:
-    if release.deleted_at is not None:
-        return "deleted"
-    if release.expires_at <= now:
-        return "overdue"
-    return "active"
-
-
-def release_metadata(release: Release, now: dt.datetime) -> ReleaseMetadata:
-    return ReleaseMetadata(
-        release_id=release.id,
-        purpose=release.purpose,
-        recipient=Recipient(release.recipient_org_type, release.recipient_org_id),
-        created_at=release.created_at,
-        expires_at=release.expires_at,
-        policy_version=release.policy_version,
-        policy_hash=release.policy_hash,
-        criterion=release.criterion,
-        from_date=release.window_from,
-        to_date=release.window_to,
-        fields=json.loads(release.fields),
-        record_count=release.record_count,
-        withheld_consent=release.withheld_consent,
-        withheld_objection=release.withheld_objection,
-        audit_index=release.audit_index,
-        status=status_of(release, now),
-        deleted_at=release.deleted_at,
-        deletion_attested_by=release.deletion_attested_by,
-        justification=release.justification,
-        requested_by=release.requested_by,
-    )
-
-
-def _recipient(release: Release) -> Target:
+def _recipient(release: StoredRelease) -> Target:
     return Target(recipient=(release.recipient_org_type, release.recipient_org_id))
 
 

@@ -76,12 +76,12 @@ from gateway.errors import Conflict, Forbidden, InvalidInput, NotFound, ServiceU
 from gateway.services import access, audit
 from gateway.services.access import Target
 from gateway.services.feeds import LONDON, OPEN_STATUSES
-from gateway.services.pupils import codes_by_class
 from gateway.settings import Settings
 from policies.access import BUDGET_VIEW, STATS_ASK
 from policies.loader import load_catalogue
 from policies.model import PrivacyBudget
 from schemas.calendar import academic_year_bounds, academic_year_label, academic_year_of
+from schemas.codes import codes_by_class
 
 log = structlog.get_logger("gateway.stats")
 

@@ -24,7 +24,6 @@ from gateway.db.models import Enrolment, Mark
 from gateway.db.repositories import releases as rrepo
 from gateway.runtime import Runtime, build_runtime
 from gateway.services import feeds
-from gateway.services.pupils import codes_by_class
 from gateway.services.releases import _not_counted, requester_of
 from gateway.services.schools import import_gias
 from gateway.settings import Settings
@@ -38,7 +37,7 @@ from policies.select import (
 from policies.select import (
     select as select_rows,
 )
-from schemas.codes import PENALTY_NOTICE_CODES
+from schemas.codes import PENALTY_NOTICE_CODES, codes_by_class
 from schemas.records import EnrolmentTotals
 from schemas.records import Mark as MarkRecord
 from tests.conftest import BACKENDS

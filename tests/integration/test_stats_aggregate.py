@@ -21,7 +21,7 @@ from gateway.db.models import Enrolment, Mark, School
 from gateway.db.repositories import rollup
 from gateway.db.repositories import statistics as srepo
 from gateway.db.session import make_engine, make_sessionmaker
-from gateway.services.pupils import codes_by_class
+from schemas.codes import codes_by_class
 
 YEAR = 2025
 # Every way a school can map to a phase: plain, special by type, all-through by year group, middle

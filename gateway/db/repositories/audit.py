@@ -29,6 +29,9 @@ from gateway.db.models import (
 )
 from gateway.db.session import is_postgres
 
+#: A signed tree head as this repository returns it (services name it by this, not by the ORM model).
+StoredHead = AuditTreeHead
+
 #: Set ids drawn for new pupil sets are at least this: events appended before pupil sets existed
 #: kept their index as their set id (migrations/versions/0008).
 _FIRST_DRAWN_SET_ID = 2**62

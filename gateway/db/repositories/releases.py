@@ -23,6 +23,10 @@ from schemas.calendar import academic_year_of
 from schemas.records import EnrolmentTotals, make_mark
 from schemas.records import Mark as MarkRecord
 
+#: A stored release as this repository returns it: services read its attributes and never query
+#: through it, so they name it by this and need not import the ORM models.
+StoredRelease = Release
+
 
 def _scope_filter(la_code: str | None, urns: Sequence[int] | None, pupil_ids: Sequence[str] | None,
                   enrol: Any) -> list[Any]:

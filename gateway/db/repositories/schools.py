@@ -15,8 +15,8 @@ from gateway.db.session import is_postgres
 #: Columns a newer GIAS extract replaces.
 #: What an import replaces of a school it already has: everything GIAS says of it.
 _UPDATED = ("la_code", "la_name", "establishment_number", "name", "phase", "type_of_establishment", "status",
-            "updated_at", "type_group", "religious_character", "admissions_policy", "region", "number_of_pupils",
-            "trust_uid", "trust_name")
+            "updated_at", "type_group", "religious_character", "admissions_policy", "region",
+            "number_of_pupils", "trust_uid", "trust_name")
 
 
 def get_school(db: Session, urn: int, *, lock: bool = False) -> School | None:

@@ -41,7 +41,6 @@ from audit.merkle import (
     root_hash,
 )
 from gateway.auth import Principal
-from gateway.db.models import AuditTreeHead
 from gateway.db.repositories import audit as audit_repo
 from gateway.db.repositories import registers as register_repo
 from gateway.db.session import one_statement, transaction
@@ -77,7 +76,7 @@ class NoSigningKey(ServiceUnavailable):
 # --- tree heads -----------------------------------------------------------------------------------
 
 
-def _head_of(row: AuditTreeHead) -> TreeHead:
+def _head_of(row: audit_repo.StoredHead) -> TreeHead:
     return TreeHead(
         tree_size=int(row.tree_size),
         root_hash=bytes(row.root_hash),
