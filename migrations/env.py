@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from alembic import context
 
-from gateway.db.base import Base
 from gateway.db import models  # noqa: F401  (registers the tables)
+from gateway.db.base import Base
 from gateway.db.session import make_engine
 
 config = context.config

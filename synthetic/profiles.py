@@ -4,6 +4,7 @@ school's pupils (register-code mix, enrolment, persistent absence)."""
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -121,9 +122,9 @@ def _number(row: dict[str, str], column: str) -> float | None:
 
 def _read_rows(csv_path: str | Path | None) -> list[dict[str, str]]:
     if csv_path is None:
-        source = resources.files("gateway.data").joinpath(_DATA_FILE)
-        with source.open("r", encoding="utf-8-sig", newline="") as handle:
-            return list(csv.DictReader(handle))
+        # DfE's published file ships with the gateway's package data, read as a resource, not imported.
+        text = resources.files("gateway.data").joinpath(_DATA_FILE).read_text(encoding="utf-8-sig")
+        return list(csv.DictReader(io.StringIO(text, newline="")))
     with open(csv_path, encoding="utf-8-sig", newline="") as handle:
         return list(csv.DictReader(handle))
 

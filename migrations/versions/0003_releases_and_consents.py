@@ -5,9 +5,8 @@ Revises: 0002
 Create Date: 2026-11-22 23:19:41.249963
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0003'
 down_revision = '0002'
@@ -64,30 +63,32 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_releases_purpose'), ['purpose'], unique=False)
         batch_op.create_index(batch_op.f('ix_releases_recipient_org_id'), ['recipient_org_id'], unique=False)
 
-    op.create_table('release_pupils',
-    sa.Column('release_id', sa.String(length=40), nullable=False),
-    sa.Column('pupil_id', sa.String(length=64), nullable=False),
-    sa.Column('pupil_ref', sa.String(length=40), nullable=True),
-    sa.ForeignKeyConstraint(['release_id'], ['releases.id'], name=op.f('fk_release_pupils_release_id_releases')),
-    sa.PrimaryKeyConstraint('release_id', 'pupil_id', name=op.f('pk_release_pupils'))
+    op.create_table(
+        "release_pupils",
+        sa.Column("release_id", sa.String(length=40), nullable=False),
+        sa.Column("pupil_id", sa.String(length=64), nullable=False),
+        sa.Column("pupil_ref", sa.String(length=40), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["release_id"], ["releases.id"], name=op.f("fk_release_pupils_release_id_releases")
+        ),
+        sa.PrimaryKeyConstraint("release_id", "pupil_id", name=op.f("pk_release_pupils")),
     )
-    with op.batch_alter_table('release_pupils', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_release_pupils_pupil_ref'), ['pupil_ref'], unique=False)
-
+    with op.batch_alter_table("release_pupils", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_release_pupils_pupil_ref"), ["pupil_ref"], unique=False)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('release_pupils', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_release_pupils_pupil_ref'))
+    with op.batch_alter_table("release_pupils", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_release_pupils_pupil_ref"))
 
-    op.drop_table('release_pupils')
-    with op.batch_alter_table('releases', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_releases_recipient_org_id'))
-        batch_op.drop_index(batch_op.f('ix_releases_purpose'))
-        batch_op.drop_index(batch_op.f('ix_releases_expires_at'))
+    op.drop_table("release_pupils")
+    with op.batch_alter_table("releases", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_releases_recipient_org_id"))
+        batch_op.drop_index(batch_op.f("ix_releases_purpose"))
+        batch_op.drop_index(batch_op.f("ix_releases_expires_at"))
 
-    op.drop_table('releases')
-    with op.batch_alter_table('consents', schema=None) as batch_op:
-        batch_op.drop_index('ix_consents_pupil_purpose')
+    op.drop_table("releases")
+    with op.batch_alter_table("consents", schema=None) as batch_op:
+        batch_op.drop_index("ix_consents_pupil_purpose")
 
-    op.drop_table('consents')
+    op.drop_table("consents")

@@ -45,20 +45,25 @@ def upgrade() -> None:
     sa.UniqueConstraint('set_id', name=op.f('uq_audit_event_pupil_sets_set_id'))
     )
     op.execute('INSERT INTO audit_pupil_sets (pupil_ref, set_id) SELECT pupil_ref, idx FROM audit_pupil_refs')
-    op.execute('INSERT INTO audit_event_pupil_sets (idx, set_id) SELECT DISTINCT idx, idx FROM audit_pupil_refs')
-    op.drop_table('audit_pupil_refs')  # with its append-only triggers
+    op.execute(
+        "INSERT INTO audit_event_pupil_sets (idx, set_id) SELECT DISTINCT idx, idx FROM audit_pupil_refs"
+    )
+    op.drop_table("audit_pupil_refs")  # with its append-only triggers
     _audit_log.create_append_only_triggers(TABLES)
 
 
 def downgrade() -> None:
-    op.create_table('audit_pupil_refs',
-    sa.Column('pupil_ref', sa.String(length=32), nullable=False),
-    sa.Column('idx', sa.BigInteger(), autoincrement=False, nullable=False),
-    sa.PrimaryKeyConstraint('pupil_ref', 'idx', name=op.f('pk_audit_pupil_refs'))
+    op.create_table(
+        "audit_pupil_refs",
+        sa.Column("pupil_ref", sa.String(length=32), nullable=False),
+        sa.Column("idx", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.PrimaryKeyConstraint("pupil_ref", "idx", name=op.f("pk_audit_pupil_refs")),
     )
-    op.execute('INSERT INTO audit_pupil_refs (pupil_ref, idx) SELECT s.pupil_ref, e.idx FROM audit_event_pupil_sets e '
-               'JOIN audit_pupil_sets s ON s.set_id = e.set_id')
-    op.drop_table('audit_event_pupil_sets')
-    op.drop_index('ix_audit_pupil_sets_set', table_name='audit_pupil_sets')
-    op.drop_table('audit_pupil_sets')
-    _audit_log.create_append_only_triggers(('audit_pupil_refs',))
+    op.execute(
+        "INSERT INTO audit_pupil_refs (pupil_ref, idx) SELECT s.pupil_ref, e.idx "
+        "FROM audit_event_pupil_sets e JOIN audit_pupil_sets s ON s.set_id = e.set_id"
+    )
+    op.drop_table("audit_event_pupil_sets")
+    op.drop_index("ix_audit_pupil_sets_set", table_name="audit_pupil_sets")
+    op.drop_table("audit_pupil_sets")
+    _audit_log.create_append_only_triggers(("audit_pupil_refs",))

@@ -1,5 +1,6 @@
 """Rosters: one row per (school, academic year) holding its pupils' running totals packed per pupil
-slot (``schemas.rosters``), written by each register beside the enrolments (the first stage of the packed storage).
+slot (``schemas.rosters``), written by each register beside the enrolments (the first stage of the packed
+storage).
 
 The parts arrive compressed where that pays (zlib, in ``schemas.rosters``), and the rest are random
 bytes: on PostgreSQL they are stored EXTERNAL, out of line without a second compression attempt.
