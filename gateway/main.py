@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
@@ -22,6 +22,7 @@ from gateway.api import audit as audit_api
 from gateway.api import consents, feeds, health, pupils, releases
 from gateway.api import stats as stats_api
 from gateway.api.responses import DOCUMENT_ONLY, Invalid
+from gateway.api.strict_query import reject_unknown_query
 from gateway.console.routes import root_router as site_root_router
 from gateway.console.routes import router as console_router
 from gateway.console.web import install_not_found_page
@@ -138,6 +139,10 @@ def document(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+#: Every API operation refuses query parameters it does not take (gateway.api.strict_query).
+STRICT_QUERY = [Depends(reject_unknown_query)]
+
+
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     settings = settings or (runtime.settings if runtime else Settings())
     configure_logging(settings.env)
@@ -166,13 +171,13 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     app.add_middleware(RequestContext)
 
-    app.include_router(health.router)
-    app.include_router(feeds.router)
-    app.include_router(pupils.router)
-    app.include_router(audit_api.router)
-    app.include_router(releases.router)
-    app.include_router(consents.router)
-    app.include_router(stats_api.router)
+    app.include_router(health.router, dependencies=STRICT_QUERY)
+    app.include_router(feeds.router, dependencies=STRICT_QUERY)
+    app.include_router(pupils.router, dependencies=STRICT_QUERY)
+    app.include_router(audit_api.router, dependencies=STRICT_QUERY)
+    app.include_router(releases.router, dependencies=STRICT_QUERY)
+    app.include_router(consents.router, dependencies=STRICT_QUERY)
+    app.include_router(stats_api.router, dependencies=STRICT_QUERY)
     app.include_router(console_router)
     app.include_router(site_root_router)
     return app
