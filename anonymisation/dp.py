@@ -4,7 +4,7 @@ The gateway releases statistics the way DP-NOTES.md (sections 4 and 5) argues is
 
 1. collapse the data to one row per pupil per academic year (the privacy unit), with session totals
    clamped to ``[0, S_t]``, where ``S_t`` is the public number of sessions possible in the window;
-2. aggregate exactly over a public key set (``anonymisation.keysets``), so that adding or removing one
+2. aggregate exactly over a public key set (``anonymisation.cell_keysets``), so that adding or removing one
    pupil changes exactly one cell of each statistic, by at most its sensitivity;
 3. add noise with OpenDP measurements on ``i64`` vectors, at scales solved from OpenDP's own privacy
    maps so that each statistic spends no more than its share of an integer budget allotment;
@@ -34,7 +34,7 @@ from typing import Any, Literal, get_args
 
 import opendp.prelude as dp
 
-from anonymisation import keysets, school_calendar
+from anonymisation import cell_keysets, school_calendar
 
 # Every OpenDP constructor we use is gated behind "contrib" in 0.16 (nothing there is fully vetted
 # yet). We never enable "honest-but-curious" or "floating-point"/"idealized-numerics": the pipeline is
@@ -939,9 +939,9 @@ class PupilYear:
     def absent(self) -> int:
         return self.authorised + self.unauthorised
 
-    def keys(self) -> dict[str, keysets.KeyValue]:
+    def keys(self) -> dict[str, cell_keysets.KeyValue]:
         """The grouping attributes, by pupil-row column."""
-        return {col: getattr(self, col) for col in keysets.DIMENSION_COLUMNS.values()}
+        return {col: getattr(self, col) for col in cell_keysets.DIMENSION_COLUMNS.values()}
 
 
 @lru_cache(maxsize=4096)
@@ -1045,7 +1045,7 @@ class ExactAggregate:
     """
 
     by: tuple[str, ...]
-    keys: tuple[dict[str, keysets.KeyValue], ...]
+    keys: tuple[dict[str, cell_keysets.KeyValue], ...]
     columns: dict[str, list[int]]
 
     def rows(self) -> list[dict[str, Any]]:
@@ -1054,9 +1054,9 @@ class ExactAggregate:
 
 
 @cache
-def _cell_index(dims: tuple[str, ...]) -> dict[tuple[keysets.KeyValue, ...], int]:
+def _cell_index(dims: tuple[str, ...]) -> dict[tuple[cell_keysets.KeyValue, ...], int]:
     """Position of each cell's key values in the public key set (cached: there are up to 33,048)."""
-    return {values: i for i, values in enumerate(keysets.key_tuples(dims))}
+    return {values: i for i, values in enumerate(cell_keysets.key_tuples(dims))}
 
 
 def exact_aggregate(
@@ -1080,15 +1080,15 @@ def exact_aggregate(
     if unknown:
         raise ValueError(f"unknown statistics {unknown}; expected some of {STATISTIC_NAMES}")
     cap = _check_sessions_possible(sessions_possible)
-    dims = keysets.canonical_by(by)
-    keys = keysets.keys_for(dims)
-    columns_of_key = [keysets.DIMENSION_COLUMNS[d] for d in dims]
+    dims = cell_keysets.canonical_by(by)
+    keys = cell_keysets.keys_for(dims)
+    columns_of_key = [cell_keysets.DIMENSION_COLUMNS[d] for d in dims]
     index = _cell_index(dims)
     columns = {s: [0] * len(keys) for s in statistics}
     for raw in pupil_rows:
         row = clamp_pupil_year(raw, cap)
         attributes = row.keys()
-        if row.possible == 0 or not keysets.in_scope(attributes):
+        if row.possible == 0 or not cell_keysets.in_scope(attributes):
             continue
         cell = index[tuple(attributes[c] for c in columns_of_key)]
         contributions = _contributions(row)

@@ -13,8 +13,8 @@ import structlog
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from anonymisation import cell_keysets, school_calendar
 from anonymisation import dp as adp
-from anonymisation import keysets, school_calendar
 from gateway.auth import Principal
 from gateway.db import stats_repository as srepo
 from gateway.db.base import utcnow
@@ -127,7 +127,7 @@ def _allotments(question: Question, r: BudgetRules) -> list[int]:
         return [question.slots * r.slot_units]
     return adp.allocate_by_need(
         question.slots * r.slot_units,
-        [(t.slots, len(keysets.keys_for(t.by))) for t in question.tables],
+        [(t.slots, len(cell_keysets.keys_for(t.by))) for t in question.tables],
     )
 
 
@@ -141,7 +141,7 @@ def _measurement_hash(question: Question, table: Table, statistic: str) -> str:
         "by": list(table.by),
         "statistic": statistic,
         "sensitivity": adp.statistic(statistic, question.window.sessions_possible).sensitivity,
-        "keyset_version": keysets.KEYSET_VERSION,
+        "keyset_version": cell_keysets.KEYSET_VERSION,
         "mechanism": question.mechanism,
     }
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
@@ -242,7 +242,7 @@ def _answer(
         "sessions_possible_bound": question.window.sessions_possible,
         "sessions_possible_source": "two sessions per school day of "
         + school_calendar.source(question.window.start, question.window.end),
-        "keyset_version": keysets.KEYSET_VERSION,
+        "keyset_version": cell_keysets.KEYSET_VERSION,
         "mechanism": adp.MECHANISM_LABELS[r.mechanism],
         "released_at": now.isoformat(),
         "release_rho": adp.units_to_rho(cost),
@@ -354,7 +354,7 @@ def _exact_tables(
     tables' dimensions, and sums that into each table (``stats_repository.marginalise``)."""
     if len(tables) == 1:
         return [_exact(db, window, tables[0].by, plans[0].drawn)]
-    union = keysets.canonical_by(sorted({d for t in tables for d in t.by}))
+    union = cell_keysets.canonical_by(sorted({d for t in tables for d in t.by}))
     statistics = tuple(dict.fromkeys(s for p in plans for s in p.drawn))
     fine = _exact(db, window, union, statistics)
     return [srepo.marginalise(fine, t.by, p.drawn) for t, p in zip(tables, plans, strict=True)]

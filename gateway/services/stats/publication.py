@@ -9,8 +9,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from anonymisation import cell_keysets
 from anonymisation import dp as adp
-from anonymisation import keysets
 from gateway.services.stats.questions import Question, Table
 
 # --------------------------------------------------------------------------------------------------
@@ -19,8 +19,8 @@ from gateway.services.stats.questions import Question, Table
 
 
 @cache
-def _la_names() -> dict[str, keysets.LocalAuthority]:
-    return {la.old_la_code: la for la in keysets.local_authorities()}
+def _la_names() -> dict[str, cell_keysets.LocalAuthority]:
+    return {la.old_la_code: la for la in cell_keysets.local_authorities()}
 
 
 def table_body(table: Table, plan: adp.NoisePlan, rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -67,7 +67,7 @@ def _regions(table: Table, plan: adp.NoisePlan, rows: list[dict[str, Any]]) -> l
     meets it. Withheld LA cells (``c``, ``z``) are left out of the sums, and counted, so that no sum
     minus the published cells gives a withheld cell back."""
     las, regions = _la_names(), region_codes()
-    others = [keysets.DIMENSION_COLUMNS[d] for d in table.by if d != "la"]
+    others = [cell_keysets.DIMENSION_COLUMNS[d] for d in table.by if d != "la"]
     statistics = adp.measure(table.measure).statistics
     groups: dict[tuple[Any, ...], dict[str, Any]] = {}
     for row in rows:
@@ -202,7 +202,7 @@ def _csv_keys(
     question: Question,
     year: int,
     row: dict[str, Any],
-    las: dict[str, keysets.LocalAuthority],
+    las: dict[str, cell_keysets.LocalAuthority],
     regions: dict[str, str],
 ) -> dict[str, Any]:
     la = las.get(row["la_code"]) if "la_code" in row else None

@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from anonymisation import cell_keysets
 from anonymisation import dp as adp
-from anonymisation import keysets
 from gateway.auth import Principal
 from gateway.db import stats_repository as srepo
 from gateway.errors import InvalidInput
@@ -74,7 +74,7 @@ class Question:
             "from": self.window.start.isoformat(),
             "to": self.window.end.isoformat(),
             "tables": [{"measure": t.measure, "by": list(t.by)} for t in self.tables],
-            "keyset_version": keysets.KEYSET_VERSION,
+            "keyset_version": cell_keysets.KEYSET_VERSION,
             "mechanism": self.mechanism,
         }
 
@@ -136,8 +136,8 @@ def parse_table(measure: str, by: Sequence[str], field: str = "") -> Table:
             f"{field}measure", f"not a measure; expected one of {', '.join(adp.MEASURES)}"
         ) from None
     try:
-        dims = keysets.canonical_by([d.strip() for d in by])
-    except keysets.UnknownDimension as exc:
+        dims = cell_keysets.canonical_by([d.strip() for d in by])
+    except cell_keysets.UnknownDimension as exc:
         raise invalid(f"{field}by", f"{exc}") from None
     return Table(measure, dims)
 
