@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from anonymisation import cell_keysets
 from anonymisation import dp as adp
+from anonymisation.dp import planning
 
 # A handful of real LAs plus one code that is not in the key set, and likewise for other dimensions,
 # so that generated pupils also exercise the scope filter.
@@ -533,18 +534,19 @@ def test_malformed_plans_are_refused(
 
 def test_an_unknown_mechanism_has_no_measurement() -> None:
     with pytest.raises(ValueError, match="unknown mechanism"):
-        adp._measurement("gumbel", 1.0)  # type: ignore[arg-type]
+        planning._measurement("gumbel", 1.0)  # type: ignore[arg-type]
 
 
 def test_a_search_bracket_that_misses_still_finds_opendps_scale() -> None:
     def make(scale: float) -> dp.Measurement:
         return dp.m.make_gaussian(dp.vector_domain(dp.atom_domain(T="i64")), dp.l2_distance(T=float), scale)
 
-    assert adp._search_scale(make, 1.0, 0.125, guess=1e6) == adp._search_scale(make, 1.0, 0.125, guess=2.0)
+    far = planning._search_scale(make, 1.0, 0.125, guess=1e6)
+    assert far == planning._search_scale(make, 1.0, 0.125, guess=2.0)
 
 
 def test_a_scale_that_opendp_says_overspends_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(adp, "_solve_scale", lambda mechanism, sensitivity, units: 1e-3)
+    monkeypatch.setattr(planning, "_solve_scale", lambda mechanism, sensitivity, units: 1e-3)
     with pytest.raises(adp.PrivacyAccountingError):
         adp.plan_noise([adp.statistic("enrolments", 380)], 10**6)
 
@@ -563,7 +565,7 @@ def test_half_widths_for_large_sigmas_are_never_narrower_than_opendps_exact_ones
     assert scale > adp.DISCRETE_GAUSSIAN_EXACT_ACCURACY_MAX_SCALE
     for alpha in (adp.PUBLICATION_ALPHA, adp.RATE_COMPONENT_ALPHA):
         exact = math.floor(dp.discrete_gaussian_scale_to_accuracy(scale, alpha))
-        assert exact <= adp._half_width("gaussian", scale, alpha) <= exact + 2
+        assert exact <= planning._half_width("gaussian", scale, alpha) <= exact + 2
 
 
 def test_a_one_unit_allotment_still_plans_quickly() -> None:
