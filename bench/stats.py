@@ -270,7 +270,7 @@ def exact_rates(runtime: Any, s_t: int, *, rollup: bool = True) -> dict[tuple[st
 def region_utility(table: dict[str, Any], sums: dict[tuple[str, str], tuple[int, int]]) -> None:
     """The regions published beside the LA cells (sums of the published noisy LA cells) against the
     exact rate of the same LAs, per phase."""
-    from gateway.services.stats import _region_codes
+    from gateway.services.stats.publication import region_codes as _region_codes
 
     regions = _region_codes()
     exact: dict[tuple[str, str], list[int]] = {}

@@ -11,8 +11,8 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from anonymisation.cell_keysets import DIMENSIONS
 from anonymisation.dp import MEASURES
-from anonymisation.keysets import DIMENSIONS
 from gateway.api.responses import authenticated
 from gateway.api.strict_json import StrictJsonRoute
 from gateway.deps import PrincipalDep, RuntimeDep

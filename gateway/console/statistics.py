@@ -25,8 +25,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from markupsafe import Markup
 
+from anonymisation import cell_keysets
 from anonymisation import dp as adp
-from anonymisation import keysets
 from gateway.auth import Principal
 from gateway.console.charts import Bar, bar_chart
 from gateway.console.web import (
@@ -193,7 +193,7 @@ async def _dashboard(
     context = {
         "values": _form_values(values),
         "measures": [(m, MEASURE_TITLES.get(m, m)) for m in adp.MEASURES],
-        "dimensions": [(d, DIMENSION_TITLES[d]) for d in keysets.DIMENSIONS],
+        "dimensions": [(d, DIMENSION_TITLES[d]) for d in cell_keysets.DIMENSIONS],
         "budget": budget,
         "spent_fraction": budget["spent"]["units"] / budget["cap"]["units"]
         if budget["cap"]["units"]
@@ -236,7 +236,7 @@ def _question(form: FormData) -> tuple[dict[str, Any], dict[str, str]]:
     errors: dict[str, str] = {}
     if values["measure"] not in adp.MEASURES:
         errors["measure"] = "Choose a measure"
-    if any(b not in keysets.DIMENSIONS for b in values["by"]):
+    if any(b not in cell_keysets.DIMENSIONS for b in values["by"]):
         errors["by"] = "Choose breakdowns from the list"
     for name, label in (("from", "From"), ("to", "To")):
         if values[name]:
@@ -290,7 +290,7 @@ def answer_csv(answer: dict[str, Any]) -> str:
     """The answer as one tidy CSV: the window, the group keys, the noisy value, its interval and symbol."""
     key_columns = []
     for d in answer["by"]:
-        key_columns += ["old_la_code", "la_name"] if d == "la" else [keysets.DIMENSION_COLUMNS[d]]
+        key_columns += ["old_la_code", "la_name"] if d == "la" else [cell_keysets.DIMENSION_COLUMNS[d]]
     percent = answer["measure"] != "enrolments"
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -312,9 +312,10 @@ def answer_csv(answer: dict[str, Any]) -> str:
     for row in answer["rows"]:
         keys = []
         for d in answer["by"]:
-            keys += (
-                [row["la_code"], row.get("la_name", "")] if d == "la" else [row[keysets.DIMENSION_COLUMNS[d]]]
-            )
+            if d == "la":
+                keys += [row["la_code"], row.get("la_name", "")]
+            else:
+                keys += [row[cell_keysets.DIMENSION_COLUMNS[d]]]
         ci = row.get("ci95") or ["", ""]
         writer.writerow(
             [

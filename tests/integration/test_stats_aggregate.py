@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import delete, insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from anonymisation import cell_keysets
 from anonymisation import dp as adp
-from anonymisation import keysets
 from gateway.db.base import utcnow
 from gateway.db.models import Enrolment, Mark, School
 from gateway.db.repositories import rollup
@@ -150,8 +150,8 @@ def sql_aggregate(db: Session, by: list[str], s_t: int, **kwargs: Any) -> adp.Ex
         else:
             with pytest.raises(ValueError, match="year-to-date windows only"):
                 srepo.exact_cells(db, YEAR, by, s_t, adp.STATISTIC_NAMES, **kwargs)
-    dims = keysets.canonical_by(by)
-    columns = [keysets.DIMENSION_COLUMNS[d] for d in dims]
+    dims = cell_keysets.canonical_by(by)
+    columns = [cell_keysets.DIMENSION_COLUMNS[d] for d in dims]
     return adp.ExactAggregate(
         by=dims,
         keys=tuple({c: cell[c] for c in columns} for cell in cells),
@@ -186,9 +186,9 @@ def test_the_full_five_way_grouping_releases_every_public_cell_and_matches_the_r
     enrolments = random_enrolments(random.Random(3), 30)
     load(sessions, enrolments)
     with sessions() as db:
-        got = sql_aggregate(db, list(keysets.DIMENSIONS), 380)
+        got = sql_aggregate(db, list(cell_keysets.DIMENSIONS), 380)
     assert len(got.keys) == 153 * 3 * 12 * 3 * 2
-    assert got == adp.exact_aggregate(reference_rows(enrolments), keysets.DIMENSIONS, 380)
+    assert got == adp.exact_aggregate(reference_rows(enrolments), cell_keysets.DIMENSIONS, 380)
 
 
 def test_a_bundle_sums_one_fine_aggregate_into_exactly_the_cells_of_each_coarser_table(

@@ -21,6 +21,7 @@ from gateway.db.repositories import budget as budget_repo
 from gateway.db.session import make_engine, make_sessionmaker
 from gateway.errors import Conflict, Forbidden
 from gateway.services import stats
+from gateway.services.stats import reservations
 from gateway.settings import Settings
 
 STATISTICIAN = Principal(sub="statistician-1", org_type="dfe", org_id="dfe", roles=("statistician",))
@@ -126,11 +127,11 @@ def test_a_reservation_whose_answer_was_never_stored_stays_spent_and_nothing_is_
     assert spend.status == "reserved" and count(sessions, StatsAnswer) == 0
     assert count(sessions, AuditEvent, AuditEvent.action == "stats.released") == 0
     # The same question meanwhile waits for the answer in flight, then gives up: no second noise.
-    monkeypatch.setattr(stats, "WAIT_FOR_SAME_QUESTION_SECONDS", 0.3)
+    monkeypatch.setattr(reservations, "WAIT_FOR_SAME_QUESTION_SECONDS", 0.3)
     with pytest.raises(Conflict):
         stats.get_statistics(sessions, settings, STATISTICIAN, "enrolments", ["la"], *WINDOWS[0])
     # Once the reservation is taken as abandoned, the question is paid again; the first stays spent.
-    monkeypatch.setattr(stats, "ABANDONED_RESERVATION", dt.timedelta(0))
+    monkeypatch.setattr(reservations, "ABANDONED_RESERVATION", dt.timedelta(0))
     body = stats.get_statistics(sessions, settings, STATISTICIAN, "enrolments", ["la"], *WINDOWS[0])
     assert body["cached"] is False
     first, second = _spends(sessions)

@@ -17,8 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from anonymisation import cell_keysets
 from anonymisation import dp as adp
-from anonymisation import keysets
+from anonymisation.dp import planning
 
 # A handful of real LAs plus one code that is not in the key set, and likewise for other dimensions,
 # so that generated pupils also exercise the scope filter.
@@ -160,7 +161,7 @@ def test_one_more_pupil_changes_one_cell_of_the_full_five_way_grouping() -> None
         authorised=200,
         unauthorised=180,
     )
-    by = list(keysets.DIMENSIONS)
+    by = list(cell_keysets.DIMENSIONS)
     before, after = adp.exact_aggregate(rows, by, 380), adp.exact_aggregate([*rows, extra], by, 380)
     assert len(after.keys) == 153 * 3 * 12 * 3 * 2
     assert_within_sensitivity(before, after, 380)
@@ -242,7 +243,7 @@ def test_each_pupil_and_year_is_its_own_row() -> None:
 def test_the_aggregate_covers_every_public_cell_and_empty_cells_are_zero() -> None:
     table = adp.exact_aggregate([pupil(la_code="420", phase="special")], ["la", "phase"], 380)
     assert len(table.keys) == 459
-    assert table.keys == tuple(keysets.keys_for(["la", "phase"]))
+    assert table.keys == tuple(cell_keysets.keys_for(["la", "phase"]))
     assert sum(table.columns["enrolments"]) == 1
     cell = table.keys.index({"la_code": "420", "phase": "special"})
     assert table.columns["enrolments"][cell] == 1
@@ -533,18 +534,19 @@ def test_malformed_plans_are_refused(
 
 def test_an_unknown_mechanism_has_no_measurement() -> None:
     with pytest.raises(ValueError, match="unknown mechanism"):
-        adp._measurement("gumbel", 1.0)  # type: ignore[arg-type]
+        planning._measurement("gumbel", 1.0)  # type: ignore[arg-type]
 
 
 def test_a_search_bracket_that_misses_still_finds_opendps_scale() -> None:
     def make(scale: float) -> dp.Measurement:
         return dp.m.make_gaussian(dp.vector_domain(dp.atom_domain(T="i64")), dp.l2_distance(T=float), scale)
 
-    assert adp._search_scale(make, 1.0, 0.125, guess=1e6) == adp._search_scale(make, 1.0, 0.125, guess=2.0)
+    far = planning._search_scale(make, 1.0, 0.125, guess=1e6)
+    assert far == planning._search_scale(make, 1.0, 0.125, guess=2.0)
 
 
 def test_a_scale_that_opendp_says_overspends_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(adp, "_solve_scale", lambda mechanism, sensitivity, units: 1e-3)
+    monkeypatch.setattr(planning, "_solve_scale", lambda mechanism, sensitivity, units: 1e-3)
     with pytest.raises(adp.PrivacyAccountingError):
         adp.plan_noise([adp.statistic("enrolments", 380)], 10**6)
 
@@ -563,7 +565,7 @@ def test_half_widths_for_large_sigmas_are_never_narrower_than_opendps_exact_ones
     assert scale > adp.DISCRETE_GAUSSIAN_EXACT_ACCURACY_MAX_SCALE
     for alpha in (adp.PUBLICATION_ALPHA, adp.RATE_COMPONENT_ALPHA):
         exact = math.floor(dp.discrete_gaussian_scale_to_accuracy(scale, alpha))
-        assert exact <= adp._half_width("gaussian", scale, alpha) <= exact + 2
+        assert exact <= planning._half_width("gaussian", scale, alpha) <= exact + 2
 
 
 def test_a_one_unit_allotment_still_plans_quickly() -> None:
@@ -580,8 +582,8 @@ def test_a_one_unit_allotment_still_plans_quickly() -> None:
 def synthetic_pupils(n: int, seed: int) -> list[adp.PupilYear]:
     """England-shaped pupils: skewed LA sizes, 2% special, a quarter FSM, absence near 7%."""
     rng = random.Random(seed)  # noqa: S311 -- reproducible synthetic data, not secrets or noise
-    las = [str(code) for code in keysets.values_for("la")]
-    year_groups = [str(year) for year in keysets.values_for("year_group")]
+    las = [str(code) for code in cell_keysets.values_for("la")]
+    year_groups = [str(year) for year in cell_keysets.values_for("year_group")]
     la_weights = [1 + (i * 37) % 19 for i in range(len(las))]
     pupils = []
     for la in rng.choices(las, weights=la_weights, k=n):
@@ -830,7 +832,7 @@ def test_counts_are_published_unclipped_with_their_interval() -> None:
 
 
 def test_a_whole_table_is_published_in_key_order(rate_plan: adp.NoisePlan) -> None:
-    keys = keysets.keys_for(["fsm"])
+    keys = cell_keysets.keys_for(["fsm"])
     rows = adp.publish_table(
         "persistent_absence_rate", keys, {"pa": [200, 300], "enrolments": [1000, 0]}, rate_plan
     )

@@ -20,8 +20,8 @@ pl = pytest.importorskip("polars")
 
 import opendp.prelude as dp  # noqa: E402
 
+from anonymisation import cell_keysets  # noqa: E402
 from anonymisation import dp as adp  # noqa: E402
-from anonymisation import keysets  # noqa: E402
 
 BY = ["phase", "sen_status"]
 SESSIONS_POSSIBLE = 190  # mid-year: the window, not the year, bounds each sum
@@ -68,7 +68,7 @@ def data() -> tuple[list[adp.PupilYear], Any]:
 
 
 def key_frame() -> Any:
-    return pl.DataFrame(keysets.keys_for(BY), schema={"phase": pl.String, "sen_status": pl.String})
+    return pl.DataFrame(cell_keysets.keys_for(BY), schema={"phase": pl.String, "sen_status": pl.String})
 
 
 def context_query(frame: Any, loss: Any, aggregates: list[Any]) -> Any:

@@ -37,8 +37,8 @@ from typing import Any
 from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
+from anonymisation import cell_keysets as keysets
 from anonymisation import dp as adp
-from anonymisation import keysets
 from gateway.db import bulk
 from gateway.db.models import Enrolment, PupilYearRollup, School, StatsCell
 from gateway.db.repositories import statistics

@@ -23,9 +23,9 @@ template, read top to bottom:
    pupil moves a session sum by at most ``S_t``; ``S_t`` is public (the service derives it from the
    calendar, not the data).
 5. ``scoped``: ``in_scope`` marks pupils with possible sessions whose every attribute is in the public
-   key sets, whatever the grouping (``anonymisation.keysets.in_scope``).
+   key sets, whatever the grouping (``anonymisation.cell_keysets.in_scope``).
 6. ``cells``: the GROUP BY of ``in_scope`` and the requested dimensions, in 64-bit integers.
-7. the public key set (``anonymisation.keysets``: index VALUES lists, cross joined) LEFT JOINed *to* the
+7. the public key set (``anonymisation.cell_keysets``: index VALUES lists, cross joined) LEFT JOINed *to* the
    in-scope cells, so that every public cell is there, empty ones as 0, and nothing else.
 
 The scope test sits in the join rather than a WHERE so that PostgreSQL cannot push it into the
@@ -58,8 +58,8 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.orm import Session
 
+from anonymisation import cell_keysets as keysets
 from anonymisation import dp as adp
-from anonymisation import keysets
 from gateway.db.models import Feed, PupilYearRollup, School
 from schemas.calendar import academic_year_bounds
 

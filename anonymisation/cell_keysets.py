@@ -1,10 +1,10 @@
-"""Public, versioned key sets: the cells a statistics release may have.
+"""Cell key sets: the public, versioned list of cells a statistics release may have.
 
 Differential privacy only protects a grouped release if the set of groups is fixed before the data is
 looked at. A group key taken from the data (a mistyped LA code, a one-pupil year group) would reveal
 that somebody has it. So every release is a LEFT JOIN *from* these key sets, empty cells are released
 (noised) like any other, and rows whose attributes fall outside them are out of scope
-(DP-NOTES.md section 4, point 3, and pitfall 15).
+(docs/differential-privacy.md section 4, and pitfall 15).
 
 The key sets are data (``data/keysets-v1.json``) and carry a version, because LA reorganisations
 happen (Cumbria became Cumberland 942 and Westmorland and Furness 943 in 2023). A release records the
