@@ -95,3 +95,63 @@ def test_who_may_do_what_is_asked_of_the_access_policy_not_decided_in_place(path
     assert _calls(path, "has_role") == 0, relative
     if relative != "gateway/services/access.py":
         assert _calls(path, "Forbidden") == OWN_REFUSALS.get(relative, 0), relative
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Every module a file imports, in full ('gateway.db.models'), including `from gateway import db`."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return names
+
+
+@pytest.mark.parametrize("layer", ["gateway/api", "gateway/console"])
+def test_the_api_and_the_console_reach_storage_only_through_services(layer: str) -> None:
+    offenders = {
+        str(p.relative_to(ROOT)): sorted(m for m in _imported_modules(p) if m.startswith("gateway.db"))
+        for p in _modules(layer)
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+#: What every use case may call: who may do what (access), the record of it (audit), and the small
+#: module of pieces several services share (common). Anything else a service needs from another
+#: belongs in the core or in common.
+SHARED_SERVICES = ("gateway.services.access", "gateway.services.audit", "gateway.services.common")
+
+
+def _service_name(path: Path) -> str:
+    relative = path.relative_to(ROOT / "gateway" / "services").with_suffix("")
+    parts = [p for p in relative.parts if p != "__init__"]
+    return "gateway.services." + parts[0] if parts else "gateway.services"
+
+
+def _is_shared(module: str) -> bool:
+    return any(module == s or module.startswith(s + ".") for s in SHARED_SERVICES)
+
+
+@pytest.mark.parametrize("path", _modules("gateway/services"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_services_import_neither_orm_models_nor_each_other(path: Path) -> None:
+    own = _service_name(path)
+    imported = _imported_modules(path)
+    models = sorted(m for m in imported if m.startswith("gateway.db.models"))
+    others = sorted(
+        m for m in imported
+        if m.startswith("gateway.services.") and not _is_shared(m) and not m.startswith(own)
+        and _is_module(m)
+    )
+    assert (models, others) == ([], [])
+    source = path.read_text()
+    assert "import sqlalchemy as sa" not in source, "services call repositories, not SQLAlchemy"
+
+
+def _is_module(name: str) -> bool:
+    """'gateway.services.pupils' is a module; 'gateway.services.pupils.decrypt' a name in one."""
+    relative = Path(*name.split(".")[1:])
+    base = ROOT / "gateway" / relative
+    return base.with_suffix(".py").exists() or (base / "__init__.py").exists()
