@@ -8,7 +8,7 @@ import itertools
 import math
 from dataclasses import dataclass, field
 
-from schemas.feeds import upn_from_body
+from schemas.upn import upn_from_body
 from synthetic.absence import (
     _DUAL_SHARE,
     _EDGES,

@@ -17,7 +17,7 @@ from gateway.deps import PrincipalDep, RuntimeDep
 from gateway.errors import InvalidInput
 from gateway.keys.signing import signing_keys
 from gateway.services.audit import trail as audit_log
-from schemas.feeds import Upn
+from schemas.upn import Upn
 
 router = APIRouter(tags=["audit"], route_class=StrictJsonRoute)
 

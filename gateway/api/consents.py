@@ -17,8 +17,8 @@ from gateway.api.strict_json import StrictJsonRoute
 from gateway.deps import PrincipalDep, RuntimeDep
 from gateway.services import consents
 from policies.model import Catalogue
-from schemas.feeds import Upn
 from schemas.json_strict import Line, Text
+from schemas.upn import Upn
 
 router = APIRouter(tags=["consents"], route_class=StrictJsonRoute)
 URN = Annotated[int, Path(ge=100000, le=999999)]

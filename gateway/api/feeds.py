@@ -16,7 +16,8 @@ from gateway.errors import PayloadTooLarge, UnsupportedMediaType
 from gateway.runtime import Runtime
 from gateway.services import feeds
 from schemas.codes import codes_in_force
-from schemas.feeds import EARLIEST_DOB, YEAR_GROUPS, Upn
+from schemas.feeds import EARLIEST_DOB, YEAR_GROUPS
+from schemas.upn import Upn
 
 router = APIRouter(tags=["feeds"])
 

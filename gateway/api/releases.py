@@ -20,8 +20,8 @@ from gateway.runtime import Runtime
 from gateway.services import releases
 from policies.model import ConsentRule, ReleaseRequest
 from policies.ropa import fields_released, recipients
-from schemas.feeds import Upn
 from schemas.json_strict import Line, Text
+from schemas.upn import Upn
 
 router = APIRouter(tags=["releases"], route_class=StrictJsonRoute)
 

@@ -34,7 +34,7 @@ from policies.access import CONSENT_HISTORY_VIEW, CONSENT_RECORD, CONSENTS_VIEW
 from policies.model import Catalogue
 from policies.ropa import categories, recipients
 from schemas.calendar import academic_year_of
-from schemas.feeds import validate_upn
+from schemas.upn import validate_upn
 
 #: The operator named as controller on receipts; a deployment sets its own in the catalogue header.
 RECEIPT_VERSION = "KI-CR-v1.1.0"

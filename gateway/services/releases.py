@@ -71,8 +71,8 @@ from schemas.codes import (
     codes_in_force,
     is_possible,
 )
-from schemas.feeds import validate_upn
 from schemas.records import EnrolmentTotals, Identity, Mark
+from schemas.upn import validate_upn
 
 log = structlog.get_logger("gateway.releases")
 

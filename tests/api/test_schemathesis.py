@@ -22,7 +22,7 @@ from gateway.main import create_app
 from gateway.runtime import build_runtime
 from gateway.services.schools import import_gias
 from gateway.settings import Settings
-from schemas.feeds import UPN_PATTERN
+from schemas.upn import UPN_PATTERN
 from tests.factories import write_gias
 
 #: Each role with an organisation of the type it belongs to.

@@ -35,7 +35,6 @@ from anonymisation.pseudonyms import pupil_id, pupil_ids
 from schemas.codes import codes_in_force
 from schemas.feeds import (
     _FAST_JSON,
-    LA_NUMBERS_SINCE_2019,
     FeedInvalid,
     FeedRow,
     _apply_rules,
@@ -52,6 +51,7 @@ from schemas.feeds import (
 )
 from schemas.json_strict import control_character_in
 from schemas.records import Identity
+from schemas.upn import LA_NUMBERS_SINCE_2019
 from tests.factories import feed_csv, feed_json, pupil, upn
 
 DAY = dt.date(2025, 10, 6)
