@@ -12,17 +12,17 @@ version it used, so a later reorganisation never silently changes an earlier tab
 
 Choices, with their sources:
 
-* Local authorities: the 153 LAs in DfE's 2025/26 daily attendance data (DOMAIN.md section 5), including
+* Local authorities: the 153 LAs in DfE's 2025/26 daily attendance data (docs/domain.md section 5), including
   City of London (201) and Isles of Scilly (420), which DfE itself suppresses as single-school LAs.
   They stay in the key set: under differential privacy a small cell is noisy, not secret.
 * Phases: state-funded primary, secondary and special schools, the scope of DfE's headline figures
-  (DOMAIN.md section 2.2). PRU/AP, nursery and independent schools are out of scope.
+  (docs/domain.md section 2.2). PRU/AP, nursery and independent schools are out of scope.
 * Year groups: Reception and Years 1 to 11. DfE's headline population is pupils of compulsory school
   age (5 to 15 on 31 August), which is Years 1 to 11; Reception is kept because the daily feed carries
-  it (DOMAIN.md section 4.2) and its pupils reach compulsory school age during the year. A table meant
+  it (docs/domain.md section 4.2) and its pupils reach compulsory school age during the year. A table meant
   to match DfE's headline figures exactly should group by year group and leave out ``R``. Nursery and
   sixth-form year groups are out of scope.
-* SEN status: ``N`` no SEN, ``K`` SEN support, ``E`` EHC plan (the feed's codes, DESIGN.md).
+* SEN status: ``N`` no SEN, ``K`` SEN support, ``E`` EHC plan (the feed's codes, docs/design.md).
 * FSM: eligible or not, ``False`` before ``True``.
 """
 

@@ -26,11 +26,11 @@ dp.enable_features("contrib")
 RHO_UNIT = 1e-12
 _UNITS_PER_RHO = 10**12  # exact integer form of 1 / RHO_UNIT, so conversions never touch float error
 
-#: Maintained schools must meet for at least 380 sessions a year (DOMAIN.md 2.1); S_t, the sessions
+#: Maintained schools must meet for at least 380 sessions a year (docs/domain.md 2.1); S_t, the sessions
 #: possible in a window, is at most that, and it bounds every session sum's sensitivity.
 MAX_SESSIONS_PER_YEAR = 380
 
-#: Published intervals are 95% (DESIGN.md: ``ci95``).
+#: Published intervals are 95% (docs/design.md: ``ci95``).
 PUBLICATION_ALPHA = 0.05
 #: A rate's interval is a union bound over numerator and denominator, each at alpha/2
 #: (docs/differential-privacy.md 5.3).
@@ -44,7 +44,7 @@ LOW_RELIABILITY_DENOMINATOR_SDS = 10
 #: cell: such a cell stands, marked ``u``, and its region's sum is published beside it.
 LOW_RELIABILITY_RATE_HALF_WIDTH = 0.005
 
-#: GSS symbols that DfE uses in its files (DOMAIN.md 2.4).
+#: GSS symbols that DfE uses in its files (docs/domain.md 2.4).
 SYMBOL_NOT_AVAILABLE = "x"
 SYMBOL_NOT_APPLICABLE = "z"
 SYMBOL_CONFIDENTIAL = "c"
@@ -76,7 +76,7 @@ class PlanMismatch(ValueError):
 
 
 class UnknownMeasure(ValueError):
-    """A measure name that is not in the catalogue of DESIGN.md."""
+    """A measure name that is not in the catalogue of docs/design.md."""
 
 
 class PrivacyAccountingError(RuntimeError):
@@ -94,7 +94,7 @@ def _require(condition: bool, message: str) -> None:
 # --------------------------------------------------------------------------------------------------
 
 #: Per cell: pupils with possible sessions (DfE counts enrolments with zero possible sessions out,
-#: DOMAIN.md 2.2), session sums, and pupils in persistent (>=10%) and severe (>=50%) absence.
+#: docs/domain.md 2.2), session sums, and pupils in persistent (>=10%) and severe (>=50%) absence.
 COUNT_STATISTICS: tuple[str, ...] = ("enrolments", "pa", "severe")
 SUM_STATISTICS: tuple[str, ...] = ("possible", "absent", "authorised", "unauthorised")
 STATISTIC_NAMES: tuple[str, ...] = (

@@ -65,7 +65,7 @@ class Measure:
     the numerator's. Numerator and denominator have the same sensitivity in every measure, so
     minimising the union-bound width (a_A + r a_P, with a ~ 1 / sqrt(rho)) gives
     rho_P / rho_A = r^(2/3). ``typical_rate`` is the national 2025/26 year-to-date figure
-    (DOMAIN.md section 5; severe absence from 2023/24), public information that only tunes the split.
+    (docs/domain.md section 5; severe absence from 2023/24), public information that only tunes the split.
     """
 
     name: str
@@ -84,7 +84,7 @@ class Measure:
         return {self.numerator: 1.0, self.denominator: self.typical_rate ** (2 / 3)}
 
 
-#: The measures of DESIGN.md, each mapped to exactly the statistics it needs, so that asking for one
+#: The measures of docs/design.md, each mapped to exactly the statistics it needs, so that asking for one
 #: measure noises (and pays for) nothing else.
 MEASURES: Mapping[str, Measure] = {
     m.name: m
@@ -99,7 +99,7 @@ MEASURES: Mapping[str, Measure] = {
 }
 
 
-#: Measures that describe pupils over a term or the year, never a day or a week (DOMAIN.md 2.3: DfE
+#: Measures that describe pupils over a term or the year, never a day or a week (docs/domain.md 2.3: DfE
 #: publishes persistent absence for term and year-to-date windows only): a pupil absent on one day is
 #: "persistently absent" for that day, which says nothing.
 LONG_WINDOW_MEASURES: frozenset[str] = frozenset({"persistent_absence_rate", "severe_absence_rate"})
@@ -170,7 +170,7 @@ def publish_row(
     that sums of cells stay unbiased; rates are fractions in ``[0, 1]``.
 
     * ``symbol`` ``z``: the measure does not apply here (``applicable=False``, for example persistent
-      absence over a single week, which DfE never publishes, DOMAIN.md 2.3); the value is ``z``.
+      absence over a single week, which DfE never publishes, docs/domain.md 2.3); the value is ``z``.
     * ``symbol`` ``c``: withheld by DfE's convention for cells backed by a single school, judged from
       the public register of schools (``confidential=True``); the value is ``c``.
     * ``symbol`` ``x``: a rate whose noisy denominator is zero or less; the value is ``x``.
@@ -321,7 +321,7 @@ def publish_table(
 
 
 def withheld_for_schools(schools: int, minimum: int) -> str | None:
-    """DfE's convention for an LA-level cell (DOMAIN.md 2.4), from the number of schools the public
+    """DfE's convention for an LA-level cell (docs/domain.md 2.4), from the number of schools the public
     register puts behind it: none, ``z`` (nothing to publish); fewer than ``minimum``, ``c``."""
     if minimum <= 0:
         return None

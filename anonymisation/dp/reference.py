@@ -190,7 +190,7 @@ def exact_aggregate(
 
     Rows come from one academic year (one row per pupil, see :func:`collapse_to_pupil_year`). Each is
     clamped (:func:`clamp_pupil_year`), and is out of scope unless it has possible sessions (DfE counts
-    enrolments with none out, DOMAIN.md 2.2) and every attribute is in the public key sets (the same
+    enrolments with none out, docs/domain.md 2.2) and every attribute is in the public key sets (the same
     population whatever the grouping). So each pupil adds to at most one cell of each statistic, at
     most 1 to a count and at most ``S_t`` to a sum: the sensitivities :func:`statistic` declares.
 

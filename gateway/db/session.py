@@ -37,8 +37,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("pool_pre_ping", True)
     # No JIT compilation: PostgreSQL compiles a statement's expressions to machine code whenever its
     # estimated cost passes jit_above_cost, and an estimate from settled statistics put a register's
-    # rollup refresh there: 70 ms of compiling for a statement that then ran in 10 (bench/ingest.py's
-    # database, kept and analysed). Our statements are short; none gained from it.
+    # rollup refresh there, where compiling took several times longer than running the statement. Our
+    # statements are short; none gained from it.
     # Added to any `options` the URL gives (a connect argument would replace them).
     given = make_url(url).query.get("options", "")
     options = " ".join([*(given if isinstance(given, tuple) else (given,)), "-c jit=off"]).strip()

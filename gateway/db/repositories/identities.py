@@ -20,7 +20,7 @@ from gateway.db.session import driver_connection, is_postgres
 
 #: One pupil's row of a (pupil_id, academic_year)-keyed table, for a LATERAL join from a list of pupil
 #: ids: a primary-key probe per pupil whatever the planner's statistics say (without them, a join
-#: from a 1,000-pupil list was planned as a scan of the whole table: a second instead of 12 ms).
+#: from a large list of pupils could be planned as a scan of the whole table).
 _ONE_ROW = "SELECT {columns} FROM {table} AS t WHERE t.pupil_id = w.pupil_id AND t.academic_year = %s LIMIT 1"
 #: The pupils of a list whose stored identity for the year is missing or has another digest.
 _CHANGED_PG = (

@@ -124,7 +124,7 @@ def _year_group_label(value: str) -> str:
 def bundle_csv(question: Question, tables: list[dict[str, Any]]) -> str:
     """One tidy file in the layout of DfE's open data (Explore Education Statistics): time and
     geography columns, filter columns (``Total`` when a table is not split by them), then each
-    measure's value and interval. Rates are percentages, unrounded. Symbols (DOMAIN.md 2.4): ``c``
+    measure's value and interval. Rates are percentages, unrounded. Symbols (docs/domain.md 2.4): ``c``
     withheld under the single-school convention, ``x``
     not available (no rate over a non-positive noisy denominator, or a measure not in that table),
     ``z`` not applicable; the ``_reliability`` column holds ``u`` for low reliability. A rate's noisy

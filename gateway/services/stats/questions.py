@@ -21,7 +21,8 @@ from gateway.errors import InvalidInput
 from gateway.services import access, audit
 from gateway.services.common import LONDON
 from policies.access import STATS_ASK
-from schemas.calendar import academic_year_bounds, academic_year_of
+from policies.dates import WindowInvalid, year_window
+from schemas.calendar import academic_year_bounds
 
 PURPOSE = "dfe-statistics"
 ROLE = "statistician"
@@ -99,18 +100,16 @@ sessions_possible_bound = adp.sessions_possible_bound
 
 
 def resolve_window(start: dt.date | None, end: dt.date | None, now: dt.date) -> Window:
-    end_ = end or now
-    if end_ > now:
+    """The academic year's window (policies.dates.year_window), which for a statistic ends by today."""
+    if end is not None and end > now:
         raise invalid(
             "to",
             "the window must not end after today: an answer is stored and would never see later registers",
         )
-    year = academic_year_of(end_)
-    start_ = start or academic_year_bounds(year)[0]
-    if start_ > end_:
-        raise invalid("from", "the window starts after it ends")
-    if academic_year_of(start_) != year:
-        raise invalid("from", "the window must lie within one academic year (1 August to 31 July)")
+    try:
+        start_, end_, year, _ = year_window(start, end, now)
+    except WindowInvalid as error:
+        raise invalid(error.field, error.message) from None
     bound = sessions_possible_bound(start_, end_)
     if bound < 1:
         raise invalid("from", "the window has no school day, so no session could be possible in it")
@@ -118,7 +117,7 @@ def resolve_window(start: dt.date | None, end: dt.date | None, now: dt.date) -> 
 
 
 def check_window_applies(table: Table, window: Window, field: str = "") -> None:
-    """Refuse, before any budget is touched, a measure the window is too short for (DOMAIN.md 2.3)."""
+    """Refuse, before any budget is touched, a measure the window is too short for (docs/domain.md 2.3)."""
     year_start = academic_year_bounds(window.academic_year)[0]
     if not adp.window_applies(table.measure, window.start, window.end, year_start):
         raise invalid(
