@@ -37,9 +37,6 @@ from gateway.errors import InvalidInput, NotFound
 from gateway.keys.store import Keys
 from gateway.services import access, audit
 from gateway.services.access import Target
-
-# gateway.services.stats still imports these two from here: the re-export goes when it imports them
-# from gateway.services.common.
 from gateway.services.common import LONDON, OPEN_STATUSES
 from policies.access import REGISTER_SUBMIT
 from schemas.calendar import academic_year_of
