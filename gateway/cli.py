@@ -231,7 +231,7 @@ def audit_export(directory: Path) -> None:
     settings = _settings()
     engine = make_engine(settings.database_url)
     try:
-        _echo_json(export(make_sessionmaker(engine), settings.data_dir, directory))
+        _echo_json(export(make_sessionmaker(engine), settings.data_dir, directory).as_json())
     except GatewayError as exc:
         raise click.ClickException(str(exc.detail)) from None
     finally:
@@ -248,7 +248,7 @@ def audit_rotate_key() -> None:
     settings = _settings()
     engine = make_engine(settings.database_url)
     try:
-        _echo_json(rotate_signing_key(make_sessionmaker(engine), settings.data_dir))
+        _echo_json(rotate_signing_key(make_sessionmaker(engine), settings.data_dir).as_json())
     except GatewayError as exc:
         raise click.ClickException(str(exc.detail)) from None
     finally:

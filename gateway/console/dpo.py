@@ -104,10 +104,10 @@ def _filters(values: dict[str, str]) -> tuple[audit_log.EventFilters | None, dic
     ), {}
 
 
-def _summary(event: dict[str, Any]) -> dict[str, Any]:
-    body = event["event"]
+def _summary(event: audit_log.LoggedEvent) -> dict[str, Any]:
+    body = event.event
     return {
-        "index": event["index"],
+        "index": event.index,
         "occurred_at": body["occurred_at"],
         "action": body["action"],
         "actor": f"{body['actor']['org_type']} {body['actor']['org_id']}",
@@ -170,10 +170,10 @@ async def audit_trail(
     )
     kept = {k: v for k, v in values.items() if v}
     ordered = kept if newest else {**kept, "order": "oldest"}
-    context["events"] = [_summary(e) for e in result["events"]]
-    context["total"] = result["total"]
-    if result["next_cursor"]:
-        context["next_href"] = "?" + urlencode({**ordered, "cursor": result["next_cursor"]})
+    context["events"] = [_summary(e) for e in result.events]
+    context["total"] = result.total
+    if result.next_cursor:
+        context["next_href"] = "?" + urlencode({**ordered, "cursor": result.next_cursor})
     if cursor:
         context["first_href"] = "?" + urlencode(ordered) if ordered else request.url.path
     if cursor or not newest:
@@ -215,12 +215,12 @@ async def audit_event(
     result = await run_in_threadpool(
         audit_log.list_events, runtime.sessions, viewer.principal, audit_log.EventFilters(), cursor, 1
     )
-    found = [e for e in result["events"] if e["index"] == index]
+    found = [e for e in result.events if e.index == index]
     if not found:
         raise NotFound("There is no event with this number that you can see.")
     event = found[0]
     proof = await run_in_threadpool(checks.check_entry, runtime.sessions, runtime.settings.data_dir, event)
-    body = event["event"]
+    body = event.event
     details = sorted(body["details"].items())
     justification = await run_in_threadpool(_justification, runtime, viewer.principal, body.get("release_id"))
     return render(

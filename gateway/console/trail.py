@@ -35,11 +35,11 @@ CSV_COLUMNS = (
 )
 
 
-def find_event(runtime: Runtime, viewer: Viewer, index: int) -> dict[str, Any]:
+def find_event(runtime: Runtime, viewer: Viewer, index: int) -> audit_log.LoggedEvent:
     """One event through the trail's query: a page of one after index - 1 (recorded as a view)."""
     cursor = audit_log.encode_cursor(index - 1, index + 1) if index > 0 else None
     result = audit_log.list_events(runtime.sessions, viewer.principal, audit_log.EventFilters(), cursor, 1)
-    found = [e for e in result["events"] if e["index"] == index]
+    found = [e for e in result.events if e.index == index]
     if not found:
         raise NotFound("There is no event with this number that you can see.")
     return found[0]
@@ -48,7 +48,7 @@ def find_event(runtime: Runtime, viewer: Viewer, index: int) -> dict[str, Any]:
 def _proof(runtime: Runtime, viewer: Viewer, index: int) -> dict[str, Any]:
     access.authorise(runtime.sessions, viewer.principal, AUDIT_READ)
     event = find_event(runtime, viewer, index)
-    return checks.proof_document(runtime.sessions, runtime.settings.data_dir, event)
+    return checks.proof_document(runtime.sessions, runtime.settings.data_dir, event).as_json()
 
 
 @router.get("/audit/events/{index}/proof.json")
@@ -79,17 +79,17 @@ def _csv(runtime: Runtime, viewer: Viewer, filters: audit_log.EventFilters) -> t
             runtime.sessions, viewer.principal, filters, cursor,
             min(audit_log.MAX_PAGE, MAX_CSV_EVENTS - written),
         )
-        for e in page["events"]:
-            b = e["event"]
+        for e in page.events:
+            b = e.event
             actor = b["actor"]
             writer.writerow(_cell(v) for v in (
-                e["index"], b["occurred_at"], b["action"], actor["org_type"], actor["org_id"], actor["sub"],
+                e.index, b["occurred_at"], b["action"], actor["org_type"], actor["org_id"], actor["sub"],
                 b.get("purpose"), b.get("decision"), "; ".join(b.get("reasons") or []),
                 " ".join(b.get("subject_org_ids") or []), b.get("record_count"), b.get("release_id"),
-                e["leaf_hash"],
+                e.leaf_hash,
             ))
-        written += len(page["events"])
-        cursor = page["next_cursor"]
+        written += len(page.events)
+        cursor = page.next_cursor
         if cursor is None or written >= MAX_CSV_EVENTS:
             return out.getvalue(), cursor is not None
 

@@ -49,6 +49,19 @@ from gateway.keys.signing import SigningKeyMissing, SigningKeys, prepare_next_ke
 from gateway.keys.store import Keys
 from gateway.services import access, audit
 from gateway.services.access import Target
+from gateway.services.audit.answers import (
+    ConsistencyProof,
+    EventPage,
+    Exported,
+    InclusionProof,
+    Jwks,
+    KeyRotated,
+    LoggedEvent,
+    PublishedHead,
+    Recipient,
+    ReleaseSeen,
+    SubjectAccessAnswer,
+)
 from policies.access import AUDIT_READ, SUBJECT_ACCESS
 from schemas.calendar import academic_year_of
 
@@ -139,9 +152,9 @@ def sign_head(sessions: sessionmaker[Session], keys: SigningKeys, *, force: bool
     return head
 
 
-def current_head(sessions: sessionmaker[Session], keys: SigningKeys) -> dict[str, Any]:
+def current_head(sessions: sessionmaker[Session], keys: SigningKeys) -> PublishedHead:
     """``GET /v1/audit/tree-head``: the published form of the latest head (signed now if needed)."""
-    return head_to_json(sign_head(sessions, keys))
+    return PublishedHead.of(sign_head(sessions, keys))
 
 
 @asynccontextmanager
@@ -169,9 +182,9 @@ async def head_signer(
             await task
 
 
-def public_jwks(data_dir: Path) -> dict[str, Any]:
+def public_jwks(data_dir: Path) -> Jwks:
     try:
-        return signing_keys(data_dir).jwks()
+        return Jwks(keys=list(signing_keys(data_dir).jwks()["keys"]))
     except SigningKeyMissing:
         raise NoSigningKey() from None
 
@@ -183,7 +196,7 @@ def _bad(field: str, message: str) -> InvalidInput:
     return InvalidInput([{"row": None, "field": field, "message": message}])
 
 
-def inclusion(sessions: sessionmaker[Session], index: int, tree_size: int) -> dict[str, Any]:
+def inclusion(sessions: sessionmaker[Session], index: int, tree_size: int) -> InclusionProof:
     """RFC 9162 audit path of leaf ``index`` in the tree of ``tree_size`` leaves."""
     if tree_size < 1:
         raise _bad("tree_size", "tree_size must be at least 1")
@@ -200,15 +213,12 @@ def inclusion(sessions: sessionmaker[Session], index: int, tree_size: int) -> di
     except MissingNode:
         log.error("audit_node_missing", index=index, tree_size=tree_size)
         raise AuditStoreDamaged() from None
-    return {
-        "index": index,
-        "tree_size": tree_size,
-        "leaf_hash": leaf.hex(),
-        "audit_path": [p.hex() for p in path],
-    }
+    return InclusionProof(
+        index=index, tree_size=tree_size, leaf_hash=leaf.hex(), audit_path=[p.hex() for p in path]
+    )
 
 
-def consistency(sessions: sessionmaker[Session], first: int, second: int) -> dict[str, Any]:
+def consistency(sessions: sessionmaker[Session], first: int, second: int) -> ConsistencyProof:
     """RFC 9162 proof that the tree of ``first`` leaves is a prefix of the tree of ``second``."""
     if second < 1:
         raise _bad("second", "second must be at least 1")
@@ -224,7 +234,7 @@ def consistency(sessions: sessionmaker[Session], first: int, second: int) -> dic
     except MissingNode:
         log.error("audit_node_missing", first=first, second=second)
         raise AuditStoreDamaged() from None
-    return {"first": first, "second": second, "proof": [p.hex() for p in proof]}
+    return ConsistencyProof(first=first, second=second, proof=[p.hex() for p in proof])
 
 
 # --- the DPO's view of events ---------------------------------------------------------------------
@@ -286,7 +296,7 @@ def list_events(
     *,
     newest_first: bool = False,
     with_total: bool = False,
-) -> dict[str, Any]:
+) -> EventPage:
     """``GET /v1/audit/events``: a page of the events this DPO may see, in log order (the console:
     newest first if asked, and with the number of events matching the filters)."""
     access.authorise(sessions, principal, AUDIT_READ)
@@ -317,8 +327,7 @@ def list_events(
         ) if with_total else None
         page, more = rows[:limit], len(rows) > limit
         events = [
-            {"index": int(r.idx), "leaf_hash": bytes(r.leaf_hash).hex(), "event": json.loads(bytes(r.entry))}
-            for r in page
+            LoggedEvent(int(r.idx), bytes(r.leaf_hash).hex(), json.loads(bytes(r.entry))) for r in page
         ]
         index = audit.record(
             db,
@@ -330,15 +339,12 @@ def list_events(
                 record_count=len(events),
                 details={
                     "filters": filters.as_details(),
-                    "first_index": events[0]["index"] if events else None,
+                    "first_index": events[0].index if events else None,
                 },
             ),
         )
-    next_cursor = encode_cursor(events[-1]["index"], until) if more else None
-    result: dict[str, Any] = {"events": events, "next_cursor": next_cursor, "audit_index": index}
-    if total is not None:
-        result["total"] = total
-    return result
+    next_cursor = encode_cursor(events[-1].index, until) if more else None
+    return EventPage(events=events, next_cursor=next_cursor, audit_index=index, total=total)
 
 
 # --- subject access -------------------------------------------------------------------------------
@@ -346,7 +352,7 @@ def list_events(
 
 def subject_access(
     sessions: sessionmaker[Session], keys: Keys, principal: Principal, upn: str
-) -> dict[str, Any]:
+) -> SubjectAccessAnswer:
     """``POST /v1/audit/subject-access``: every release that included the pupil, for its DPOs and school.
 
     Who sees what: the operator's DPO, and the DPO or attendance officer of a school where the pupil
@@ -373,25 +379,24 @@ def subject_access(
         decision = access.decide(principal, SUBJECT_ACCESS, Target(on_roll=enrolled))
         reasons = [] if decision.allow else list(decision.reasons)
         scope = principal.org_id if decision.scope == "own_organisation" else None
-        releases = []
+        releases: list[ReleaseSeen] = []
         if not reasons:
             size = audit_repo.read_audit_size(db)
             for row in audit_repo.release_events_for_pupil(db, searched, visible_org=scope, max_index=size):
                 event = json.loads(bytes(row.entry))
                 details = event.get("details") or {}
                 releases.append(
-                    {
-                        "audit_index": int(row.idx),
-                        "release_id": event.get("release_id"),
-                        "when": event["occurred_at"],
-                        "recipient": {
-                            "org_type": event["actor"]["org_type"],
-                            "org_id": event["actor"]["org_id"],
-                        },
-                        "purpose": event.get("purpose"),
-                        "fields": list(details.get("fields") or []),
-                        "expires_at": details.get("expires_at"),
-                    }
+                    ReleaseSeen(
+                        audit_index=int(row.idx),
+                        release_id=event.get("release_id"),
+                        when=event["occurred_at"],
+                        recipient=Recipient(
+                            org_type=event["actor"]["org_type"], org_id=event["actor"]["org_id"]
+                        ),
+                        purpose=event.get("purpose"),
+                        fields=list(details.get("fields") or []),
+                        expires_at=details.get("expires_at"),
+                    )
                 )
         index = audit.record(
             db,
@@ -409,13 +414,13 @@ def subject_access(
     if reasons:
         raise Forbidden(reasons)
     log.info("subject_access_answered", releases=len(releases), audit_index=index)
-    return {"releases": releases, "audit_index": index}
+    return SubjectAccessAnswer(releases=releases, audit_index=index)
 
 
 # --- key rotation ---------------------------------------------------------------------------------
 
 
-def rotate_signing_key(sessions: sessionmaker[Session], data_dir: Path) -> dict[str, Any]:
+def rotate_signing_key(sessions: sessionmaker[Session], data_dir: Path) -> KeyRotated:
     """Replace the log's signing key: the rotation is itself an event, vouched for by both keys.
 
     Order: the new key is written beside the old; the rotation is appended to the log; the old key
@@ -446,12 +451,12 @@ def rotate_signing_key(sessions: sessionmaker[Session], data_dir: Path) -> dict[
     promote_key(data_dir, new_id)
     first_new = sign_head(sessions, keys, force=True)
     log.info("audit_signing_key_rotated", key_id=new_id, previous_key_id=old_id, audit_index=index)
-    return {
-        "key_id": new_id,
-        "previous_key_id": old_id,
-        "audit_index": index,
-        "heads": [head_to_json(last_old), head_to_json(first_new)],
-    }
+    return KeyRotated(
+        key_id=new_id,
+        previous_key_id=old_id,
+        audit_index=index,
+        heads=[PublishedHead.of(last_old), PublishedHead.of(first_new)],
+    )
 
 
 # --- export ---------------------------------------------------------------------------------------
@@ -471,7 +476,7 @@ head with the next.
 """
 
 
-def export(sessions: sessionmaker[Session], data_dir: Path, out: Path, batch: int = 10_000) -> dict[str, Any]:
+def export(sessions: sessionmaker[Session], data_dir: Path, out: Path, batch: int = 10_000) -> Exported:
     """Write the log, its heads and public keys to ``out`` for offline verification by a DPO."""
     keys = signing_keys(data_dir)
     latest = sign_head(sessions, keys)  # so the export ends with a head covering all of it
@@ -507,9 +512,6 @@ def export(sessions: sessionmaker[Session], data_dir: Path, out: Path, batch: in
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     log.info("audit_exported", tree_size=size, heads=len(heads))
-    return {
-        "directory": str(out),
-        "tree_size": size,
-        "heads": len(heads),
-        "latest_head": head_to_json(latest),
-    }
+    return Exported(
+        directory=str(out), tree_size=size, heads=len(heads), latest_head=PublishedHead.of(latest)
+    )
