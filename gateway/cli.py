@@ -448,7 +448,7 @@ def stats_approve_cap(year: int, epsilon: float, dpo: str, reason: str) -> None:
         raise click.ClickException(json.dumps(exc.detail)) from None
     finally:
         runtime.engine.dispose()
-    _echo_json(result)
+    _echo_json(result.as_dict())
 
 
 @main.group()

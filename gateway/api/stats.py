@@ -7,13 +7,12 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 from fastapi.concurrency import run_in_threadpool
-from fastapi.encoders import jsonable_encoder
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from anonymisation.cell_keysets import DIMENSIONS
 from anonymisation.dp import MEASURES
-from gateway.api.responses import authenticated
+from gateway.api.responses import OrjsonResponse, authenticated, json_bytes
 from gateway.api.strict_json import StrictJsonRoute
 from gateway.deps import PrincipalDep, RuntimeDep
 from gateway.services import stats
@@ -115,11 +114,11 @@ async def get_stats(
     ] = "",
     from_: Annotated[dt.date | None, Query(alias="from")] = None,
     to: Annotated[dt.date | None, Query()] = None,
-) -> JSONResponse:
+) -> OrjsonResponse:
     result = await run_in_threadpool(
         stats.get_statistics, runtime.sessions, runtime.settings, principal, measure, _by(by), from_, to
     )
-    return JSONResponse(content=jsonable_encoder(result))
+    return OrjsonResponse(content=json_bytes(result.as_dict()))
 
 
 @router.get("/v1/stats/budget", response_model=BudgetOut, responses=authenticated(403, 404))
@@ -132,11 +131,11 @@ async def get_budget(
     consumer: Annotated[str | None, Query(
         max_length=40, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$",
         description="a share of the year's budget in the catalogue (404 for any other)")] = None,
-) -> JSONResponse:
+) -> OrjsonResponse:
     result = await run_in_threadpool(
         stats.budget, runtime.sessions, runtime.settings, principal, year, consumer
     )
-    return JSONResponse(content=jsonable_encoder(result))
+    return OrjsonResponse(content=json_bytes(result.as_dict()))
 
 
 class TableIn(BaseModel):
@@ -161,9 +160,9 @@ class BundleIn(BaseModel):
 @router.post("/v1/stats/releases", status_code=201, response_model=BundleOut, response_model_by_alias=True,
              responses={200: {"model": BundleOut, "description": "released before: the same bundle, free"},
                         **authenticated(403, 409, body=True)})
-async def post_bundle(runtime: RuntimeDep, principal: PrincipalDep, body: BundleIn) -> JSONResponse:
+async def post_bundle(runtime: RuntimeDep, principal: PrincipalDep, body: BundleIn) -> OrjsonResponse:
     tables = [(t.measure, t.by) for t in body.tables]
-    result: dict[str, Any] = await run_in_threadpool(
+    result: stats.Answer = await run_in_threadpool(
         stats.create_bundle,
         runtime.sessions,
         runtime.settings,
@@ -173,16 +172,16 @@ async def post_bundle(runtime: RuntimeDep, principal: PrincipalDep, body: Bundle
         body.from_,
         body.to,
     )
-    return JSONResponse(status_code=200 if result["cached"] else 201, content=jsonable_encoder(result))
+    return OrjsonResponse(status_code=200 if result.cached else 201, content=json_bytes(result.as_dict()))
 
 
 @router.get("/v1/stats/releases/{name}", response_model=BundleOut, response_model_by_alias=True,
             responses=authenticated(403, 404))
 async def get_bundle(
     runtime: RuntimeDep, principal: PrincipalDep, name: Annotated[str, _NAME]
-) -> JSONResponse:
+) -> OrjsonResponse:
     result = await run_in_threadpool(stats.get_bundle, runtime.sessions, runtime.settings, principal, name)
-    return JSONResponse(content=jsonable_encoder(result))
+    return OrjsonResponse(content=json_bytes(result.as_dict()))
 
 
 @router.get("/v1/stats/releases/{name}/csv", response_class=Response,

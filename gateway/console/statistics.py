@@ -184,9 +184,9 @@ async def _dashboard(
 ) -> Response:
     runtime = runtime_of(request)
     wanted_year = answer["academic_year"] if answer else year
-    budget = await run_in_threadpool(
+    budget = (await run_in_threadpool(
         stats.budget, runtime.sessions, runtime.settings, viewer.principal, wanted_year
-    )
+    )).as_dict()
     this_year = academic_year_of(stats.today())
     rows = _rows(answer) if answer else []
     drawn = chart_data(answer, rows) if answer else None
@@ -270,7 +270,8 @@ async def _ask(
                 e.get("message", "")
             ).capitalize()
         return None, errors
-    return answer, {}
+    # The console's views read the answer as the API publishes it.
+    return answer.as_dict(), {}
 
 
 @router.post("/statistics")

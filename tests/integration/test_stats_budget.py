@@ -83,14 +83,14 @@ def test_twenty_concurrent_distinct_questions_at_the_edge_of_the_cap_never_overs
         for w in WINDOWS
     ]
     results = run_at_once(calls)
-    released = [r for r in results if isinstance(r, dict)]
+    released = [r for r in results if isinstance(r, stats.Answer)]
     refused = [r for r in results if isinstance(r, Forbidden)]
     assert len(released) == 10 and len(refused) == 10, [type(r).__name__ for r in results]
     assert all(r.detail["reasons"][0].startswith("budget_exhausted") for r in refused)
     cap = stats.rules(settings).share_units
     with sessions() as db:
         spent = budget_repo.spent_units(db, 2025, "dfe-statistics")
-    assert spent == sum(r["release_units"] for r in released) <= cap
+    assert spent == sum(r.release["release_units"] for r in released) <= cap
     assert count(sessions, PrivacySpend) == 10 and count(sessions, StatsAnswer) == 10
     assert count(sessions, AuditEvent, AuditEvent.action == "budget.spent") == 10
     assert count(sessions, AuditEvent, AuditEvent.action == "stats.denied") == 10
@@ -104,10 +104,10 @@ def test_the_same_question_asked_at_once_is_paid_and_noised_once(
         [lambda: stats.get_statistics(sessions, settings, STATISTICIAN, "enrolments", ["la"], *WINDOWS[0])]
         * 4
     )
-    assert all(isinstance(r, dict) for r in results), results
-    assert len({r["release_id"] for r in results}) == 1
-    assert all(r["rows"] == results[0]["rows"] for r in results)
-    assert sorted(r["cached"] for r in results) == [False, True, True, True]
+    assert all(isinstance(r, stats.Answer) for r in results), results
+    assert len({r.release["release_id"] for r in results}) == 1
+    assert all(r.release["rows"] == results[0].release["rows"] for r in results)
+    assert sorted(r.cached for r in results) == [False, True, True, True]
     assert count(sessions, PrivacySpend) == 1
 
 
@@ -133,10 +133,10 @@ def test_a_reservation_whose_answer_was_never_stored_stays_spent_and_nothing_is_
     # Once the reservation is taken as abandoned, the question is paid again; the first stays spent.
     monkeypatch.setattr(reservations, "ABANDONED_RESERVATION", dt.timedelta(0))
     body = stats.get_statistics(sessions, settings, STATISTICIAN, "enrolments", ["la"], *WINDOWS[0])
-    assert body["cached"] is False
+    assert body.cached is False
     first, second = _spends(sessions)
     assert (first.status, second.status) == ("reserved", "released")
-    assert body["budget"]["spent"]["units"] == first.units + second.units
+    assert body.budget.spent.units == first.units + second.units
 
 
 def test_two_dfe_org_ids_and_two_statisticians_asking_at_once_share_one_cap(
@@ -156,7 +156,7 @@ def test_two_dfe_org_ids_and_two_statisticians_asking_at_once_share_one_cap(
         for w, p in zip(WINDOWS, askers, strict=True)
     ]
     results = run_at_once(calls)
-    released = [r for r in results if isinstance(r, dict)]
+    released = [r for r in results if isinstance(r, stats.Answer)]
     refused = [r for r in results if isinstance(r, Forbidden)]
     # One share of ten slots for both organisations together: ten answers, not twenty.
     assert len(released) == 10 and len(refused) == 10, [type(r).__name__ for r in results]
@@ -164,8 +164,8 @@ def test_two_dfe_org_ids_and_two_statisticians_asking_at_once_share_one_cap(
     with sessions() as db:
         spent = budget_repo.spent_units(db, 2025)
         requesters = set(db.execute(select(PrivacySpend.requester)).scalars())
-    assert spent == sum(b["release_units"] for b in released) <= r.share_units <= r.cap_units
-    assert len(requesters) == 2 and {b["consumer"] for b in released} == {"dfe-statistics"}
+    assert spent == sum(b.release["release_units"] for b in released) <= r.share_units <= r.cap_units
+    assert len(requesters) == 2 and {b.release["consumer"] for b in released} == {"dfe-statistics"}
 
 
 def test_a_higher_setting_after_the_year_was_spent_from_leaves_its_cap_as_fixed(
@@ -177,7 +177,7 @@ def test_a_higher_setting_after_the_year_was_spent_from_leaves_its_cap_as_fixed(
     with capture_logs() as logs:
         body = stats.get_statistics(sessions, higher, STATISTICIAN, "enrolments", [], *WINDOWS[1])
     fixed = stats.rules(first).cap_units
-    assert body["budget"]["ledger"]["cap"]["units"] == fixed < stats.rules(higher).configured_units
+    assert body.budget.ledger["cap"].units == fixed < stats.rules(higher).configured_units
     with sessions() as db:
         assert budget_repo.get_ledger(db, 2025).cap_units == fixed  # type: ignore[union-attr]
     assert [e["event"] for e in logs if e["log_level"] == "warning"] == ["stats_cap_setting_ignored"]

@@ -42,7 +42,8 @@ unit is a pupil's year, so a pupil's total loss is the sum over the years they a
 
 The package: ``questions`` (a question, its window and its audit events), ``ledger`` (the cap, the
 shares, the budget view, a DPO's cap change), ``reservations`` (spending under the ledger's lock),
-``answers`` (the use cases that answer) and ``publication`` (the JSON tables and DfE's CSV).
+``answers`` (the use cases that answer), ``publication`` (the JSON tables and DfE's CSV)
+and ``results`` (what the use cases return: frozen dataclasses).
 """
 
 from gateway.services.stats.answers import create_bundle, get_bundle, get_bundle_csv, get_statistics
@@ -59,6 +60,7 @@ from gateway.services.stats.questions import (
     resolve_window,
     today,
 )
+from gateway.services.stats.results import Amount, Answer, Budget, BudgetSummary, CapApproval
 
 __all__ = [
     "BUNDLE_NAME",
@@ -66,6 +68,11 @@ __all__ = [
     "MAX_BUNDLE_TABLES",
     "PURPOSE",
     "ROLE",
+    "Amount",
+    "Answer",
+    "Budget",
+    "BudgetSummary",
+    "CapApproval",
     "BudgetRules",
     "Question",
     "Table",

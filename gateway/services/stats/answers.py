@@ -45,6 +45,7 @@ from gateway.services.stats.questions import (
     today,
 )
 from gateway.services.stats.reservations import over_budget, reserve
+from gateway.services.stats.results import Answer
 from gateway.settings import Settings
 from schemas.calendar import academic_year_bounds, academic_year_label
 from schemas.codes import codes_by_class
@@ -60,7 +61,7 @@ def get_statistics(
     by: Sequence[str],
     from_: dt.date | None,
     to: dt.date | None,
-) -> dict[str, Any]:
+) -> Answer:
     """One noisy table (``GET /v1/stats``): rows with values and 95% intervals, noise and budget."""
     table = parse_table(measure, by)
     window = resolve_window(from_, to, today())
@@ -79,7 +80,7 @@ def create_bundle(
     tables: Sequence[tuple[str, Sequence[str]]],
     from_: dt.date | None,
     to: dt.date | None,
-) -> dict[str, Any]:
+) -> Answer:
     """A named release bundle (``POST /v1/stats/releases``): several tables, one reservation, one
     CSV in DfE's open-data layout. Posting the same bundle again returns it, spending nothing."""
     if not BUNDLE_NAME.fullmatch(name):
@@ -99,7 +100,7 @@ def create_bundle(
 
 def get_bundle(
     sessions: sessionmaker[Session], settings: Settings, principal: Principal, name: str
-) -> dict[str, Any]:
+) -> Answer:
     """A bundle already released to this consumer, again (audited, free)."""
     authorise_question(sessions, principal, {"bundle": name})
     with transaction(sessions) as db:
@@ -154,7 +155,7 @@ def _answer(
     principal: Principal,
     question: Question,
     r: BudgetRules,
-) -> dict[str, Any]:
+) -> Answer:
     authorise_question(sessions, principal, question.canonical())
     qhash = question.hash
     hashes = [
@@ -386,7 +387,7 @@ def _finish(
     cached: bool,
     index: int,
     spent: int = 0,
-) -> dict[str, Any]:
+) -> Answer:
     """The stored body plus what belongs to this request: cached or not, what it spent, the budget now."""
     year, consumer = body["academic_year"], body["consumer"]
     if consumer.startswith("dfe:"):
@@ -398,12 +399,12 @@ def _finish(
         spent_by = budget_repo.spent_by_consumer(db, year)
     summary = budget_summary(year, r, spent_by.get(consumer, 0), spent_by, budget_policy(settings))
     rho = adp.units_to_rho(spent)
-    return body | {
-        "cached": cached,
-        "audit_index": index,
-        "rho_spent": rho,
-        "epsilon_spent": adp.zcdp_to_epsilon(rho, r.delta),
-        "delta": r.delta,
-        "budget_remaining": summary["remaining"],
-        "budget": summary,
-    }
+    return Answer(
+        release=body,
+        cached=cached,
+        audit_index=index,
+        rho_spent=rho,
+        epsilon_spent=adp.zcdp_to_epsilon(rho, r.delta),
+        delta=r.delta,
+        budget=summary,
+    )

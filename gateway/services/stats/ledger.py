@@ -25,6 +25,7 @@ from gateway.errors import Forbidden, NotFound, ServiceUnavailable
 from gateway.services import access, audit
 from gateway.services.access import Target
 from gateway.services.stats.questions import DFE_SHARE, PURPOSE, invalid, today
+from gateway.services.stats.results import Amount, Budget, BudgetSummary, CapApproval
 from gateway.settings import Settings
 from policies.access import BUDGET_VIEW
 from policies.loader import load_catalogue
@@ -155,28 +156,33 @@ def year_rules(
     return r
 
 
-def _amount(units: int, delta: float) -> dict[str, Any]:
+def _amount(units: int, delta: float) -> Amount:
     rho = adp.units_to_rho(units)
-    return {"units": units, "rho": rho, "epsilon": adp.zcdp_to_epsilon(rho, delta)}
+    return Amount(units=units, rho=rho, epsilon=adp.zcdp_to_epsilon(rho, delta))
 
 
 def budget_summary(
-    year: int, r: BudgetRules, share_spent: int, spent_by: Mapping[str, int], policy: PrivacyBudget
-) -> dict[str, Any]:
+    year: int,
+    r: BudgetRules,
+    share_spent: int,
+    spent_by: Mapping[str, int],
+    policy: PrivacyBudget,
+    ledger_extra: Mapping[str, Any] | None = None,
+) -> BudgetSummary:
     """The consumer's share (cap, spent, remaining), and the year's one ledger behind every share;
     each amount in units, rho and its (epsilon, delta) equivalent taken alone."""
     share_cap = r.share_units
     year_spent = sum(spent_by.values())
-    return {
-        "academic_year": year,
-        "academic_year_label": academic_year_label(year),
-        "consumer": r.consumer,
-        "privacy_measure": "zero-concentrated DP (rho), with its (epsilon, delta) equivalent",
-        "delta": r.delta,
-        "cap": _amount(share_cap, r.delta),
-        "spent": _amount(share_spent, r.delta),
-        "remaining": _amount(max(share_cap - share_spent, 0), r.delta),
-        "ledger": {
+    return BudgetSummary(
+        academic_year=year,
+        academic_year_label=academic_year_label(year),
+        consumer=r.consumer,
+        privacy_measure="zero-concentrated DP (rho), with its (epsilon, delta) equivalent",
+        delta=r.delta,
+        cap=_amount(share_cap, r.delta),
+        spent=_amount(share_spent, r.delta),
+        remaining=_amount(max(share_cap - share_spent, 0), r.delta),
+        ledger={
             "scope": "one ledger per academic year for every statistics consumer; each draws on its share",
             "cap": _amount(r.cap_units, r.delta),
             "cap_fixed": r.cap_fixed,
@@ -193,8 +199,9 @@ def budget_summary(
                 }
                 for s in policy.shares
             ],
+            **(ledger_extra or {}),
         },
-    }
+    )
 
 
 def _allotment(r: BudgetRules) -> dict[str, Any]:
@@ -214,7 +221,7 @@ def budget(
     principal: Principal,
     year: int | None,
     consumer: str | None = None,
-) -> dict[str, Any]:
+) -> Budget:
     """The privacy budget of an academic year (``GET /v1/stats/budget``): the year's one ledger with
     every consumer's share, and the releases of one share with their noise. Statisticians see DfE's
     share, whichever DfE org id they belong to; a DPO their organisation's, the operator's DPO any."""
@@ -253,12 +260,14 @@ def budget(
         audit.record(db, audit.new_event(
             principal, "budget.viewed", purpose=PURPOSE, decision="allow",
             record_count=len(releases), details={"academic_year": year_, "consumer": wanted}))
-    summary = budget_summary(year_, r, spent_by.get(wanted, 0), spent_by, policy)
-    summary["ledger"]["fixed_by"] = fixed.fixed_by if fixed is not None else None
-    return summary | {
-        "share": {"fraction": float(r.share), "reason": r.share_reason},
-        "mechanism": adp.MECHANISM_LABELS[r.mechanism],
-        "configured": {
+    summary = budget_summary(year_, r, spent_by.get(wanted, 0), spent_by, policy,
+                             {"fixed_by": fixed.fixed_by if fixed is not None else None})
+    return Budget(
+        summary=summary,
+        share_fraction=float(r.share),
+        share_reason=r.share_reason,
+        mechanism=adp.MECHANISM_LABELS[r.mechanism],
+        configured={
             "epsilon_per_year": r.epsilon,
             "delta": r.delta,
             "cap_units": r.configured_units,
@@ -266,16 +275,16 @@ def budget(
             "rule": "the setting fixes a year's cap when the year is first spent from; after that only a "
             "DPO's audited approval changes it, never above the catalogue's ceiling",
         },
-        "allotment": _allotment(r),
-        "lifetime": "the cap resets each academic year because the privacy unit is a pupil's year; a pupil's "
+        allotment=_allotment(r),
+        lifetime="the cap resets each academic year because the privacy unit is a pupil's year; a pupil's "
         "lifetime privacy loss is the sum over the years they are in school",
-        "releases": releases,
-    }
+        releases=releases,
+    )
 
 
 def approve_cap(
     sessions: sessionmaker[Session], settings: Settings, year: int, epsilon: float, dpo: str, reason: str
-) -> dict[str, Any]:
+) -> CapApproval:
     """A DPO's approval of a new cap for an academic year (``gateway stats approve-cap``): the only way
     a year's cap changes once fixed. Refused, and the refusal audited, above the catalogue's ceiling or
     below what the year has already spent; approved, the change is audited before it takes effect."""
@@ -358,11 +367,11 @@ def approve_cap(
         log.info("stats_cap_refused", academic_year=year, reason=refusal.split(":")[0])
         raise Forbidden([refusal])
     log.info("stats_cap_approved", academic_year=year, cap_units=new_units, audit_index=index)
-    return {
-        "academic_year": year,
-        "academic_year_label": academic_year_label(year),
-        "old_cap_units": details["old_cap_units"],
-        "cap": _amount(new_units, settings.stats_delta),
-        "approved_by": dpo,
-        "audit_index": index,
-    }
+    return CapApproval(
+        academic_year=year,
+        academic_year_label=academic_year_label(year),
+        old_cap_units=details["old_cap_units"],
+        cap=_amount(new_units, settings.stats_delta),
+        approved_by=dpo,
+        audit_index=index,
+    )
