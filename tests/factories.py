@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from stdnum.gb.upn import calc_check_digit
+from schemas.upn import upn_from_body
 
 from schemas.feeds import FEED_FIELDS
 
@@ -31,7 +31,7 @@ SCHOOLS = [
 
 def upn(la: str = "202", est: str = "2001", year: str = "15", serial: int = 1) -> str:
     body = f"{la}{est}{year}{serial:03d}"
-    return calc_check_digit(body) + body
+    return upn_from_body(body)
 
 
 def pupil(serial: int, *, am: str = "/", pm: str = "\\", la: str = "202", est: str = "2001", **over: Any) -> dict[str, Any]:

@@ -212,17 +212,7 @@ def publish_row(
             "reliability": None,
             "symbol": SYMBOL_NOT_AVAILABLE,
         }
-    low = (
-        noisy[spec.denominator] < LOW_RELIABILITY_DENOMINATOR_SDS * denominator.noise_sd
-        or (hi - lo) / 2 > LOW_RELIABILITY_RELATIVE_HALF_WIDTH * rate
-        or (hi - lo) / 2 > LOW_RELIABILITY_RATE_HALF_WIDTH
-    )
-    return row | {
-        "value": rate,
-        "ci95": [lo, hi],
-        "reliability": "low" if low else "normal",
-        "symbol": SYMBOL_LOW_RELIABILITY if low else None,
-    }
+    return _rated(row, rate, lo, hi, noisy[spec.denominator], denominator.noise_sd)
 
 
 def sum_half_width(mechanism: Mechanism, scale: float, cells: int, alpha: float) -> float:
@@ -276,17 +266,7 @@ def publish_sum(
     if rate is None:
         symbol = SYMBOL_NOT_AVAILABLE
         return row | {"value": symbol, "ci95": None, "reliability": None, "symbol": symbol}
-    low = (
-        noisy[spec.denominator] < LOW_RELIABILITY_DENOMINATOR_SDS * denominator.noise_sd * math.sqrt(cells)
-        or (hi - lo) / 2 > LOW_RELIABILITY_RELATIVE_HALF_WIDTH * rate
-        or (hi - lo) / 2 > LOW_RELIABILITY_RATE_HALF_WIDTH
-    )
-    return row | {
-        "value": rate,
-        "ci95": [lo, hi],
-        "reliability": "low" if low else "normal",
-        "symbol": SYMBOL_LOW_RELIABILITY if low else None,
-    }
+    return _rated(row, rate, lo, hi, noisy[spec.denominator], denominator.noise_sd * math.sqrt(cells))
 
 
 def publish_table(
@@ -328,3 +308,21 @@ def withheld_for_schools(schools: int, minimum: int) -> str | None:
     if schools == 0:
         return SYMBOL_NOT_APPLICABLE
     return SYMBOL_CONFIDENTIAL if schools < minimum else None
+
+
+def _rated(
+    row: dict[str, Any], rate: float, lo: float, hi: float, denominator: float, denominator_sd: float
+) -> dict[str, Any]:
+    """A published rate with its interval and the reliability rule of docs/differential-privacy.md 5.3:
+    low when the denominator is within a few noise deviations of zero, or the interval is wide."""
+    low = (
+        denominator < LOW_RELIABILITY_DENOMINATOR_SDS * denominator_sd
+        or (hi - lo) / 2 > LOW_RELIABILITY_RELATIVE_HALF_WIDTH * rate
+        or (hi - lo) / 2 > LOW_RELIABILITY_RATE_HALF_WIDTH
+    )
+    return row | {
+        "value": rate,
+        "ci95": [lo, hi],
+        "reliability": "low" if low else "normal",
+        "symbol": SYMBOL_LOW_RELIABILITY if low else None,
+    }

@@ -17,7 +17,9 @@ from fastapi.routing import APIRoute
 from gateway.errors import InvalidInput
 
 _NAME = re.compile(r"^[a-z][a-z_]{0,39}$")
-_ALLOWED: dict[int, frozenset[str]] = {}
+#: Kept on the route object itself (routes are not hashable, and an id could be reused by another
+#: app's route once the first is collected).
+_CACHED = "_gateway_query_names"
 
 
 def _query_names(dependant: Dependant) -> set[str]:
@@ -28,10 +30,11 @@ def _query_names(dependant: Dependant) -> set[str]:
 
 
 def _allowed(route: APIRoute) -> frozenset[str]:
-    key = id(route)
-    if key not in _ALLOWED:
-        _ALLOWED[key] = frozenset(_query_names(route.dependant))
-    return _ALLOWED[key]
+    allowed: frozenset[str] | None = getattr(route, _CACHED, None)
+    if allowed is None:
+        allowed = frozenset(_query_names(route.dependant))
+        setattr(route, _CACHED, allowed)
+    return allowed
 
 
 async def reject_unknown_query(request: Request) -> None:

@@ -101,3 +101,41 @@ def test_token_mints_a_trust_officers_token_that_the_gateway_accepts(tmp_path: P
     principal = verify_token(result.output.strip(), keys, issuer="attendance-gateway-dev-idp",
                              audience="attendance-gateway")
     assert (principal.org_type, principal.org_id, principal.roles) == ("trust", "16776", ("trust_officer",))
+
+
+def test_schools_import_stores_the_characteristics_and_trust_and_a_reimport_replaces_them(
+    tmp_path: Path, database_url: str
+) -> None:
+    import csv
+
+    from sqlalchemy import create_engine, text
+
+    from gateway.db.session import normalise_url
+
+    env = _env(tmp_path, database_url)
+    runner = CliRunner()
+    assert runner.invoke(main, ["init"], env=env).exit_code == 0
+
+    def gias(path: Path, trust: str, pupils: str) -> Path:
+        with path.open("w", encoding="cp1252", newline="") as fh:
+            writer = csv.writer(fh, quoting=csv.QUOTE_ALL)
+            writer.writerow(["URN", "LA (code)", "LA (name)", "EstablishmentNumber", "EstablishmentName",
+                             "PhaseOfEducation (name)", "EstablishmentStatus (name)", "GOR (name)",
+                             "NumberOfPupils", "Trusts (code)", "Trusts (name)", "ReligiousCharacter (name)"])
+            writer.writerow(["100001", "202", "Camden", "2001", "Camden Primary", "Primary", "Open", "London",
+                             pupils, trust, f"Trust {trust}" if trust else "", "Does not apply"])
+        return path
+
+    first = runner.invoke(main, ["schools", "import", str(gias(tmp_path / "a.csv", "4021", "412"))], env=env)
+    assert first.exit_code == 0, first.output
+    again = runner.invoke(main, ["schools", "import", str(gias(tmp_path / "b.csv", "", "430"))], env=env)
+    assert again.exit_code == 0, again.output
+    engine = create_engine(normalise_url(database_url))
+    with engine.connect() as conn:
+        row = conn.execute(text(
+            "SELECT region, number_of_pupils, trust_uid, trust_name, religious_character FROM schools"
+            " WHERE urn = 100001"
+        )).one()
+    engine.dispose()
+    # The school left its trust: the second import clears what the first stored.
+    assert tuple(row) == ("London", 430, None, None, None)
