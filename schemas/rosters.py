@@ -3,10 +3,10 @@
 A roster has a slot per pupil who has been on one of the school's registers in the year. A slot holds
 the pupil id, the identity digest and attributes (year group, SEN, FSM) of the pupil's latest
 register, the first and last register dates, the sessions per statistical class and per reason code,
-and per school week the possible and unauthorised sessions (the penalty-notice rule counts
-unauthorised sessions in rolling school weeks). Slots are never reordered or removed within a year:
-a pupil taken off a register by a correction keeps a slot with the totals of what is left, as an
-enrolment does.
+and per school week the possible, unauthorised and authorised sessions (the penalty-notice rule
+counts unauthorised sessions in rolling school weeks; a report's last four weeks need all three).
+Slots are never reordered or removed within a year: a pupil taken off a register by a correction
+keeps a slot with the totals of what is left, as an enrolment does.
 
 Each part is one numpy array, stored as one binary value (`pack`, `unpack`); the parts that compress
 (counts, mostly zero) are zlib-compressed, the random ones (pupil ids, digests) are not. A register
@@ -31,8 +31,8 @@ import numpy as np
 from schemas.calendar import academic_year_bounds
 from schemas.codes import CURRENT_CODES, LEGACY_CODES, StatClass
 
-#: Version of the packed layout, stored beside it.
-FORMAT = 1
+#: Version of the packed layout, stored beside it (2: a third weekly counter, authorised sessions).
+FORMAT = 2
 #: The sessions per statistical class, in the order of the enrolments' totals.
 CLASSES = ("possible", "present", "aea", "authorised", "unauthorised", "not_counted")
 #: Codes kept per pupil, as in the enrolments' reason-code totals: all but plain present (/ and \\),
@@ -42,6 +42,8 @@ _CLASS_OF: dict[str, StatClass] = {**CURRENT_CODES, **LEGACY_CODES}
 ROSTER_CODES: tuple[str, ...] = tuple(sorted(c for c in _CLASS_OF if c not in PLAIN_PRESENT))
 #: ISO weeks (Monday to Sunday) that meet an academic year (1 August to 31 July): at most 53.
 WEEKS = 53
+#: The counters kept per pupil per school week, in this order.
+WEEK_COUNTERS = ("possible", "unauthorised", "authorised")
 #: The parts of a roster, each one stored value.
 PARTS = ("pupil_ids", "digests", "attributes", "totals", "codes", "weeks")
 
@@ -74,6 +76,8 @@ def _class_vector(stat_class: StatClass) -> list[int]:
 
 _DELTAS = np.array([_class_vector(_CLASS_OF[c]) for c in _ALL], dtype=_TOTALS)
 _CODE_COLUMN = np.array([ROSTER_CODES.index(c) if c in ROSTER_CODES else -1 for c in _ALL], dtype=np.intp)
+# Each weekly counter's column in a session's class deltas.
+_WEEK_COLUMNS = tuple(CLASSES.index(c) for c in WEEK_COUNTERS)
 
 
 class RosterCorrupt(ValueError):
@@ -92,7 +96,7 @@ class Slot(NamedTuple):
     last_date: dt.date
     totals: tuple[int, ...]  # in `CLASSES` order
     codes: dict[str, int]  # reason code -> sessions, the non-zero ones
-    weeks: dict[dt.date, tuple[int, int]]  # Monday -> (possible, unauthorised), the non-zero ones
+    weeks: dict[dt.date, tuple[int, int, int]]  # Monday -> `WEEK_COUNTERS`, the weeks not all zero
 
 
 class Counted(NamedTuple):
@@ -102,7 +106,7 @@ class Counted(NamedTuple):
     last_date: dt.date
     totals: tuple[int, ...]
     codes: dict[str, int]
-    weeks: dict[dt.date, tuple[int, int]]
+    weeks: dict[dt.date, tuple[int, int, int]]
 
 
 @dataclass
@@ -113,7 +117,7 @@ class Roster:
     attributes: np.ndarray = field(default_factory=lambda: np.zeros(0, ATTRIBUTES))
     totals: np.ndarray = field(default_factory=lambda: np.zeros((0, len(CLASSES)), _TOTALS))
     codes: np.ndarray = field(default_factory=lambda: np.zeros((0, len(ROSTER_CODES)), _CODES))
-    weeks: np.ndarray = field(default_factory=lambda: np.zeros((0, WEEKS, 2), _WEEKS))
+    weeks: np.ndarray = field(default_factory=lambda: np.zeros((0, WEEKS, len(WEEK_COUNTERS)), _WEEKS))
     slot: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -147,8 +151,9 @@ class Roster:
                 start + dt.timedelta(days=int(a["first"])), start + dt.timedelta(days=int(a["last"])),
                 tuple(int(v) for v in self.totals[n]),
                 {ROSTER_CODES[c]: int(self.codes[n, c]) for c in np.flatnonzero(self.codes[n])},
-                {monday + dt.timedelta(weeks=int(w)): (int(self.weeks[n, w, 0]), int(self.weeks[n, w, 1]))
-                 for w in np.flatnonzero(self.weeks[n].any(axis=1))},
+                {monday + dt.timedelta(weeks=int(w)): (int(p), int(u), int(a_))
+                 for w in np.flatnonzero(self.weeks[n].any(axis=1))
+                 for p, u, a_ in [self.weeks[n, w]]},
             ))
         return out
 
@@ -178,8 +183,8 @@ def _move(roster: Roster, slots: np.ndarray, am: np.ndarray, pm: np.ndarray, wee
         kept = column >= 0
         np.add.at(roster.codes, (slots[kept], column[kept]), sign)
     # Through views of the week's column, so that the roster's own counters move.
-    np.add.at(roster.weeks[:, week, 0], slots, (sign * deltas[:, 0]).astype(_WEEKS))
-    np.add.at(roster.weeks[:, week, 1], slots, (sign * deltas[:, 4]).astype(_WEEKS))
+    for counter, column in enumerate(_WEEK_COLUMNS):
+        np.add.at(roster.weeks[:, week, counter], slots, (sign * deltas[:, column]).astype(_WEEKS))
 
 
 def apply_register(roster: Roster, day: dt.date, rows: Sequence[tuple[str, str, str, str, bool, str, str]],
@@ -247,7 +252,7 @@ def _grow(roster: Roster, new: list[tuple[str, str]]) -> None:
     roster.attributes = np.concatenate([roster.attributes, blank])
     roster.totals = np.concatenate([roster.totals, np.zeros((k, len(CLASSES)), _TOTALS)])
     roster.codes = np.concatenate([roster.codes, np.zeros((k, len(ROSTER_CODES)), _CODES)])
-    roster.weeks = np.concatenate([roster.weeks, np.zeros((k, WEEKS, 2), _WEEKS)])
+    roster.weeks = np.concatenate([roster.weeks, np.zeros((k, WEEKS, len(WEEK_COUNTERS)), _WEEKS)])
 
 
 def build(academic_year: int, pupils: Iterable[tuple[str, str, str, str, bool, Counted]]) -> Roster:
@@ -265,8 +270,8 @@ def build(academic_year: int, pupils: Iterable[tuple[str, str, str, str, bool, C
         roster.totals[n] = counted.totals
         for code, sessions in counted.codes.items():
             roster.codes[n, ROSTER_CODES.index(code)] = sessions
-        for week, pair in counted.weeks.items():
-            roster.weeks[n, (week - monday).days // 7] = pair
+        for week, counters in counted.weeks.items():
+            roster.weeks[n, (week - monday).days // 7] = counters
     return roster
 
 
@@ -339,7 +344,7 @@ def unpack(academic_year: int, stored: dict[str, bytes]) -> Roster:
         array("attributes", ATTRIBUTES, (n,)),
         array("totals", _TOTALS, (n, len(CLASSES))),
         array("codes", _CODES, (n, len(ROSTER_CODES))),
-        array("weeks", _WEEKS, (n, WEEKS, 2)),
+        array("weeks", _WEEKS, (n, WEEKS, len(WEEK_COUNTERS))),
     )
 
 
@@ -370,7 +375,7 @@ def recount(academic_year: int, marks: Iterable[tuple[str, dt.date, str, str]],
         seen(pid, day)
     for pid, day, am, pm in marks:
         seen(pid, day)
-        week = weeks[pid].setdefault(monday + dt.timedelta(weeks=(day - monday).days // 7), [0, 0])
+        week = weeks[pid].setdefault(monday + dt.timedelta(weeks=(day - monday).days // 7), [0, 0, 0])
         for code in (am, pm):
             stat_class = _CLASS_OF[code]
             if stat_class is StatClass.NOT_COUNTED:
@@ -380,10 +385,11 @@ def recount(academic_year: int, marks: Iterable[tuple[str, dt.date, str, str]],
                 totals[pid][CLASSES.index(stat_class.value)] += 1
                 week[0] += 1
                 week[1] += stat_class is StatClass.UNAUTHORISED
+                week[2] += stat_class is StatClass.AUTHORISED
             if code not in PLAIN_PRESENT:
                 codes[pid][code] += 1
     return {
         pid: Counted(first, last, tuple(totals[pid]), dict(codes[pid]),
-                     {w: (p, u) for w, (p, u) in weeks[pid].items() if p or u})
+                     {w: (p, u, a) for w, (p, u, a) in weeks[pid].items() if p or u or a})
         for pid, (first, last) in dates.items()
     }

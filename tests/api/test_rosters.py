@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import zlib
 from typing import Any
 
 import pytest
@@ -67,7 +68,10 @@ def test_registers_corrections_a_pupil_who_leaves_and_rejoins_and_two_rolls_keep
     first = slots(gw, 100001)
     assert len(first) == 4 and sorted(s.totals for s in first.values()) == [
         (2, 0, 0, 0, 2, 0), (2, 1, 0, 1, 0, 0), (2, 2, 0, 0, 0, 0), (2, 2, 0, 0, 0, 0)]
-    assert sorted(tuple(s.weeks.values()) for s in first.values())[-1] == ((2, 2),)
+    assert sorted(tuple(s.weeks.values()) for s in first.values())[-1] == ((2, 2, 0),)
+    # Per school week: possible, unauthorised and authorised sessions (pupil 3 ill in the afternoon).
+    assert sorted(tuple(s.weeks.values()) for s in first.values()) == [
+        ((2, 0, 0),), ((2, 0, 0),), ((2, 0, 1),), ((2, 2, 0),)]
 
     # A correction: pupil 2 was present after all, pupil 3 was not on roll that day.
     put(gw, 100001, MONDAY, [pupil(1), pupil(2), twice])
@@ -88,7 +92,8 @@ def test_registers_corrections_a_pupil_who_leaves_and_rejoins_and_two_rolls_keep
         put(gw, 100002, MONDAY + dt.timedelta(days=d), [{**twice, "year_group": "7", "am": "/", "pm": "N"}])
     assert_exact(gw)
     rejoined = [s for s in slots(gw, 100001).values() if s.year_group == "6"]
-    assert len(rejoined) == 1 and rejoined[0].weeks == {MONDAY: (2, 2), MONDAY + dt.timedelta(days=7): (2, 1)}
+    assert len(rejoined) == 1
+    assert rejoined[0].weeks == {MONDAY: (2, 2, 0), MONDAY + dt.timedelta(days=7): (2, 1, 0)}
     assert (rejoined[0].first_date, rejoined[0].last_date) == (MONDAY, MONDAY + dt.timedelta(days=11))
     [dual] = slots(gw, 100002).values()
     assert dual.pupil_id in slots(gw, 100001) and dual.totals == (6, 3, 0, 0, 3, 0) and dual.codes == {"N": 3}
@@ -153,4 +158,28 @@ def test_upgrading_a_database_with_registers_makes_the_rosters_that_ingest_would
     rebuilt = CliRunner().invoke(main, ["stats", "rebuild"], env=env)
     assert rebuilt.exit_code == 0 and json.loads(rebuilt.stdout)["2025"]["rosters"] == 2
     assert {urn: slots(gw, urn) for urn in (100001, 100002)} == kept
+    assert_exact(gw)
+
+
+def test_migration_0015_adds_the_weekly_authorised_counter_and_its_downgrade_takes_it_off(
+        loaded: Gateway) -> None:
+    """Rosters of format 1 (two weekly counters) are remade from the marks with the third, authorised
+    sessions; going back to 0014 leaves format 1 rosters with the first two counters as they were."""
+    gw = loaded
+    put(gw, 100001, MONDAY, [pupil(1, am="I"), pupil(2, am="N", pm="M"), pupil(3)])
+    put(gw, 100001, MONDAY + dt.timedelta(days=7), [pupil(1, pm="C")])
+    kept = slots(gw, 100001)
+    assert sorted(tuple(s.weeks.values()) for s in kept.values()) == [
+        ((2, 0, 0),), ((2, 0, 1), (2, 0, 1)), ((2, 1, 1),)]
+    downgrade(gw.settings.database_url, "0014")
+    with gw.runtime.sessions() as db:
+        [(fmt, weeks, pupils)] = db.execute(text("SELECT format, weeks, pupils FROM rosters")).all()
+    assert fmt == 1 and pupils == 3
+    blob = bytes(weeks)
+    raw = blob[1:] if blob[0] == 0 else zlib.decompress(blob[1:])
+    assert len(raw) == 3 * 53 * 2
+    upgrade(gw.settings.database_url)
+    with gw.runtime.sessions() as db:
+        assert db.execute(text("SELECT format FROM rosters")).scalar_one() == 2
+    assert slots(gw, 100001) == kept
     assert_exact(gw)

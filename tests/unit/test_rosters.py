@@ -52,7 +52,7 @@ def rosters(draw: st.DrawFn) -> core.Roster:
         YEAR, [pid(s) for s in serials], [digest(s) for s in serials], attributes,
         array((n, len(core.CLASSES)), "<i4", st.integers(-(2**31), 2**31 - 1)),
         array((n, len(core.ROSTER_CODES)), "<i2", st.one_of(st.just(0), counts)),
-        array((n, core.WEEKS, 2), "u1", st.one_of(st.just(0), st.integers(0, 255))),
+        array((n, core.WEEKS, len(core.WEEK_COUNTERS)), "u1", st.one_of(st.just(0), st.integers(0, 255))),
     )
 
 
@@ -115,7 +115,7 @@ def test_a_late_register_for_an_earlier_day_keeps_the_latest_attributes_but_wide
     assert (slot.year_group, slot.sen_status, slot.fsm_eligible, slot.digest) == ("6", "K", True, digest(1))
     assert (slot.first_date, slot.last_date) == (dt.date(2025, 10, 6), dt.date(2025, 10, 7))
     assert slot.totals == (4, 3, 0, 0, 1, 0) and slot.codes == {"O": 1}
-    assert slot.weeks == {dt.date(2025, 10, 6): (4, 1)}
+    assert slot.weeks == {dt.date(2025, 10, 6): (4, 1, 0)}
     assert "digests" not in changed and "pupil_ids" not in changed
 
 
@@ -123,7 +123,7 @@ def test_the_week_of_1_august_is_the_first_week_and_the_week_of_31_july_the_last
     roster = core.Roster(YEAR)
     core.apply_register(roster, START, [(pid(1), digest(1), "5", "N", False, "G", "G")])
     core.apply_register(roster, END, [(pid(1), digest(1), "5", "N", False, "/", "N")])
-    assert roster.weeks[0, 0].tolist() == [2, 2] and roster.weeks[0, core.WEEKS - 1].tolist() == [2, 1]
+    assert roster.weeks[0, 0].tolist() == [2, 2, 0] and roster.weeks[0, core.WEEKS - 1].tolist() == [2, 1, 0]
 
 
 # A history of registers: (day, pupils and their marks). A register for a day already sent is a
