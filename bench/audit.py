@@ -45,6 +45,7 @@ from sqlalchemy.engine import make_url
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from audit.events import AuditEvent, event_bytes  # noqa: E402
+from gateway.db.repositories import audit as audit_repo  # noqa: E402
 from audit.heads import sign_tree_head  # noqa: E402
 from audit.merkle import (  # noqa: E402
     EMPTY_ROOT,
@@ -406,8 +407,8 @@ def load_log(url: str, entries: int, data_dir: Path, head_every: int) -> int:
             )
         )
         orgs.extend((n, org) for org in sorted({event.actor["org_id"], *event.subject_org_ids}))
-        refs.extend((ref, n) for ref in sorted(set(event.pupil_refs)))  # set id = index, as 0008 moves old events
-        if event.pupil_refs:
+        if event.pupil_refs:  # set id = index, as 0008 moves old events; one packed row per set
+            refs.append((n, *audit_repo.pack_refs(event.pupil_refs)))
             sets.append((n, n))
         nodes.extend(tree.append(leaf_hash(entry)))
         if tree.size % head_every == 0 or tree.size == entries:
@@ -422,7 +423,7 @@ def load_log(url: str, entries: int, data_dir: Path, head_every: int) -> int:
             events,
         ),
         "audit_event_orgs": ("idx, org_id", orgs),
-        "audit_pupil_sets": ("pupil_ref, set_id", refs),
+        "audit_pupil_sets": ("set_id, pupils, refs", refs),
         "audit_event_pupil_sets": ("idx, set_id", sets),
         "audit_nodes": ("level, idx, hash", nodes),
         "audit_tree_heads": ("tree_size, key_id, root_hash, signed_at, algorithm, signature", heads),

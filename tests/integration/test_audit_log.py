@@ -22,6 +22,7 @@ from audit.merkle import InMemoryNodes, leaf_hash
 from gateway.keys.signing import ensure_signing_key, signing_keys
 from gateway.cli import main
 from gateway.db.migrate import downgrade, upgrade
+from gateway.db.repositories import audit as audit_repo
 from gateway.db.session import make_engine, make_sessionmaker, normalise_url, transaction
 from gateway.services import audit
 from gateway.services.audit.trail import sign_head
@@ -138,8 +139,10 @@ def test_every_append_stores_exactly_the_complete_subtrees_an_in_memory_tree_has
 def test_an_append_indexes_the_pupils_it_names_by_audit_pseudonym(sessions: sessionmaker[Session]) -> None:
     append(sessions, 3)
     with sessions() as db:
-        rows = set(db.execute(text("SELECT s.pupil_ref, e.idx FROM audit_event_pupil_sets e "
-                                   "JOIN audit_pupil_sets s ON s.set_id = e.set_id")).all())
+        rows = {(ref, idx) for idx, ref in audit_repo.event_pupil_ref_rows(db, 0, 3)}
+        packed = db.execute(text("SELECT pupils, refs FROM audit_pupil_sets")).all()
+    # One row per event, its pseudonyms sorted between line feeds.
+    assert sorted(packed) == [(2, f"\nap_shared\nap_test{n:04d}\n") for n in range(3)]
     assert rows == {
         ("ap_test0000", 0),
         ("ap_test0001", 1),
@@ -163,8 +166,8 @@ REFUSED = [
     "DELETE FROM audit_nodes WHERE level = 1",
     "UPDATE audit_tree_heads SET tree_size = 99",
     "DELETE FROM audit_tree_heads",
-    "UPDATE audit_pupil_sets SET pupil_ref = 'ap_other'",
-    "DELETE FROM audit_pupil_sets WHERE pupil_ref = 'ap_shared'",
+    "UPDATE audit_pupil_sets SET refs = 'ap_other'",
+    "DELETE FROM audit_pupil_sets WHERE pupils > 0",
     "UPDATE audit_event_pupil_sets SET set_id = set_id + 1",
     "DELETE FROM audit_event_pupil_sets WHERE idx = 2",
 ]
@@ -227,9 +230,7 @@ def test_the_migration_backfills_nodes_and_pupils_for_a_log_begun_before_it(data
             (int(lv), int(ix)): bytes(h)
             for lv, ix, h in db.execute(text("SELECT level, idx, hash FROM audit_nodes"))
         }
-        refs = db.execute(
-            text("SELECT count(*) FROM audit_pupil_sets WHERE pupil_ref = 'ap_shared'")
-        ).scalar_one()
+        refs = sum(ref == "ap_shared" for _, ref in audit_repo.event_pupil_ref_rows(db, 0, 11))
     engine.dispose()
     assert stored == dict(reference.nodes)
     assert refs == 11
@@ -251,8 +252,7 @@ def test_migration_0008_moves_the_pupil_index_to_pupil_sets_and_back(
     assert verify(database_url, data_dir)["ok"] is True
     with sessions() as db:
         sets = dict(db.execute(text("SELECT idx, set_id FROM audit_event_pupil_sets")).all())
-        rows = set(db.execute(text("SELECT s.pupil_ref, e.idx FROM audit_event_pupil_sets e "
-                                   "JOIN audit_pupil_sets s ON s.set_id = e.set_id")).all())
+        rows = {(ref, idx) for idx, ref in audit_repo.event_pupil_ref_rows(db, 0, 9)}
     assert {idx: sets[idx] for idx in range(6)} == {n: n for n in range(6)}
     assert all(sets[idx] >= 2**62 for idx in range(6, 9))
     assert rows == before | {(f"ap_test{n:04d}", n) for n in range(6, 9)} | {("ap_shared", n) for n in range(6, 9)}
@@ -396,8 +396,9 @@ def test_hiding_a_pupil_from_subject_access_is_caught(
 ) -> None:
     build_log(sessions, data_dir)
     with as_attacker(database_url) as engine, engine.begin() as conn:
-        conn.execute(text("DELETE FROM audit_pupil_sets WHERE pupil_ref = 'ap_test0006' AND set_id = "
-                          "(SELECT set_id FROM audit_event_pupil_sets WHERE idx = 6)"))
+        conn.execute(text("UPDATE audit_pupil_sets SET refs = replace(refs, :ref, :lf), pupils = pupils - 1 "
+                          "WHERE set_id = (SELECT set_id FROM audit_event_pupil_sets WHERE idx = 6)"),
+                     {"ref": "\nap_test0006\n", "lf": "\n"})
     report = verify(database_url, data_dir)
     assert report["ok"] is False and report["first_bad_index"] == 6
     assert "pupils indexed" in report["problems"][0]["message"]
