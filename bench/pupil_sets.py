@@ -42,7 +42,8 @@ def _backend_cpu(db: object) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backend", choices=["postgresql", "sqlite"], default="postgresql")
     parser.add_argument("--pg-url", default=os.environ.get("GATEWAY_BENCH_POSTGRES_URL",
                                                            "postgresql://postgres@127.0.0.1:5432/test"))
@@ -95,9 +96,10 @@ def main() -> None:
                 assert len(found) == 1
         engine.dispose()
         wall_ms, cpu_ms = statistics.median(walls) * 1e3, statistics.median(cpus) * 1e3
-        print(f"[{args.backend}] {args.events} events x {args.pupils:,} pupils: append median {wall_ms:.1f} ms "
-              f"wall, {cpu_ms:.1f} ms CPU ({cpu_ms * 1e3 / args.pupils:.2f} us CPU per pupil named); "
-              f"pupil sets on disk {size / 2**20:.1f} MiB ({size / (args.events * args.pupils):.1f} B per pupil); "
+        per_pupil = size / (args.events * args.pupils)
+        print(f"[{args.backend}] {args.events} events x {args.pupils:,} pupils: append median "  # noqa: T201
+              f"{wall_ms:.1f} ms wall, {cpu_ms:.1f} ms CPU ({cpu_ms * 1e3 / args.pupils:.2f} us CPU per "
+              f"pupil named); pupil sets on disk {size / 2**20:.1f} MiB ({per_pupil:.1f} B per pupil); "
               f"subject access median {statistics.median(looks) * 1e3:.1f} ms")
     finally:
         if admin is not None:
