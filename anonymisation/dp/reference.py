@@ -16,6 +16,7 @@ from anonymisation.dp.accounting import (
     STATISTIC_NAMES,
     _check_sessions_possible,
 )
+from policies.thresholds import is_persistent, is_severe
 
 # --------------------------------------------------------------------------------------------------
 # Reference implementation of the privacy-unit collapse and the exact aggregate
@@ -94,7 +95,8 @@ def cell_contribution(
     """What one clean pupil-year with possible sessions adds to its ``stats_cells`` row: (pupils,
     possible, authorised, unauthorised, persistent absence, severe absence), as :func:`_contributions`."""
     absent = authorised + unauthorised
-    return (1, possible, authorised, unauthorised, int(absent * 10 >= possible), int(absent * 2 >= possible))
+    return (1, possible, authorised, unauthorised, int(is_persistent(absent, possible)),
+            int(is_severe(absent, possible)))
 
 
 def collapse_to_pupil_year(enrolment_rows: Iterable[Enrolment]) -> dict[tuple[str, str], PupilYear]:
@@ -153,8 +155,8 @@ def _contributions(row: PupilYear) -> dict[str, int]:
         "absent": absent,
         "authorised": row.authorised,
         "unauthorised": row.unauthorised,
-        "pa": int(absent * 10 >= row.possible),
-        "severe": int(absent * 2 >= row.possible),
+        "pa": int(is_persistent(absent, row.possible)),
+        "severe": int(is_severe(absent, row.possible)),
     }
 
 
@@ -194,8 +196,8 @@ def exact_aggregate(
     population whatever the grouping). So each pupil adds to at most one cell of each statistic, at
     most 1 to a count and at most ``S_t`` to a sum: the sensitivities :func:`statistic` declares.
 
-    ``pa`` counts pupils with ``absent * 10 >= possible`` (persistent absence, 10%) and ``severe``
-    those with ``absent * 2 >= possible`` (severe absence, 50%), on clamped totals.
+    ``pa`` counts pupils at or past the persistent-absence line (10%) and ``severe`` those at or past
+    the severe-absence line (50%), as ``policies.thresholds`` draws them, on clamped totals.
     """
     unknown = [s for s in statistics if s not in STATISTIC_NAMES]
     if unknown:

@@ -43,6 +43,7 @@ from gateway.db import bulk
 from gateway.db.models import Enrolment, PupilYearRollup, School, StatsCell
 from gateway.db.repositories import statistics
 from gateway.db.session import driver_connection, is_postgres
+from policies.thresholds import persistent_sql, severe_sql
 from schemas.calendar import academic_year_bounds
 
 #: SQLite: pupils per statement (bound parameters).
@@ -261,9 +262,10 @@ _MOVE_CELL = _INSERT_CELLS + """
 
 
 #: The cells' sums of one pupil-year ``{t}``, as ``anonymisation.dp.cell_contribution``.
+_ABSENT, _POSSIBLE = "{t}.authorised + {t}.unauthorised", "{t}.possible"
 _CONTRIBUTION = ("1", "{t}.possible", "{t}.authorised", "{t}.unauthorised",
-                 "CASE WHEN ({t}.authorised + {t}.unauthorised) * 10 >= {t}.possible THEN 1 ELSE 0 END",
-                 "CASE WHEN ({t}.authorised + {t}.unauthorised) * 2 >= {t}.possible THEN 1 ELSE 0 END")
+                 f"CASE WHEN {persistent_sql(_ABSENT, _POSSIBLE)} THEN 1 ELSE 0 END",
+                 f"CASE WHEN {severe_sql(_ABSENT, _POSSIBLE)} THEN 1 ELSE 0 END")
 #: ``anonymisation.dp.is_clean_pupil_year`` of pupil-year ``{t}`` with the bound ``{bound}`` (``S_t`` of its
 #: last date), as a condition (tests hold the two to each other).
 _CLEAN = ("{t}.authorised >= 0 AND {t}.unauthorised >= 0"

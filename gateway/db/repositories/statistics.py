@@ -61,6 +61,7 @@ from sqlalchemy.orm import Session
 from anonymisation import cell_keysets as keysets
 from anonymisation import dp as adp
 from gateway.db.models import Feed, PupilYearRollup, School
+from policies.thresholds import persistent_sql, severe_sql
 from schemas.calendar import academic_year_bounds
 
 # --------------------------------------------------------------------------------------------------
@@ -166,8 +167,8 @@ _STATISTIC_SQL: Mapping[str, str] = {
     "absent": "SUM(authorised + unauthorised)",
     "authorised": "SUM(authorised)",
     "unauthorised": "SUM(unauthorised)",
-    "pa": "SUM(CASE WHEN (authorised + unauthorised) * 10 >= possible THEN 1 ELSE 0 END)",
-    "severe": "SUM(CASE WHEN (authorised + unauthorised) * 2 >= possible THEN 1 ELSE 0 END)",
+    "pa": f"SUM(CASE WHEN {persistent_sql('authorised + unauthorised', 'possible')} THEN 1 ELSE 0 END)",
+    "severe": f"SUM(CASE WHEN {severe_sql('authorised + unauthorised', 'possible')} THEN 1 ELSE 0 END)",
 }
 assert set(_STATISTIC_SQL) == set(adp.STATISTIC_NAMES)
 
