@@ -8,15 +8,29 @@ server only in a posted form.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
+from collections.abc import Mapping
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from consent.rules import ACCEPTED, ConsentDecision
+from gateway.console import pupil_view
 from gateway.console.dpo import UPN_FORMAT
-from gateway.console.web import ConsoleRoute, Page, Viewer, current_viewer, render, runtime_of, signed_in_form
+from gateway.console.web import (
+    PREFIX,
+    ConsoleRoute,
+    Page,
+    Viewer,
+    current_viewer,
+    render,
+    runtime_of,
+    signed_in_form,
+)
 from gateway.errors import Forbidden, InvalidInput
 from gateway.services import access, consents, pupils
 from gateway.services.access import Target
@@ -50,65 +64,124 @@ def _date(value: str | None, field: str, label: str, errors: dict[str, str]) -> 
         return None
 
 
-@router.get("/school")
-async def school_pupils(
-    request: Request,
-    viewer: ViewerDep,
-    from_: Annotated[str | None, Query(alias="from", max_length=20)] = None,
-    to: Annotated[str | None, Query(max_length=20)] = None,
+async def _authorise_view(request: Request, viewer: Viewer) -> None:
+    # A form with a mistake is still a decision to record (allowed or denied) before it is answered.
+    await access.authorise_async(
+        runtime_of(request).sessions, viewer.principal, PUPILS_VIEW, Target(urn=_urn(viewer))
+    )
+
+
+def _page_values(params: Mapping[str, str]) -> dict[str, str]:
+    return {"from": params.get("from", "")[:20], "to": params.get("to", "")[:20]}
+
+
+async def _pupils(
+    request: Request, viewer: Viewer, params: Mapping[str, str], search: str | None
 ) -> Response:
+    """The pupils page, from an address (`search` None) or a posted search: the whole list is
+    gathered and audited as the API's view is, and one page of it shown."""
     errors: dict[str, str] = {}
-    start, end = _date(from_, "from", "From", errors), _date(to, "to", "To", errors)
-    page = Page(title="Pupils", viewer=viewer, errors=errors)
-    values = {"from": from_ or "", "to": to or ""}
-    if errors:
-        await access.authorise_async(
-            runtime_of(request).sessions, viewer.principal, PUPILS_VIEW, Target(urn=_urn(viewer))
-        )
-        return render(
-            request,
-            "school/pupils.html",
-            page,
-            status=400,
-            values=values,
-            result=None,
-            persistent=[],
-            severe=[],
-        )
+    values = _page_values(params)
+    start = _date(values["from"], "from", "From", errors)
+    end = _date(values["to"], "to", "To", errors)
+    query = pupil_view.read_query(params, errors, search=search or "")
+    if search is not None and not query.search and "q" not in errors:
+        errors["q"] = "Enter a name or UPN to search for"
     runtime = runtime_of(request)
-    try:
-        result = await run_in_threadpool(
-            pupils.list_pupils, runtime.sessions, runtime.keys, viewer.principal, _urn(viewer), start, end
-        )
-    except InvalidInput as exc:
-        page.errors = {
-            e.get("field") or "from": str(e.get("message", "")).capitalize() for e in exc.detail["errors"]
-        }
-        return render(
-            request,
-            "school/pupils.html",
-            page,
-            status=400,
-            values=values,
-            result=None,
-            persistent=[],
-            severe=[],
-        )
-
-    def by_rate(rows: list[pupils.PupilTotals]) -> list[pupils.PupilTotals]:
-        # No possible session (no rate) sorts last.
-        return sorted(rows, key=lambda p: (2.0 if p.attendance_rate is None else p.attendance_rate,
-                                           p.surname))
-
+    result = None
+    if not errors:
+        try:
+            result = await run_in_threadpool(
+                pupils.list_pupils, runtime.sessions, runtime.keys, viewer.principal, _urn(viewer), start, end
+            )
+        except InvalidInput as exc:
+            errors = {
+                e.get("field") or "from": str(e.get("message", "")).capitalize() for e in exc.detail["errors"]
+            }
+    else:
+        await _authorise_view(request, viewer)
+    view = pupil_view.view_of(result.pupils, query) if result else None
     return render(
         request,
         "school/pupils.html",
-        page,
-        values=values,
+        Page(title="Search results" if search is not None else "Pupils", viewer=viewer, errors=errors),
+        status=400 if errors else 200,
+        values={**values, "q": query.search if search is not None else ""},
         result=result,
-        persistent=by_rate([p for p in result.pupils if p.persistent_absence]),
-        severe=by_rate([p for p in result.pupils if p.severe_absence]),
+        view=view,
+        query=query,
+        searching=search is not None,
+        columns=pupil_view.COLUMNS,
+        numeric=pupil_view.NUMERIC,
+        absence_filters=pupil_view.ABSENCE_FILTERS,
+        page_numbers=pupil_view.page_numbers(view.page, view.pages) if view else [],
+        counts=_counts(result.pupils) if result else None,
+        link=lambda **changes: _link(values, query, **changes),
     )
+
+
+def _counts(rows: list[pupils.PupilTotals]) -> dict[str, int]:
+    return {
+        "pupils": len(rows),
+        "persistent": sum(p.persistent_absence for p in rows),
+        "severe": sum(p.severe_absence for p in rows),
+    }
+
+
+def _link(values: dict[str, str], query: pupil_view.Query, **changes: Any) -> str:
+    params = {k: v for k, v in values.items() if v}
+    params.update(query.link_params(**changes))
+    return f"{PREFIX}/school" + (f"?{urlencode(params)}" if params else "")
+
+
+@router.get("/school")
+async def school_pupils(request: Request, viewer: ViewerDep) -> Response:
+    params = {k: v for k, v in request.query_params.items() if k in _QUERY_FIELDS}
+    return await _pupils(request, viewer, params, None)
+
+
+@router.post("/school/search")
+async def search_pupils(request: Request, viewer: ViewerDep) -> Response:
+    """A search by name or UPN: posted, so that the term stays out of addresses, logs and history.
+    The results' own paging and sorting post the term again."""
+    form = await signed_in_form(request, viewer)
+    params = {k: form.get(k, "") for k in (*_QUERY_FIELDS, "order")}
+    return await _pupils(request, viewer, params, form.get("q", ""))
+
+
+@router.get("/school.csv")
+async def school_pupils_csv(request: Request, viewer: ViewerDep) -> Response:
+    """The school's own list with the page's window and filters (not a search: that is never in an
+    address), audited as the API's view is."""
+    params = {k: v for k, v in request.query_params.items() if k in _QUERY_FIELDS}
+    errors: dict[str, str] = {}
+    values = _page_values(params)
+    start = _date(values["from"], "from", "From", errors)
+    end = _date(values["to"], "to", "To", errors)
+    query = pupil_view.read_query(params, errors)
+    runtime = runtime_of(request)
+    if errors:
+        await _authorise_view(request, viewer)
+        raise InvalidInput([{"row": None, "field": f, "message": m} for f, m in errors.items()])
+    result = await run_in_threadpool(
+        pupils.list_pupils, runtime.sessions, runtime.keys, viewer.principal, _urn(viewer), start, end
+    )
+    everyone = pupil_view.Query(sort=query.sort, direction=query.direction, year=query.year,
+                                absence=query.absence, page=1)
+    chosen = pupil_view.view_of(result.pupils, everyone, whole=True).rows
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(pupil_view.CSV_HEADER)
+    writer.writerows(pupil_view.csv_row(p) for p in chosen)
+    name = f"pupils-{result.urn}-{result.from_}-{result.to}.csv"
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
+    )
+
+
+_QUERY_FIELDS = ("from", "to", "sort", "dir", "page", "year", "absence")
 
 
 # --- consent -------------------------------------------------------------------------------------

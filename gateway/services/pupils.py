@@ -19,6 +19,7 @@ from gateway.services.access import Target
 from gateway.services.common import LONDON, decrypt_identities
 from policies.access import PUPILS_VIEW
 from policies.dates import WindowInvalid, year_window
+from policies.thresholds import is_persistent, is_severe
 from schemas.calendar import academic_year_of
 from schemas.codes import codes_by_class
 
@@ -49,6 +50,7 @@ class PupilList:
     """A school's pupils (by surname, then forename) over a window of marks, and the view's audit entry."""
 
     urn: int
+    school_name: str
     from_: dt.date
     to: dt.date
     pupils: list[PupilTotals]
@@ -78,8 +80,10 @@ def list_pupils(
     start_, end_, whole_year = resolve_window(start, end)
     year = academic_year_of(end_)
     with transaction(sessions) as db:
-        if school_repo.get_school(db, urn) is None:
+        school = school_repo.get_school(db, urn)
+        if school is None:
             raise NotFound(f"school {urn} is not in the register of schools")
+        school_name = school.name
         enrolments = {e.pupil_id: e for e in register_repo.school_enrolments(db, urn, year)}
         if whole_year:
             totals = {
@@ -124,8 +128,8 @@ def list_pupils(
                     sessions_authorised_absence=auth,
                     sessions_unauthorised_absence=unauth,
                     attendance_rate=attendance_rate(present + aea, possible) if possible else None,
-                    persistent_absence=possible > 0 and absent * 10 >= possible,
-                    severe_absence=possible > 0 and absent * 2 >= possible,
+                    persistent_absence=possible > 0 and is_persistent(absent, possible),
+                    severe_absence=possible > 0 and is_severe(absent, possible),
                 )
             )
         index = audit.record(
@@ -138,4 +142,6 @@ def list_pupils(
                 details={"urn": urn, "from": start_.isoformat(), "to": end_.isoformat()},
             ),
         )
-    return PupilList(urn=urn, from_=start_, to=end_, pupils=pupils, audit_index=index)
+    return PupilList(
+        urn=urn, school_name=school_name, from_=start_, to=end_, pupils=pupils, audit_index=index
+    )
