@@ -16,9 +16,10 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Path as FastPath
 from fastapi.concurrency import run_in_threadpool
 
-from consent.rules import ACCEPTED, ConsentDecision
+from consent.rules import ConsentDecision
 from gateway.console import pupil_view
 from gateway.console.dpo import UPN_FORMAT
 from gateway.console.web import (
@@ -43,9 +44,25 @@ ViewerDep = Annotated[Viewer, Depends(current_viewer)]
 
 MAX_EVIDENCE_CHARS = 2000
 DECISION_TEXT = {
-    ConsentDecision.GRANTED: ("Consent granted", "The parent agrees to this purpose."),
-    ConsentDecision.WITHDRAWN: ("Withdrawn", "The parent withdraws an earlier consent or objection."),
-    ConsentDecision.OBJECTED: ("Objection", "The parent objects: the pupil is left out of this purpose."),
+    ConsentDecision.GRANTED: ("Consent granted", "The parent agrees to the pupil being included."),
+    ConsentDecision.WITHDRAWN: (
+        "Withdrawn",
+        "The parent takes back an earlier consent or objection: the purpose's usual rule applies.",
+    ),
+    ConsentDecision.OBJECTED: (
+        "Objection", "The parent does not want the pupil included: the pupil is left out."
+    ),
+}
+
+
+#: What each consent rule means for a pupil, in the words a parent would use.
+RULE_HINTS = {
+    ConsentRule.OPT_IN: (
+        "A pupil is included only if a parent has given consent. Record consent, or withdraw it."
+    ),
+    ConsentRule.OBJECTION_HONOURED: (
+        "Every pupil is included unless a parent objects. Record an objection, or withdraw it."
+    ),
 }
 
 
@@ -192,15 +209,7 @@ def _consent_purposes(request: Request) -> list[dict[str, Any]]:
     for p in runtime_of(request).catalogue.purposes:
         if p.consent is ConsentRule.NONE:
             continue
-        accepted = [d for d in ConsentDecision if d in ACCEPTED[p.consent]]
-        out.append(
-            {
-                "id": p.id,
-                "title": p.title,
-                "rule": p.consent.value,
-                "accepts": ", ".join(DECISION_TEXT[d][0].lower() for d in accepted),
-            }
-        )
+        out.append({"id": p.id, "title": p.title, "rule": p.consent.value, "hint": RULE_HINTS[p.consent]})
     return out
 
 
@@ -211,6 +220,7 @@ async def _consent_page(
     values: dict[str, str],
     errors: dict[str, str] | None = None,
     status: int = 200,
+    pupil: pupils.PupilOnRoll | None = None,
 ) -> Response:
     runtime = runtime_of(request)
     current = await run_in_threadpool(
@@ -227,6 +237,7 @@ async def _consent_page(
         decisions=DECISION_TEXT,
         current=current.consents,
         titles=titles,
+        pupil=pupil,
     )
 
 
@@ -237,13 +248,30 @@ async def consent_form(request: Request, viewer: ViewerDep) -> Response:
 
 @router.post("/school/consents/start")
 async def consent_form_for_pupil(request: Request, viewer: ViewerDep) -> Response:
-    """From a row of the pupils table: the consent form with the pupil's UPN filled in.
+    """The consent form for one pupil, from a row of the pupils table or the form's "Find pupil"
+    button: the pupil's name, looked up on the school's roll, to confirm against the parent's form.
 
     The UPN is posted, never put in the address."""
     form = await signed_in_form(request, viewer)
-    return await _consent_page(
-        request, viewer, values={"upn": "".join(form.get("upn", "").split()).upper()[:20]}
-    )
+    values = {k: form.get(k, "").strip() for k in ("purpose", "decision", "evidence")}
+    values["upn"] = "".join(form.get("upn", "").split()).upper()[:20]
+    if not values["upn"]:
+        return await _consent_page(request, viewer, values=values, errors={"upn": "Enter the pupil's UPN"},
+                                   status=422)
+    runtime = runtime_of(request)
+    try:
+        found = await run_in_threadpool(
+            pupils.pupil_on_roll, runtime.sessions, runtime.keys, viewer.principal, _urn(viewer),
+            values["upn"],
+        )
+    except InvalidInput:
+        return await _consent_page(request, viewer, values=values, errors={"upn": UPN_FORMAT}, status=422)
+    if found is None:
+        return await _consent_page(
+            request, viewer, values=values, status=404,
+            errors={"upn": "This pupil is not on your school's roll: check the UPN"},
+        )
+    return await _consent_page(request, viewer, values=values, pupil=found)
 
 
 @router.post("/school/consents")
@@ -302,10 +330,43 @@ async def record_consent(request: Request, viewer: ViewerDep) -> Response:
                 errors={"upn": "This pupil is not on your school's roll: check the UPN"},
             )
         raise
+    return _receipt_page(request, viewer, receipt, "Consent recorded", recorded=True)
+
+
+def _receipt_page(
+    request: Request, viewer: Viewer, receipt: Any, title: str, *, recorded: bool = False,
+    printable: bool = False,
+) -> Response:
     return render(
         request,
-        "school/receipt.html",
-        Page(title="Consent recorded", viewer=viewer),
+        "school/receipt_print.html" if printable else "school/receipt.html",
+        Page(title=title, viewer=viewer),
         receipt=receipt,
+        recorded=recorded,
         decision_text=DECISION_TEXT[ConsentDecision(receipt.decision)][0],
     )
+
+
+ReceiptId = Annotated[str, FastPath(pattern=r"^cr_[0-9a-f]{32}$")]
+
+
+@router.get("/school/consents/receipts/{receipt_id}")
+async def receipt_page(request: Request, viewer: ViewerDep, receipt_id: ReceiptId) -> Response:
+    """A receipt recorded by this school, to read or print again (audited as a view)."""
+    runtime = runtime_of(request)
+    receipt = await run_in_threadpool(
+        consents.get_receipt, runtime.sessions, runtime.keys, runtime.catalogue, viewer.principal,
+        _urn(viewer), receipt_id,
+    )
+    return _receipt_page(request, viewer, receipt, "Consent receipt")
+
+
+@router.get("/school/consents/receipts/{receipt_id}/print")
+async def receipt_printable(request: Request, viewer: ViewerDep, receipt_id: ReceiptId) -> Response:
+    """The receipt alone on a page, without the console's header and navigation, to print for the parent."""
+    runtime = runtime_of(request)
+    receipt = await run_in_threadpool(
+        consents.get_receipt, runtime.sessions, runtime.keys, runtime.catalogue, viewer.principal,
+        _urn(viewer), receipt_id,
+    )
+    return _receipt_page(request, viewer, receipt, "Consent receipt", printable=True)

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from anonymisation.pseudonyms import audit_pseudonym
+from anonymisation.pseudonyms import pupil_id as make_pupil_id
 from anonymisation.transforms import attendance_rate
 from gateway.auth import Principal
 from gateway.db.repositories import registers as register_repo
@@ -22,6 +24,7 @@ from policies.dates import WindowInvalid, year_window
 from policies.thresholds import is_persistent, is_severe
 from schemas.calendar import academic_year_of
 from schemas.codes import codes_by_class
+from schemas.upn import validate_upn
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,3 +148,44 @@ def list_pupils(
     return PupilList(
         urn=urn, school_name=school_name, from_=start_, to=end_, pupils=pupils, audit_index=index
     )
+
+
+@dataclass(frozen=True, slots=True)
+class PupilOnRoll:
+    """A pupil found on a school's roll by UPN: the name an officer confirms a form against."""
+
+    upn: str
+    forename: str
+    surname: str
+
+
+def pupil_on_roll(
+    sessions: sessionmaker[Session], keys: Keys, principal: Principal, urn: int, upn: str
+) -> PupilOnRoll | None:
+    """The pupil with this UPN on the school's roll (None if not on it), for the consent form to
+    show the name before a decision is recorded. Looking a name up is a view, audited as one."""
+    access.authorise(sessions, principal, PUPILS_VIEW, Target(urn=urn))
+    try:
+        clean = validate_upn(upn)
+    except ValueError as exc:
+        raise InvalidInput([{"row": None, "field": "upn", "message": str(exc)}]) from None
+    pid = make_pupil_id(clean, keys.pupil_id_key)
+    with transaction(sessions) as db:
+        year = register_repo.pupil_enrolled_at(db, pid, urn)
+        found = None
+        if year is not None:
+            ident = decrypt_identities(db, keys, year, [pid]).get(pid)
+            if ident is not None:
+                found = PupilOnRoll(upn=ident.upn, forename=ident.forename, surname=ident.surname)
+        audit.record(
+            db,
+            audit.new_event(
+                principal,
+                "pupils.viewed",
+                subject_org_ids=[str(urn)],
+                record_count=1 if found else 0,
+                pupil_refs=[audit_pseudonym(pid, keys.audit_key_for_year(year))] if found and year else [],
+                details={"urn": urn, "view": "consent form"},
+            ),
+        )
+    return found

@@ -14,7 +14,7 @@ import orjson
 import pytest
 from sqlalchemy import select
 
-from gateway.db.models import School
+from gateway.db.models import AuditEvent, School
 from tests.api.test_console import OFFICER, audit_size, last_event, links, sign_in
 from tests.conftest import Gateway
 from tests.e2e.seed import CAMDEN_PRIMARY, WINDOW_FROM, WINDOW_TO, World, seed
@@ -141,3 +141,54 @@ def test_the_csv_export_is_the_schools_own_list_audited_as_the_api_view(world: t
     assert gw.client.get("/console/school.csv", params={"sort": "nope"}).status_code == 422
     sign_in(gw, ("dfe", "dfe", "statistician"))
     assert gw.client.get("/console/school.csv").status_code == 403
+
+
+# --- consent -------------------------------------------------------------------------------------
+
+
+def test_the_consent_form_shows_the_pupils_name_from_the_roll_in_plain_english(
+    world: tuple[Gateway, World],
+) -> None:
+    gw, w = world
+    csrf = sign_in(gw, OFFICER)
+    form = gw.client.get("/console/school/consents").text
+    assert "Takes:" not in form and "opt_in" not in form.split("<main")[1].replace('value="opt_in"', "")
+    assert "A pupil is included only if a parent has given consent" in form
+    before = audit_size(gw)
+    found = gw.client.post("/console/school/consents/start", data={"upn": w.upns[3], "csrf_token": csrf})
+    assert found.status_code == 200
+    name = found.text.split('data-testid="pupil-name"')[1].split("</div>")[0]
+    assert "Forename3 Surname3" in name
+    # The name's look-up and the form's list of current decisions: two views, each audited.
+    assert audit_size(gw) == before + 2
+    with gw.runtime.sessions() as db:
+        lookup = db.execute(select(AuditEvent).where(AuditEvent.idx == before)).scalar_one()
+    assert lookup.action == "pupils.viewed" and w.upns[3].encode() not in lookup.entry
+    other = gw.client.post("/console/school/consents/start", data={"upn": w.upns[51], "csrf_token": csrf})
+    assert other.status_code == 404 and "not on your school" in other.text and "Surname51" not in other.text
+    bad = gw.client.post("/console/school/consents/start", data={"upn": "A12", "csrf_token": csrf})
+    assert bad.status_code == 422 and 'id="upn-error"' in bad.text
+    empty = gw.client.post("/console/school/consents/start", data={"upn": "", "csrf_token": csrf})
+    assert empty.status_code == 422 and "Enter the pupil" in empty.text
+
+
+def test_receipt_ids_link_to_a_receipt_page_and_a_printable_one(world: tuple[Gateway, World]) -> None:
+    gw, w = world
+    csrf = sign_in(gw, OFFICER)
+    made = gw.client.post("/console/school/consents", data={
+        "upn": w.upns[2], "purpose": "mentoring-referral", "decision": "granted", "csrf_token": csrf})
+    assert made.status_code == 200
+    receipt_id = re.search(r"cr_[0-9a-f]{32}", made.text).group(0)  # type: ignore[union-attr]
+    assert f"/console/school/consents/receipts/{receipt_id}/print" in made.text
+    listed = gw.client.get("/console/school/consents").text
+    assert f'href="/console/school/consents/receipts/{receipt_id}"' in listed
+    page = gw.client.get(f"/console/school/consents/receipts/{receipt_id}")
+    assert page.status_code == 200 and "Consent granted" in page.text and receipt_id in page.text
+    assert last_event(gw).action == "consents.viewed"
+    printable = gw.client.get(f"/console/school/consents/receipts/{receipt_id}/print")
+    assert printable.status_code == 200 and 'data-testid="printable-receipt"' in printable.text
+    assert "Sign out" not in printable.text and "Consent granted" in printable.text
+    assert gw.client.get("/console/school/consents/receipts/cr_" + "0" * 32).status_code == 404
+    assert gw.client.get("/console/school/consents/receipts/nonsense").status_code in (404, 422)
+    sign_in(gw, ("school", "100003", "attendance_officer"))
+    assert gw.client.get(f"/console/school/consents/receipts/{receipt_id}").status_code == 404
