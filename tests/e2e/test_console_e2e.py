@@ -724,3 +724,30 @@ def test_the_school_sorts_filters_searches_and_downloads_its_pupils(browse: Any,
         b.page.click("[data-testid=csv]")
     content = Path(download.value.path()).read_text()
     assert content.startswith("upn,surname") and w.upns[3] in content and w.upns[51] not in content
+
+
+def test_the_consent_form_confirms_the_pupils_name_and_receipts_are_links(
+    browse: Any, served: Served
+) -> None:
+    w = served.world
+    b = browse()
+    b.sign_in(OFFICER)
+    b.goto("/console/school/consents")
+    assert "A pupil is included only if a parent has given consent" in b.text()
+    b.page.fill("#upn", w.upns[4])
+    b.click("[data-testid=find-pupil]")
+    assert b.path() == "/console/school/consents/start"
+    assert "Forename4 Surname4" in b.text("[data-testid=pupil-name]")
+    b.shot("school-consent-confirm-name")
+    b.page.check("input[name=purpose][value=mentoring-referral]")
+    b.page.check("input[name=decision][value=granted]")
+    b.click("button:has-text('Record decision')")
+    receipt_id = b.text("[data-testid=receipt-id]").strip()
+    b.click("nav a:has-text('Consent')")
+    b.click(f"a:has-text('{receipt_id}')")
+    assert b.path() == f"/console/school/consents/receipts/{receipt_id}"
+    assert b.heading() == "Consent receipt"
+    b.click("[data-testid=printable]")
+    assert receipt_id in b.text("[data-testid=printable-receipt]")
+    assert b.page.locator("nav").count() == 0
+    b.shot("school-consent-receipt-printable")
