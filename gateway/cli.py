@@ -369,15 +369,17 @@ def reports_snapshot(day: dt.datetime | None) -> None:
     from gateway.errors import NotFound
     from gateway.runtime import build_runtime
     from gateway.services import reports as report_service
-    from gateway.services.report_snapshots import ensure
+    from gateway.services.reports.snapshots import CONSUMER, ensure
+    from gateway.services.stats.ledger import rules
 
     runtime = build_runtime(_settings())
     try:
         policy = runtime.catalogue.school_reports
         if policy is None:
             raise NotFound("the catalogue has no [school_reports] rules")
-        snapshot, built = ensure(runtime.sessions, runtime.settings, policy,
-                                 day.date() if day else report_service.today())
+        settings = runtime.settings
+        snapshot, built = ensure(runtime.sessions, lambda cap: rules(settings, CONSUMER, ledger_cap=cap),
+                                 policy, day.date() if day else report_service.today())
     finally:
         runtime.engine.dispose()
     _echo_json({"academic_year": snapshot.academic_year, "schools": len(snapshot.data.urns), "built": built,

@@ -11,9 +11,18 @@ from pydantic import BaseModel, ConfigDict
 
 from gateway.api.responses import authenticated
 from gateway.deps import PrincipalDep, RuntimeDep
+from gateway.runtime import Runtime
 from gateway.services import reports
+from gateway.services.reports.snapshots import CONSUMER, BudgetRulesFor
+from gateway.services.stats.ledger import rules as budget_rules
 
 router = APIRouter(tags=["reports"])
+
+
+def _rules(runtime: Runtime) -> BudgetRulesFor:
+    """The school-benchmarks share's rules, for the snapshot a first view may build."""
+    return lambda cap: budget_rules(runtime.settings, CONSUMER, ledger_cap=cap)
+
 
 _TO = Query(description="show the latest snapshot on or before this day (default: today's fortnight)")
 
@@ -104,7 +113,7 @@ async def get_report(
     urn: Annotated[int, Path(ge=100000, le=999999)],
     to: Annotated[dt.date | None, _TO] = None,
 ) -> ReportOut:
-    result = await run_in_threadpool(reports.school_report, runtime, principal, urn, to)
+    result = await run_in_threadpool(reports.school_report, runtime, _rules(runtime), principal, urn, to)
     return ReportOut.model_validate(result.body | {"audit_index": result.audit_index})
 
 
@@ -115,7 +124,7 @@ async def get_trust_schools(
     uid: Annotated[str, Path(pattern=r"^[1-9][0-9]{0,7}$")],
     to: Annotated[dt.date | None, _TO] = None,
 ) -> TrustOverviewOut:
-    result = await run_in_threadpool(reports.overview, runtime, principal, "trust", uid, to)
+    result = await run_in_threadpool(reports.overview, runtime, _rules(runtime), principal, "trust", uid, to)
     return TrustOverviewOut.model_validate(result.body | {"audit_index": result.audit_index})
 
 
@@ -126,7 +135,7 @@ async def get_la_schools(
     la: Annotated[str, Path(pattern=r"^[0-9]{3}$")],
     to: Annotated[dt.date | None, _TO] = None,
 ) -> LaOverviewOut:
-    result = await run_in_threadpool(reports.overview, runtime, principal, "la", la, to)
+    result = await run_in_threadpool(reports.overview, runtime, _rules(runtime), principal, "la", la, to)
     return LaOverviewOut.model_validate(result.body | {"audit_index": result.audit_index})
 
 
@@ -136,5 +145,5 @@ async def get_abie(
     principal: PrincipalDep,
     academic_year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
 ) -> AbieListOut:
-    result = await run_in_threadpool(reports.abie_list, runtime, principal, academic_year)
+    result = await run_in_threadpool(reports.abie_list, runtime, _rules(runtime), principal, academic_year)
     return AbieListOut.model_validate(result.body | {"audit_index": result.audit_index})

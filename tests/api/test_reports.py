@@ -218,3 +218,18 @@ def test_a_past_fortnight_without_a_snapshot_is_404_naming_the_field(world: Gate
                          headers=world.auth("school", 100001, "attendance_officer"))
     assert r.status_code == 404 and "'to'" in r.text
     assert _spends(world) == 0
+
+
+def test_a_spent_share_refuses_the_next_snapshot_and_the_refusal_is_audited(
+    world: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gateway.services.reports import snapshots as report_snapshots
+
+    monkeypatch.setattr(report_snapshots, "FORTNIGHTS_PER_YEAR", 1)  # one snapshot takes the whole share
+    assert _report(world, 100001, "school", 100001, "attendance_officer").status_code == 200
+    monkeypatch.setattr(reports, "today", lambda: TODAY + dt.timedelta(days=14))
+    r = _report(world, 100001, "school", 100001, "attendance_officer")
+    assert r.status_code == 403 and "budget_exhausted" in r.text
+    event = _last_event(world)
+    assert event["action"] == "stats.denied" and event["details"]["action"] == "report.snapshot"
+    assert _spends(world) == 1

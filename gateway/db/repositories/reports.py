@@ -13,6 +13,10 @@ from gateway.db.models import ReportSnapshot, Roster, School
 from gateway.db.repositories import rosters as roster_repo
 from schemas import rosters as core
 
+#: What the services read: a stored snapshot and a school of the register.
+StoredSnapshot = ReportSnapshot
+__all__ = ["School", "StoredSnapshot"]
+
 
 def get_snapshot(db: Session, academic_year: int, fortnight_start: dt.date) -> ReportSnapshot | None:
     return db.get(ReportSnapshot, (academic_year, fortnight_start))
@@ -27,9 +31,11 @@ def latest_snapshot(
     return db.execute(stmt.order_by(ReportSnapshot.fortnight_start.desc()).limit(1)).scalar_one_or_none()
 
 
-def insert_snapshot(db: Session, values: dict[str, Any]) -> None:
-    db.add(ReportSnapshot(**values))
+def insert_snapshot(db: Session, values: dict[str, Any]) -> ReportSnapshot:
+    row = ReportSnapshot(**values)
+    db.add(row)
     db.flush()
+    return row
 
 
 def schools_with_status(db: Session, statuses: Sequence[str]) -> list[School]:

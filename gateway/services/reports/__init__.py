@@ -17,15 +17,22 @@ from sqlalchemy.orm import Session
 
 from anonymisation import benchmarks
 from gateway.auth import Principal
-from gateway.db.models import School
 from gateway.db.repositories import reports as report_repo
 from gateway.db.repositories import schools as school_repo
+from gateway.db.repositories.reports import School
 from gateway.db.session import transaction
 from gateway.errors import NotFound
 from gateway.runtime import Runtime
 from gateway.services import access, audit
 from gateway.services.common import LONDON
-from gateway.services.report_snapshots import Snapshot, ensure, roster_cohorts, stored, week_index
+from gateway.services.reports.snapshots import (
+    BudgetRulesFor,
+    Snapshot,
+    ensure,
+    roster_cohorts,
+    stored,
+    week_index,
+)
 from policies import abie as abie_core
 from policies.access import ABIE_LIST, LA_SCHOOLS, REPORT_VIEW, TRUST_SCHOOLS, Target
 from policies.comparison import Interval, verdict
@@ -49,12 +56,14 @@ def _policy(runtime: Runtime) -> SchoolReportsPolicy:
     return policy
 
 
-def _snapshot(runtime: Runtime, principal: Principal, as_of: dt.date | None) -> Snapshot:
+def _snapshot(
+    runtime: Runtime, rules: BudgetRulesFor, principal: Principal, as_of: dt.date | None
+) -> Snapshot:
     """The fortnight's snapshot: today's is built if missing; an earlier day's must exist (the rosters
     hold today's totals, so a past fortnight cannot be remade)."""
     day = today()
     if as_of is None or as_of >= day:
-        snapshot, _ = ensure(runtime.sessions, runtime.settings, _policy(runtime), day, principal)
+        snapshot, _ = ensure(runtime.sessions, rules, _policy(runtime), day, principal)
         return snapshot
     found = stored(runtime.sessions, academic_year_of(as_of), as_of)
     if found is None:
@@ -134,7 +143,9 @@ def _facts(db: Session, urn: int) -> School:
     return school
 
 
-def school_report(runtime: Runtime, principal: Principal, urn: int, as_of: dt.date | None) -> Report:
+def school_report(
+    runtime: Runtime, rules: BudgetRulesFor, principal: Principal, urn: int, as_of: dt.date | None
+) -> Report:
     sessions = runtime.sessions
     access.authorise(sessions, principal, REPORT_VIEW, Target(urn=urn), purpose=_purpose(principal))
     with transaction(sessions) as db:
@@ -143,7 +154,7 @@ def school_report(runtime: Runtime, principal: Principal, urn: int, as_of: dt.da
     decision = access.decide(principal, REPORT_VIEW, target)
     if not decision.allow:
         access.refuse(sessions, principal, decision, target, purpose=_purpose(principal))
-    snapshot = _snapshot(runtime, principal, as_of)
+    snapshot = _snapshot(runtime, rules, principal, as_of)
     prior = stored(sessions, snapshot.academic_year - 1)
     with transaction(sessions) as db:
         roster = report_repo.roster(db, urn, snapshot.academic_year)
@@ -272,7 +283,14 @@ def _headlines(
     return out
 
 
-def overview(runtime: Runtime, principal: Principal, kind: str, org_id: str, as_of: dt.date | None) -> Report:
+def overview(
+    runtime: Runtime,
+    rules: BudgetRulesFor,
+    principal: Principal,
+    kind: str,
+    org_id: str,
+    as_of: dt.date | None,
+) -> Report:
     """A trust's (kind "trust") or an LA's ("la") schools with their headline rates and ABIE."""
     sessions = runtime.sessions
     action, target = (
@@ -280,7 +298,7 @@ def overview(runtime: Runtime, principal: Principal, kind: str, org_id: str, as_
     )
     purpose = "trust-attendance-overview" if kind == "trust" else "la-attendance-overview"
     decision = access.authorise(sessions, principal, action, target, purpose=purpose, details={kind: org_id})
-    snapshot = _snapshot(runtime, principal, as_of)
+    snapshot = _snapshot(runtime, rules, principal, as_of)
     prior = stored(sessions, snapshot.academic_year - 1)
     with transaction(sessions) as db:
         schools = (
@@ -316,12 +334,14 @@ def overview(runtime: Runtime, principal: Principal, kind: str, org_id: str, as_
     return Report(body, index)
 
 
-def abie_list(runtime: Runtime, principal: Principal, academic_year: int | None) -> Report:
+def abie_list(
+    runtime: Runtime, rules: BudgetRulesFor, principal: Principal, academic_year: int | None
+) -> Report:
     """Every school's ABIE and similar schools, from the latest snapshot of the year (default: now)."""
     sessions = runtime.sessions
     decision = access.authorise(sessions, principal, ABIE_LIST, purpose="abie-national")
     if academic_year is None or academic_year == academic_year_of(today()):
-        snapshot = _snapshot(runtime, principal, None)
+        snapshot = _snapshot(runtime, rules, principal, None)
     else:
         found = stored(sessions, academic_year)
         if found is None:

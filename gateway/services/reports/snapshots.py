@@ -14,7 +14,7 @@ import json
 import threading
 import uuid
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,14 +26,13 @@ from anonymisation import benchmarks, school_calendar
 from anonymisation import dp as adp
 from gateway.auth import Principal
 from gateway.db.base import utcnow
-from gateway.db.models import ReportSnapshot, School
 from gateway.db.repositories import budget as budget_repo
 from gateway.db.repositories import reports as report_repo
+from gateway.db.repositories.reports import School, StoredSnapshot
 from gateway.db.session import transaction
 from gateway.errors import Forbidden
 from gateway.services import audit
 from gateway.services.common import OPEN_STATUSES
-from gateway.settings import Settings
 from policies.report_policy import SchoolReportsPolicy
 from policies.school_rates import Cohort, cohorts
 from policies.similarity import SchoolCharacteristics, similar_schools
@@ -202,7 +201,7 @@ _CACHE: dict[tuple[str, int, dt.date], Snapshot] = {}
 _CACHE_LOCK = threading.Lock()
 
 
-def _unpack(row: ReportSnapshot) -> Snapshot:
+def _unpack(row: StoredSnapshot) -> Snapshot:
     body = json.loads(zlib.decompress(row.body))
     return Snapshot(
         academic_year=row.academic_year,
@@ -216,7 +215,7 @@ def _unpack(row: ReportSnapshot) -> Snapshot:
     )
 
 
-def _cached(sessions: sessionmaker[Session], row: ReportSnapshot) -> Snapshot:
+def _cached(sessions: sessionmaker[Session], row: StoredSnapshot) -> Snapshot:
     key = (str(sessions.kw["bind"].url), row.academic_year, row.fortnight_start)
     with _CACHE_LOCK:
         found = _CACHE.get(key)
@@ -236,23 +235,27 @@ def stored(
         return None if row is None else _cached(sessions, row)
 
 
+#: The year's budget rules of a consumer: ``rules(ledger_cap)`` (gateway.services.stats.ledger.rules with
+#: the settings and the school-benchmarks share bound, passed in by the caller: one service does not
+#: import another).
+BudgetRulesFor = Callable[[int | None], Any]
+
+
 def ensure(
     sessions: sessionmaker[Session],
-    settings: Settings,
+    rules: BudgetRulesFor,
     policy: SchoolReportsPolicy,
     day: dt.date,
     principal: Principal | None = None,
 ) -> tuple[Snapshot, bool]:
     """The snapshot of ``day``'s fortnight, built (and spent for) if there is none; and whether it was
     built now."""
-    from gateway.services.stats.ledger import rules  # the statistics' budget rules, shared
-
     year, start = fortnight_of(day)
     with transaction(sessions) as db:
         row = report_repo.get_snapshot(db, year, start)
         if row is not None:
             return _cached(sessions, row), False
-    configured = rules(settings, CONSUMER)
+    configured = rules(None)
     with transaction(sessions) as db:
         now = utcnow()
         budget_repo.ensure_ledger(
@@ -273,8 +276,25 @@ def ensure(
         row = report_repo.get_snapshot(db, year, start)
         if row is not None:  # built by a concurrent first view while this one waited for the lock
             return _cached(sessions, row), False
-        r = rules(settings, CONSUMER, ledger_cap=ledger.cap_units)
+        r = rules(ledger.cap_units)
         built = _build(db, r, policy, year, start, day, principal)
+    if isinstance(built, list):
+        # Recorded in a transaction of its own, once the ledger's lock is given up, then refused.
+        with transaction(sessions) as db:
+            audit.record(
+                db,
+                audit.new_event(
+                    principal,
+                    "stats.denied",
+                    purpose=PURPOSE,
+                    decision="deny",
+                    reasons=built,
+                    actor=None if principal is not None else CLI_ACTOR,
+                    record_count=0,
+                    details={"action": "report.snapshot", "academic_year": year, "consumer": CONSUMER},
+                ),
+            )
+        raise Forbidden(built)
     return _cached(sessions, built), True
 
 
@@ -286,7 +306,8 @@ def _build(
     start: dt.date,
     day: dt.date,
     principal: Principal | None,
-) -> ReportSnapshot:
+) -> StoredSnapshot | list[str]:
+    """The snapshot, stored; or the reasons it cannot be paid for."""
     year_start, _ = academic_year_bounds(year)
     bound = max(1, adp.sessions_possible_bound(year_start, day))
     allotment = r.share_units // FORTNIGHTS_PER_YEAR
@@ -294,13 +315,11 @@ def _build(
     cost = plan.units_spent
     spent, year_spent = budget_repo.spent_units(db, year, CONSUMER), budget_repo.spent_units(db, year)
     if spent + cost > r.share_units or year_spent + cost > r.cap_units:
-        raise Forbidden(
-            [
-                f"budget_exhausted: the {academic_year_label(year)} school-benchmarks share has "
-                f"{max(r.share_units - spent, 0)} units of rho left and a snapshot needs {cost}; no report "
-                "can be made this fortnight"
-            ]
-        )
+        return [
+            f"budget_exhausted: the {academic_year_label(year)} school-benchmarks share has "
+            f"{max(r.share_units - spent, 0)} units of rho left and a snapshot needs {cost}; no report "
+            "can be made this fortnight"
+        ]
     schools = report_repo.schools_with_status(db, sorted(OPEN_STATUSES))
     urns = [s.urn for s in schools]
     with_roster = report_repo.roster_urns(db, year)
@@ -403,4 +422,4 @@ def _build(
     budget_repo.mark_released(db, spend_id, utcnow())
     report_repo.insert_snapshot(db, values)
     log.info("report_snapshot_built", academic_year=year, schools=len(urns), units=cost)
-    return ReportSnapshot(**values)
+    return StoredSnapshot(**values)
