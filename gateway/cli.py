@@ -366,7 +366,7 @@ def reports() -> None:
               help="the day whose fortnight to snapshot (default: today); the rosters hold today's totals")
 def reports_snapshot(day: dt.datetime | None) -> None:
     """Build this fortnight's benchmark snapshot (once: spends on the school-benchmarks share)."""
-    from gateway.errors import NotFound
+    from gateway.errors import GatewayError, NotFound
     from gateway.runtime import build_runtime
     from gateway.services import reports as report_service
     from gateway.services.reports.snapshots import CONSUMER, ensure
@@ -380,6 +380,8 @@ def reports_snapshot(day: dt.datetime | None) -> None:
         settings = runtime.settings
         snapshot, built = ensure(runtime.sessions, lambda cap: rules(settings, CONSUMER, ledger_cap=cap),
                                  policy, day.date() if day else report_service.today())
+    except GatewayError as exc:  # a spent share: the refusal is in the audit log
+        raise click.ClickException(str(exc.detail)) from None
     finally:
         runtime.engine.dispose()
     _echo_json({"academic_year": snapshot.academic_year, "schools": len(snapshot.data.urns), "built": built,

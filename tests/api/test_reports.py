@@ -233,3 +233,17 @@ def test_a_spent_share_refuses_the_next_snapshot_and_the_refusal_is_audited(
     event = _last_event(world)
     assert event["action"] == "stats.denied" and event["details"]["action"] == "report.snapshot"
     assert _spends(world) == 1
+
+
+def test_the_command_line_reports_a_spent_share_without_a_traceback(
+    world: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gateway.services.reports import snapshots as report_snapshots
+
+    monkeypatch.setattr(report_snapshots, "FORTNIGHTS_PER_YEAR", 1)
+    env = {"GATEWAY_DATA_DIR": str(world.settings.data_dir), "GATEWAY_DATABASE_URL": world.settings.database_url}
+    assert CliRunner().invoke(main, ["reports", "snapshot", "--day", TODAY.isoformat()], env=env).exit_code == 0
+    refused = CliRunner().invoke(main, ["reports", "snapshot", "--day", "2025-11-03"], env=env)
+    assert refused.exit_code == 1 and "budget_exhausted" in refused.output
+    assert "Traceback" not in refused.output
+    assert _last_event(world)["actor"]["sub"] == "gateway reports snapshot"
