@@ -43,6 +43,8 @@ WEIGHTS = {
     "persistent": 1.0,
     "severe": 1.0,
 }
+#: Shares of rho by dimension: the headline (all pupils) is what every overview and the ABIE read.
+DIMENSION_WEIGHTS = {"all": 4.0, "year_group": 1.0, "sen_status": 1.0, "fsm": 1.0}
 #: Four school weeks of two sessions a day: the most one pupil can add to a last-four-weeks sum.
 FOUR_WEEKS_SESSIONS = 40
 Z_95 = 1.959963984540054
@@ -68,7 +70,7 @@ def statistics(year_to_date_sessions: int) -> list[Statistic]:
 
 def plan(year_to_date_sessions: int, allotment_units: int) -> NoisePlan:
     stats = statistics(year_to_date_sessions)
-    weights = {s.name: WEIGHTS[s.name.rsplit(".", 1)[1]] for s in stats}
+    weights = {s.name: WEIGHTS[s.name.split(".")[2]] * DIMENSION_WEIGHTS[s.name.split(".")[1]] for s in stats}
     return plan_noise(stats, allotment_units, weights)
 
 
