@@ -4,15 +4,15 @@ One row per (academic year, fortnight start): every open school's cohort counts,
 school-benchmarks share of the year's privacy budget (its spend in ``privacy_spends``), packed as
 compressed JSON. Reports are post-processing of a snapshot and spend nothing.
 
-Revision ID: 0018
-Revises: 0016 (temporarily: 0017 is another branch's; the lead renumbers at merge)
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-07 20:15:00.000000
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0018'
+revision = '0017'
 down_revision = '0016'
 branch_labels = None
 depends_on = None
