@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
-from gateway.console import dpo, la, school, statistics, trail
+from gateway.console import dpo, la, reports, school, statistics, trail
 from gateway.console.web import (
     PREFIX,
     PRESESSION_COOKIE,
@@ -245,6 +245,11 @@ def _sections(viewer: Viewer) -> list[dict[str, str]]:
                 "description": "Your pupils' running totals, and who is persistently or severely absent.",
             },
             {
+                "href": f"{PREFIX}/school/report",
+                "title": "Attendance report",
+                "description": "Your school beside similar schools and England, and your ABIE.",
+            },
+            {
                 "href": f"{PREFIX}/school/consents",
                 "title": "Consent and objections",
                 "description": (
@@ -314,4 +319,5 @@ router.include_router(dpo.router)
 router.include_router(trail.router)
 router.include_router(la.router)
 router.include_router(school.router)
+router.include_router(reports.router)
 router.include_router(statistics.router)
