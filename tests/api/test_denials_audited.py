@@ -98,6 +98,13 @@ CASES: dict[tuple[str, str], list[Case]] = {
         Case(OTHER_SCHOOL_OFFICER, "wrong_organisation", f"{SCHOOL}/pupils"),
         Case(("school", str(CAMDEN_PRIMARY), "feed_submitter"), "wrong_role", f"{SCHOOL}/pupils"),
     ],
+    ("GET", "/v1/schools/{urn}/pupils-at-risk"): [
+        Case(OTHER_SCHOOL_OFFICER, "wrong_organisation", f"{SCHOOL}/pupils-at-risk"),
+        Case(("school", str(CAMDEN_PRIMARY), "feed_submitter"), "wrong_role", f"{SCHOOL}/pupils-at-risk"),
+        Case(CASE_OFFICER, "wrong_organisation", f"{SCHOOL}/pupils-at-risk"),
+        Case(("trust", "4001", "attendance_officer"), "wrong_organisation", f"{SCHOOL}/pupils-at-risk"),
+        Case(DFE_STATISTICIAN, "wrong_organisation", f"{SCHOOL}/pupils-at-risk"),
+    ],
     ("GET", "/v1/audit/tree-head"): [Case(CASE_OFFICER, "wrong_role")],
     ("GET", "/v1/audit/proofs/inclusion"): [
         Case(OWN_SCHOOL_OFFICER, "wrong_role", params={"index": 0, "tree_size": 1})
