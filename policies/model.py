@@ -103,6 +103,7 @@ class ScopeRule(StrEnum):
     REQUESTER_LA = "requester_la"  # schools in the requesting LA (named schools narrow it)
     NAMED_PUPILS = "named_pupils"  # the pupils the requester names by UPN, wherever they were
     NONE = "none"  # no pupil-level scope: nothing is released
+    OWN_SCHOOL = "own_school"  # the requesting school's own pupils, shown in the gateway, not released
 
 
 class FieldRule(_Strict):
@@ -142,6 +143,7 @@ class RetentionRule(StrEnum):
     YEARS = "years"
     UNTIL_31_DECEMBER_OF_YEAR_7 = "until_31_december_of_year_7"
     NOT_APPLICABLE = "not_applicable"
+    VIEW_ONLY = "view_only"  # shown to the requester in the gateway; nothing is kept or sent
 
 
 class Retention(_Strict):
@@ -160,6 +162,8 @@ class Retention(_Strict):
             return f"{self.years} year{'s' if self.years != 1 else ''} from the release"
         if self.rule is RetentionRule.UNTIL_31_DECEMBER_OF_YEAR_7:
             return "until 31 December of the pupil's Year 7"
+        if self.rule is RetentionRule.VIEW_ONLY:
+            return "none: viewed in the gateway, nothing kept by the gateway or sent"
         return "not applicable: no pupil-level release"
 
 
@@ -199,6 +203,19 @@ class Purpose(_Strict):
         duplicated = sorted({name for name in names if names.count(name) > 1})
         if duplicated:
             raise ValueError(f"field 'fields' lists {', '.join(duplicated)} more than once")
+
+        if self.view_only != (self.scope is ScopeRule.OWN_SCHOOL) or self.view_only != (
+            self.retention.rule is RetentionRule.VIEW_ONLY
+        ):
+            raise ValueError(
+                "field 'criterion': 'at_risk' goes with scope 'own_school' and retention 'view_only', "
+                "and only it"
+            )
+        shown_only = sorted(rule.field for rule in self.fields if rule.output and rule.spec.view_only)
+        if shown_only and not self.view_only:
+            raise ValueError(f"field 'fields': {', '.join(shown_only)} is shown by a view-only purpose only")
+        if self.view_only and self.requester.org_type != "school":
+            raise ValueError("field 'scope': 'own_school' needs a requester of org_type 'school'")
 
         if self.statistics_only:
             # Aggregates go through the statistics route with its own privacy budget; a purpose that
@@ -266,6 +283,11 @@ class Purpose(_Strict):
     @property
     def statistics_only(self) -> bool:
         return self.criterion is Criterion.AGGREGATES_ONLY
+
+    @property
+    def view_only(self) -> bool:
+        """Shown to the requester by its own route, never released (`policies.decide` refuses)."""
+        return self.criterion is Criterion.AT_RISK
 
     @property
     def output_fields(self) -> tuple[str, ...]:

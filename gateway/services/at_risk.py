@@ -17,14 +17,14 @@ from gateway.auth import Principal
 from gateway.db.repositories import rosters as roster_repo
 from gateway.db.repositories import schools as school_repo
 from gateway.db.session import transaction
-from gateway.errors import NotFound
+from gateway.errors import InvalidInput, NotFound
 from gateway.keys.store import Keys
 from gateway.services import access, audit
 from gateway.services.access import Target
-from gateway.services.common import decrypt_identities
-from gateway.services.pupils import resolve_window
+from gateway.services.common import LONDON, decrypt_identities
 from policies import at_risk
 from policies.access import PUPILS_AT_RISK_VIEW
+from policies.dates import WindowInvalid, year_window
 from policies.report_policy import AtRiskRule
 from schemas import rosters as roster_core
 from schemas.calendar import academic_year_bounds, academic_year_of
@@ -79,6 +79,14 @@ def records(roster: roster_core.Roster, prior: roster_core.Roster | None, start:
     return out
 
 
+def _window(start: dt.date | None, end: dt.date | None) -> tuple[dt.date, dt.date]:
+    try:
+        window = year_window(start, end, dt.datetime.now(LONDON).date())
+    except WindowInvalid as error:
+        raise InvalidInput([{"row": None, "field": error.field, "message": error.message}]) from None
+    return window.start, window.end
+
+
 def list_at_risk(
     sessions: sessionmaker[Session],
     keys: Keys,
@@ -89,7 +97,7 @@ def list_at_risk(
     end: dt.date | None,
 ) -> AtRiskList:
     access.authorise(sessions, principal, PUPILS_AT_RISK_VIEW, Target(urn=urn))
-    start_, end_, _ = resolve_window(start, end)
+    start_, end_ = _window(start, end)
     year = academic_year_of(end_)
     with transaction(sessions) as db:
         if school_repo.get_school(db, urn) is None:

@@ -158,6 +158,7 @@ def test_mentoring_referral_releases_nobody_without_consent(camden: Gateway) -> 
         ({"purpose": "la-severe-absence", "schools": [100003]}, ("la", "202", "case_officer"), "other_la_school"),
         ({"purpose": "la-everything"}, ("la", "202", "case_officer"), "unknown_purpose"),
         ({"purpose": "dfe-statistics"}, ("dfe", "dfe", "statistician"), "statistics_only"),
+        ({"purpose": "pupils-at-risk"}, ("school", "100001", "attendance_officer"), "view_only"),
         ({"purpose": "la-severe-absence", "justification": None}, ("la", "202", "case_officer"), "missing_justification"),
         ({"purpose": "la-severe-absence", "justification": "   "}, ("la", "202", "case_officer"), "missing_justification"),
     ],

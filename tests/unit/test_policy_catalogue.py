@@ -107,14 +107,15 @@ DESIGN_FIELDS = {
     "transition-y6-y7": ("upn", "attendance_band", "persistent_absence"),
     "mentoring-referral": ("pupil_ref", "school_urn", "year_group", "attendance_rate"),
     "dfe-statistics": (),
+    "pupils-at-risk": ("upn", "forename", "surname", "year_group", "reasons"),
 }
 
 
-def test_the_shipped_catalogue_loads_with_the_six_purposes_of_the_design():
+def test_the_shipped_catalogue_loads_with_the_purposes_of_the_design():
     catalogue = load_catalogue()
 
     assert [p.id for p in catalogue.purposes] == list(DESIGN_FIELDS)
-    assert catalogue.version == "2025.3"
+    assert catalogue.version == "2025.4"
     assert catalogue.source == "purposes.toml"
 
 
@@ -176,6 +177,7 @@ def test_each_purpose_has_the_requester_consent_rule_and_retention_of_the_design
         ),
         "mentoring-referral": ("la", ("case_officer",), ConsentRule.OPT_IN, RetentionRule.YEARS, 1),
         "dfe-statistics": ("dfe", ("statistician",), ConsentRule.NONE, RetentionRule.NOT_APPLICABLE, None),
+        "pupils-at-risk": ("school", ("attendance_officer",), ConsentRule.NONE, RetentionRule.VIEW_ONLY, None),
     }
 
 

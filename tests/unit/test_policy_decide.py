@@ -62,6 +62,7 @@ def transition(**request: Any) -> Decision:
     [
         pytest.param(lambda: ask("la-everything"), "unknown_purpose", id="unknown purpose"),
         pytest.param(lambda: ask("dfe-statistics", STATISTICIAN), "statistics_only", id="statistics only"),
+        pytest.param(lambda: ask("pupils-at-risk", SECONDARY), "view_only", id="view only"),
         pytest.param(
             lambda: ask(requester=STATISTICIAN.model_copy(update={"roles": ("case_officer",)})),
             "wrong_org_type",
@@ -170,7 +171,7 @@ def test_naming_another_las_school_names_the_school_and_the_la_but_no_pupil():
 def test_an_unknown_purpose_is_denied_without_echoing_what_was_asked():
     result = ask("A202100124001")
 
-    assert result.reasons == ("unknown_purpose: the purpose is not in the catalogue (version 2025.3)",)
+    assert result.reasons == ("unknown_purpose: the purpose is not in the catalogue (version 2025.4)",)
     assert "A202100124001" not in " ".join(result.reasons)
 
 
