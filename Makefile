@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup browser demo serve test lint bench-ingest bench-releases bench-audit bench-stats clean
+.PHONY: setup browser demo serve test lint bench-ingest bench-releases bench-audit bench-stats bench-reports clean
 
 $(STAMP): pyproject.toml
 	@echo "Setting up $(VENV): the gateway and its test tools from pyproject.toml (FastAPI, SQLAlchemy, psycopg,"
@@ -51,6 +51,9 @@ bench-audit: setup
 
 bench-stats: setup
 	$(BIN)/python bench/stats.py
+
+bench-reports: setup
+	$(BIN)/python bench/reports.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -357,6 +357,38 @@ def policy_ropa(fmt: str, output: Path | None) -> None:
 
 
 @main.group()
+def reports() -> None:
+    """The schools' attendance reports."""
+
+
+@reports.command("snapshot")
+@click.option("--day", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="the day whose fortnight to snapshot (default: today); the rosters hold today's totals")
+def reports_snapshot(day: dt.datetime | None) -> None:
+    """Build this fortnight's benchmark snapshot (once: spends on the school-benchmarks share)."""
+    from gateway.errors import GatewayError, NotFound
+    from gateway.runtime import build_runtime
+    from gateway.services import reports as report_service
+    from gateway.services.reports.snapshots import CONSUMER, ensure
+    from gateway.services.stats.ledger import rules
+
+    runtime = build_runtime(_settings())
+    try:
+        policy = runtime.catalogue.school_reports
+        if policy is None:
+            raise NotFound("the catalogue has no [school_reports] rules")
+        settings = runtime.settings
+        snapshot, built = ensure(runtime.sessions, lambda cap: rules(settings, CONSUMER, ledger_cap=cap),
+                                 policy, day.date() if day else report_service.today())
+    except GatewayError as exc:  # a spent share: the refusal is in the audit log
+        raise click.ClickException(str(exc.detail)) from None
+    finally:
+        runtime.engine.dispose()
+    _echo_json({"academic_year": snapshot.academic_year, "schools": len(snapshot.data.urns), "built": built,
+                "fortnight_start": snapshot.fortnight_start.isoformat(), "spend_id": snapshot.spend_id})
+
+
+@main.group()
 def retention() -> None:
     """Retention and crypto-shredding."""
 

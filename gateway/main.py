@@ -19,7 +19,7 @@ from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.api import audit as audit_api
-from gateway.api import consents, feeds, health, pupils, releases
+from gateway.api import consents, feeds, health, pupils, releases, reports
 from gateway.api import stats as stats_api
 from gateway.api.responses import DOCUMENT_ONLY, Invalid
 from gateway.api.strict_query import reject_unknown_query
@@ -178,6 +178,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(releases.router, dependencies=STRICT_QUERY)
     app.include_router(consents.router, dependencies=STRICT_QUERY)
     app.include_router(stats_api.router, dependencies=STRICT_QUERY)
+    app.include_router(reports.router, dependencies=STRICT_QUERY)
     app.include_router(console_router)
     app.include_router(site_root_router)
     return app

@@ -38,6 +38,10 @@ ROPA_VIEW: Final = "ropa.view"
 STATS_ASK: Final = "stats.ask"
 BUDGET_VIEW: Final = "budget.view"
 LA_CONSOLE: Final = "la.console"
+REPORT_VIEW: Final = "report.view"
+TRUST_SCHOOLS: Final = "trust.schools"
+LA_SCHOOLS: Final = "la.schools"
+ABIE_LIST: Final = "abie.list"
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,10 @@ class Target:
     """Whether the school in the address may submit registers (its GIAS status)."""
     on_roll: bool | None = None
     """Whether the pupil named is (or was) enrolled at the school concerned."""
+    trust: str | None = None
+    """The trust in the address, or the GIAS trust UID of the school in the address ("" if none)."""
+    la: str | None = None
+    """The LA in the address, or the LA code of the school in the address."""
 
 
 @dataclass(frozen=True)
@@ -232,6 +240,41 @@ def _budget(requester: Requester, target: Target) -> tuple[list[str], str | None
     return [], "own_organisation"
 
 
+def _report(requester: Requester, target: Target) -> tuple[list[str], str | None]:
+    """A school's report: its own attendance officer, its trust's officer, its LA's case officer.
+
+    Before the school's trust and LA are read (None), a trust or LA officer passes on role alone;
+    the service asks again with both facts, and only then reads the report."""
+    if _is(requester, "school"):
+        return _school_officer("a school sees only its own report")(requester, target)
+    if _is(requester, "trust"):
+        if not _has(requester, "trust_officer"):
+            return ["wrong_role: a trust reads its schools' reports with the trust_officer role"], None
+        if target.trust is not None and target.trust != requester.org_id:
+            return ["wrong_organisation: a trust sees the reports of its own schools only"], None
+        return [], None
+    if _is(requester, "la"):
+        if not _has(requester, "case_officer"):
+            return ["wrong_role: an LA reads its schools' reports with the case_officer role"], None
+        if target.la is not None and target.la != requester.org_id:
+            return ["wrong_organisation: an LA sees the reports of schools in its own area only"], None
+        return [], None
+    return ["wrong_organisation: a report is for the school, its trust and its local authority"], None
+
+
+def _overview(org_type: str, role: str, what: str) -> Check:
+    def check(requester: Requester, target: Target) -> tuple[list[str], str | None]:
+        reasons = []
+        own = target.trust if org_type == "trust" else target.la
+        if not _is(requester, org_type) or own is None or requester.org_id != own:
+            reasons.append(f"wrong_organisation: {what}")
+        if not _has(requester, role):
+            reasons.append(f"wrong_role: this needs the {role} role")
+        return reasons, "own_organisation"
+
+    return check
+
+
 RULES: Final[Mapping[str, Rule]] = MappingProxyType(
     {
         REGISTER_SUBMIT: Rule("the school's own feed_submitter, while the school is open", _register),
@@ -267,6 +310,18 @@ RULES: Final[Mapping[str, Rule]] = MappingProxyType(
             "a DfE statistician or a DPO, for their own organisation (the operator's DPO: any)", _budget
         ),
         LA_CONSOLE: Rule("an LA's case_officer, for the LA's own schools and releases", _la_officer),
+        REPORT_VIEW: Rule(
+            "the school's attendance_officer, its trust's trust_officer or its LA's case_officer", _report
+        ),
+        TRUST_SCHOOLS: Rule(
+            "the trust's own trust_officer",
+            _overview("trust", "trust_officer", "a trust sees the overview of its own schools only"),
+        ),
+        LA_SCHOOLS: Rule(
+            "the LA's own case_officer",
+            _overview("la", "case_officer", "an LA sees the overview of its own schools only"),
+        ),
+        ABIE_LIST: Rule("a DfE statistician", _statistician),
     }
 )
 """Every action, who may do it, and how a denial is recorded. `audited_as` follows the log's

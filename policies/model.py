@@ -142,6 +142,7 @@ class RetentionRule(StrEnum):
     YEARS = "years"
     UNTIL_31_DECEMBER_OF_YEAR_7 = "until_31_december_of_year_7"
     NOT_APPLICABLE = "not_applicable"
+    VIEW_ONLY = "view_only"  # a report shown on screen and through the API, never handed over as records
 
 
 class Retention(_Strict):
@@ -160,6 +161,8 @@ class Retention(_Strict):
             return f"{self.years} year{'s' if self.years != 1 else ''} from the release"
         if self.rule is RetentionRule.UNTIL_31_DECEMBER_OF_YEAR_7:
             return "until 31 December of the pupil's Year 7"
+        if self.rule is RetentionRule.VIEW_ONLY:
+            return "view only: shown, not released as records"
         return "not applicable: no pupil-level release"
 
 
@@ -207,16 +210,17 @@ class Purpose(_Strict):
                 raise ValueError(
                     "a purpose with criterion 'aggregates_only' has no 'fields' and scope 'none'"
                 )
-            if self.retention.rule is not RetentionRule.NOT_APPLICABLE:
+            if self.retention.rule not in (RetentionRule.NOT_APPLICABLE, RetentionRule.VIEW_ONLY):
                 raise ValueError(
-                    "field 'retention': a purpose that releases nothing has rule 'not_applicable'"
+                    "field 'retention': a purpose that releases nothing has rule 'not_applicable' "
+                    "or 'view_only'"
                 )
         else:
             if not outputs:
                 raise ValueError("field 'fields': a purpose that releases records must release some field")
             if self.scope is ScopeRule.NONE:
                 raise ValueError("field 'scope': a purpose that releases records needs a scope")
-            if self.retention.rule is RetentionRule.NOT_APPLICABLE:
+            if self.retention.rule in (RetentionRule.NOT_APPLICABLE, RetentionRule.VIEW_ONLY):
                 raise ValueError(
                     "field 'retention': a purpose that releases records needs a retention period"
                 )
@@ -273,6 +277,8 @@ class Purpose(_Strict):
 
     @property
     def criterion_description(self) -> str:
+        if self.statistics_only and self.retention.rule is RetentionRule.VIEW_ONLY:
+            return "no pupil-level records: reports from the fortnightly benchmark snapshot, viewed in place"
         return CRITERION_DESCRIPTIONS[self.criterion]
 
 

@@ -10,7 +10,7 @@ import csv
 import io
 
 from policies.fields import Category, Transform
-from policies.model import Catalogue, ConsentRule, Purpose, ScopeRule
+from policies.model import Catalogue, ConsentRule, Purpose, RetentionRule, ScopeRule
 
 ORG_TYPE_NAMES = {
     "la": "Local authority",
@@ -73,6 +73,11 @@ def recipients(purpose: Purpose) -> str:
 
 
 def categories(purpose: Purpose) -> str:
+    if purpose.statistics_only and purpose.retention.rule is RetentionRule.VIEW_ONLY:
+        return (
+            "None at pupil level: the school's own session and pupil counts, exact; other schools' "
+            "(similar schools, England) as aggregates with differential-privacy noise"
+        )
     if purpose.statistics_only:
         return "None at pupil level: aggregates with differential-privacy noise"
     grouped: dict[Category, list[str]] = {}

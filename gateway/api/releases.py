@@ -127,7 +127,7 @@ class PurposeOut(BaseModel):
     description: str
     lawful_basis: LawfulBasisOut
     who_may_ask: str
-    org_type: Literal["school", "la", "dfe", "operator"]
+    org_type: Literal["school", "la", "trust", "dfe", "operator"]
     roles: list[str]
     criterion: str
     fields: list[str]

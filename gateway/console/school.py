@@ -8,15 +8,30 @@ server only in a posted form.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
+from collections.abc import Mapping
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi import Path as FastPath
 from fastapi.concurrency import run_in_threadpool
 
-from consent.rules import ACCEPTED, ConsentDecision
+from consent.rules import ConsentDecision
+from gateway.console import pupil_view
 from gateway.console.dpo import UPN_FORMAT
-from gateway.console.web import ConsoleRoute, Page, Viewer, current_viewer, render, runtime_of, signed_in_form
+from gateway.console.web import (
+    PREFIX,
+    ConsoleRoute,
+    Page,
+    Viewer,
+    current_viewer,
+    render,
+    runtime_of,
+    signed_in_form,
+)
 from gateway.errors import Forbidden, InvalidInput
 from gateway.services import access, consents, pupils
 from gateway.services.access import Target
@@ -29,9 +44,25 @@ ViewerDep = Annotated[Viewer, Depends(current_viewer)]
 
 MAX_EVIDENCE_CHARS = 2000
 DECISION_TEXT = {
-    ConsentDecision.GRANTED: ("Consent granted", "The parent agrees to this purpose."),
-    ConsentDecision.WITHDRAWN: ("Withdrawn", "The parent withdraws an earlier consent or objection."),
-    ConsentDecision.OBJECTED: ("Objection", "The parent objects: the pupil is left out of this purpose."),
+    ConsentDecision.GRANTED: ("Consent granted", "The parent agrees to the pupil being included."),
+    ConsentDecision.WITHDRAWN: (
+        "Withdrawn",
+        "The parent takes back an earlier consent or objection: the purpose's usual rule applies.",
+    ),
+    ConsentDecision.OBJECTED: (
+        "Objection", "The parent does not want the pupil included: the pupil is left out."
+    ),
+}
+
+
+#: What each consent rule means for a pupil, in the words a parent would use.
+RULE_HINTS = {
+    ConsentRule.OPT_IN: (
+        "A pupil is included only if a parent has given consent. Record consent, or withdraw it."
+    ),
+    ConsentRule.OBJECTION_HONOURED: (
+        "Every pupil is included unless a parent objects. Record an objection, or withdraw it."
+    ),
 }
 
 
@@ -50,65 +81,124 @@ def _date(value: str | None, field: str, label: str, errors: dict[str, str]) -> 
         return None
 
 
-@router.get("/school")
-async def school_pupils(
-    request: Request,
-    viewer: ViewerDep,
-    from_: Annotated[str | None, Query(alias="from", max_length=20)] = None,
-    to: Annotated[str | None, Query(max_length=20)] = None,
+async def _authorise_view(request: Request, viewer: Viewer) -> None:
+    # A form with a mistake is still a decision to record (allowed or denied) before it is answered.
+    await access.authorise_async(
+        runtime_of(request).sessions, viewer.principal, PUPILS_VIEW, Target(urn=_urn(viewer))
+    )
+
+
+def _page_values(params: Mapping[str, str]) -> dict[str, str]:
+    return {"from": params.get("from", "")[:20], "to": params.get("to", "")[:20]}
+
+
+async def _pupils(
+    request: Request, viewer: Viewer, params: Mapping[str, str], search: str | None
 ) -> Response:
+    """The pupils page, from an address (`search` None) or a posted search: the whole list is
+    gathered and audited as the API's view is, and one page of it shown."""
     errors: dict[str, str] = {}
-    start, end = _date(from_, "from", "From", errors), _date(to, "to", "To", errors)
-    page = Page(title="Pupils", viewer=viewer, errors=errors)
-    values = {"from": from_ or "", "to": to or ""}
-    if errors:
-        await access.authorise_async(
-            runtime_of(request).sessions, viewer.principal, PUPILS_VIEW, Target(urn=_urn(viewer))
-        )
-        return render(
-            request,
-            "school/pupils.html",
-            page,
-            status=400,
-            values=values,
-            result=None,
-            persistent=[],
-            severe=[],
-        )
+    values = _page_values(params)
+    start = _date(values["from"], "from", "From", errors)
+    end = _date(values["to"], "to", "To", errors)
+    query = pupil_view.read_query(params, errors, search=search or "")
+    if search is not None and not query.search and "q" not in errors:
+        errors["q"] = "Enter a name or UPN to search for"
     runtime = runtime_of(request)
-    try:
-        result = await run_in_threadpool(
-            pupils.list_pupils, runtime.sessions, runtime.keys, viewer.principal, _urn(viewer), start, end
-        )
-    except InvalidInput as exc:
-        page.errors = {
-            e.get("field") or "from": str(e.get("message", "")).capitalize() for e in exc.detail["errors"]
-        }
-        return render(
-            request,
-            "school/pupils.html",
-            page,
-            status=400,
-            values=values,
-            result=None,
-            persistent=[],
-            severe=[],
-        )
-
-    def by_rate(rows: list[pupils.PupilTotals]) -> list[pupils.PupilTotals]:
-        # No possible session (no rate) sorts last.
-        return sorted(rows, key=lambda p: (2.0 if p.attendance_rate is None else p.attendance_rate,
-                                           p.surname))
-
+    result = None
+    if not errors:
+        try:
+            result = await run_in_threadpool(
+                pupils.list_pupils, runtime.sessions, runtime.keys, viewer.principal, _urn(viewer), start, end
+            )
+        except InvalidInput as exc:
+            errors = {
+                e.get("field") or "from": str(e.get("message", "")).capitalize() for e in exc.detail["errors"]
+            }
+    else:
+        await _authorise_view(request, viewer)
+    view = pupil_view.view_of(result.pupils, query) if result else None
     return render(
         request,
         "school/pupils.html",
-        page,
-        values=values,
+        Page(title="Search results" if search is not None else "Pupils", viewer=viewer, errors=errors),
+        status=400 if errors else 200,
+        values={**values, "q": query.search if search is not None else ""},
         result=result,
-        persistent=by_rate([p for p in result.pupils if p.persistent_absence]),
-        severe=by_rate([p for p in result.pupils if p.severe_absence]),
+        view=view,
+        query=query,
+        searching=search is not None,
+        columns=pupil_view.COLUMNS,
+        numeric=pupil_view.NUMERIC,
+        absence_filters=pupil_view.ABSENCE_FILTERS,
+        page_numbers=pupil_view.page_numbers(view.page, view.pages) if view else [],
+        counts=_counts(result.pupils) if result else None,
+        link=lambda **changes: _link(values, query, **changes),
     )
+
+
+def _counts(rows: list[pupils.PupilTotals]) -> dict[str, int]:
+    return {
+        "pupils": len(rows),
+        "persistent": sum(p.persistent_absence for p in rows),
+        "severe": sum(p.severe_absence for p in rows),
+    }
+
+
+def _link(values: dict[str, str], query: pupil_view.Query, **changes: Any) -> str:
+    params = {k: v for k, v in values.items() if v}
+    params.update(query.link_params(**changes))
+    return f"{PREFIX}/school" + (f"?{urlencode(params)}" if params else "")
+
+
+@router.get("/school")
+async def school_pupils(request: Request, viewer: ViewerDep) -> Response:
+    params = {k: v for k, v in request.query_params.items() if k in _QUERY_FIELDS}
+    return await _pupils(request, viewer, params, None)
+
+
+@router.post("/school/search")
+async def search_pupils(request: Request, viewer: ViewerDep) -> Response:
+    """A search by name or UPN: posted, so that the term stays out of addresses, logs and history.
+    The results' own paging and sorting post the term again."""
+    form = await signed_in_form(request, viewer)
+    params = {k: form.get(k, "") for k in (*_QUERY_FIELDS, "order")}
+    return await _pupils(request, viewer, params, form.get("q", ""))
+
+
+@router.get("/school.csv")
+async def school_pupils_csv(request: Request, viewer: ViewerDep) -> Response:
+    """The school's own list with the page's window and filters (not a search: that is never in an
+    address), audited as the API's view is."""
+    params = {k: v for k, v in request.query_params.items() if k in _QUERY_FIELDS}
+    errors: dict[str, str] = {}
+    values = _page_values(params)
+    start = _date(values["from"], "from", "From", errors)
+    end = _date(values["to"], "to", "To", errors)
+    query = pupil_view.read_query(params, errors)
+    runtime = runtime_of(request)
+    if errors:
+        await _authorise_view(request, viewer)
+        raise InvalidInput([{"row": None, "field": f, "message": m} for f, m in errors.items()])
+    result = await run_in_threadpool(
+        pupils.list_pupils, runtime.sessions, runtime.keys, viewer.principal, _urn(viewer), start, end
+    )
+    everyone = pupil_view.Query(sort=query.sort, direction=query.direction, year=query.year,
+                                absence=query.absence, page=1)
+    chosen = pupil_view.view_of(result.pupils, everyone, whole=True).rows
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(pupil_view.CSV_HEADER)
+    writer.writerows(pupil_view.csv_row(p) for p in chosen)
+    name = f"pupils-{result.urn}-{result.from_}-{result.to}.csv"
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
+    )
+
+
+_QUERY_FIELDS = ("from", "to", "sort", "dir", "page", "year", "absence")
 
 
 # --- consent -------------------------------------------------------------------------------------
@@ -119,15 +209,7 @@ def _consent_purposes(request: Request) -> list[dict[str, Any]]:
     for p in runtime_of(request).catalogue.purposes:
         if p.consent is ConsentRule.NONE:
             continue
-        accepted = [d for d in ConsentDecision if d in ACCEPTED[p.consent]]
-        out.append(
-            {
-                "id": p.id,
-                "title": p.title,
-                "rule": p.consent.value,
-                "accepts": ", ".join(DECISION_TEXT[d][0].lower() for d in accepted),
-            }
-        )
+        out.append({"id": p.id, "title": p.title, "rule": p.consent.value, "hint": RULE_HINTS[p.consent]})
     return out
 
 
@@ -138,6 +220,7 @@ async def _consent_page(
     values: dict[str, str],
     errors: dict[str, str] | None = None,
     status: int = 200,
+    pupil: pupils.PupilOnRoll | None = None,
 ) -> Response:
     runtime = runtime_of(request)
     current = await run_in_threadpool(
@@ -154,6 +237,7 @@ async def _consent_page(
         decisions=DECISION_TEXT,
         current=current.consents,
         titles=titles,
+        pupil=pupil,
     )
 
 
@@ -164,13 +248,30 @@ async def consent_form(request: Request, viewer: ViewerDep) -> Response:
 
 @router.post("/school/consents/start")
 async def consent_form_for_pupil(request: Request, viewer: ViewerDep) -> Response:
-    """From a row of the pupils table: the consent form with the pupil's UPN filled in.
+    """The consent form for one pupil, from a row of the pupils table or the form's "Find pupil"
+    button: the pupil's name, looked up on the school's roll, to confirm against the parent's form.
 
     The UPN is posted, never put in the address."""
     form = await signed_in_form(request, viewer)
-    return await _consent_page(
-        request, viewer, values={"upn": "".join(form.get("upn", "").split()).upper()[:20]}
-    )
+    values = {k: form.get(k, "").strip() for k in ("purpose", "decision", "evidence")}
+    values["upn"] = "".join(form.get("upn", "").split()).upper()[:20]
+    if not values["upn"]:
+        return await _consent_page(request, viewer, values=values, errors={"upn": "Enter the pupil's UPN"},
+                                   status=422)
+    runtime = runtime_of(request)
+    try:
+        found = await run_in_threadpool(
+            pupils.pupil_on_roll, runtime.sessions, runtime.keys, viewer.principal, _urn(viewer),
+            values["upn"],
+        )
+    except InvalidInput:
+        return await _consent_page(request, viewer, values=values, errors={"upn": UPN_FORMAT}, status=422)
+    if found is None:
+        return await _consent_page(
+            request, viewer, values=values, status=404,
+            errors={"upn": "This pupil is not on your school's roll: check the UPN"},
+        )
+    return await _consent_page(request, viewer, values=values, pupil=found)
 
 
 @router.post("/school/consents")
@@ -229,10 +330,43 @@ async def record_consent(request: Request, viewer: ViewerDep) -> Response:
                 errors={"upn": "This pupil is not on your school's roll: check the UPN"},
             )
         raise
+    return _receipt_page(request, viewer, receipt, "Consent recorded", recorded=True)
+
+
+def _receipt_page(
+    request: Request, viewer: Viewer, receipt: Any, title: str, *, recorded: bool = False,
+    printable: bool = False,
+) -> Response:
     return render(
         request,
-        "school/receipt.html",
-        Page(title="Consent recorded", viewer=viewer),
+        "school/receipt_print.html" if printable else "school/receipt.html",
+        Page(title=title, viewer=viewer),
         receipt=receipt,
+        recorded=recorded,
         decision_text=DECISION_TEXT[ConsentDecision(receipt.decision)][0],
     )
+
+
+ReceiptId = Annotated[str, FastPath(pattern=r"^cr_[0-9a-f]{32}$")]
+
+
+@router.get("/school/consents/receipts/{receipt_id}")
+async def receipt_page(request: Request, viewer: ViewerDep, receipt_id: ReceiptId) -> Response:
+    """A receipt recorded by this school, to read or print again (audited as a view)."""
+    runtime = runtime_of(request)
+    receipt = await run_in_threadpool(
+        consents.get_receipt, runtime.sessions, runtime.keys, runtime.catalogue, viewer.principal,
+        _urn(viewer), receipt_id,
+    )
+    return _receipt_page(request, viewer, receipt, "Consent receipt")
+
+
+@router.get("/school/consents/receipts/{receipt_id}/print")
+async def receipt_printable(request: Request, viewer: ViewerDep, receipt_id: ReceiptId) -> Response:
+    """The receipt alone on a page, without the console's header and navigation, to print for the parent."""
+    runtime = runtime_of(request)
+    receipt = await run_in_threadpool(
+        consents.get_receipt, runtime.sessions, runtime.keys, runtime.catalogue, viewer.principal,
+        _urn(viewer), receipt_id,
+    )
+    return _receipt_page(request, viewer, receipt, "Consent receipt", printable=True)

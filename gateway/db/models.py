@@ -514,3 +514,17 @@ class StatsCell(Base):
 
 
 __all__ += ["PupilYearRollup", "StatsCell"]
+
+
+class ReportSnapshot(Base):
+    """A fortnight's benchmark snapshot: every open school's noisy cohort counts (compressed JSON),
+    drawn once on the school-benchmarks share; the schools' reports are post-processing of it."""
+
+    __tablename__ = "report_snapshots"
+
+    academic_year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    fortnight_start: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    spend_id: Mapped[str] = mapped_column(String(40), ForeignKey("privacy_spends.id"))
+    schools: Mapped[int] = mapped_column(Integer)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

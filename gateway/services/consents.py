@@ -220,6 +220,19 @@ def record_consent(
                 "audit_index": index,
             },
         )
+    return _receipt(catalogue, purpose, receipt_id, now, subject, decision.value, urn, index)
+
+
+def _receipt(
+    catalogue: Catalogue,
+    purpose: Any,
+    receipt_id: str,
+    now: dt.datetime,
+    subject: str,
+    decision: str,
+    urn: int,
+    index: int,
+) -> ConsentReceipt:
     return ConsentReceipt(
         receipt_id=receipt_id,
         version=RECEIPT_VERSION,
@@ -238,7 +251,7 @@ def record_consent(
         data_categories=categories(purpose),
         recipients=recipients(purpose),
         retention=purpose.retention.describe(),
-        decision=decision.value,
+        decision=decision,
         recorded_by=RecordedBy(org_type="school", urn=urn),
         how_to_withdraw=(
             "Ask the school to record 'withdrawn' for this purpose; it takes effect for every release from "
@@ -246,6 +259,41 @@ def record_consent(
         ),
         audit_index=index,
     )
+
+
+def get_receipt(
+    sessions: sessionmaker[Session],
+    keys: Keys,
+    catalogue: Catalogue,
+    principal: Principal,
+    urn: int,
+    receipt_id: str,
+) -> ConsentReceipt:
+    """A receipt the school recorded, to show or print again. Another school's receipt is not found
+    (rather than refused), so that a receipt id says nothing about who holds it; the view is audited."""
+    access.authorise(sessions, principal, CONSENTS_VIEW, Target(urn=urn))
+    with transaction(sessions) as db:
+        row = consent_repo.consent_by_receipt(db, receipt_id)
+        if row is None or row.recorded_by_urn != urn:
+            raise NotFound("no receipt with this id was recorded by your school")
+        purpose = next((p for p in catalogue.purposes if p.id == row.purpose), None)
+        if purpose is None:
+            raise NotFound("the receipt's purpose is no longer in the catalogue")
+        subject = audit_pseudonym(row.pupil_id, keys.audit_key_for_year(row.academic_year))
+        audit.record(
+            db,
+            audit.new_event(
+                principal,
+                "consents.viewed",
+                purpose=purpose.id,
+                subject_org_ids=[str(urn)],
+                record_count=1,
+                pupil_refs=[subject],
+                details={"receipt_id": receipt_id},
+            ),
+        )
+        return _receipt(catalogue, purpose, row.receipt_id, row.recorded_at, subject, row.decision, urn,
+                        row.audit_index)
 
 
 def current_states(

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from anonymisation.pseudonyms import audit_pseudonym
+from anonymisation.pseudonyms import pupil_id as make_pupil_id
 from anonymisation.transforms import attendance_rate
 from gateway.auth import Principal
 from gateway.db.repositories import registers as register_repo
@@ -19,8 +21,10 @@ from gateway.services.access import Target
 from gateway.services.common import LONDON, decrypt_identities
 from policies.access import PUPILS_VIEW
 from policies.dates import WindowInvalid, year_window
+from policies.thresholds import is_persistent, is_severe
 from schemas.calendar import academic_year_of
 from schemas.codes import codes_by_class
+from schemas.upn import validate_upn
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +53,7 @@ class PupilList:
     """A school's pupils (by surname, then forename) over a window of marks, and the view's audit entry."""
 
     urn: int
+    school_name: str
     from_: dt.date
     to: dt.date
     pupils: list[PupilTotals]
@@ -78,8 +83,10 @@ def list_pupils(
     start_, end_, whole_year = resolve_window(start, end)
     year = academic_year_of(end_)
     with transaction(sessions) as db:
-        if school_repo.get_school(db, urn) is None:
+        school = school_repo.get_school(db, urn)
+        if school is None:
             raise NotFound(f"school {urn} is not in the register of schools")
+        school_name = school.name
         enrolments = {e.pupil_id: e for e in register_repo.school_enrolments(db, urn, year)}
         if whole_year:
             totals = {
@@ -124,8 +131,8 @@ def list_pupils(
                     sessions_authorised_absence=auth,
                     sessions_unauthorised_absence=unauth,
                     attendance_rate=attendance_rate(present + aea, possible) if possible else None,
-                    persistent_absence=possible > 0 and absent * 10 >= possible,
-                    severe_absence=possible > 0 and absent * 2 >= possible,
+                    persistent_absence=possible > 0 and is_persistent(absent, possible),
+                    severe_absence=possible > 0 and is_severe(absent, possible),
                 )
             )
         index = audit.record(
@@ -138,4 +145,47 @@ def list_pupils(
                 details={"urn": urn, "from": start_.isoformat(), "to": end_.isoformat()},
             ),
         )
-    return PupilList(urn=urn, from_=start_, to=end_, pupils=pupils, audit_index=index)
+    return PupilList(
+        urn=urn, school_name=school_name, from_=start_, to=end_, pupils=pupils, audit_index=index
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PupilOnRoll:
+    """A pupil found on a school's roll by UPN: the name an officer confirms a form against."""
+
+    upn: str
+    forename: str
+    surname: str
+
+
+def pupil_on_roll(
+    sessions: sessionmaker[Session], keys: Keys, principal: Principal, urn: int, upn: str
+) -> PupilOnRoll | None:
+    """The pupil with this UPN on the school's roll (None if not on it), for the consent form to
+    show the name before a decision is recorded. Looking a name up is a view, audited as one."""
+    access.authorise(sessions, principal, PUPILS_VIEW, Target(urn=urn))
+    try:
+        clean = validate_upn(upn)
+    except ValueError as exc:
+        raise InvalidInput([{"row": None, "field": "upn", "message": str(exc)}]) from None
+    pid = make_pupil_id(clean, keys.pupil_id_key)
+    with transaction(sessions) as db:
+        year = register_repo.pupil_enrolled_at(db, pid, urn)
+        found = None
+        if year is not None:
+            ident = decrypt_identities(db, keys, year, [pid]).get(pid)
+            if ident is not None:
+                found = PupilOnRoll(upn=ident.upn, forename=ident.forename, surname=ident.surname)
+        audit.record(
+            db,
+            audit.new_event(
+                principal,
+                "pupils.viewed",
+                subject_org_ids=[str(urn)],
+                record_count=1 if found else 0,
+                pupil_refs=[audit_pseudonym(pid, keys.audit_key_for_year(year))] if found and year else [],
+                details={"urn": urn, "view": "consent form"},
+            ),
+        )
+    return found

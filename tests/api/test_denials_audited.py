@@ -59,6 +59,8 @@ OTHER_LA: Who = ("la", "211", "case_officer")
 LA_DPO: Who = ("la", "211", "dpo")
 LA_STATISTICIAN: Who = ("la", "202", "statistician")
 DFE_STATISTICIAN: Who = ("dfe", "dfe", "statistician")
+TRUST_OFFICER: Who = ("trust", "4021", "trust_officer")
+OWN_SCHOOL_SUBMITTER: Who = ("school", str(CAMDEN_PRIMARY), "feed_submitter")
 SCHOOL = f"/v1/schools/{CAMDEN_PRIMARY}"
 REGISTER = f"{SCHOOL}/attendance/2025-10-06"
 CLOSED_SCHOOL = 100004  # "Closed" in the test register of schools (tests/factories.py)
@@ -98,6 +100,22 @@ CASES: dict[tuple[str, str], list[Case]] = {
         Case(OTHER_SCHOOL_OFFICER, "wrong_organisation", f"{SCHOOL}/pupils"),
         Case(("school", str(CAMDEN_PRIMARY), "feed_submitter"), "wrong_role", f"{SCHOOL}/pupils"),
     ],
+    ("GET", "/v1/schools/{urn}/report"): [
+        Case(OTHER_SCHOOL_OFFICER, "wrong_organisation", f"{SCHOOL}/report"),
+        Case(OWN_SCHOOL_SUBMITTER, "wrong_role", f"{SCHOOL}/report"),
+        Case(OTHER_LA, "wrong_organisation", f"{SCHOOL}/report"),  # refused once its LA is read
+        Case(TRUST_OFFICER, "wrong_organisation", f"{SCHOOL}/report"),  # a school in no trust
+        Case(DFE_STATISTICIAN, "wrong_organisation", f"{SCHOOL}/report"),
+    ],
+    ("GET", "/v1/trusts/{uid}/schools"): [
+        Case(TRUST_OFFICER, "wrong_organisation", "/v1/trusts/5000/schools"),
+        Case(CASE_OFFICER, "wrong_organisation", "/v1/trusts/4021/schools"),
+    ],
+    ("GET", "/v1/las/{la}/schools"): [
+        Case(OTHER_LA, "wrong_organisation", "/v1/las/202/schools"),
+        Case(TRUST_OFFICER, "wrong_organisation", "/v1/las/202/schools"),
+    ],
+    ("GET", "/v1/abie"): [Case(CASE_OFFICER, "wrong_organisation")],
     ("GET", "/v1/audit/tree-head"): [Case(CASE_OFFICER, "wrong_role")],
     ("GET", "/v1/audit/proofs/inclusion"): [
         Case(OWN_SCHOOL_OFFICER, "wrong_role", params={"index": 0, "tree_size": 1})

@@ -293,5 +293,6 @@ def test_a_pupil_ref_given_again_resolves_to_the_latest_release_and_only_pupil_r
 def test_purposes_are_listed_for_any_authenticated_user(camden: Gateway) -> None:
     body = camden.client.get("/v1/purposes", headers=camden.auth("school", 100001, "feed_submitter")).json()
     ids = [p["id"] for p in body["purposes"]]
-    assert ids == ["la-targeting-support", "la-severe-absence", "la-penalty-notice", "transition-y6-y7", "mentoring-referral", "dfe-statistics"]
+    assert ids == ["la-targeting-support", "la-severe-absence", "la-penalty-notice", "transition-y6-y7", "mentoring-referral", "dfe-statistics",
+                   "school-attendance-report", "trust-attendance-overview", "la-attendance-overview", "abie-national"]
     assert camden.client.get("/v1/purposes").status_code == 401

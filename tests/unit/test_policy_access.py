@@ -28,6 +28,7 @@ OPERATOR_DPO = who("operator", "operator", "dpo")
 STATISTICIAN = who("dfe", "dfe", "statistician")
 DFE, BENCH = "dfe-statistics", "school-benchmarks"  # the catalogue's shares of the year's budget
 LA_STATISTICIAN = who("la", "202", "statistician")
+TRUST_OFFICER = who("trust", "4021", "trust_officer")
 OWN = Target(urn=CAMDEN)
 LA_RELEASE = Target(recipient=("la", "202"))
 
@@ -101,6 +102,28 @@ TABLE = [
     (access.LA_CONSOLE, CASE_OFFICER, Target(), "allow:own_organisation"),
     (access.LA_CONSOLE, LA_DPO, Target(), "wrong_role"),
     (access.LA_CONSOLE, OFFICER, Target(), "wrong_organisation"),
+    (access.REPORT_VIEW, OFFICER, OWN, "allow:None"),
+    (access.REPORT_VIEW, OTHER_OFFICER, OWN, "wrong_organisation"),
+    (access.REPORT_VIEW, SCHOOL_DPO, OWN, "wrong_role"),
+    (access.REPORT_VIEW, TRUST_OFFICER, Target(urn=CAMDEN), "allow:None"),  # before the facts
+    (access.REPORT_VIEW, TRUST_OFFICER, Target(urn=CAMDEN, trust="4021", la="202"), "allow:None"),
+    (access.REPORT_VIEW, TRUST_OFFICER, Target(urn=CAMDEN, trust="", la="202"), "wrong_organisation"),
+    (access.REPORT_VIEW, TRUST_OFFICER, Target(urn=CAMDEN, trust="5000", la="202"), "wrong_organisation"),
+    (access.REPORT_VIEW, who("trust", "4021", "dpo"), OWN, "wrong_role"),
+    (access.REPORT_VIEW, CASE_OFFICER, Target(urn=CAMDEN, trust="", la="202"), "allow:None"),
+    (access.REPORT_VIEW, CASE_OFFICER, Target(urn=CAMDEN, trust="", la="211"), "wrong_organisation"),
+    (access.REPORT_VIEW, LA_DPO, OWN, "wrong_role"),
+    (access.REPORT_VIEW, STATISTICIAN, OWN, "wrong_organisation"),
+    (access.TRUST_SCHOOLS, TRUST_OFFICER, Target(trust="4021"), "allow:own_organisation"),
+    (access.TRUST_SCHOOLS, TRUST_OFFICER, Target(trust="5000"), "wrong_organisation"),
+    (access.TRUST_SCHOOLS, who("trust", "4021", "dpo"), Target(trust="4021"), "wrong_role"),
+    (access.TRUST_SCHOOLS, CASE_OFFICER, Target(trust="202"), "wrong_organisation"),
+    (access.LA_SCHOOLS, CASE_OFFICER, Target(la="202"), "allow:own_organisation"),
+    (access.LA_SCHOOLS, CASE_OFFICER, Target(la="211"), "wrong_organisation"),
+    (access.LA_SCHOOLS, LA_DPO, Target(la="202"), "wrong_role"),
+    (access.LA_SCHOOLS, TRUST_OFFICER, Target(la="4021"), "wrong_organisation"),
+    (access.ABIE_LIST, STATISTICIAN, Target(), "allow:None"),
+    (access.ABIE_LIST, CASE_OFFICER, Target(), "wrong_organisation"),
 ]
 
 

@@ -107,14 +107,19 @@ DESIGN_FIELDS = {
     "transition-y6-y7": ("upn", "attendance_band", "persistent_absence"),
     "mentoring-referral": ("pupil_ref", "school_urn", "year_group", "attendance_rate"),
     "dfe-statistics": (),
+    # the attendance reports (issue #17): views of aggregates, no record released
+    "school-attendance-report": (),
+    "trust-attendance-overview": (),
+    "la-attendance-overview": (),
+    "abie-national": (),
 }
 
 
-def test_the_shipped_catalogue_loads_with_the_six_purposes_of_the_design():
+def test_the_shipped_catalogue_loads_with_the_purposes_of_the_design_and_the_reports():
     catalogue = load_catalogue()
 
     assert [p.id for p in catalogue.purposes] == list(DESIGN_FIELDS)
-    assert catalogue.version == "2025.3"
+    assert catalogue.version == "2025.4"
     assert catalogue.source == "purposes.toml"
 
 
@@ -176,7 +181,28 @@ def test_each_purpose_has_the_requester_consent_rule_and_retention_of_the_design
         ),
         "mentoring-referral": ("la", ("case_officer",), ConsentRule.OPT_IN, RetentionRule.YEARS, 1),
         "dfe-statistics": ("dfe", ("statistician",), ConsentRule.NONE, RetentionRule.NOT_APPLICABLE, None),
+        # the attendance reports (issue #17)
+        "school-attendance-report": (
+            "school", ("attendance_officer",), ConsentRule.NONE, RetentionRule.VIEW_ONLY, None
+        ),
+        "trust-attendance-overview": (
+            "trust", ("trust_officer",), ConsentRule.NONE, RetentionRule.VIEW_ONLY, None
+        ),
+        "la-attendance-overview": ("la", ("case_officer",), ConsentRule.NONE, RetentionRule.VIEW_ONLY, None),
+        "abie-national": ("dfe", ("statistician",), ConsentRule.NONE, RetentionRule.VIEW_ONLY, None),
     }
+
+
+def test_a_report_purpose_is_view_only_and_a_record_purpose_cannot_be(tmp_path: Path):
+    report = load_catalogue().purpose("school-attendance-report")
+    assert report is not None and report.statistics_only
+    assert report.retention.describe() == "view only: shown, not released as records"
+    text = DEFAULT_CATALOGUE.read_text(encoding="utf-8")
+    broken = text.replace(
+        'rule = "until_31_december_of_year_7"', 'rule = "view_only"', 1
+    )
+    with pytest.raises(CatalogueInvalid, match="needs a retention period"):
+        load_catalogue(write(tmp_path, broken))
 
 
 def test_every_purpose_has_a_lawful_basis_with_legal_references_and_mentoring_rests_on_consent():

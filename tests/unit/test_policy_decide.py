@@ -170,7 +170,7 @@ def test_naming_another_las_school_names_the_school_and_the_la_but_no_pupil():
 def test_an_unknown_purpose_is_denied_without_echoing_what_was_asked():
     result = ask("A202100124001")
 
-    assert result.reasons == ("unknown_purpose: the purpose is not in the catalogue (version 2025.3)",)
+    assert result.reasons == ("unknown_purpose: the purpose is not in the catalogue (version 2025.4)",)
     assert "A202100124001" not in " ".join(result.reasons)
 
 

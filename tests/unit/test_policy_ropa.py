@@ -92,3 +92,16 @@ def test_the_csv_record_of_a_purpose_carries_its_lawful_basis_fields_and_retenti
         rows["attendance-registers"]["retention"]
         == "Six years after the end of the academic year the entry belongs to"
     )
+
+
+def test_the_record_shows_the_report_purposes_as_views_of_aggregates():
+    text = ropa_markdown(load_catalogue())
+    rows = {row["id"]: row for row in csv.DictReader(io.StringIO(ropa_csv(load_catalogue())))}
+
+    for purpose_id in ("school-attendance-report", "trust-attendance-overview", "la-attendance-overview"):
+        assert purpose_id in text
+        assert rows[purpose_id]["retention"] == "view only: shown, not released as records"
+        assert rows[purpose_id]["selection"].endswith("snapshot, viewed in place")
+        categories = rows[purpose_id]["categories_of_personal_data"]
+        assert categories.startswith("None at pupil level: the school's own")
+    assert "academy trust (role trust_officer)" in rows["trust-attendance-overview"]["recipients"].lower()

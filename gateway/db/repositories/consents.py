@@ -74,3 +74,7 @@ def consent_history(db: Session, pupil_id: str, purpose: str | None = None) -> l
     if purpose is not None:
         stmt = stmt.where(c.purpose == purpose)
     return list(db.execute(stmt.order_by(c.seq)).scalars())
+
+
+def consent_by_receipt(db: Session, receipt_id: str) -> ConsentRecord | None:
+    return db.get(ConsentRecord, receipt_id)
