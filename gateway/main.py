@@ -18,8 +18,8 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.api import at_risk, consents, feeds, health, pupils, releases, reports
 from gateway.api import audit as audit_api
-from gateway.api import consents, feeds, health, pupils, releases, reports
 from gateway.api import stats as stats_api
 from gateway.api.responses import DOCUMENT_ONLY, Invalid
 from gateway.api.strict_query import reject_unknown_query
@@ -174,6 +174,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(health.router, dependencies=STRICT_QUERY)
     app.include_router(feeds.router, dependencies=STRICT_QUERY)
     app.include_router(pupils.router, dependencies=STRICT_QUERY)
+    app.include_router(at_risk.router, dependencies=STRICT_QUERY)
     app.include_router(audit_api.router, dependencies=STRICT_QUERY)
     app.include_router(releases.router, dependencies=STRICT_QUERY)
     app.include_router(consents.router, dependencies=STRICT_QUERY)

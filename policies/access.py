@@ -25,6 +25,7 @@ OPERATOR = "operator"
 
 REGISTER_SUBMIT: Final = "register.submit"
 PUPILS_VIEW: Final = "pupils.view"
+PUPILS_AT_RISK_VIEW: Final = "pupils_at_risk.view"
 CONSENT_RECORD: Final = "consent.record"
 CONSENTS_VIEW: Final = "consents.view"
 CONSENT_HISTORY_VIEW: Final = "consent_history.view"
@@ -280,6 +281,10 @@ RULES: Final[Mapping[str, Rule]] = MappingProxyType(
         REGISTER_SUBMIT: Rule("the school's own feed_submitter, while the school is open", _register),
         PUPILS_VIEW: Rule(
             "the school's own attendance_officer", _school_officer("a school sees only its own pupils")
+        ),
+        PUPILS_AT_RISK_VIEW: Rule(
+            "the school's own attendance_officer",
+            _school_officer("a school sees only its own pupils at risk"),
         ),
         CONSENT_RECORD: Rule(
             "the school's own attendance_officer, for a pupil on its roll",

@@ -92,6 +92,14 @@ def decide(
             ]
         )
 
+    if purpose.view_only:
+        return deny(
+            [
+                f"view_only: '{purpose.id}' is shown to the school in the gateway and never released; "
+                "it has its own route"
+            ]
+        )
+
     reasons = _check_requester(purpose, requester, facts)
     reasons += _check_justification(request.justification, catalogue.catalogue.justification_min_chars)
     scope, scope_reasons = _scope(purpose, requester, request, facts)

@@ -43,6 +43,7 @@ class FieldSpec:
     identifying: bool  # identifies a child directly (UPN, name, date of birth)
     special_category: bool  # may reveal health or disability (UK GDPR Art 9)
     outputs: Mapping[Transform, str]  # released name per permitted transform; DROP is always permitted
+    view_only: bool = False  # computed by a view-only purpose's own route, never in a release
 
     def output_name(self, transform: Transform) -> str | None:
         return None if transform is Transform.DROP else self.outputs[transform]
@@ -65,6 +66,7 @@ def _spec(
     identifying: bool = False,
     special_category: bool = False,
     outputs: dict[Transform, str] | None = None,
+    view_only: bool = False,
 ) -> FieldSpec:
     return FieldSpec(
         name=name,
@@ -73,6 +75,7 @@ def _spec(
         identifying=identifying,
         special_category=special_category,
         outputs=MappingProxyType(outputs if outputs is not None else {Transform.KEEP: name}),
+        view_only=view_only,
     )
 
 
@@ -122,6 +125,12 @@ FIELDS: Mapping[str, FieldSpec] = MappingProxyType(
                 "Date, session and code of each unauthorised absence counted towards a threshold",
                 _ATT,
             ),
+            _spec(
+                "reasons",
+                "Why a pupil is at risk of persistent absence, in plain words (policies.at_risk)",
+                _ATT,
+                view_only=True,
+            ),
         )
     }
 )
@@ -137,6 +146,7 @@ class Criterion(StrEnum):
     PENALTY_NOTICE_THRESHOLD = "penalty_notice_threshold"
     YEAR_6_SUMMARY = "year_6_summary"
     AGGREGATES_ONLY = "aggregates_only"
+    AT_RISK = "at_risk"
 
 
 CRITERION_DESCRIPTIONS: Mapping[Criterion, str] = MappingProxyType(
@@ -153,5 +163,9 @@ CRITERION_DESCRIPTIONS: Mapping[Criterion, str] = MappingProxyType(
         ),
         Criterion.YEAR_6_SUMMARY: "the Year 6 attendance of the pupils the requester names",
         Criterion.AGGREGATES_ONLY: "no pupil-level records: noisy aggregates through the statistics route",
+        Criterion.AT_RISK: (
+            "pupils not yet persistently absent whose own record points that way (policies.at_risk, "
+            "the catalogue's school_reports.at_risk): shown to their school, never released"
+        ),
     }
 )

@@ -103,6 +103,7 @@ class ScopeRule(StrEnum):
     REQUESTER_LA = "requester_la"  # schools in the requesting LA (named schools narrow it)
     NAMED_PUPILS = "named_pupils"  # the pupils the requester names by UPN, wherever they were
     NONE = "none"  # no pupil-level scope: nothing is released
+    OWN_SCHOOL = "own_school"  # the requesting school's own pupils, shown in the gateway, not released
 
 
 class FieldRule(_Strict):
@@ -142,7 +143,8 @@ class RetentionRule(StrEnum):
     YEARS = "years"
     UNTIL_31_DECEMBER_OF_YEAR_7 = "until_31_december_of_year_7"
     NOT_APPLICABLE = "not_applicable"
-    VIEW_ONLY = "view_only"  # a report shown on screen and through the API, never handed over as records
+    # Shown to the requester in the gateway (a report, the at-risk list), never handed over as records.
+    VIEW_ONLY = "view_only"
 
 
 class Retention(_Strict):
@@ -162,7 +164,7 @@ class Retention(_Strict):
         if self.rule is RetentionRule.UNTIL_31_DECEMBER_OF_YEAR_7:
             return "until 31 December of the pupil's Year 7"
         if self.rule is RetentionRule.VIEW_ONLY:
-            return "view only: shown, not released as records"
+            return "view only: shown in the gateway, nothing kept or sent as records"
         return "not applicable: no pupil-level release"
 
 
@@ -203,6 +205,21 @@ class Purpose(_Strict):
         if duplicated:
             raise ValueError(f"field 'fields' lists {', '.join(duplicated)} more than once")
 
+        # The at-risk list is the one pupil-level view: its own school only, never released. Reports
+        # (aggregates only) are views too, checked below with the statistics-only purposes.
+        if self.view_only != (self.scope is ScopeRule.OWN_SCHOOL) or (
+            self.view_only and self.retention.rule is not RetentionRule.VIEW_ONLY
+        ):
+            raise ValueError(
+                "field 'criterion': 'at_risk' goes with scope 'own_school' and retention 'view_only', "
+                "and scope 'own_school' with it only"
+            )
+        shown_only = sorted(rule.field for rule in self.fields if rule.output and rule.spec.view_only)
+        if shown_only and not self.view_only:
+            raise ValueError(f"field 'fields': {', '.join(shown_only)} is shown by a view-only purpose only")
+        if self.view_only and self.requester.org_type != "school":
+            raise ValueError("field 'scope': 'own_school' needs a requester of org_type 'school'")
+
         if self.statistics_only:
             # Aggregates go through the statistics route with its own privacy budget; a purpose that
             # is statistics only must not be able to release a record by any other route.
@@ -220,7 +237,9 @@ class Purpose(_Strict):
                 raise ValueError("field 'fields': a purpose that releases records must release some field")
             if self.scope is ScopeRule.NONE:
                 raise ValueError("field 'scope': a purpose that releases records needs a scope")
-            if self.retention.rule in (RetentionRule.NOT_APPLICABLE, RetentionRule.VIEW_ONLY):
+            if self.retention.rule is RetentionRule.NOT_APPLICABLE or (
+                self.retention.rule is RetentionRule.VIEW_ONLY and not self.view_only
+            ):
                 raise ValueError(
                     "field 'retention': a purpose that releases records needs a retention period"
                 )
@@ -270,6 +289,11 @@ class Purpose(_Strict):
     @property
     def statistics_only(self) -> bool:
         return self.criterion is Criterion.AGGREGATES_ONLY
+
+    @property
+    def view_only(self) -> bool:
+        """Shown to the requester by its own route, never released (`policies.decide` refuses)."""
+        return self.criterion is Criterion.AT_RISK
 
     @property
     def output_fields(self) -> tuple[str, ...]:

@@ -67,6 +67,8 @@ def recipients(purpose: Purpose) -> str:
         text += ", for schools in its own area"
     elif purpose.scope is ScopeRule.NAMED_PUPILS:
         text += ", for the pupils it names"
+    elif purpose.scope is ScopeRule.OWN_SCHOOL:
+        text += ", for its own pupils, viewed in the gateway and not released"
     else:
         text += ", aggregates only"
     return text

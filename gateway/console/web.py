@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import sys
 import threading
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,12 +27,22 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
+import govuk_frontend_jinja
 import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    PackageLoader,
+    PrefixLoader,
+    StrictUndefined,
+    Undefined,
+    select_autoescape,
+)
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -240,6 +251,8 @@ STATIC_MEDIA_TYPES = {
     ".css": "text/css; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
     ".png": "image/png",
+    ".svg": "image/svg+xml",
+    ".ico": "image/x-icon",
 }
 
 
@@ -310,10 +323,69 @@ def _number(value: Any) -> str:
     return f"{int(value):,}"
 
 
+#: GOV.UK Frontend's macros test options that a caller may leave out (``params.classes``); our own
+#: templates must not, so that a misspelt name fails a test instead of rendering nothing.
+GOVUK_MACROS = str(Path(govuk_frontend_jinja.__file__).parent)
+
+
+class ConsoleUndefined(StrictUndefined):
+    """Strict in the console's templates, lenient inside GOV.UK Frontend's macros (which expect
+    Jinja's default). A compiled template's code carries the template's file name, so the nearest
+    template frame tells whose expression asked."""
+
+    __slots__ = ("_lenient",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lenient = _asked_by_govuk_macro()
+
+    def __str__(self) -> str:
+        return "" if self._lenient else super().__str__()
+
+    def __iter__(self) -> Any:
+        return iter(()) if self._lenient else super().__iter__()
+
+    def __bool__(self) -> bool:
+        return False if self._lenient else super().__bool__()
+
+    def __contains__(self, item: object) -> bool:
+        return False if self._lenient else super().__contains__(item)
+
+    def __len__(self) -> int:
+        return 0 if self._lenient else super().__len__()
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) if self._lenient else super().__eq__(other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    __hash__ = Undefined.__hash__
+
+
+def _asked_by_govuk_macro() -> bool:
+    frame = sys._getframe(2)
+    for _ in range(8):
+        if frame is None:
+            return False
+        name = frame.f_code.co_filename
+        if name.endswith(".html"):
+            return name.startswith(GOVUK_MACROS)
+        frame = frame.f_back
+    return False
+
+
 TEMPLATES = Environment(
-    loader=FileSystemLoader(TEMPLATE_DIR),
+    # Our templates, then GOV.UK Frontend's component macros under the prefix their own imports use:
+    # {% from "govuk_frontend_jinja/components/table/macro.html" import govukTable %}.
+    loader=ChoiceLoader(
+        [
+            FileSystemLoader(TEMPLATE_DIR),
+            PrefixLoader({"govuk_frontend_jinja": PackageLoader("govuk_frontend_jinja")}),
+        ]
+    ),
     autoescape=select_autoescape(["html"]),
-    undefined=StrictUndefined,
+    undefined=ConsoleUndefined,
     trim_blocks=True,
     lstrip_blocks=True,
 )

@@ -116,6 +116,13 @@ CASES: dict[tuple[str, str], list[Case]] = {
         Case(TRUST_OFFICER, "wrong_organisation", "/v1/las/202/schools"),
     ],
     ("GET", "/v1/abie"): [Case(CASE_OFFICER, "wrong_organisation")],
+    ("GET", "/v1/schools/{urn}/pupils-at-risk"): [
+        Case(OTHER_SCHOOL_OFFICER, "wrong_organisation", f"{SCHOOL}/pupils-at-risk"),
+        Case(("school", str(CAMDEN_PRIMARY), "feed_submitter"), "wrong_role", f"{SCHOOL}/pupils-at-risk"),
+        Case(CASE_OFFICER, "wrong_organisation", f"{SCHOOL}/pupils-at-risk"),
+        Case(("trust", "4001", "attendance_officer"), "wrong_organisation", f"{SCHOOL}/pupils-at-risk"),
+        Case(DFE_STATISTICIAN, "wrong_organisation", f"{SCHOOL}/pupils-at-risk"),
+    ],
     ("GET", "/v1/audit/tree-head"): [Case(CASE_OFFICER, "wrong_role")],
     ("GET", "/v1/audit/proofs/inclusion"): [
         Case(OWN_SCHOOL_OFFICER, "wrong_role", params={"index": 0, "tree_size": 1})
@@ -200,6 +207,14 @@ CASES: dict[tuple[str, str], list[Case]] = {
     ("GET", "/console/ropa.md"): [Case(CASE_OFFICER, "wrong_role")],
     ("GET", "/console/school"): [Case(CASE_OFFICER, "wrong_organisation")],
     ("GET", "/console/school/consents"): [Case(CASE_OFFICER, "wrong_organisation")],
+    ("GET", "/console/school.csv"): [Case(CASE_OFFICER, "wrong_organisation")],
+    ("POST", "/console/school/search"): [Case(CASE_OFFICER, "wrong_organisation", form={"q": "Smith"})],
+    ("GET", "/console/school/consents/receipts/{receipt_id}"): [
+        Case(CASE_OFFICER, "wrong_organisation", f"/console/school/consents/receipts/cr_{'0' * 32}")
+    ],
+    ("GET", "/console/school/consents/receipts/{receipt_id}/print"): [
+        Case(CASE_OFFICER, "wrong_organisation", f"/console/school/consents/receipts/cr_{'0' * 32}/print")
+    ],
     ("POST", "/console/school/consents/start"): [Case(CASE_OFFICER, "wrong_organisation", form={"upn": "1"})],
     ("POST", "/console/school/consents"): [
         Case(CASE_OFFICER, "wrong_organisation", form={"upn": "1", "purpose": "mentoring-referral",

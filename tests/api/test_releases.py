@@ -158,6 +158,7 @@ def test_mentoring_referral_releases_nobody_without_consent(camden: Gateway) -> 
         ({"purpose": "la-severe-absence", "schools": [100003]}, ("la", "202", "case_officer"), "other_la_school"),
         ({"purpose": "la-everything"}, ("la", "202", "case_officer"), "unknown_purpose"),
         ({"purpose": "dfe-statistics"}, ("dfe", "dfe", "statistician"), "statistics_only"),
+        ({"purpose": "pupils-at-risk"}, ("school", "100001", "attendance_officer"), "view_only"),
         ({"purpose": "la-severe-absence", "justification": None}, ("la", "202", "case_officer"), "missing_justification"),
         ({"purpose": "la-severe-absence", "justification": "   "}, ("la", "202", "case_officer"), "missing_justification"),
     ],
@@ -294,5 +295,6 @@ def test_purposes_are_listed_for_any_authenticated_user(camden: Gateway) -> None
     body = camden.client.get("/v1/purposes", headers=camden.auth("school", 100001, "feed_submitter")).json()
     ids = [p["id"] for p in body["purposes"]]
     assert ids == ["la-targeting-support", "la-severe-absence", "la-penalty-notice", "transition-y6-y7", "mentoring-referral", "dfe-statistics",
-                   "school-attendance-report", "trust-attendance-overview", "la-attendance-overview", "abie-national"]
+                   "school-attendance-report", "trust-attendance-overview", "la-attendance-overview", "abie-national",
+                   "pupils-at-risk"]
     assert camden.client.get("/v1/purposes").status_code == 401

@@ -4,11 +4,13 @@ byte as published on the npm registry, each with its licence, and nothing else i
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import re
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import pytest
 
 from gateway.console import routes, statistics, web
@@ -76,3 +78,34 @@ def test_swagger_ui_is_vendored_with_its_notice_and_is_served_from_our_own_files
     assert "SwaggerUIBundle" in bundle and "sourceMappingURL" not in bundle[-300:]
     for name in ("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png"):
         assert routes.SWAGGER_UI + name in web.STATIC_FILES
+
+
+def test_govuk_frontend_is_vendored_without_the_gov_uk_typeface_and_matches_its_macros() -> None:
+    govuk = next(p for p in PACKAGES if p["name"] == "govuk-frontend")
+    folder = VENDOR / govuk["folder"]
+    css = (folder / "govuk-frontend.min.css").read_text(encoding="utf-8")
+    assert f'--govuk-frontend-version:"{govuk["version"]}"' in css
+    assert (folder / "govuk-frontend.min.js").read_text(encoding="utf-8").startswith(
+        f'const version="{govuk["version"]}"'
+    )
+    # GDS Transport is licensed for gov.uk domains only: no font file is shipped or served.
+    assert not any(f["path"].endswith((".woff", ".woff2")) for f in govuk["files"])
+    # The Jinja port of the macros is released per govuk-frontend version; 3.10.0 ports 5.14.0.
+    assert importlib.metadata.version("govuk-frontend-jinja") == "3.10.0"
+    assert govuk["version"] == "5.14.0"
+    font = (web.STATIC_DIR / "govuk-font.css").read_text(encoding="utf-8")
+    assert font.count("@font-face") == 2 and "url(" not in font
+    for name in ("govuk-frontend.min.css", "govuk-frontend.min.js", "assets/images/favicon.svg"):
+        assert f"vendor/{govuk['folder']}/{name}" in web.STATIC_FILES
+
+
+def test_govuk_macros_render_in_the_console_environment_whose_own_names_stay_strict() -> None:
+    page = web.TEMPLATES.from_string(
+        '{% from "govuk_frontend_jinja/components/tag/macro.html" import govukTag %}'
+        '{{ govukTag({"text": "Active", "classes": "govuk-tag--green"}) }}'
+    ).render()
+    assert '<strong class="govuk-tag govuk-tag--green">' in page and "Active" in page
+    with pytest.raises(jinja2.UndefinedError):
+        web.TEMPLATES.from_string("{{ misspelt }}").render()
+    with pytest.raises(jinja2.UndefinedError):
+        web.TEMPLATES.from_string("{% if misspelt %}x{% endif %}").render()

@@ -112,6 +112,7 @@ DESIGN_FIELDS = {
     "trust-attendance-overview": (),
     "la-attendance-overview": (),
     "abie-national": (),
+    "pupils-at-risk": ("upn", "forename", "surname", "year_group", "reasons"),
 }
 
 
@@ -190,13 +191,14 @@ def test_each_purpose_has_the_requester_consent_rule_and_retention_of_the_design
         ),
         "la-attendance-overview": ("la", ("case_officer",), ConsentRule.NONE, RetentionRule.VIEW_ONLY, None),
         "abie-national": ("dfe", ("statistician",), ConsentRule.NONE, RetentionRule.VIEW_ONLY, None),
+        "pupils-at-risk": ("school", ("attendance_officer",), ConsentRule.NONE, RetentionRule.VIEW_ONLY, None),
     }
 
 
 def test_a_report_purpose_is_view_only_and_a_record_purpose_cannot_be(tmp_path: Path):
     report = load_catalogue().purpose("school-attendance-report")
     assert report is not None and report.statistics_only
-    assert report.retention.describe() == "view only: shown, not released as records"
+    assert report.retention.describe() == "view only: shown in the gateway, nothing kept or sent as records"
     text = DEFAULT_CATALOGUE.read_text(encoding="utf-8")
     broken = text.replace(
         'rule = "until_31_december_of_year_7"', 'rule = "view_only"', 1

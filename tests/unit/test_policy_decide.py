@@ -62,6 +62,7 @@ def transition(**request: Any) -> Decision:
     [
         pytest.param(lambda: ask("la-everything"), "unknown_purpose", id="unknown purpose"),
         pytest.param(lambda: ask("dfe-statistics", STATISTICIAN), "statistics_only", id="statistics only"),
+        pytest.param(lambda: ask("pupils-at-risk", SECONDARY), "view_only", id="view only"),
         pytest.param(
             lambda: ask(requester=STATISTICIAN.model_copy(update={"roles": ("case_officer",)})),
             "wrong_org_type",

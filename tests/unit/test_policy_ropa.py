@@ -100,7 +100,7 @@ def test_the_record_shows_the_report_purposes_as_views_of_aggregates():
 
     for purpose_id in ("school-attendance-report", "trust-attendance-overview", "la-attendance-overview"):
         assert purpose_id in text
-        assert rows[purpose_id]["retention"] == "view only: shown, not released as records"
+        assert rows[purpose_id]["retention"] == "view only: shown in the gateway, nothing kept or sent as records"
         assert rows[purpose_id]["selection"].endswith("snapshot, viewed in place")
         categories = rows[purpose_id]["categories_of_personal_data"]
         assert categories.startswith("None at pupil level: the school's own")

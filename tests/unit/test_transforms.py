@@ -44,7 +44,7 @@ def obligations_for(purpose: str) -> Obligations:
     return decision.obligations
 
 
-RELEASING = [p.id for p in CATALOGUE.purposes if not p.statistics_only]
+RELEASING = [p.id for p in CATALOGUE.purposes if not p.statistics_only and not p.view_only]
 
 ROW = Selected(
     pupil_id="pid-0001",
@@ -75,7 +75,7 @@ def test_every_field_and_transform_the_vocabulary_permits_has_exactly_one_implem
         (name, t)
         for name, spec in FIELDS.items()
         for t in Transform
-        if t is not Transform.DROP and spec.permits(t)
+        if t is not Transform.DROP and spec.permits(t) and not spec.view_only
     }
 
     assert set(IMPLEMENTATIONS) == permitted
@@ -209,7 +209,7 @@ def test_a_row_with_no_possible_sessions_cannot_release_an_attendance_rate():
 # --- properties over any purpose the vocabulary allows ---------------------------------------------
 
 field_rules = st.lists(
-    st.sampled_from(sorted(FIELDS)).flatmap(
+    st.sampled_from(sorted(n for n, s in FIELDS.items() if not s.view_only)).flatmap(
         lambda name: st.sampled_from([t for t in Transform if FIELDS[name].permits(t)]).map(
             lambda transform: FieldRule(field=name, transform=transform)
         )
