@@ -208,6 +208,7 @@ CASES: dict[tuple[str, str], list[Case]] = {
     ("GET", "/console/school"): [Case(CASE_OFFICER, "wrong_organisation")],
     ("GET", "/console/school/consents"): [Case(CASE_OFFICER, "wrong_organisation")],
     ("GET", "/console/school.csv"): [Case(CASE_OFFICER, "wrong_organisation")],
+    ("GET", "/console/school/report"): [Case(CASE_OFFICER, "wrong_organisation")],
     ("POST", "/console/school/search"): [Case(CASE_OFFICER, "wrong_organisation", form={"q": "Smith"})],
     ("GET", "/console/school/consents/receipts/{receipt_id}"): [
         Case(CASE_OFFICER, "wrong_organisation", f"/console/school/consents/receipts/cr_{'0' * 32}")
