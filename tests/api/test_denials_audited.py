@@ -20,7 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from gateway.db.models import AuditEvent, Feed
+from gateway.db.models import AuditEvent, Register
 from gateway.main import create_app
 from gateway.runtime import build_runtime
 from gateway.settings import Settings
@@ -368,7 +368,7 @@ def test_a_closed_school_submitting_a_register_is_refused_and_the_refusal_record
     details = json.loads(bytes(events[0].entry))["details"]
     assert details == {"action": "register.submit", "urn": CLOSED_SCHOOL}
     with loaded.runtime.sessions() as db:
-        assert db.execute(select(Feed)).first() is None
+        assert db.execute(select(Register)).first() is None
 
 
 def test_a_budget_too_small_to_noise_anything_is_a_recorded_refusal(settings: Settings) -> None:
