@@ -208,7 +208,15 @@ CASES: dict[tuple[str, str], list[Case]] = {
     ("GET", "/console/school"): [Case(CASE_OFFICER, "wrong_organisation")],
     ("GET", "/console/school/consents"): [Case(CASE_OFFICER, "wrong_organisation")],
     ("GET", "/console/school.csv"): [Case(CASE_OFFICER, "wrong_organisation")],
-    ("GET", "/console/school/report"): [Case(CASE_OFFICER, "wrong_organisation")],
+    ("GET", "/console/school/report"): [
+        Case(CASE_OFFICER, "wrong_organisation"),
+        Case(OTHER_LA, "wrong_organisation", params={"urn": CAMDEN_PRIMARY}),  # refused once its LA is read
+    ],
+    ("GET", "/console/school/at-risk"): [Case(CASE_OFFICER, "wrong_organisation")],
+    # The reports' overviews: another kind of organisation is asked about none of its own.
+    ("GET", "/console/trust"): [Case(CASE_OFFICER, "wrong_organisation")],
+    ("GET", "/console/la/schools"): [Case(TRUST_OFFICER, "wrong_organisation")],
+    ("GET", "/console/abie"): [Case(CASE_OFFICER, "wrong_organisation")],
     ("POST", "/console/school/search"): [Case(CASE_OFFICER, "wrong_organisation", form={"q": "Smith"})],
     ("GET", "/console/school/consents/receipts/{receipt_id}"): [
         Case(CASE_OFFICER, "wrong_organisation", f"/console/school/consents/receipts/cr_{'0' * 32}")
