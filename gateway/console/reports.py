@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
+from gateway.console.dpo import date_fields
 from gateway.console.report_charts import groups_of, interval_chart
 from gateway.console.web import ConsoleRoute, Page, Viewer, current_viewer, render, runtime_of
 from gateway.errors import InvalidInput, NotFound
@@ -21,7 +22,7 @@ from gateway.services import access, at_risk, reports
 from gateway.services.access import Target
 from gateway.services.reports.snapshots import CONSUMER, BudgetRulesFor
 from gateway.services.stats.ledger import rules as budget_rules
-from policies.access import REPORT_VIEW
+from policies.access import PUPILS_AT_RISK_VIEW, REPORT_VIEW
 from policies.thresholds import PERSISTENT_ABSENCE_PERCENT
 
 router = APIRouter(route_class=ConsoleRoute)
@@ -55,13 +56,13 @@ def _interval(scope: dict[str, Any] | None) -> str:
     return "–" if not scope else f"{scope['lower']:.1f}–{scope['upper']:.1f}%"
 
 
-def _day(value: str | None, field: str) -> dt.date | None:
+def _day(value: str, field: str) -> dt.date | None:
     if not value:
         return None
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        message = "must be a date (YYYY-MM-DD)"
+        message = f"{field.capitalize()} must be a real date, for example 24 10 2025"
         raise InvalidInput([{"row": None, "field": field, "message": message}]) from None
 
 
@@ -126,19 +127,39 @@ async def pupils_at_risk(
     policy = runtime.catalogue.school_reports
     if policy is None:
         raise NotFound("the catalogue publishes no rule for pupils at risk")
-    start, end = _day(from_, "from"), _day(to, "to")
-    # Anyone but a school is asked about no school (URN 0), which the decision point refuses.
-    result = await run_in_threadpool(
-        at_risk.list_at_risk, runtime.sessions, runtime.keys, policy.at_risk, viewer.principal,
-        viewer.urn or 0, start, end,
-    )
-    rule = policy.at_risk
+    # GOV.UK date inputs send day, month and year; an address may carry the ISO date instead.
+    values = {"from": (from_ or "").strip(), "to": (to or "").strip()}
+    parts, errors = date_fields(request.query_params, values)
+    listing = None
+    if not errors:
+        try:
+            start, end = _day(values["from"], "from"), _day(values["to"], "to")
+            # Anyone but a school is asked about no school (URN 0), which the decision point refuses.
+            listing = await run_in_threadpool(
+                at_risk.list_at_risk, runtime.sessions, runtime.keys, policy.at_risk, viewer.principal,
+                viewer.urn or 0, start, end,
+            )
+        except InvalidInput as error:
+            errors = {e["field"] or "to": _sentence(e["message"]) for e in error.detail["errors"]}
+    if listing is None:
+        # No list, only the form with its errors: still only for the school's own officer, so anyone
+        # else is refused (and recorded) by the decision point, as a list would be.
+        await access.authorise_async(
+            runtime.sessions, viewer.principal, PUPILS_AT_RISK_VIEW, Target(urn=viewer.urn or 0)
+        )
     return render(
         request,
         "reports/at_risk.html",
-        Page(title="Pupils at risk of persistent absence", viewer=viewer),
-        listing=result,
-        rule=rule,
+        Page(title="Pupils at risk of persistent absence", viewer=viewer, errors=errors),
+        status=400 if errors else 200,
+        urn=viewer.urn,
+        listing=listing,
+        rule=policy.at_risk,
         line=PERSISTENT_ABSENCE_PERCENT,
-        chosen={"from": from_ or "", "to": to or ""},
+        parts=parts,
+        error_list=[{"text": message, "href": f"#{field}-day"} for field, message in errors.items()],
     )
+
+
+def _sentence(message: str) -> str:
+    return message[:1].upper() + message[1:]

@@ -226,13 +226,33 @@ def test_another_schools_officer_sees_only_its_own_pupils_at_risk(loaded: Gatewa
     assert _last_event(loaded)["details"]["urn"] == 100003
 
 
-def test_a_bad_window_on_the_at_risk_page_is_named_not_an_error(loaded: Gateway) -> None:
+def test_the_at_risk_window_comes_from_govuk_date_fields_and_a_bad_one_is_named(loaded: Gateway) -> None:
+    eight_weeks(loaded)
     sign_in(loaded, OFFICER)
-    for query, field in (("to=31-10-2025", "to"), ("from=2025-13-01", "from"), ("from=2025-10-01&to=2025-09-01", "")):
+    page = loaded.client.get("/console/school/at-risk?to-day=31&to-month=10&to-year=2025")
+    assert page.status_code == 200 and "Surname1, Forename1" in page.text
+    assert 'name="to-day"' in page.text and 'value="31"' in page.text
+    assert _last_event(loaded)["details"]["to"] == "2025-10-31"
+    for query, message in (
+        ("to=31-10-2025", "To must be a real date"),
+        ("from-day=1&from-month=13&from-year=2025", "From must be a real date"),
+        ("to-day=1&to-year=2025", "To must include a month"),
+        ("from=2025-10-01&to=2025-09-01", "The window starts after it ends"),
+        ("from=2024-10-01&to=2025-10-01", "The window must lie within one academic year"),
+    ):
+        before = audit_size(loaded)
         page = loaded.client.get(f"/console/school/at-risk?{query}")
-        assert page.status_code == 422, (query, page.text)
-        assert field in page.text
+        assert page.status_code == 400, (query, page.text)
+        assert message in page.text and "govuk-error-summary" in page.text
+        assert "Surname1" not in page.text and audit_size(loaded) == before  # nothing listed
     assert loaded.client.get("/console/school/at-risk?to=" + "9" * 50).status_code == 404
+
+
+def test_a_bad_window_does_not_let_anyone_else_see_even_the_form(loaded: Gateway) -> None:
+    sign_in(loaded, ("la", "202", "case_officer"))
+    page = loaded.client.get("/console/school/at-risk?to-day=99")
+    assert page.status_code == 403
+    assert _last_event(loaded)["details"]["action"] == "pupils_at_risk.view"
 
 
 # --- the trust's and the LA's overviews ---------------------------------------------------------

@@ -97,9 +97,11 @@ def test_the_school_reads_its_report_with_charts_then_its_pupils_at_risk(browse:
     b.goto("/console/")
     b.click("a:has-text('Pupils at risk')")
     assert b.heading() == "Pupils at risk of persistent absence"
-    b.page.fill("#to", "2025-10-24")
-    b.click("button:has-text('Show')")
-    assert b.path() == "/console/school/at-risk?from=&to=2025-10-24"
+    b.page.fill("#to-day", "24")
+    b.page.fill("#to-month", "10")
+    b.page.fill("#to-year", "2025")
+    b.click("button:has-text('Show pupils at risk')")
+    assert "to-day=24&to-month=10&to-year=2025" in b.path()
     listed = b.text("[data-testid=at-risk]")
     assert "Surname1, Forename1" in listed and "Surname2, Forename2" in listed
     assert "Surname3" not in listed  # already persistently absent: the school knows
