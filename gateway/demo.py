@@ -9,9 +9,12 @@ through the HTTP API (in process), as each school's MIS would.
 from __future__ import annotations
 
 import asyncio
+import csv
 import datetime as dt
 import json
 import time
+from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -70,6 +73,7 @@ def run_demo(settings: Settings, *, scale: float, days: int | None, seed: int) -
         elapsed = time.perf_counter() - started
         runtime.engine.dispose()
     example = open_schools[0] if open_schools else None
+    trust = _largest_trust(gias)
     las = sorted({s.la_code for s in open_schools})
     return {
         "schools": len(schools),
@@ -92,10 +96,25 @@ def run_demo(settings: Settings, *, scale: float, days: int | None, seed: int) -
             "la_case_officer": f"gateway token --org-type la --org-id {las[0]} --role case_officer"
             if las
             else None,
+            "trust_officer": f"gateway token --org-type trust --org-id {trust} --role trust_officer"
+            if trust
+            else None,
             "dpo": "gateway token --org-type operator --org-id operator --role dpo",
             "statistician": "gateway token --org-type dfe --org-id dfe --role statistician",
         },
     }
+
+
+def _largest_trust(gias: Path) -> str | None:
+    """The GIAS trust UID with the most open schools in the generated register, for a trust officer's
+    token (the console's trust overview lists its schools)."""
+    with gias.open(encoding="latin-1", newline="") as fh:
+        counts = Counter(
+            row["Trusts (code)"]
+            for row in csv.DictReader(fh)
+            if row.get("Trusts (code)") and row.get("EstablishmentStatus (name)") == "Open"
+        )
+    return counts.most_common(1)[0][0] if counts else None
 
 
 _DETAIL = (

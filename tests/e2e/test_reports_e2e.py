@@ -11,6 +11,7 @@ of 20 October 2025, the fortnight of those registers. Screenshots go to test-art
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,7 @@ from gateway.services.schools import import_gias
 from tests.api.test_reports import _gias
 from tests.e2e.conftest import SCREENSHOTS, Served
 from tests.e2e.seed import CAMDEN_PRIMARY
+from tests.e2e.test_accessibility_e2e import Checked, axe_source
 from tests.e2e.test_console_e2e import UPN_SHAPE, Browser
 from tests.factories import feed_json, pupil
 
@@ -155,6 +157,29 @@ def test_the_la_sees_its_schools_and_dfe_every_schools_abie(browse: Any) -> None
     names = d.page.locator("[data-testid=abie-list] tbody th").all_inner_texts()
     assert names == sorted(names, key=str.casefold)
     _shot(d, "reports-abie")
+
+
+def test_no_reports_page_has_a_serious_accessibility_violation(browser: Any, world: Served) -> None:
+    # axe-core, vendored and hash-checked, as tests/e2e/test_accessibility_e2e.py runs it.
+    source = axe_source()
+    found: dict[str, Any] = {}
+    for who, paths in (
+        (OFFICER, ["/console/school/report", "/console/school/at-risk?to=2025-10-24",
+                   "/console/school/at-risk?to-day=40&to-month=10&to-year=2025"]),
+        (TRUST, ["/console/", "/console/trust?sort=overall_absence_rate&dir=desc",
+                 "/console/school/report?urn=100003"]),
+        (CASE_OFFICER, ["/console/la/schools"]),
+        (STATISTICIAN, ["/console/abie?sort=name"]),
+    ):
+        checked = Checked(browser, world, source)
+        try:
+            checked.sign_in(who)
+            for path in paths:
+                checked.visit(path)
+            found |= checked.found
+        finally:
+            checked.context.close()
+    assert found == {}, json.dumps(found, indent=2)
 
 
 def test_no_address_any_reports_page_used_names_a_pupil(world: Served) -> None:
