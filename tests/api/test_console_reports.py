@@ -372,3 +372,38 @@ def test_dfe_sees_every_schools_abie_paged_and_sorted(world: Gateway, monkeypatc
     beyond = world.client.get("/console/abie?page=9")
     assert beyond.status_code == 200 and "Choose a page from 1 to 2" in beyond.text
     assert world.client.get("/console/abie?page=" + "9" * 60).status_code == 404
+
+
+def test_the_overview_and_the_abie_list_show_each_schools_abie_from_the_prior_year(world: Gateway) -> None:  # noqa: F811
+    for urn, la, _, est, *_rest in SCHOOLS:
+        _put(world, urn, la, est, PRIOR_DAY, {1} if urn == 100001 else set())
+    env = {"GATEWAY_DATA_DIR": str(world.settings.data_dir),
+           "GATEWAY_DATABASE_URL": world.settings.database_url}
+    assert CliRunner().invoke(main, ["reports", "snapshot", "--day", "2025-03-10"], env=env).exit_code == 0
+    dfe = ("dfe", "dfe", "statistician")
+    sign_in(world, dfe)
+    listing = world.client.get("/console/abie").text
+    api = world.client.get("/v1/abie", headers=world.auth(*dfe)).json()["schools"]
+    for s in api:
+        row = listing.split(f'data-urn="{s["urn"]}"')[1].split("</tr>")[0]
+        abie = s["abie"]
+        if abie["available"]:
+            for field in ("prior_attendance", "benchmark", "target"):
+                assert f"{abie[field]:.1f}%" in row
+            assert f"{abie['expectation_pp']:.1f} points" in row
+        else:
+            assert f"Not available: {html.escape(abie['reason'], quote=True)}" in row
+    trust = ("trust", "4021", "trust_officer")
+    sign_in(world, trust)
+    overview = world.client.get("/console/trust?sort=abie_target&dir=desc").text
+    rows = world.client.get("/v1/trusts/4021/schools", headers=world.auth(*trust)).json()["schools"]
+    for s in rows:
+        row = overview.split(f'data-urn="{s["urn"]}"')[1].split("</tr>")[0]
+        if s["abie"]["available"]:
+            assert f"{s['abie']['target']:.1f}%" in row
+            assert f"{s['abie']['expectation_pp']:.1f} points" in row
+        else:
+            assert "Not available" in row
+    targets = [s for s in rows if s["abie"]["available"]]
+    expected = [s["urn"] for s in sorted(targets, key=lambda s: s["abie"]["target"], reverse=True)]
+    assert _overview_urns(overview) == expected + sorted(s["urn"] for s in rows if s not in targets)
