@@ -50,6 +50,8 @@ TREND_TABLES: tuple[Table, ...] = tuple(
     Table(m, by, weekly=True) for m in TREND_MEASURES for by in ((), ("la",))
 )
 NATIONAL = ("E92000001", "England")
+#: How many academic years before this one a trend may still be released for (the dashboard's years).
+YEARS_BACK = 2
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,12 @@ def release_trend(
     year_ = _year(year)
     now = today()
     authorise_question(sessions, principal, {"trend": year_})
+    current = academic_year_of(now)
+    if not current - YEARS_BACK <= year_ <= current:
+        raise invalid(
+            "academic_year",
+            f"the trend releases fortnights of this academic year and the {YEARS_BACK} before it only",
+        )
     if to is not None and to > now:
         raise invalid("to", "the trend releases fortnights that are over: `to` must not be after today")
     until = to or now
