@@ -190,7 +190,9 @@ CASES: dict[tuple[str, str], list[Case]] = {
         Case(LA_STATISTICIAN, "wrong_organisation", params={"year": "2025"}),
         Case(("dfe", "dfe", "dpo"), "wrong_role"),
     ],
-    ("POST", "/v1/stats/trend"): [Case(OWN_SCHOOL_OFFICER, "wrong_organisation", json={"academic_year": 2025})],
+    ("POST", "/v1/stats/trend"): [
+        Case(OWN_SCHOOL_OFFICER, "wrong_organisation", json={"academic_year": 2025})
+    ],
     # The console: the same rules, asked by a signed-in viewer; a refusal is an HTML page.
     ("GET", "/console/audit"): [Case(OWN_SCHOOL_OFFICER, "wrong_role")],
     ("GET", "/console/audit/events/{index}"): [
