@@ -256,6 +256,16 @@ def test_the_trend_refuses_a_day_after_today_and_keeps_its_bundle_names(world: t
         headers=headers,
     )
     assert taken.status_code == 422 and [e["field"] for e in taken.json()["detail"]["errors"]] == ["name"]
+    # The console names the field, and never fails on what a browser sends.
+    csrf = sign_in(gw, STATISTICIAN)
+    for data in ({"year": "soon"}, {"year": "2001"}):
+        r = gw.client.post("/console/statistics/trend", data={**data, "csrf_token": csrf})
+        assert r.status_code == 422 and 'href="#year"' in r.text, data
+    assert 'data-testid="release-due"' not in r.text  # nothing to release for 2001
+    # A malformed address is the console's 404 page, as for every page's query.
+    for params in ({"place": "London"}, {"year": "last"}, {"year": "1999"}):
+        r = gw.client.get("/console/statistics/trend", params=params)
+        assert r.status_code == 404 and "There is no page at this address" in r.text, params
     assert ledger(gw) == (0, 0)
 
 

@@ -156,12 +156,14 @@ def _trend(
             ),
         )
     done = {f.number for f, _ in released}
+    current = academic_year_of(now)
+    releasable = current - YEARS_BACK <= year <= current
     return Trend(
         academic_year=year,
         academic_year_label=academic_year_label(year),
         measures=TREND_MEASURES,
         fortnights=[_fortnight(f, body) for f, body in released],
-        due=[_window(f) for f in all_fortnights if f.number not in done and f.end <= now],
+        due=[_window(f) for f in all_fortnights if releasable and f.number not in done and f.end <= now],
         points=points,
         spent_units=spent,
         spent_rho=adp.units_to_rho(spent),
