@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 
+import pytest
 from sqlalchemy import delete, insert
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -107,3 +108,9 @@ def test_one_pupil_moves_the_weekly_vector_by_at_most_the_windows_sensitivity(
                 changes = [abs(int(a[name]) - int(b[name])) for a, b in zip(everyone, without, strict=True)]  # type: ignore[call-overload]
                 assert sum(changes) <= adp.statistic(name, s_t).sensitivity, name
                 assert sum(c * c for c in changes) <= adp.statistic(name, s_t).sensitivity ** 2, name
+
+
+@pytest.mark.parametrize("measure", ["enrolments", "persistent_absence_rate", "severe_absence_rate"])
+def test_a_measure_that_counts_pupils_cannot_be_split_by_week(measure: str) -> None:
+    with pytest.raises(ValueError, match="counts pupils"):
+        Table(measure, (), weekly=True)

@@ -51,6 +51,12 @@ class Table:
     #: window's ``S_t``, so the window's sensitivity still bounds the whole vector.
     weekly: bool = False
 
+    def __post_init__(self) -> None:
+        # A count of pupils would move by one in every week a pupil is in: the window's sensitivity
+        # bounds session sums only.
+        if self.weekly and not set(adp.measure(self.measure).statistics) <= set(adp.SUM_STATISTICS):
+            raise ValueError(f"{self.measure} cannot be split by week: it counts pupils")
+
     def canonical(self) -> dict[str, Any]:
         # ``weekly`` only when set, so that every question asked before it existed keeps its hash.
         return {"measure": self.measure, "by": list(self.by)} | ({"weekly": True} if self.weekly else {})
