@@ -186,6 +186,13 @@ CASES: dict[tuple[str, str], list[Case]] = {
     ("GET", "/v1/stats/releases/{name}/csv"): [
         Case(LA_STATISTICIAN, "wrong_organisation", "/v1/stats/releases/autumn/csv")
     ],
+    ("GET", "/v1/stats/trend"): [
+        Case(LA_STATISTICIAN, "wrong_organisation", params={"year": "2025"}),
+        Case(("dfe", "dfe", "dpo"), "wrong_role"),
+    ],
+    ("POST", "/v1/stats/trend"): [
+        Case(OWN_SCHOOL_OFFICER, "wrong_organisation", json={"academic_year": 2025})
+    ],
     # The console: the same rules, asked by a signed-in viewer; a refusal is an HTML page.
     ("GET", "/console/audit"): [Case(OWN_SCHOOL_OFFICER, "wrong_role")],
     ("GET", "/console/audit/events/{index}"): [
@@ -235,6 +242,8 @@ CASES: dict[tuple[str, str], list[Case]] = {
     ("POST", "/console/statistics"): [
         Case(LA_STATISTICIAN, "wrong_organisation", form={"measure": "enrolments"})
     ],
+    ("GET", "/console/statistics/trend"): [Case(LA_STATISTICIAN, "wrong_organisation")],
+    ("POST", "/console/statistics/trend"): [Case(("dfe", "dfe", "dpo"), "wrong_role", form={"year": "2025"})],
     ("POST", "/console/statistics.csv"): [
         Case(("dfe", "dfe", "dpo"), "wrong_role", form={"measure": "enrolments"})
     ],
