@@ -33,9 +33,9 @@ _YEAR_DRIFT_SIGMA = 0.3
 _DECLINE_SHARE = 0.04
 _DECLINE_JUMP = (0.08, 0.30)
 _DECLINE_FIRST_DAY = 10
-#: Pupils move school (assumption, after DfE's pupil mobility figures: a few percent of a year group a
-#: year): each year after its first in the school, this share of a cohort leaves and as many join, with
-#: UPNs of their own.
+#: Pupils move school (assumption: a few percent of a year group a year, outside the move to
+#: secondary): each year after its first in the school, this share of a cohort leaves and as many join,
+#: with UPNs of their own.
 _MOBILITY = 0.04
 
 #: No pupil's propensity exceeds 95%: even the most absent child is sometimes marked present, as on
