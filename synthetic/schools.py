@@ -51,9 +51,9 @@ _SEN_SHARES = {
 }
 #: Schools of one LA differ in intake (assumption, of the order of the spread of schools' FSM and SEN
 #: shares within an LA that GIAS and the school census show): a school's FSM share is the LA's moved on
-#: the logit scale by a normal draw of sigma 0.7 (an LA at 20%: most of its schools between 7% and 45%),
-#: its SEN support and EHC plan shares likewise around the phase's (sigma 0.35 and 0.45: SEN support
-#: mostly 8%-22%, EHC plans 1.3%-7%).
+#: the logit scale by a normal draw of sigma 0.7, its SEN support and EHC plan shares likewise around the
+#: phase's with sigma 0.35 and 0.45. Nineteen schools in twenty then lie within 6%-50% FSM in an LA at
+#: 20%, 7%-23% SEN support and 1.3%-7% EHC plans in mainstream.
 _INTAKE_SIGMA = {"fsm": 0.7, "K": 0.35, "E": 0.45}
 #: LA x phase groups of at least this many open schools are re-centred so that their size-weighted
 #: intake and absence factor are the LA's; smaller ones (a demo's scale gives one or two schools per LA)
