@@ -123,9 +123,10 @@ class Register(Base):
 
     urn: Mapped[int] = mapped_column(Integer, ForeignKey("schools.urn"), primary_key=True,
                                      autoincrement=False)
+    # In the key so that PostgreSQL can partition by it (a date has one academic year).
+    academic_year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     version: Mapped[int] = mapped_column(Integer)
-    academic_year: Mapped[int] = mapped_column(Integer)
     body_sha256: Mapped[str] = mapped_column(String(64))
     pupil_count: Mapped[int] = mapped_column(Integer)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
@@ -144,9 +145,9 @@ class RegisterHistory(Base):
     __tablename__ = "register_history"
 
     urn: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    academic_year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    academic_year: Mapped[int] = mapped_column(Integer)
     body_sha256: Mapped[str] = mapped_column(String(64))
     pupil_count: Mapped[int] = mapped_column(Integer)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

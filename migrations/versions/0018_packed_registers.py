@@ -56,12 +56,14 @@ JOIN register_codes c ON c.hex = hex(substr(r.marks, b.i + 1, 1))
 """
 
 
-def _register_columns() -> list[sa.Column]:
+def _register_columns(feeds: bool = False) -> list[sa.Column]:
+    year = sa.Column('academic_year', sa.Integer(), autoincrement=False, nullable=False)
     return [
         sa.Column('urn', sa.Integer(), autoincrement=False, nullable=False),
+        *([] if feeds else [year]),
         sa.Column('date', sa.Date(), nullable=False),
         sa.Column('version', sa.Integer(), autoincrement=False, nullable=False),
-        sa.Column('academic_year', sa.Integer(), nullable=False),
+        *([year] if feeds else []),
         sa.Column('body_sha256', sa.String(length=64), nullable=False),
         sa.Column('pupil_count', sa.Integer(), nullable=False),
         sa.Column('received_at', sa.DateTime(timezone=True), nullable=False),
@@ -81,10 +83,11 @@ def upgrade() -> None:
 
     op.create_table('registers', *_register_columns(),
                     sa.ForeignKeyConstraint(['urn'], ['schools.urn'], name=op.f('fk_registers_urn_schools')),
-                    sa.PrimaryKeyConstraint('urn', 'date', name=op.f('pk_registers')))
+                    sa.PrimaryKeyConstraint('urn', 'academic_year', 'date', name=op.f('pk_registers')))
     op.create_index('ix_registers_year_date', 'registers', ['academic_year', 'date'], unique=False)
     op.create_table('register_history', *_register_columns(),
-                    sa.PrimaryKeyConstraint('urn', 'date', 'version', name=op.f('pk_register_history')))
+                    sa.PrimaryKeyConstraint('urn', 'academic_year', 'date', 'version',
+                                            name=op.f('pk_register_history')))
     op.create_index('ix_register_history_year', 'register_history', ['academic_year'], unique=False)
     codes = op.create_table('register_codes',
                             sa.Column('number', sa.SmallInteger(), autoincrement=False, nullable=False),
@@ -156,7 +159,7 @@ def downgrade() -> None:
                     sa.Column('pm', sa.String(length=2), nullable=False),
                     sa.PrimaryKeyConstraint('urn', 'date', 'version', 'pupil_id',
                                             name=op.f('pk_mark_history')))
-    op.create_table('feeds', *_register_columns()[:9],
+    op.create_table('feeds', *_register_columns(feeds=True)[:9],
                     sa.ForeignKeyConstraint(['urn'], ['schools.urn'], name=op.f('fk_feeds_urn_schools')),
                     sa.PrimaryKeyConstraint('urn', 'date', 'version', name=op.f('pk_feeds')))
     op.create_index('ix_feeds_year_date', 'feeds', ['academic_year', 'date'], unique=False)

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from gateway.db import bulk
 from gateway.db.models import Enrolment, EnrolmentCodeTotal, Mark, Register, RegisterHistory, School
 from gateway.db.session import driver_connection, is_postgres
+from schemas.calendar import academic_year_of
 from schemas.records import RegisterRow
 
 # --- registers -----------------------------------------------------------------------------------
@@ -29,12 +30,14 @@ _FEED_TARGET = (
     select(School.la_code, School.status, Register.version, Register.body_sha256, Register.pupil_count,
            Register.audit_index)
     .select_from(School)
-    .outerjoin(Register, and_(Register.urn == School.urn, Register.date == bindparam("day")))
+    .outerjoin(Register, and_(Register.urn == School.urn, Register.academic_year == bindparam("year"),
+                              Register.date == bindparam("day")))
     .where(School.urn == bindparam("urn"))
 )
 _FEED_TARGET_LOCKED = _FEED_TARGET.with_for_update(of=School)
 _INSERT_REGISTER = insert(Register.__table__)
-_REGISTER_KEY = (Register.urn == bindparam("urn"), Register.date == bindparam("day"))
+_REGISTER_KEY = (Register.urn == bindparam("urn"), Register.academic_year == bindparam("year"),
+                 Register.date == bindparam("day"))
 _CURRENT_MARKS = select(Register.marks).where(*_REGISTER_KEY)
 _HISTORY_COLUMNS = [c.name for c in RegisterHistory.__table__.columns]
 _TO_HISTORY = insert(RegisterHistory.__table__).from_select(
@@ -52,7 +55,8 @@ def feed_target(db: Session, urn: int, day: dt.date, *, lock: bool = False) -> R
     stmt = _FEED_TARGET_LOCKED if lock and is_postgres(db) else _FEED_TARGET
     # Core statements through the connection: the ORM session's execute adds a fifth of a
     # millisecond per statement, on every register.
-    return db.connection().execute(stmt, {"urn": urn, "day": day}).one_or_none()
+    key = {"urn": urn, "day": day, "year": academic_year_of(day)}
+    return db.connection().execute(stmt, key).one_or_none()
 
 
 def insert_register(db: Session, **values: Any) -> None:
@@ -63,7 +67,7 @@ def supersede(db: Session, urn: int, day: dt.date) -> bytes:
     """Move the day's current register into the history of corrections and drop its marks' rows;
     returns its packed marks."""
     conn = db.connection()
-    key = {"urn": urn, "day": day}
+    key = {"urn": urn, "day": day, "year": academic_year_of(day)}
     packed = bytes(conn.execute(_CURRENT_MARKS, key).scalar_one())
     conn.execute(_TO_HISTORY, key)
     conn.execute(_DELETE_REGISTER, key)

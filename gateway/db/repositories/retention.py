@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import and_, delete, exists, func, select, union, update
 from sqlalchemy.orm import Session, aliased
 
-from gateway.db import bulk
+from gateway.db import bulk, partitions
 from gateway.db.models import (
     ConsentRecord,
     DataKey,
@@ -52,10 +52,20 @@ def count_year(db: Session, academic_year: int) -> dict[str, int]:
     }
 
 
-def delete_year(db: Session, academic_year: int) -> None:
+def prepare_years(db: Session, years: list[int]) -> list[str]:
+    """PostgreSQL: the partitions of these academic years that are missing, made."""
+    return partitions.ensure(db.connection(), years)
+
+
+def delete_year(db: Session, academic_year: int) -> list[str]:
+    """Delete the year's personal data: on PostgreSQL its partitions are dropped first (their files
+    go at commit), then every table's rows of the year are deleted (a default partition's, and the
+    tables not partitioned). Returns the partitions dropped."""
+    dropped = partitions.drop_year(db.connection(), academic_year)
     for model in (DataKey, PupilIdentity, Mark, Register, RegisterHistory, EnrolmentCodeTotal, Enrolment,
                   PupilYearRollup, StatsCell, Roster):
         db.execute(delete(model).where(model.academic_year == academic_year))
+    return dropped
 
 
 def releases_to_expire(db: Session, as_of: dt.datetime) -> list[Release]:
