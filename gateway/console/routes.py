@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
-from gateway.console import dpo, la, reports, school, statistics, trail
+from gateway.console import dpo, la, overviews, reports, school, statistics, trail, trend
 from gateway.console.web import (
     PREFIX,
     PRESESSION_COOKIE,
@@ -250,6 +250,13 @@ def _sections(viewer: Viewer) -> list[dict[str, str]]:
                 "description": "Your school beside similar schools and England, and your ABIE.",
             },
             {
+                "href": f"{PREFIX}/school/at-risk",
+                "title": "Pupils at risk",
+                "description": (
+                    "Pupils on the way to persistent absence, each with the reasons, and the rule."
+                ),
+            },
+            {
                 "href": f"{PREFIX}/school/consents",
                 "title": "Consent and objections",
                 "description": (
@@ -272,6 +279,24 @@ def _sections(viewer: Viewer) -> list[dict[str, str]]:
                 "title": "Statistics",
                 "description": (
                     "Noisy national and local authority statistics with intervals, and your privacy budget."
+                ),
+            }
+        )
+    if p.has_role("statistician") and p.org_type == "dfe":
+        out.append(
+            {
+                "href": f"{PREFIX}/abie",
+                "title": "Attendance baseline improvement expectations",
+                "description": "Every school's ABIE and the similar schools it is measured against.",
+            }
+        )
+    if p.has_role("trust_officer") and p.org_type == "trust":
+        out.append(
+            {
+                "href": f"{PREFIX}/trust",
+                "title": "Your schools' attendance",
+                "description": (
+                    "The trust's schools with their absence rates and ABIE, and each school's report."
                 ),
             }
         )
@@ -320,4 +345,6 @@ router.include_router(trail.router)
 router.include_router(la.router)
 router.include_router(school.router)
 router.include_router(reports.router)
+router.include_router(overviews.router)
 router.include_router(statistics.router)
+router.include_router(trend.router)

@@ -65,7 +65,8 @@ class RetentionSummary:
     shredded_keys: int = 0
     deleted_identities: int = 0
     deleted_marks: int = 0
-    deleted_mark_history: int = 0
+    deleted_registers: int = 0
+    deleted_register_history: int = 0
     deleted_enrolments: int = 0
     deleted_code_totals: int = 0
     expired_releases: int = 0

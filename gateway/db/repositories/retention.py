@@ -15,9 +15,10 @@ from gateway.db.models import (
     Enrolment,
     EnrolmentCodeTotal,
     Mark,
-    MarkHistory,
     PupilIdentity,
     PupilYearRollup,
+    Register,
+    RegisterHistory,
     Release,
     ReleasePupil,
     Roster,
@@ -30,6 +31,7 @@ def years_with_data(db: Session) -> list[int]:
         select(DataKey.academic_year).distinct(),
         select(Enrolment.academic_year).distinct(),
         select(Mark.academic_year).distinct(),
+        select(Register.academic_year).distinct(),
     )
     return sorted(int(y) for y in db.execute(stmt).scalars())
 
@@ -43,15 +45,16 @@ def count_year(db: Session, academic_year: int) -> dict[str, int]:
         "shredded_keys": n(DataKey),
         "deleted_identities": n(PupilIdentity),
         "deleted_marks": n(Mark),
-        "deleted_mark_history": n(MarkHistory),
+        "deleted_registers": n(Register),
+        "deleted_register_history": n(RegisterHistory),
         "deleted_enrolments": n(Enrolment),
         "deleted_code_totals": n(EnrolmentCodeTotal),
     }
 
 
 def delete_year(db: Session, academic_year: int) -> None:
-    for model in (DataKey, PupilIdentity, Mark, MarkHistory, EnrolmentCodeTotal, Enrolment, PupilYearRollup,
-                  StatsCell, Roster):
+    for model in (DataKey, PupilIdentity, Mark, Register, RegisterHistory, EnrolmentCodeTotal, Enrolment,
+                  PupilYearRollup, StatsCell, Roster):
         db.execute(delete(model).where(model.academic_year == academic_year))
 
 
