@@ -16,7 +16,7 @@ from dataclasses import dataclass
 PARTS = ("day", "month", "year")
 #: Longer than any part a person types, so that "20255" is named as wrong, not cut to 2025.
 MAX_PART_CHARS = 10
-_DIGITS = re.compile(r"[0-9]{1,4}")
+_DIGITS = re.compile(r"[0-9]+")
 _ISO = re.compile(r"([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})")
 
 
