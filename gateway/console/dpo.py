@@ -197,7 +197,7 @@ def date_fields(query: Any, values: dict[str, str]) -> tuple[dict[str, dict[str,
         missing = [p for p in ("day", "month", "year") if not given[p]]
         if missing:
             errors[name] = f"{label} must include a {' and a '.join(missing)}"
-        elif not all(v.isdigit() for v in given.values()):
+        elif not all(v.isascii() and v.isdigit() for v in given.values()):  # "²".isdigit(): int() refuses it
             errors[name] = f"{label} must be a real date, for example 3 10 2025"
         else:
             values[name] = f"{int(given['year']):04d}-{int(given['month']):02d}-{int(given['day']):02d}"

@@ -207,7 +207,7 @@ def _read_date(parts: dict[str, str], name: str, label: str, errors: dict[str, s
 def _read_schools(form: FormData, errors: dict[str, str]) -> list[int]:
     urns = []
     for raw in form.getall("schools"):
-        if not raw.isdigit() or not 100000 <= int(raw) <= 999999:
+        if not (raw.isascii() and raw.isdigit()) or not 100000 <= int(raw) <= 999999:
             errors["schools"] = "Choose schools from the list"
             return []
         urns.append(int(raw))
