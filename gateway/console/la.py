@@ -188,7 +188,7 @@ def _blank_values() -> dict[str, Any]:
 def _read_schools(form: FormData, errors: dict[str, str]) -> list[int]:
     urns = []
     for raw in form.getall("schools"):
-        if not raw.isdigit() or not 100000 <= int(raw) <= 999999:
+        if not (raw.isascii() and raw.isdigit()) or not 100000 <= int(raw) <= 999999:
             errors["schools"] = "Choose schools from the list"
             return []
         urns.append(int(raw))

@@ -25,6 +25,7 @@ from gateway.services import reports
 router = APIRouter(route_class=ConsoleRoute)
 ViewerDep = Annotated[Viewer, Depends(current_viewer)]
 Param = Annotated[str | None, Query(max_length=40)]
+Direction = Annotated[str | None, Query(alias="dir", max_length=40)]
 
 #: The ABIE list is every school in England: one page of it at a time.
 ABIE_PER_PAGE = 50
@@ -136,33 +137,38 @@ async def _overview(
 
 @router.get("/trust")
 async def trust_overview(
-    request: Request, viewer: ViewerDep, sort: Param = None, dir: Param = None
+    request: Request, viewer: ViewerDep, sort: Param = None, direction: Direction = None
 ) -> Response:
     """The trust officer's schools, their headline rates and ABIE, each linking to its report."""
-    return await _overview(request, viewer, "trust", "/trust", sort, dir)
+    return await _overview(request, viewer, "trust", "/trust", sort, direction)
 
 
 @router.get("/la/schools")
 async def la_overview(
-    request: Request, viewer: ViewerDep, sort: Param = None, dir: Param = None
+    request: Request, viewer: ViewerDep, sort: Param = None, direction: Direction = None
 ) -> Response:
     """The LA case officer's schools, the same shape as the trust's."""
-    return await _overview(request, viewer, "la", "/la/schools", sort, dir)
+    return await _overview(request, viewer, "la", "/la/schools", sort, direction)
 
 
 @router.get("/abie")
 async def abie_list(
-    request: Request, viewer: ViewerDep, sort: Param = None, dir: Param = None, page: Param = None
+    request: Request,
+    viewer: ViewerDep,
+    sort: Param = None,
+    direction: Direction = None,
+    page: Param = None,
 ) -> Response:
     """Every school's ABIE and similar-schools group, for DfE's statistician, a page at a time."""
     result = await run_in_threadpool(
         reports.abie_list, runtime_of(request), rules_of(request), viewer.principal, None
     )
-    order = order_of(sort, dir, ABIE_COLUMNS, "urn")
+    order = order_of(sort, direction, ABIE_COLUMNS, "urn")
     errors = dict(order.errors)
     rows = sorted_rows(result.body["schools"], order, ABIE_COLUMNS)
     pages = max(1, math.ceil(len(rows) / ABIE_PER_PAGE))
-    number = int(page) if page and page.isdigit() and 1 <= int(page) <= pages else 1
+    # ASCII digits only: str.isdigit() is true of "²", which int() refuses.
+    number = int(page) if page and page.isascii() and page.isdigit() and 1 <= int(page) <= pages else 1
     if page and number == 1 and page != "1":
         errors["page"] = f"Choose a page from 1 to {pages}"
     keep = {"sort": order.sort, "dir": order.direction}

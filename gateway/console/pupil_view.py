@@ -84,7 +84,7 @@ def read_query(params: Mapping[str, str], errors: dict[str, str], *, search: str
         errors["dir"] = "Sort order must be asc or desc"
         direction = "asc"
     raw_page = params.get("page", "") or "1"
-    page = int(raw_page) if raw_page.isdigit() and 0 < len(raw_page) < 7 else 0
+    page = int(raw_page) if raw_page.isascii() and raw_page.isdigit() and 0 < len(raw_page) < 7 else 0
     if page < 1:
         errors["page"] = "Page must be a whole number from 1"
         page = 1

@@ -241,6 +241,7 @@ def test_the_at_risk_window_comes_from_govuk_date_fields_and_a_bad_one_is_named(
         ("to=31-10-2025", "To must be a real date"),
         ("from-day=1&from-month=13&from-year=2025", "From must be a real date"),
         ("to-day=1&to-year=2025", "To must include a month"),
+        ("to-day=%C2%B2&to-month=10&to-year=2025", "To must be a real date"),  # "²" is a digit to isdigit()
         ("from=2025-10-01&to=2025-09-01", "The window starts after it ends"),
         ("from=2024-10-01&to=2025-10-01", "The window must lie within one academic year"),
     ):
@@ -376,6 +377,7 @@ def test_dfe_sees_every_schools_abie_paged_and_sorted(world: Gateway, monkeypatc
     beyond = world.client.get("/console/abie?page=9")
     assert beyond.status_code == 200 and "Choose a page from 1 to 2" in beyond.text
     assert world.client.get("/console/abie?page=" + "9" * 60).status_code == 404
+    assert "Choose a page from 1 to 2" in world.client.get("/console/abie?page=%C2%B2").text
 
 
 def test_the_overview_and_the_abie_list_show_each_schools_abie_from_the_prior_year(world: Gateway) -> None:  # noqa: F811
