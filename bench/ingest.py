@@ -28,6 +28,10 @@ What it does, in order (every step bounded, loopback only, and everything it cre
    (urn, date, pupil_id, academic_year, am, pm, version), into an unindexed table in the same
    database, three times after a checkpoint; the gateway's steady rate over the median run's is the
    ratio printed.
+7. With `--retention`: `gateway retention run` shreds the days' academic year (as of a date past its
+   retention), timed, and a planted ciphertext (one pupil's encrypted identity) is looked for in the
+   identities' data files before and after (PostgreSQL: the relation's and its partitions' files after
+   a checkpoint; SQLite: the database file).
 """
 
 from __future__ import annotations
@@ -736,6 +740,7 @@ class BackendReport:
     counts: dict[str, int]
     copy: tuple[int, list[float]] | None
     sizes: dict[str, Any]
+    retention: dict[str, Any] | None = None
 
 
 def run_backend(backend: str, plan: Plan, args: argparse.Namespace, workdir: Path) -> BackendReport:
@@ -799,8 +804,9 @@ def run_backend(backend: str, plan: Plan, args: argparse.Namespace, workdir: Pat
                         other.drop()
             else:
                 copy = copy_baseline(pg, plan, plan.days[1], load_keys(Settings(data_dir=data_dir)).pupil_id_key)
+        shredded = retention_run(db.url, data_dir, plan.days[1]) if args.retention else None
         return BackendReport(backend, workers, args.concurrency, days, peak_one, peak_sum_hwm, peak_rss_sum,
-                             counts, copy, sizes)
+                             counts, copy, sizes, shredded)
     finally:
         if server is not None:
             say(server.tail())
@@ -809,6 +815,74 @@ def run_backend(backend: str, plan: Plan, args: argparse.Namespace, workdir: Pat
             db.drop()
         else:
             say(f"[{backend}] kept database {db.url}")
+
+
+def _data_files(conn: Any, db_url: str, table: str) -> list[Path]:
+    """The files that hold a table's rows: on PostgreSQL its relation's, its partitions' and their TOAST
+    tables' (after a checkpoint), on SQLite the database file and its journal."""
+    from sqlalchemy import text
+
+    if db_url.startswith("sqlite"):
+        path = Path(db_url.split("///", 1)[1])
+        return [p for p in (path, path.with_name(path.name + "-wal")) if p.exists()]
+    conn.execute(text("CHECKPOINT"))
+    root = Path(conn.execute(text("SHOW data_directory")).scalar_one())
+    kids = conn.execute(text("SELECT inhrelid FROM pg_inherits WHERE inhparent = CAST(:t AS regclass)"),
+                        {"t": table}).scalars().all()
+    oids = [conn.execute(text("SELECT CAST(:t AS regclass)::oid"), {"t": table}).scalar_one(), *kids]
+    toast = conn.execute(text("SELECT reltoastrelid FROM pg_class WHERE oid = ANY(:o) AND reltoastrelid <> 0"),
+                         {"o": oids}).scalars().all()
+    files: list[Path] = []
+    for rel in conn.execute(text("SELECT pg_relation_filepath(oid) FROM pg_class WHERE oid = ANY(:o)"),
+                            {"o": [*oids, *toast]}).scalars():
+        if rel:
+            files += sorted((root / rel).parent.glob((root / rel).name + "*"))
+    return files
+
+
+def retention_run(db_url: str, data_dir: Path, day: dt.date) -> dict[str, Any]:
+    """Shred the benchmark's academic year through `gateway retention run` (as of a day after its
+    retention ends), timed; and whether one of its pupils' encrypted identities is in the identities'
+    data files before and after."""
+    from sqlalchemy import text
+
+    from gateway.db.session import make_engine
+    from schemas.calendar import academic_year_of
+
+    year = academic_year_of(day)
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            planted = bytes(conn.execute(text("SELECT ciphertext FROM pupil_identities WHERE academic_year = :y "
+                                              "LIMIT 1"), {"y": year}).scalar_one())
+            before = any(planted in f.read_bytes() for f in _data_files(conn, db_url, "pupil_identities"))
+        engine.dispose()
+        env = {**os.environ, "GATEWAY_DATABASE_URL": db_url, "GATEWAY_DATA_DIR": str(data_dir)}
+        cmd = [sys.executable, "-m", "gateway.cli", "retention", "run", "--as-of", dt.date(year + 8, 1, 1).isoformat()]
+        began = time.perf_counter()
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800, check=False)  # noqa: S603
+        wall = time.perf_counter() - began
+        summary = json.loads(done.stdout) if done.returncode == 0 else {"error": done.stderr[-2000:]}
+        with engine.connect() as conn:
+            files = [f for f in _data_files(conn, db_url, "pupil_identities") if f.exists()]
+            after = any(planted in f.read_bytes() for f in files)
+    finally:
+        engine.dispose()
+    return {"academic_year": year, "wall": wall, "before": before, "after": after, "summary": summary}
+
+
+def say_retention(shredded: dict[str, Any]) -> None:
+    summary = shredded["summary"]
+    if "error" in summary:
+        say(f"  retention of {shredded['academic_year']}: FAILED {summary['error']}")
+        return
+    say(f"  retention of {shredded['academic_year']}/{(shredded['academic_year'] + 1) % 100:02d} "
+        f"(`gateway retention run`, the whole command): {shredded['wall']:.2f} s; "
+        f"{summary.get('shredded_keys', 0):,} keys, {summary.get('deleted_identities', 0):,} identities, "
+        f"{summary.get('deleted_marks', 0):,} marks, {summary.get('deleted_registers', 0):,} registers; "
+        f"partitions dropped {len(summary.get('dropped_partitions', []))}; a planted ciphertext in the "
+        f"identities' data files before: {'yes' if shredded['before'] else 'no'}, "
+        f"after: {'yes' if shredded['after'] else 'no'}")
 
 
 def report(plan: Plan, reports: list[BackendReport]) -> None:
@@ -834,6 +908,8 @@ def report(plan: Plan, reports: list[BackendReport]) -> None:
                 f"{r.peak_rss_sum / 2**20:.0f} MiB; stored {r.counts}")
         say(line)
         say_storage(r.sizes)
+        if r.retention is not None:
+            say_retention(r.retention)
         if r.copy:
             rows, runs = r.copy
             rates = sorted(rows / seconds for seconds in runs if seconds)
@@ -880,6 +956,8 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=os.cpu_count() or 2, help="processes generating bodies")
     parser.add_argument("--no-copy", action="store_true", help="skip the COPY baseline")
     parser.add_argument("--keep", action="store_true", help="keep the databases")
+    parser.add_argument("--retention", action="store_true",
+                        help="after the days, shred their academic year and time it (checks the data files)")
     parser.add_argument("--py-spy", default=None, help="path of py-spy: sample the server during a day (collapsed stacks)")
     parser.add_argument("--py-spy-day", type=int, choices=[1, 2], default=2)
     parser.add_argument("--py-spy-out", default="/tmp/gw-bench-ingest-py-spy")
