@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup browser demo serve test lint bench-ingest bench-releases bench-audit bench-stats bench-reports clean
+.PHONY: setup browser demo serve test lint bench-ingest bench-releases bench-audit bench-stats bench-reports bench-at-risk clean
 
 $(STAMP): pyproject.toml
 	@echo "Setting up $(VENV): the gateway and its test tools from pyproject.toml (FastAPI, SQLAlchemy, psycopg,"
@@ -54,6 +54,10 @@ bench-stats: setup
 
 bench-reports: setup
 	$(BIN)/python bench/reports.py
+
+## Precision and recall of the at-risk rule on held-out synthetic schools (two years, in memory).
+bench-at-risk: setup
+	$(BIN)/python bench/at_risk.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

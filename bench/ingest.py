@@ -521,17 +521,19 @@ def run_day(label: str, plan: Plan, day: dt.date, server: Server, tokens: dict[i
 
 
 def stored_counts(db_url: str, day: dt.date) -> dict[str, int]:
-    from sqlalchemy import text
+    from sqlalchemy import inspect, text
 
     from gateway.db.session import make_engine
 
     engine = make_engine(db_url)
     try:
+        # The registers' table: `registers` since the packed registers, `feeds` at older commits.
+        feeds = "registers" if "registers" in inspect(engine).get_table_names() else "feeds"
         with engine.connect() as conn:
             iso = day.isoformat()
             return {
                 "marks": int(conn.execute(text("SELECT count(*) FROM marks WHERE date = :d"), {"d": iso if db_url.startswith("sqlite") else day}).scalar_one()),
-                "feeds": int(conn.execute(text("SELECT count(*) FROM feeds WHERE date = :d"), {"d": iso if db_url.startswith("sqlite") else day}).scalar_one()),
+                "feeds": int(conn.execute(text(f"SELECT count(*) FROM {feeds} WHERE date = :d"), {"d": iso if db_url.startswith("sqlite") else day}).scalar_one()),  # noqa: S608
                 "identities": int(conn.execute(text("SELECT count(*) FROM pupil_identities")).scalar_one()),
                 "enrolments": int(conn.execute(text("SELECT count(*) FROM enrolments")).scalar_one()),
                 "audit": int(conn.execute(text("SELECT tree_size FROM audit_state WHERE id = 1")).scalar_one()),
@@ -540,9 +542,10 @@ def stored_counts(db_url: str, day: dt.date) -> dict[str, int]:
         engine.dispose()
 
 
-#: Tables whose disk use is printed: the rosters (stage 1 of the packed storage) beside the per-pupil
-#: tables they are to replace.
-SIZED_TABLES = ("rosters", "enrolments", "enrolment_code_totals", "pupil_years", "marks")
+#: Tables whose disk use is printed, those present: the packed registers and rosters beside the
+#: per-pupil tables they are to replace (and, run at an older commit, the tables they replaced).
+SIZED_TABLES = ("registers", "register_history", "rosters", "feeds", "marks", "mark_history", "enrolments",
+                "enrolment_code_totals", "pupil_years")
 ROSTER_PARTS = ("pupil_ids", "digests", "attributes", "totals", "codes", "weeks")
 
 

@@ -403,7 +403,7 @@ def build_rollup(runtime: Any) -> None:
         # Ingest records a feed per register; the bulk load does not. The latest register date of the
         # year is what tells the service that a window covers the year to date: one feed per school
         # on the last day the synthetic enrolments run to.
-        if db.execute(text("SELECT count(*) FROM feeds WHERE academic_year = :y"), {"y": YEAR}).scalar_one() == 0:
+        if db.execute(text("SELECT count(*) FROM registers WHERE academic_year = :y"), {"y": YEAR}).scalar_one() == 0:
             db.execute(text(
                 "INSERT INTO feeds (urn, date, version, academic_year, body_sha256, pupil_count, received_at, "
                 "submitted_by, audit_index) SELECT s.urn, m.last, 1, :y, repeat('0', 64), 0, now(), 'bench', 0 "

@@ -133,16 +133,23 @@ def schools_import(file: Path) -> None:
     "--scale", default=0.002, show_default=True, type=float, help="fraction of England's 21,292 schools"
 )
 @click.option("--days", default=None, type=int, help="school days of feeds (default: the term to date)")
+@click.option("--prior-years", default=1, show_default=True, type=click.IntRange(min=0),
+              help="previous academic years of registers, loaded first (last year's rosters, the ABIE)")
+@click.option("--prior-days", default=None, type=click.IntRange(min=1),
+              help="school days of each previous year, its last ones (default: the whole year)")
 @click.option("--seed", default=2026, show_default=True, type=int)
 @click.option("--serve/--no-serve", "then_serve", default=True, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-def demo(scale: float, days: int | None, seed: int, then_serve: bool, host: str, port: int) -> None:
-    """Initialise, import synthetic schools, send a term of daily feeds through the API, then serve."""
+def demo(scale: float, days: int | None, prior_years: int, prior_days: int | None, seed: int,
+         then_serve: bool, host: str, port: int) -> None:
+    """Initialise, import synthetic schools, send last year's and this term's daily feeds through the
+    API, then serve."""
     from gateway.demo import run_demo
 
     settings = _settings()
-    summary = run_demo(settings, scale=scale, days=days, seed=seed)
+    summary = run_demo(settings, scale=scale, days=days, seed=seed, prior_years=prior_years,
+                       prior_days=prior_days)
     _echo_json(summary)
     if then_serve:
         from gateway.serving import serve as run_server

@@ -14,6 +14,8 @@ moves the totals of its pupils by its marks, less those of the version it supers
 (`apply_register`). `recount` counts the same from the stored marks, plainly, for the exactness check.
 
 For now the rosters are kept beside the enrolment tables, and the exactness check compares the two.
+The packed registers (`schemas.registers`) are laid out by a roster's slots, so the slots are the
+directory of a school's registers for the year: a rebuild keeps them in their order.
 """
 
 from __future__ import annotations
@@ -255,18 +257,30 @@ def _grow(roster: Roster, new: list[tuple[str, str]]) -> None:
     roster.weeks = np.concatenate([roster.weeks, np.zeros((k, WEEKS, len(WEEK_COUNTERS)), _WEEKS)])
 
 
-def build(academic_year: int, pupils: Iterable[tuple[str, str, str, str, bool, Counted]]) -> Roster:
-    """A roster made afresh from what is stored elsewhere (a database that had registers before the
-    rosters): per pupil (pupil_id, identity digest, year_group, sen_status, fsm_eligible, what the
-    marks give). Slots in order of first date, then pupil id."""
-    rows = sorted(pupils, key=lambda p: (p[5].first_date, p[0]))
+def build(academic_year: int, pupils: Iterable[tuple[str, str, str, str, bool, Counted | None]],
+          order: Sequence[str] = ()) -> Roster:
+    """A roster made afresh from what is stored elsewhere: per pupil (pupil_id, identity digest,
+    year_group, sen_status, fsm_eligible, what the marks give, None for nothing). The pupils of
+    `order` keep those slots (packed registers are laid out by them); the others follow in order of
+    first date, then pupil id."""
+    given = {p[0]: p for p in pupils}
+    if set(order) - set(given):
+        raise ValueError("every pupil of the kept order is given")
+    rest = sorted((p for pid, p in given.items() if pid not in set(order)),
+                  key=lambda p: (p[5].first_date if p[5] else dt.date.max, p[0]))
+    rows = [given[pid] for pid in order] + rest
     roster = Roster(academic_year)
     _grow(roster, [(p[0], p[1]) for p in rows])
     start = academic_year_bounds(academic_year)[0]
     monday = roster._first_monday()
     for n, (_, _, year_group, sen_status, fsm, counted) in enumerate(rows):
-        first, last = (counted.first_date - start).days, (counted.last_date - start).days
-        roster.attributes[n] = (year_group.encode(), sen_status.encode(), fsm, first, last)
+        attributes = roster.attributes
+        attributes["year_group"][n], attributes["sen_status"][n] = year_group.encode(), sen_status.encode()
+        attributes["fsm_eligible"][n] = fsm
+        if counted is None:
+            continue
+        attributes["first"][n] = (counted.first_date - start).days
+        attributes["last"][n] = (counted.last_date - start).days
         roster.totals[n] = counted.totals
         for code, sessions in counted.codes.items():
             roster.codes[n, ROSTER_CODES.index(code)] = sessions
@@ -317,6 +331,16 @@ def pack(roster: Roster, parts: Iterable[str] = PARTS) -> dict[str, bytes]:
         raw = _hex_bytes(value) if part in _RANDOM else np.ascontiguousarray(value).tobytes()
         out[part] = _encode(raw, part not in _RANDOM)
     return out
+
+
+def unpack_pupil_ids(blob: bytes) -> list[str]:
+    """The pupil ids of a stored roster by slot (their part alone, the same in every format)."""
+    ids = _decode(blob)
+    if len(ids) % _ID_BYTES:
+        raise RosterCorrupt("pupil ids of the wrong length")
+    text = ids.hex()
+    step = 2 * _ID_BYTES
+    return [text[i : i + step] for i in range(0, len(text), step)]
 
 
 def unpack(academic_year: int, stored: dict[str, bytes]) -> Roster:

@@ -14,20 +14,30 @@ from dataclasses import dataclass
 from schemas.codes import CURRENT_CODES, StatClass
 from synthetic.profiles import _COLUMN_CODES, LaProfile
 from synthetic.rolls import _cohort_weights
-from synthetic.schools import _SCHOOL_EFFECT_SIGMA
+from synthetic.schools import _SCHOOL_EFFECT_SIGMA, _SEN_SHARES
 
 #: Absence relative to pupils without the characteristic: FSM-eligible pupils miss about twice as much,
 #: pupils with SEN support or an EHC plan 1.7 and 2.3 times (autumn 2024/25, docs/domain.md section 5). The
 #: ratios are shrunk (1.7, 1.5, 1.9) because they are combined multiplicatively and FSM and SEN overlap.
 _FSM_ABSENCE_RATIO = 1.7
 _SEN_ABSENCE_RATIO = {"N": 1.0, "K": 1.5, "E": 1.9}
-#: SEN status shares (assumption): mainstream about 13% SEN support and 3% EHC plan; special schools
-#: almost all EHC plans.
-_SEN_SHARES = {
-    "Primary": (("N", 0.84), ("K", 0.13), ("E", 0.03)),
-    "Secondary": (("N", 0.84), ("K", 0.13), ("E", 0.03)),
-    "Special": (("N", 0.02), ("K", 0.05), ("E", 0.93)),
-}
+#: A pupil's absence changes from one year to the next (assumption): each year's propensity is the
+#: pupil's own times a log-normal factor of this sigma drawn afresh for the year, so that last year's
+#: persistent absence predicts this year's without deciding it. The calibration below counts it.
+_YEAR_DRIFT_SIGMA = 0.3
+#: Some pupils' attendance falls during a year (assumption: illness, anxiety, a change at home, as the
+#: at-risk rule's "recent fall" looks for): this share of pupils a year, from a school day drawn
+#: uniformly from the year's 11th on, miss a further 8%-30% of their sessions for the rest of the year.
+#: Their extra absence is not calibrated away: it adds about 0.3 points to a year's absence rate and
+#: less to the autumn term's, within what the published figures are matched to.
+_DECLINE_SHARE = 0.04
+_DECLINE_JUMP = (0.08, 0.30)
+_DECLINE_FIRST_DAY = 10
+#: Pupils move school (assumption: a few percent of a year group a year, outside the move to
+#: secondary): each year after its first in the school, this share of a cohort leaves and as many join,
+#: with UPNs of their own.
+_MOBILITY = 0.04
+
 #: No pupil's propensity exceeds 95%: even the most absent child is sometimes marked present, as on
 #: real registers (a child who never attends is taken off roll, not marked absent forever).
 _P_CAP = 0.95
@@ -315,12 +325,14 @@ def _model(profile: LaProfile, window: int) -> _Model:
     fsm_norm = fsm * _FSM_ABSENCE_RATIO + (1 - fsm)
     sen_norm = sum(s * _SEN_ABSENCE_RATIO[c] for c, s in _SEN_SHARES[phase])
     school_points = ((-math.sqrt(3), 1 / 6), (0.0, 2 / 3), (math.sqrt(3), 1 / 6))
+    # The school effect and the pupil's drift from year to year are both log-normal and independent.
+    spread = math.hypot(_SCHOOL_EFFECT_SIGMA, _YEAR_DRIFT_SIGMA)
     multipliers: list[tuple[float, float]] = []
     for is_fsm, w_fsm in ((True, fsm), (False, 1 - fsm)):
         for sen, w_sen in _SEN_SHARES[phase]:
             for z, w_z in school_points:
                 r = ((_FSM_ABSENCE_RATIO if is_fsm else 1.0) / fsm_norm * _SEN_ABSENCE_RATIO[sen] / sen_norm
-                     * math.exp(_SCHOOL_EFFECT_SIGMA * z - _SCHOOL_EFFECT_SIGMA ** 2 / 2))
+                     * math.exp(spread * z - spread ** 2 / 2))
                 multipliers.append((w_fsm * w_sen * w_z, r))
 
     # Severe absence: a pupil is severe with probability severe x r, so FSM and SEN pupils more often.

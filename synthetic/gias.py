@@ -131,7 +131,7 @@ def _gias_row(school: SyntheticSchool) -> dict[str, str | int]:
         "NumberOfPupils": "" if closed else str(pupils),
         "NumberOfBoys": "" if closed else str(boys),
         "NumberOfGirls": "" if closed else str(pupils - boys),
-        "PercentageFSM": "" if closed else f"{rng.uniform(8, 40):.1f}",
+        "PercentageFSM": "" if closed else f"{100 * school.fsm_share:.1f}",
         "TrustSchoolFlag (code)": "5" if academy else "0",
         "TrustSchoolFlag (name)": "Supported by a multi-academy trust" if academy else "Not applicable",
         "Trusts (code)": str(rng.randint(1000, 19999)) if academy else "",

@@ -101,6 +101,9 @@ def daily_register(
         raise ValueError(f"the pupils were drawn for another academic year than {day.isoformat()}'s")
     if day > _leaving_date(_academic_year(day)):
         pupils = [p for p in pupils if p.year_group != "11"]
+    # A pupil whose attendance falls is registered as the more absent pupil from the day of the fall.
+    pupils = [p._after if p._after is not None and p.decline_onset is not None and p.decline_onset <= day
+              else p for p in pupils]
     weekday = day.weekday()
     autumn = day.month >= 9
     rnd = _rng(seed, "day", school.urn, day.isoformat()).random

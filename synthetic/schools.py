@@ -38,8 +38,27 @@ _ESTAB_RANGE: dict[str, tuple[int, int]] = {
 _SIZE_SIGMA = {"Primary": 0.45, "Secondary": 0.35, "Special": 0.5}
 _SIZE_BOUNDS = {"Primary": (20, 900), "Secondary": (150, 2600), "Special": (15, 450)}
 #: Schools differ beyond their intake: each school scales its pupils' absence by a log-normal factor
-#: (sigma 0.25: most schools of an LA within -40%..+60% of its rate).
+#: (sigma 0.25: most schools of an LA within -40%..+60% of its rate), drawn apart from the intake below,
+#: so that two schools with the same pupils can do better or worse with them.
 _SCHOOL_EFFECT_SIGMA = 0.25
+
+#: SEN status shares (assumption): mainstream about 13% SEN support and 3% EHC plan; special schools
+#: almost all EHC plans. They are the centres of each school's own shares.
+_SEN_SHARES = {
+    "Primary": (("N", 0.84), ("K", 0.13), ("E", 0.03)),
+    "Secondary": (("N", 0.84), ("K", 0.13), ("E", 0.03)),
+    "Special": (("N", 0.02), ("K", 0.05), ("E", 0.93)),
+}
+#: Schools of one LA differ in intake (assumption, of the order of the spread of schools' FSM and SEN
+#: shares within an LA that GIAS and the school census show): a school's FSM share is the LA's moved on
+#: the logit scale by a normal draw of sigma 0.7, its SEN support and EHC plan shares likewise around the
+#: phase's with sigma 0.35 and 0.45. Nineteen schools in twenty then lie within 6%-50% FSM in an LA at
+#: 20%, 7%-23% SEN support and 1.3%-7% EHC plans in mainstream.
+_INTAKE_SIGMA = {"fsm": 0.7, "K": 0.35, "E": 0.45}
+#: LA x phase groups of at least this many open schools are re-centred so that their size-weighted
+#: intake and absence factor are the LA's; smaller ones (a demo's scale gives one or two schools per LA)
+#: keep their draws, which are centred in expectation, since re-centring one school erases its difference.
+_RECENTRE_MIN_SCHOOLS = 10
 
 #: (TypeOfEstablishment code, name, EstablishmentTypeGroup code, name, weight) per phase: roughly the
 #: 2025 mix, most secondaries and about half of primaries being academies.
@@ -154,11 +173,39 @@ class SyntheticSchool:
     postcode: str
     ukprn: int
     absence_factor: float
+    #: The school's own intake: shares of its pupils eligible for FSM, on SEN support, with an EHC plan.
+    fsm_share: float = 0.25
+    sen_support_share: float = 0.13
+    ehc_plan_share: float = 0.03
 
     @property
     def laestab(self) -> str:
         """LA number and establishment number, the seven-digit DfE number."""
         return self.la_code + self.establishment_number
+
+
+def _logit(x: float) -> float:
+    return math.log(x / (1 - x))
+
+
+def _expit(x: float) -> float:
+    return 1 / (1 + math.exp(-x))
+
+
+def _shares_around(
+    target: float, zs: Sequence[float], sigma: float, sizes: Sequence[int] | None
+) -> list[float]:
+    """`target` moved by sigma x z on the logit scale, one share per school; with `sizes`, shifted (on the
+    logit scale) so that their size-weighted mean is `target` again."""
+    base = [_logit(min(max(target, 1e-4), 1 - 1e-4)) + sigma * z for z in zs]
+    shift = 0.0
+    if sizes:
+        lo, hi, total = -6.0, 6.0, sum(sizes)
+        for _ in range(40):
+            shift = (lo + hi) / 2
+            mean = sum(n * _expit(b + shift) for n, b in zip(sizes, base, strict=True)) / total
+            lo, hi = (shift, hi) if mean < target else (lo, shift)
+    return [_expit(b + shift) for b in base]
 
 
 def _stochastic_round(x: float, rng: random.Random) -> int:
@@ -364,6 +411,27 @@ def _profile_schools(
             )
         )
     sizes = [d["size"] for d in drafts[:n_open]]
-    weighted = sum(size * effect for size, effect in zip(sizes, effects, strict=False))
-    norm = sum(sizes) / weighted if weighted > 0 else 1.0
-    return [SyntheticSchool(**{**d, "absence_factor": d["absence_factor"] * norm}) for d in drafts]
+    recentre = n_open >= _RECENTRE_MIN_SCHOOLS
+    if recentre:
+        weighted = sum(size * effect for size, effect in zip(sizes, effects, strict=False))
+        norm = sum(sizes) / weighted if weighted > 0 else 1.0
+    else:
+        norm = math.exp(-_SCHOOL_EFFECT_SIGMA ** 2 / 2)
+    intake_rng = _rng(seed, "intake", profile.old_la_code, profile.phase)
+    z = [(intake_rng.gauss(0.0, 1.0), intake_rng.gauss(0.0, 1.0), intake_rng.gauss(0.0, 1.0)) for _ in drafts]
+    # Closed schools have no pupils, so they weigh nothing in the re-centring.
+    intake_weights = sizes + [0] * (len(drafts) - n_open) if recentre else None
+    sen = dict(_SEN_SHARES[phase])
+    fsm = _shares_around(profile.fsm_rate, [a for a, _, _ in z], _INTAKE_SIGMA["fsm"], intake_weights)
+    support = _shares_around(sen["K"], [b for _, b, _ in z], _INTAKE_SIGMA["K"], intake_weights)
+    plans = _shares_around(sen["E"], [c for _, _, c in z], _INTAKE_SIGMA["E"], intake_weights)
+    return [
+        SyntheticSchool(**{
+            **d,
+            "absence_factor": d["absence_factor"] * norm,
+            "fsm_share": round(f, 4),
+            "ehc_plan_share": round(e, 4),
+            "sen_support_share": round(min(k, 1 - e), 4),
+        })
+        for d, f, k, e in zip(drafts, fsm, support, plans, strict=True)
+    ]

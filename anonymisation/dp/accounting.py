@@ -49,6 +49,13 @@ SYMBOL_NOT_AVAILABLE = "x"
 SYMBOL_NOT_APPLICABLE = "z"
 SYMBOL_CONFIDENTIAL = "c"
 SYMBOL_LOW_RELIABILITY = "u"
+#: What each symbol means, for every legend and key that explains them (one list, so none drifts).
+SYMBOL_MEANINGS: dict[str, str] = {
+    SYMBOL_LOW_RELIABILITY: "low reliability: the value stands, but its 95% interval is wide for it",
+    SYMBOL_CONFIDENTIAL: "withheld: the cell is backed by a single school in the public register",
+    SYMBOL_NOT_AVAILABLE: "not available: the noisy denominator is zero or less, so there is no rate",
+    SYMBOL_NOT_APPLICABLE: "not applicable: the measure does not apply, or no school is behind the cell",
+}
 
 #: Exact inputs must stay well inside i64: OpenDP saturates at the i64 limits instead of failing, which
 #: would silently bias a cell. 2^62 leaves more headroom than any noise draw could use.

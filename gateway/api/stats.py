@@ -197,3 +197,77 @@ async def get_bundle_csv(
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
     )
+
+
+class TrendPoint(BaseModel):
+    week: dt.date = Field(description="the Monday of the school week")
+    geography: Literal["National", "Regional"]
+    code: str = Field(description="E92000001 for England, else the region's code")
+    name: str
+    measure: str
+    value: float | str = Field(description="the noisy rate (a fraction), or a symbol such as x")
+    ci95: list[float] | None = Field(description="the 95% interval of the noise, per point")
+    symbol: str | None
+    fortnight: int
+    release_id: str
+    units: int = Field(description="what the noisy vectors behind the point cost, shared with the "
+                       "fortnight's other week and, for the denominator, with the other rate")
+    rho: float
+
+
+class TrendFortnight(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    fortnight: int
+    name: str
+    from_: dt.date = Field(alias="from")
+    to: dt.date
+    release_id: str | None = None
+    released_at: dt.datetime | None = None
+    units: int | None = Field(default=None, description="what the fortnight's bundle spent")
+    rho: float | None = None
+    vectors: int | None = Field(default=None, description="noisy vectors drawn (reused ones not counted)")
+
+
+class TrendOut(BaseModel):
+    """National and regional absence rates by school week, from the fortnightly releases."""
+
+    academic_year: int
+    academic_year_label: str
+    measures: list[str]
+    fortnights: list[TrendFortnight]
+    due: list[TrendFortnight] = Field(description="fortnights over but not released yet")
+    points: list[TrendPoint]
+    spent_units: int = Field(description="what this request spent: 0 unless it released a fortnight")
+    spent_rho: float
+    audit_index: int
+
+
+class TrendIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    academic_year: int | None = Field(default=None, ge=2000, le=2100, description="2025 for 2025/26")
+    to: dt.date | None = Field(default=None, description="release fortnights over by then (default today)")
+
+
+_YEAR = Query(ge=2000, le=2100, description="academic year, 2025 for 2025/26 (default: this year)")
+
+
+@router.get("/v1/stats/trend", response_model=TrendOut, response_model_by_alias=True,
+            responses=authenticated(403))
+async def get_trend(
+    runtime: RuntimeDep, principal: PrincipalDep, year: Annotated[int | None, _YEAR] = None
+) -> OrjsonResponse:
+    result = await run_in_threadpool(stats.get_trend, runtime.sessions, runtime.settings, principal, year)
+    return OrjsonResponse(content=json_bytes(result.as_dict()))
+
+
+@router.post("/v1/stats/trend", response_model=TrendOut, response_model_by_alias=True, status_code=201,
+             responses={200: {"model": TrendOut, "description": "every fortnight over was released: free"},
+                        **authenticated(403, 409, body=True)})
+async def post_trend(runtime: RuntimeDep, principal: PrincipalDep, body: TrendIn) -> OrjsonResponse:
+    result = await run_in_threadpool(
+        stats.release_trend, runtime.sessions, runtime.settings, principal, body.academic_year, body.to
+    )
+    status = 201 if result.spent_units else 200
+    return OrjsonResponse(status_code=status, content=json_bytes(result.as_dict()))

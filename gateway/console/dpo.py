@@ -19,6 +19,7 @@ from stdnum.gb import upn as upn_rules
 
 from audit.events import ACTIONS
 from gateway.auth import Principal
+from gateway.console.dates import error_targets, read_dates
 from gateway.console.web import (
     ConsoleRoute,
     NotFound,
@@ -142,12 +143,18 @@ async def audit_trail(
         for k, v in zip(FILTER_FIELDS, (from_, to, org_id, purpose, decision, action), strict=True)
     }
     # GOV.UK date inputs (day, month, year) send three fields; an address may carry the ISO date.
-    parts, part_errors = date_fields(request.query_params, values)
-    filters, errors = _filters(values) if not part_errors else (None, part_errors)
+    errors: dict[str, str] = {}
+    dates = read_dates(request.query_params, {"from": "From", "to": "To"}, "3 10 2025", errors)
+    values["from"], values["to"] = dates["from"].iso, dates["to"].iso
+    filters, filter_errors = _filters(values)
+    errors |= filter_errors
+    if errors:
+        filters = None
     newest = order != "oldest"
     page = Page(title="Audit trail", viewer=viewer, errors=errors)
     context: dict[str, Any] = {
-        "date_parts": parts,
+        "dates": dates,
+        "error_targets": error_targets(dates),
         "newest": newest,
         "total": None,
         "latest_href": None,
@@ -180,28 +187,6 @@ async def audit_trail(
         context["latest_href"] = "?" + urlencode(kept) if kept else request.url.path
     context["order_href"] = "?" + urlencode(kept if not newest else {**kept, "order": "oldest"})
     return render(request, "dpo/audit.html", page, **context)
-
-
-def date_fields(query: Any, values: dict[str, str]) -> tuple[dict[str, dict[str, str]], dict[str, str]]:
-    """The day, month and year fields of the From and To filters, put into ``values`` as ISO dates."""
-    parts: dict[str, dict[str, str]] = {}
-    errors: dict[str, str] = {}
-    for name, label in (("from", "From"), ("to", "To")):
-        given = {p: (query.get(f"{name}-{p}") or "").strip()[:4] for p in ("day", "month", "year")}
-        if not any(given.values()):
-            iso = values[name].split("-") if values[name] else []
-            given = dict(zip(("year", "month", "day"), iso, strict=False)) if len(iso) == 3 else {}
-            parts[name] = {p: given.get(p, "") for p in ("day", "month", "year")}
-            continue
-        parts[name] = given
-        missing = [p for p in ("day", "month", "year") if not given[p]]
-        if missing:
-            errors[name] = f"{label} must include a {' and a '.join(missing)}"
-        elif not all(v.isascii() and v.isdigit() for v in given.values()):  # "²".isdigit(): int() refuses it
-            errors[name] = f"{label} must be a real date, for example 3 10 2025"
-        else:
-            values[name] = f"{int(given['year']):04d}-{int(given['month']):02d}-{int(given['day']):02d}"
-    return parts, errors
 
 
 @router.get("/audit/events/{index}")

@@ -22,6 +22,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
 
+from gateway.console.dates import PARTS, DateField, read_dates
 from gateway.console.web import (
     PREFIX,
     ConsoleRoute,
@@ -176,32 +177,12 @@ async def ask_form(request: Request, viewer: ViewerDep, purpose_id: PurposeId) -
 
 def _blank_values() -> dict[str, Any]:
     return {
-        "from": {"day": "", "month": "", "year": ""},
-        "to": {"day": "", "month": "", "year": ""},
+        "from": DateField("from", {p: "" for p in PARTS}),
+        "to": DateField("to", {p: "" for p in PARTS}),
         "schools": [],
         "justification": "",
         "acknowledged": False,
     }
-
-
-def _date_parts(form: FormData, name: str) -> dict[str, str]:
-    return {part: form.get(f"{name}-{part}", "").strip()[:4] for part in ("day", "month", "year")}
-
-
-def _read_date(parts: dict[str, str], name: str, label: str, errors: dict[str, str]) -> dt.date | None:
-    """A GOV.UK date input: all three parts, or none for the default; anything else is named."""
-    given = [part for part in ("day", "month", "year") if parts[part]]
-    if not given:
-        return None
-    missing = [part for part in ("day", "month", "year") if not parts[part]]
-    if missing:
-        errors[name] = f"{label} must include a {' and a '.join(missing)}"
-        return None
-    try:
-        return dt.date(int(parts["year"]), int(parts["month"]), int(parts["day"]))
-    except ValueError:
-        errors[name] = f"{label} must be a real date, for example 6 10 2025"
-        return None
 
 
 def _read_schools(form: FormData, errors: dict[str, str]) -> list[int]:
@@ -276,14 +257,17 @@ async def _make(
     form = await signed_in_form(request, viewer)
     purpose = _la_purpose(request, purpose_id)
     errors: dict[str, str] = {}
-    values = {
-        "from": _date_parts(form, "from"),
-        "to": _date_parts(form, "to"),
+    # The window's order is the service's rule (its reason names the field), not the form's.
+    dates = read_dates(
+        form, {"from": "The start of the window", "to": "The end of the window"}, "6 10 2025", errors,
+        ordered=False,
+    )
+    values: dict[str, Any] = {
+        **dates,
         "justification": form.get("justification", "").strip(),
         "acknowledged": form.get("acknowledged") == "yes",
     }
-    start = _read_date(values["from"], "from", "The start of the window", errors)
-    end = _read_date(values["to"], "to", "The end of the window", errors)
+    start, end = dates["from"].value, dates["to"].value
     schools = _read_schools(form, errors)
     values["schools"] = schools
     if len(values["justification"]) > MAX_JUSTIFICATION_CHARS:

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
-from gateway.console.dpo import date_fields
+from gateway.console.dates import read_dates
 from gateway.console.report_charts import groups_of, interval_chart
 from gateway.console.web import ConsoleRoute, Page, Viewer, current_viewer, render, runtime_of
 from gateway.errors import InvalidInput, NotFound
@@ -128,8 +128,10 @@ async def pupils_at_risk(
     if policy is None:
         raise NotFound("the catalogue publishes no rule for pupils at risk")
     # GOV.UK date inputs send day, month and year; an address may carry the ISO date instead.
-    values = {"from": (from_ or "").strip(), "to": (to or "").strip()}
-    parts, errors = date_fields(request.query_params, values)
+    errors: dict[str, str] = {}
+    dates = read_dates(request.query_params, {"from": "From", "to": "To"}, "3 10 2025", errors, ordered=False)
+    parts = {name: field.parts for name, field in dates.items()}
+    values = {name: field.iso for name, field in dates.items()}
     listing = None
     if not errors:
         try:

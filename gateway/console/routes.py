@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
-from gateway.console import dpo, la, overviews, reports, school, statistics, trail
+from gateway.console import dpo, la, overviews, reports, school, statistics, trail, trend
 from gateway.console.web import (
     PREFIX,
     PRESESSION_COOKIE,
@@ -347,3 +347,4 @@ router.include_router(school.router)
 router.include_router(reports.router)
 router.include_router(overviews.router)
 router.include_router(statistics.router)
+router.include_router(trend.router)

@@ -9,7 +9,6 @@ server only in a posted form.
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 from collections.abc import Mapping
 from typing import Annotated, Any
@@ -21,6 +20,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from consent.rules import ConsentDecision
 from gateway.console import pupil_view
+from gateway.console.dates import PARTS, DateField, error_targets, read_dates
 from gateway.console.dpo import UPN_FORMAT
 from gateway.console.web import (
     PREFIX,
@@ -71,16 +71,6 @@ def _urn(viewer: Viewer) -> int:
     return viewer.urn or 0
 
 
-def _date(value: str | None, field: str, label: str, errors: dict[str, str]) -> dt.date | None:
-    if not value:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        errors[field] = f"{label} must be a real date, like 2025-10-03"
-        return None
-
-
 async def _authorise_view(request: Request, viewer: Viewer) -> None:
     # A form with a mistake is still a decision to record (allowed or denied) before it is answered.
     await access.authorise_async(
@@ -88,8 +78,13 @@ async def _authorise_view(request: Request, viewer: Viewer) -> None:
     )
 
 
-def _page_values(params: Mapping[str, str]) -> dict[str, str]:
-    return {"from": params.get("from", "")[:20], "to": params.get("to", "")[:20]}
+def _window(params: Mapping[str, str], errors: dict[str, str]) -> dict[str, DateField]:
+    """The window's GOV.UK date inputs (or the ISO dates of the page's own links)."""
+    return read_dates(params, {"from": "From", "to": "To"}, "3 10 2025", errors)
+
+
+def _page_values(dates: Mapping[str, DateField]) -> dict[str, str]:
+    return {"from": dates["from"].iso, "to": dates["to"].iso}
 
 
 async def _pupils(
@@ -98,9 +93,9 @@ async def _pupils(
     """The pupils page, from an address (`search` None) or a posted search: the whole list is
     gathered and audited as the API's view is, and one page of it shown."""
     errors: dict[str, str] = {}
-    values = _page_values(params)
-    start = _date(values["from"], "from", "From", errors)
-    end = _date(values["to"], "to", "To", errors)
+    dates = _window(params, errors)
+    values = _page_values(dates)
+    start, end = dates["from"].value, dates["to"].value
     query = pupil_view.read_query(params, errors, search=search or "")
     if search is not None and not query.search and "q" not in errors:
         errors["q"] = "Enter a name or UPN to search for"
@@ -124,6 +119,8 @@ async def _pupils(
         Page(title="Search results" if search is not None else "Pupils", viewer=viewer, errors=errors),
         status=400 if errors else 200,
         values={**values, "q": query.search if search is not None else ""},
+        dates=dates,
+        error_targets=error_targets(dates),
         result=result,
         view=view,
         query=query,
@@ -172,9 +169,8 @@ async def school_pupils_csv(request: Request, viewer: ViewerDep) -> Response:
     address), audited as the API's view is."""
     params = {k: v for k, v in request.query_params.items() if k in _QUERY_FIELDS}
     errors: dict[str, str] = {}
-    values = _page_values(params)
-    start = _date(values["from"], "from", "From", errors)
-    end = _date(values["to"], "to", "To", errors)
+    dates = _window(params, errors)
+    start, end = dates["from"].value, dates["to"].value
     query = pupil_view.read_query(params, errors)
     runtime = runtime_of(request)
     if errors:
@@ -198,7 +194,10 @@ async def school_pupils_csv(request: Request, viewer: ViewerDep) -> Response:
     )
 
 
-_QUERY_FIELDS = ("from", "to", "sort", "dir", "page", "year", "absence")
+_QUERY_FIELDS = (
+    "from", "to", *(f"{name}-{part}" for name in ("from", "to") for part in PARTS),
+    "sort", "dir", "page", "year", "absence",
+)
 
 
 # --- consent -------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import csv
 import datetime as dt
 import io
 import math
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -73,10 +74,47 @@ CHART_SCRIPTS = (
 )
 
 
-async def require_statistician(request: Request, principal: Principal) -> None:
+async def require_statistician(request: Request, principal: Principal, page: str = "dashboard") -> None:
     # The rule gateway.services.stats asks at the question; a refusal here is recorded as there.
     sessions = runtime_of(request).sessions
-    await access.authorise_async(sessions, principal, STATS_ASK, details={"page": "dashboard"})
+    await access.authorise_async(sessions, principal, STATS_ASK, details={"page": page})
+
+
+#: The table's mark for a cell without an interval; explained in the legend with the symbols.
+NO_INTERVAL = "–"
+#: Decimal places of rho on the page: a millionth of rho is finer than any release spends.
+RHO_PLACES = 6
+
+
+def legend() -> list[tuple[str, str]]:
+    """Every mark the tables may show, with its meaning: the symbols as the core defines them
+    (``adp.SYMBOL_MEANINGS``), and the table's own mark for a missing interval."""
+    return [*adp.SYMBOL_MEANINGS.items(), (NO_INTERVAL, "no interval: the cell has no value to give one for")]
+
+
+def by_label(by: list[str] | tuple[str, ...]) -> str:
+    """A breakdown in words ("local authority and phase"), as every label on the dashboard shows it."""
+    return " and ".join(DIMENSION_TITLES.get(d, d).lower() for d in by)
+
+
+def budget_figures(budget: dict[str, Any]) -> dict[str, str]:
+    """The budget as printed, so that spent + remaining = cap holds in the printed digits: the cap
+    rounded down, what was spent rounded up (never under-stated), the remainder their difference;
+    the epsilon is the (epsilon, delta) equivalent of the year's whole spend so far, at the
+    catalogue's delta (epsilon does not add up across releases; rho does)."""
+    step = Decimal(1).scaleb(-RHO_PLACES)
+    per_unit = Decimal(str(adp.RHO_UNIT))  # exact: units are whole multiples of it
+    cap = (budget["cap"]["units"] * per_unit).quantize(step, rounding=ROUND_FLOOR)
+    spent = (budget["spent"]["units"] * per_unit).quantize(step, rounding=ROUND_CEILING)
+    spent = min(spent, cap)
+    return {
+        "cap": f"{cap:.{RHO_PLACES}f}",
+        "spent": f"{spent:.{RHO_PLACES}f}",
+        "remaining": f"{cap - spent:.{RHO_PLACES}f}",
+        "spent_epsilon": f"{budget['spent']['epsilon']:.3f}",
+        "cap_epsilon": f"{budget['cap']['epsilon']:.3f}",
+        "delta": f"{budget['delta']:g}",
+    }
 
 
 def row_label(row: dict[str, Any]) -> str:
@@ -117,7 +155,7 @@ def _chart(answer: dict[str, Any], rows: list[dict[str, Any]]) -> Markup | None:
         return None
     percent = answer["measure"] != "enrolments"
     title = f"{MEASURE_TITLES[answer['measure']]}, {answer['from']} to {answer['to']}"
-    by = ", ".join(DIMENSION_TITLES[d].lower() for d in answer["by"]) or "England as a whole"
+    by = by_label(answer["by"]) or "England as a whole"
     description = (
         f"Horizontal bar chart of the noisy {MEASURE_TITLES[answer['measure']].lower()} by {by}, one bar per "
         f"group, each with its 95% interval. The same numbers are in the table beside the chart."
@@ -195,6 +233,12 @@ async def _dashboard(
         "measures": [(m, MEASURE_TITLES.get(m, m)) for m in adp.MEASURES],
         "dimensions": [(d, DIMENSION_TITLES[d]) for d in cell_keysets.DIMENSIONS],
         "budget": budget,
+        "figures": budget_figures(budget),
+        "legend": legend(),
+        "meanings": dict(legend()),
+        "rho_places": RHO_PLACES,
+        "no_interval": NO_INTERVAL,
+        "by_label": by_label,
         "spent_fraction": budget["spent"]["units"] / budget["cap"]["units"]
         if budget["cap"]["units"]
         else 1.0,
@@ -206,7 +250,7 @@ async def _dashboard(
         "percent": bool(answer and answer["measure"] != "enrolments"),
         "measure_titles": MEASURE_TITLES,
         "max_chart_bars": MAX_CHART_BARS,
-        "by_text": " and ".join(DIMENSION_TITLES[d].lower() for d in answer["by"]) if answer else "",
+        "by_text": by_label(answer["by"]) if answer else "",
     }
     return render(
         request,

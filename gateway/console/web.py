@@ -66,16 +66,15 @@ HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
 TEMPLATE_DIR = HERE / "templates"
 
-#: Sent with every console response. No inline script or style is ever needed, and most pages have
-#: no script at all: `default-src 'none'` refuses any.
+#: Sent with every console response. Scripts only from this origin's files (GOV.UK Frontend's module,
+#: started by static/init.js, and a page's own): never inline, never eval, never another host. Data
+#: travels in non-executable `<script type="application/json">` blocks, which no script-src governs.
+#: font-src 'self': no font is served (govuk-font.css keeps every element on arial), but Chromium
+#: reports the stylesheet's GDS Transport faces as violations under a policy that refuses all fonts.
 CONTENT_SECURITY_POLICY = (
-    "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'"
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
-#: A page that loads scripts (only the DfE dashboard's chart) may load them from this origin's files
-#: only: never inline, never eval, never another host. Its data travels in a non-executable
-#: `<script type="application/json">` block, which no script-src governs.
-CONTENT_SECURITY_POLICY_WITH_SCRIPTS = CONTENT_SECURITY_POLICY + "; script-src 'self'"
 SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
@@ -337,7 +336,9 @@ class ConsoleUndefined(StrictUndefined):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._lenient = _asked_by_govuk_macro()
+        # A macro called without {% call %} has no caller; GOV.UK's macros test for one (`if caller`),
+        # and Jinja makes that value in the calling template's frame, not the macro's.
+        self._lenient = _asked_by_govuk_macro() or self._undefined_name == "caller"
 
     def __str__(self) -> str:
         return "" if self._lenient else super().__str__()
@@ -453,7 +454,7 @@ def render(
     scripts: Sequence[str] = (),
     **context: Any,
 ) -> HTMLResponse:
-    """The page; `scripts` are names of files in static/ it loads (and only then may it run any)."""
+    """The page; `scripts` are names of files in static/ it loads besides GOV.UK Frontend's."""
     viewer = page.viewer if page.viewer is not None else getattr(request.state, "console_viewer", None)
     principal = viewer.principal if viewer else None
     html = TEMPLATES.get_template(template).render(
@@ -468,10 +469,7 @@ def render(
         scripts=[static_url(name) for name in scripts],
         **context,
     )
-    response = HTMLResponse(html, status_code=status)
-    if scripts:
-        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY_WITH_SCRIPTS
-    return response
+    return HTMLResponse(html, status_code=status)
 
 
 # --- errors as pages -----------------------------------------------------------------------------

@@ -112,24 +112,62 @@ class EnrolmentCodeTotal(Base):
     sessions: Mapped[int] = mapped_column(Integer)
 
 
-class Feed(Base):
-    """Every version of a school's register for a day; superseded versions stay for the audit trail
-    of corrections."""
+class Register(Base):
+    """A school's current register for a day: what the feed carried (digest, pupil count, the audit
+    event that recorded it) and its marks packed in the order of the school's roster slots
+    (`schemas.registers`). A correction moves the version it supersedes to ``register_history``, so
+    a reader finds the current version by its key alone. The URN comes first in the key, as in the
+    rosters, so that a cluster keeps a school's rows on one node."""
 
-    __tablename__ = "feeds"
+    __tablename__ = "registers"
 
-    urn: Mapped[int] = mapped_column(Integer, ForeignKey("schools.urn"), primary_key=True)
+    urn: Mapped[int] = mapped_column(Integer, ForeignKey("schools.urn"), primary_key=True,
+                                     autoincrement=False)
+    # In the key so that PostgreSQL can partition by it (a date has one academic year).
+    academic_year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
-    version: Mapped[int] = mapped_column(Integer, primary_key=True)
-    academic_year: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer)
     body_sha256: Mapped[str] = mapped_column(String(64))
     pupil_count: Mapped[int] = mapped_column(Integer)
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     submitted_by: Mapped[str] = mapped_column(String(200))
     audit_index: Mapped[int] = mapped_column(BigInteger)
+    format: Mapped[int] = mapped_column(SmallInteger)
+    marks: Mapped[bytes] = mapped_column(LargeBinary)
 
     #: The latest register date of a year (``statistics.latest_feed_date``) without a scan.
-    __table_args__ = (Index("ix_feeds_year_date", "academic_year", "date"),)
+    __table_args__ = (Index("ix_registers_year_date", "academic_year", "date"),)
+
+
+class RegisterHistory(Base):
+    """Superseded versions of registers, kept for the audit trail of corrections."""
+
+    __tablename__ = "register_history"
+
+    urn: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    academic_year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    pupil_count: Mapped[int] = mapped_column(Integer)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    submitted_by: Mapped[str] = mapped_column(String(200))
+    audit_index: Mapped[int] = mapped_column(BigInteger)
+    format: Mapped[int] = mapped_column(SmallInteger)
+    marks: Mapped[bytes] = mapped_column(LargeBinary)
+
+    __table_args__ = (Index("ix_register_history_year", "academic_year"),)
+
+
+class RegisterCode(Base):
+    """The number of each register code in packed registers (`schemas.registers.CODES`), for the
+    ``register_marks`` view and for analysts reading the packed bytes with plain SQL."""
+
+    __tablename__ = "register_codes"
+
+    number: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    code: Mapped[str] = mapped_column(String(2))
+    hex: Mapped[str] = mapped_column(String(2))
 
 
 class Mark(Base):
@@ -167,20 +205,6 @@ class Roster(Base):
     codes: Mapped[bytes] = mapped_column(LargeBinary)
     weeks: Mapped[bytes] = mapped_column(LargeBinary)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
-
-
-class MarkHistory(Base):
-    """Marks of superseded feed versions."""
-
-    __tablename__ = "mark_history"
-
-    urn: Mapped[int] = mapped_column(Integer, primary_key=True)
-    date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
-    version: Mapped[int] = mapped_column(Integer, primary_key=True)
-    pupil_id: Mapped[str] = mapped_column(PUPIL_ID, primary_key=True)
-    academic_year: Mapped[int] = mapped_column(Integer)
-    am: Mapped[str] = mapped_column(String(2))
-    pm: Mapped[str] = mapped_column(String(2))
 
 
 class AuditState(Base):
@@ -279,9 +303,10 @@ __all__ = [
     "DataKey",
     "Enrolment",
     "EnrolmentCodeTotal",
-    "Feed",
     "Mark",
-    "MarkHistory",
+    "Register",
+    "RegisterCode",
+    "RegisterHistory",
     "PupilIdentity",
     "School",
 ]

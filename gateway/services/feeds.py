@@ -39,6 +39,7 @@ from gateway.services import access, audit
 from gateway.services.access import Target
 from gateway.services.common import LONDON, OPEN_STATUSES
 from policies.access import REGISTER_SUBMIT
+from schemas import registers as packed_registers
 from schemas.calendar import academic_year_of
 from schemas.codes import StatClass, codes_in_force
 from schemas.feeds import (
@@ -200,15 +201,20 @@ def _store(
             )
         version = 1 if current is None else current + 1
 
+        # The roster's slots lay out the packed registers: a correction's superseded marks are read
+        # through them, and the new register is packed by them once new pupils have theirs.
+        kept = rosters.lock(db, urn, year)
+        roster = kept if kept is not None else Roster(year)
         old: list[tuple[str, str, str]] = []
         if current is not None:
-            old = [(m.pupil_id, m.am, m.pm) for m in register_repo.current_marks(db, urn, day)]
-            register_repo.archive_marks(db, urn, day)
+            old = packed_registers.marks(register_repo.supersede(db, urn, day), roster.pupil_ids)
 
         _store_identities(db, keys, register, year, changed)
         _store_marks_and_totals(db, target.la_code, urn, day, year, version, rows, pupil_ids, old)
-        _update_roster(db, urn, day, year, register, old)
+        _update_roster(db, urn, day, roster, register, old, new=kept is None)
         rollup.refresh(db, year, [*pupil_ids, *(pid for pid, _, _ in old)])  # the statistics' pupil-years
+        marks = packed_registers.pack([roster.slot[pid] for pid in pupil_ids], [row["am"] for row in rows],
+                                      [row["pm"] for row in rows])
 
         # Last, so that the log's append lock is held only from here to the commit.
         event = audit.new_event(
@@ -225,7 +231,7 @@ def _store(
             },
         )
         index = audit.record(db, event)
-        register_repo.insert_feed(
+        register_repo.insert_register(
             db,
             urn=urn,
             date=day,
@@ -236,6 +242,8 @@ def _store(
             received_at=utcnow(),
             submitted_by=principal.sub,
             audit_index=index,
+            format=packed_registers.FORMAT,
+            marks=marks,
         )
     log.info(
         "feed_stored", urn=urn, date=day.isoformat(), version=version, pupils=len(rows), audit_index=index
@@ -368,13 +376,9 @@ def _store_marks_and_totals(
     register_repo.prune_code_totals(db, urn, year)
 
 
-def _update_roster(
-    db: Session, urn: int, day: dt.date, year: int, register: _Register, old: list[tuple[str, str, str]]
-) -> None:
-    """Move the school's roster for the year by the register, less the version it supersedes, under
-    the roster row's lock: stage 1 of the packed storage, written beside the enrolments."""
-    kept = rosters.lock(db, urn, year)
-    roster = kept if kept is not None else Roster(year)
+def _update_roster(db: Session, urn: int, day: dt.date, roster: Roster, register: _Register,
+                   old: list[tuple[str, str, str]], *, new: bool) -> None:
+    """Move the school's roster for the year (locked) by the register, less the version it supersedes."""
     changed = apply_register(
         roster,
         day,
@@ -386,7 +390,7 @@ def _update_roster(
         ],
         old,
     )
-    rosters.save(db, urn, roster, changed, new=kept is None)
+    rosters.save(db, urn, roster, changed, new=new)
 
 
 Move = tuple[int, int, int, int, int, int, str | None, int | None, str | None, int | None]

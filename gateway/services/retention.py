@@ -31,6 +31,7 @@ from gateway.keys.store import Keys, MasterKeyNotRotated
 from gateway.services import audit
 from policies.dates import academic_year_end, add_years
 from policies.model import Catalogue
+from schemas.calendar import academic_year_of
 
 log = structlog.get_logger("gateway.retention")
 
@@ -65,9 +66,11 @@ class RetentionSummary:
     shredded_keys: int = 0
     deleted_identities: int = 0
     deleted_marks: int = 0
-    deleted_mark_history: int = 0
+    deleted_registers: int = 0
+    deleted_register_history: int = 0
     deleted_enrolments: int = 0
     deleted_code_totals: int = 0
+    dropped_partitions: list[str] = field(default_factory=list)  # PostgreSQL: the years' partitions
     expired_releases: int = 0
     deleted_consent_records: int = 0
     overdue_releases: list[OverdueRelease] = field(default_factory=list)
@@ -111,6 +114,11 @@ def run(
     summary = RetentionSummary(
         as_of=as_of.isoformat(), dry_run=dry_run, register_retention_years=register_years
     )
+    if not dry_run:
+        # This year's partitions and the next two's, made ahead of the registers that fill them.
+        this_year = academic_year_of(as_of)
+        with transaction(sessions) as db:
+            rrepo.prepare_years(db, [this_year, this_year + 1, this_year + 2])
     with transaction(sessions) as db:
         years = sorted(set(rrepo.years_with_data(db)) | set(keys.year_keys.years()))
     for year in years_past_retention(years, register_years, as_of):
@@ -140,7 +148,8 @@ def run(
                 summary.refused_years.append(RefusedYear(academic_year=year, reason=str(exc)))
                 log.warning("retention_shred_refused", academic_year=year, reason="master_key_not_rotated")
                 continue
-            rrepo.delete_year(db, year)
+            dropped = rrepo.delete_year(db, year)
+            summary.dropped_partitions += dropped
             audit.record(
                 db,
                 audit.new_event(
@@ -153,6 +162,7 @@ def run(
                         **counts,
                         **(rotation or {}),
                         "year_key_destroyed": rotation is not None,
+                        "partitions_dropped": dropped,
                     },
                 ),
             )

@@ -7,20 +7,25 @@ from dataclasses import dataclass
 import structlog
 from sqlalchemy.orm import Session, sessionmaker
 
+from gateway.db.repositories import registers as register_repo
 from gateway.db.repositories import rollup, rosters
 from gateway.db.session import transaction
 from gateway.services import audit
-from schemas.rosters import Roster, recount
+from schemas import registers as packed_registers
+from schemas.registers import RegisterCorrupt
+from schemas.rosters import Roster, RosterCorrupt, recount
 
 log = structlog.get_logger("gateway.stats")
 
 
 @dataclass(frozen=True, slots=True)
 class RosterCheck:
-    """Whether a year's rosters agree with a recount of the stored marks, and with the enrolments."""
+    """Whether a year's rosters agree with a recount of the stored marks, and with the enrolments; and
+    whether its packed registers unpack to the marks kept beside them."""
 
     rosters_match_marks: bool
     rosters_match_enrolments: bool
+    registers_match_marks: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,12 +39,13 @@ class YearRollup:
     cells_match: bool | None = None
     rosters_match_marks: bool | None = None
     rosters_match_enrolments: bool | None = None
+    registers_match_marks: bool | None = None
 
     @property
     def matches(self) -> bool:
         """A check found everything kept at ingest as the recomputation has it."""
         return bool(self.pupil_years_match and self.cells_match and self.rosters_match_marks
-                    and self.rosters_match_enrolments)
+                    and self.rosters_match_enrolments and self.registers_match_marks)
 
 
 class _Rollback(Exception):
@@ -78,6 +84,7 @@ def rebuild(sessions: sessionmaker[Session], academic_year: int | None = None, *
                     cells_match=cells == rollup.cells(db, year),
                     rosters_match_marks=checked.rosters_match_marks,
                     rosters_match_enrolments=checked.rosters_match_enrolments,
+                    registers_match_marks=checked.registers_match_marks,
                 )
             if check:
                 raise _Rollback
@@ -92,11 +99,16 @@ def rebuild(sessions: sessionmaker[Session], academic_year: int | None = None, *
 def check_rosters(db: Session, academic_year: int) -> RosterCheck:
     """Whether every school's roster for the year holds what a plain recount of its stored marks
     gives (dates, totals, reason codes, weekly counters), and what its enrolments hold (attributes,
-    dates, totals, reason codes)."""
-    marks_match = enrolments_match = True
+    dates, totals, reason codes); and whether its packed registers, read through the roster's slots,
+    hold exactly the marks kept one row per pupil (and each its pupil count)."""
+    marks_match = enrolments_match = registers_match = True
     for urn in rosters.schools(db, academic_year):
         roster = rosters.get(db, urn, academic_year) or Roster(academic_year)
-        if roster.counted() != recount(academic_year, *rosters.stored_marks(db, urn, academic_year)):
+        try:
+            stored = rosters.stored_marks(db, urn, academic_year)
+        except (RegisterCorrupt, RosterCorrupt):
+            stored = None
+        if stored is None or roster.counted() != recount(academic_year, *stored):
             marks_match = False
             log.warning("roster_differs_from_marks", urn=urn, academic_year=academic_year)
         kept = {s.pupil_id: (s.year_group, s.sen_status, s.fsm_eligible, s.first_date, s.last_date, s.totals,
@@ -104,4 +116,21 @@ def check_rosters(db: Session, academic_year: int) -> RosterCheck:
         if kept != rosters.enrolments(db, urn, academic_year):
             enrolments_match = False
             log.warning("roster_differs_from_enrolments", urn=urn, academic_year=academic_year)
-    return RosterCheck(rosters_match_marks=marks_match, rosters_match_enrolments=enrolments_match)
+        if not _registers_match_marks(db, urn, academic_year, roster):
+            registers_match = False
+            log.warning("registers_differ_from_marks", urn=urn, academic_year=academic_year)
+    return RosterCheck(rosters_match_marks=marks_match, rosters_match_enrolments=enrolments_match,
+                       registers_match_marks=registers_match)
+
+
+def _registers_match_marks(db: Session, urn: int, academic_year: int, roster: Roster) -> bool:
+    unpacked = set()
+    try:
+        for day, pupil_count, blob in register_repo.school_registers(db, urn, academic_year):
+            day_marks = packed_registers.marks(blob, roster.pupil_ids)
+            if len(day_marks) != pupil_count:
+                return False
+            unpacked |= {(pid, day, am, pm) for pid, am, pm in day_marks}
+    except RegisterCorrupt:
+        return False
+    return unpacked == set(register_repo.school_marks(db, urn, academic_year))

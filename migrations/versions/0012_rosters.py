@@ -44,7 +44,7 @@ def upgrade() -> None:
         from gateway.db.repositories import rosters as roster_repository
 
         with Session(bind=bind) as db:
-            roster_repository.rebuild(db)
+            roster_repository.rebuild(db, legacy=True)
             db.flush()
 
 

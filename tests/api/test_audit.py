@@ -18,7 +18,7 @@ from proofbundle import verify_inclusion as independent_verify_inclusion
 from sqlalchemy import func, select, text
 
 from anonymisation.pseudonyms import audit_pseudonym, pupil_id
-from gateway.db.models import AuditEvent, AuditTreeHead, Feed, Mark, Release
+from gateway.db.models import AuditEvent, AuditTreeHead, Mark, Register, Release
 from gateway.db.session import transaction
 from gateway.services import audit
 from tests.conftest import Gateway
@@ -491,7 +491,7 @@ def test_when_the_audit_append_fails_requests_get_503_and_no_data_leaves_or_is_s
 ) -> None:
     submit(loaded)
     release(loaded, [PUPIL_A])
-    before = (count(loaded, AuditEvent), count(loaded, Feed), count(loaded, Mark))
+    before = (count(loaded, AuditEvent), count(loaded, Register), count(loaded, Mark))
     inject_append_fault(loaded)
     pupils = loaded.client.get(
         "/v1/schools/100001/pupils", headers=loaded.auth("school", 100001, "attendance_officer")
@@ -508,4 +508,4 @@ def test_when_the_audit_append_fails_requests_get_503_and_no_data_leaves_or_is_s
     assert asked.status_code == 503 and "releases" not in asked.json()
     listed = loaded.client.get("/v1/audit/events", headers=operator_dpo(loaded))
     assert listed.status_code == 503 and "events" not in listed.json()
-    assert (count(loaded, AuditEvent), count(loaded, Feed), count(loaded, Mark)) == before
+    assert (count(loaded, AuditEvent), count(loaded, Register), count(loaded, Mark)) == before

@@ -351,7 +351,7 @@ def test_the_audit_trail_filters_by_decision_and_action_and_records_the_view(
     r = gw.client.get("/console/audit", params={"decision": "deny", "action": "release.decided"})
     assert r.status_code == 200
     rows = re.findall(r'href="/console/audit/events/(\d+)"', r.text)
-    assert len(rows) == 1 and "Denied" in r.text and "Allowed" not in r.text.split("<tbody>")[1]
+    assert len(rows) == 1 and "Denied" in r.text and "Allowed" not in r.text.split("<tbody")[1]
     event = last_event(gw)
     assert event.action == "audit.events_viewed"
     assert b'"decision":"deny"' in event.entry  # the filters are recorded, exactly as through the API
@@ -756,8 +756,17 @@ def test_no_page_puts_a_upn_in_an_address(world: tuple[Gateway, World]) -> None:
 
 def test_console_pages_carry_security_headers_and_are_not_cached(gw: Gateway) -> None:
     r = gw.client.get("/console/sign-in")
-    assert "default-src 'none'" in r.headers["content-security-policy"]
-    assert "script-src" not in r.headers["content-security-policy"]
+    policy = r.headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "script-src 'self';" in policy and "unsafe" not in policy
+    # Every script is a file of this origin: none inline (JSON data blocks are not run).
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", r.text, re.S)
+    assert scripts and all('src="/console/static/' in attrs and not body.strip() for attrs, body in scripts)
+    init = re.search(r'<script type="module" src="(/console/static/init\.js\?v=[0-9a-f]+)"', r.text)
+    assert init
+    module = gw.client.get(init.group(1))
+    assert module.headers["content-type"].startswith("text/javascript") and "initAll()" in module.text
+    imported = re.search(r"from '\./(vendor/govuk-frontend-5\.14\.0/govuk-frontend\.min\.js)'", module.text)
+    assert imported and gw.client.get("/console/static/" + imported.group(1)).status_code == 200
     assert r.headers["cache-control"] == "no-store" and r.headers["x-frame-options"] == "DENY"
     assert r.headers["referrer-policy"] == "no-referrer"
     css_href = re.search(r'href="(/console/static/console\.css\?v=[0-9a-f]+)"', r.text)
@@ -975,12 +984,13 @@ def test_the_console_refuses_a_request_without_the_acknowledgement_and_decides_n
     before = audit_size(gw)
     r = gw.client.post("/console/la/ask/la-targeting-support", data=ask_form(csrf, acknowledged=None))
     assert r.status_code == 422
-    assert 'href="#acknowledged"' in r.text and "Tick the box to accept" in r.text
+    assert 'href="#acknowledged-yes"' in r.text and "Tick the box to accept" in r.text
     assert "Autumn term targeting support" in r.text  # what was typed is kept
     bad_date = gw.client.post(
         "/console/la/ask/la-targeting-support", data=ask_form(csrf, **{"from-month": "13"})
     )
-    assert bad_date.status_code == 422 and 'href="#from"' in bad_date.text and "real date" in bad_date.text
+    # The error summary links to the part to correct, the month (GOV.UK's date input pattern).
+    assert bad_date.status_code == 422 and 'href="#from-month"' in bad_date.text and "real date" in bad_date.text
     part = gw.client.post("/console/la/ask/la-targeting-support", data=ask_form(csrf, **{"to-year": ""}))
     assert part.status_code == 422 and "must include a year" in part.text
     school = gw.client.post("/console/la/ask/la-targeting-support", data=ask_form(csrf, schools="abc"))
@@ -1045,7 +1055,7 @@ def test_the_releases_list_shows_each_stage_and_highlights_overdue_releases(
     assert r.status_code == 200
     stages = dict(re.findall(r'data-release="(rel_[0-9a-f]+)" data-stage="(\w+)"', r.text))
     assert stages == {w.targeting_release: "expiring", w.overdue_release: "expired"}
-    overdue_row = re.search(rf'<tr class="app-row--overdue" data-release="{w.overdue_release}"', r.text)
+    overdue_row = re.search(rf'<tr class="govuk-table__row app-row--overdue" data-release="{w.overdue_release}"', r.text)
     assert overdue_row and "Overdue for deletion" in r.text and "3 days overdue" in r.text
     assert "Expiring soon" in r.text and ("10 days left" in r.text or "9 days left" in r.text)
 

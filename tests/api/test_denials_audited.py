@@ -20,7 +20,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from gateway.db.models import AuditEvent, Feed
+from gateway.db.models import AuditEvent, Register
 from gateway.main import create_app
 from gateway.runtime import build_runtime
 from gateway.settings import Settings
@@ -186,6 +186,13 @@ CASES: dict[tuple[str, str], list[Case]] = {
     ("GET", "/v1/stats/releases/{name}/csv"): [
         Case(LA_STATISTICIAN, "wrong_organisation", "/v1/stats/releases/autumn/csv")
     ],
+    ("GET", "/v1/stats/trend"): [
+        Case(LA_STATISTICIAN, "wrong_organisation", params={"year": "2025"}),
+        Case(("dfe", "dfe", "dpo"), "wrong_role"),
+    ],
+    ("POST", "/v1/stats/trend"): [
+        Case(OWN_SCHOOL_OFFICER, "wrong_organisation", json={"academic_year": 2025})
+    ],
     # The console: the same rules, asked by a signed-in viewer; a refusal is an HTML page.
     ("GET", "/console/audit"): [Case(OWN_SCHOOL_OFFICER, "wrong_role")],
     ("GET", "/console/audit/events/{index}"): [
@@ -235,6 +242,8 @@ CASES: dict[tuple[str, str], list[Case]] = {
     ("POST", "/console/statistics"): [
         Case(LA_STATISTICIAN, "wrong_organisation", form={"measure": "enrolments"})
     ],
+    ("GET", "/console/statistics/trend"): [Case(LA_STATISTICIAN, "wrong_organisation")],
+    ("POST", "/console/statistics/trend"): [Case(("dfe", "dfe", "dpo"), "wrong_role", form={"year": "2025"})],
     ("POST", "/console/statistics.csv"): [
         Case(("dfe", "dfe", "dpo"), "wrong_role", form={"measure": "enrolments"})
     ],
@@ -376,7 +385,7 @@ def test_a_closed_school_submitting_a_register_is_refused_and_the_refusal_record
     details = json.loads(bytes(events[0].entry))["details"]
     assert details == {"action": "register.submit", "urn": CLOSED_SCHOOL}
     with loaded.runtime.sessions() as db:
-        assert db.execute(select(Feed)).first() is None
+        assert db.execute(select(Register)).first() is None
 
 
 def test_a_budget_too_small_to_noise_anything_is_a_recorded_refusal(settings: Settings) -> None:

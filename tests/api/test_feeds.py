@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import func, select, text
 
 from gateway.db import session as db_session
-from gateway.db.models import AuditEvent, Enrolment, EnrolmentCodeTotal, Feed, Mark, MarkHistory
+from gateway.db.models import AuditEvent, Enrolment, EnrolmentCodeTotal, Mark, Register, RegisterHistory
+from schemas import registers as packed_registers
 from tests.conftest import BACKENDS, Gateway
 from tests.factories import feed_csv, feed_json, pupil, upn
 
@@ -45,7 +46,7 @@ def test_csv_and_json_bodies_of_the_same_register_are_the_same_register(loaded: 
     again = put(loaded, feed_json(list(reversed(rows))))
     assert again.status_code == 200
     assert again.json()["version"] == 1
-    assert count(loaded, Feed) == 1
+    assert count(loaded, Register) == 1
 
 
 def test_the_same_body_again_changes_nothing(loaded: Gateway) -> None:
@@ -66,8 +67,13 @@ def test_a_different_body_is_a_correction_that_keeps_the_old_version(loaded: Gat
     response = put(loaded, feed_json([pupil(1, am="I", pm="I"), pupil(2)]))
     assert response.status_code == 201
     assert response.json()["version"] == 2 and response.json()["supersedes"] == 1
-    assert count(loaded, MarkHistory) == 3
     assert count(loaded, Mark) == 2
+    # The superseded version is kept whole, packed, with its three pupils.
+    with loaded.runtime.sessions() as db:
+        [old] = db.execute(select(RegisterHistory)).scalars()
+        [new] = db.execute(select(Register)).scalars()
+    assert (old.version, old.pupil_count, new.version, new.pupil_count) == (1, 3, 2, 2)
+    assert len(packed_registers.unpack(old.marks)) == 3 and len(packed_registers.unpack(new.marks)) == 2
     with loaded.runtime.sessions() as db:
         totals = {
             (e.sessions_possible, e.sessions_authorised, e.sessions_unauthorised, e.sessions_present)
@@ -113,7 +119,7 @@ def test_a_bad_row_is_refused_naming_row_and_field_and_nothing_is_stored(loaded:
     assert response.status_code == 422, response.text
     errors = response.json()["detail"]["errors"]
     assert {"row": 3, "field": field} == {k: errors[0][k] for k in ("row", "field")}
-    assert count(loaded, Mark) == 0 and count(loaded, Feed) == 0
+    assert count(loaded, Mark) == 0 and count(loaded, Register) == 0
     for value in override.values():
         if value:
             assert value not in response.text
@@ -157,7 +163,7 @@ def test_a_csv_with_an_unknown_column_is_refused(loaded: Gateway) -> None:
 def test_a_body_over_ten_mebibytes_is_refused_with_413(loaded: Gateway) -> None:
     body = b'{"pupils": [' + b" " * (10 * 1024 * 1024) + b"]}"
     assert put(loaded, body).status_code == 413
-    assert count(loaded, Feed) == 0
+    assert count(loaded, Register) == 0
 
 
 def test_a_streamed_body_over_the_limit_is_refused_without_a_length(loaded: Gateway) -> None:
@@ -188,7 +194,7 @@ def test_only_the_schools_own_feed_submitter_may_submit(loaded: Gateway) -> None
     assert put(loaded, body, headers=submitter(loaded, 100003)).status_code == 403
     assert put(loaded, body, headers=loaded.auth("school", 100001, "attendance_officer")).status_code == 403
     assert put(loaded, body, headers=loaded.auth("la", "202", "feed_submitter")).status_code == 403
-    assert count(loaded, Feed) == 0
+    assert count(loaded, Register) == 0
 
 
 def test_a_closed_school_may_not_submit(loaded: Gateway) -> None:
@@ -258,4 +264,4 @@ def test_a_register_whose_commit_cannot_be_confirmed_on_disk_gets_a_503_and_send
     again = put(loaded, body)
     assert again.status_code == 200, again.text
     assert again.json()["version"] == 1
-    assert count(loaded, Feed) == 1 and count(loaded, Mark) == 2
+    assert count(loaded, Register) == 1 and count(loaded, Mark) == 2

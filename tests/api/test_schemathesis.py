@@ -65,6 +65,7 @@ POSITIVE_DATA_NOT_EXPRESSIBLE = {
     "POST /v1/releases": "window rules",
     "GET /v1/stats": "window rules; a dimension at most once",
     "POST /v1/stats/releases": "window rules; a table at most once",
+    "POST /v1/stats/trend": "`to` by today; a recent academic year",
     # Indexes and sizes are bounded by the log's size at the time of asking.
     "GET /v1/audit/proofs/inclusion": "bounded by the log's current size",
     "GET /v1/audit/proofs/consistency": "bounded by the log's current size",

@@ -138,7 +138,7 @@ def test_stats_rebuild_check_finds_a_tampered_cell_and_rebuild_repairs_it(loaded
     assert ok.exit_code == 0, ok.output
     assert json.loads(ok.stdout) == {"2025": {
         "pupil_years": 2, "pupil_years_match": True, "cells_match": True, "rosters_match_marks": True,
-        "rosters_match_enrolments": True}}
+        "rosters_match_enrolments": True, "registers_match_marks": True}}
     with gw.runtime.sessions.begin() as db:
         db.execute(text("UPDATE stats_cells SET pupils = pupils + 1"))
     bad = runner.invoke(main, ["stats", "rebuild", "--check"], env=env)

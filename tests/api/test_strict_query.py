@@ -27,3 +27,16 @@ def test_a_parameter_name_that_could_be_personal_data_is_not_echoed(gw):
 
 def test_operations_without_query_parameters_still_ignore_them(gw):
     assert gw.client.get("/healthz?verbose=1").status_code == 200
+
+
+def test_a_parameter_of_one_value_given_twice_is_refused_not_half_read(gw):
+    """The framework would keep the last value and drop the first: an auditor filtering the trail by
+    one organisation, then another, would read one of them believing it was both."""
+    client, dpo_headers = gw.client, gw.auth("operator", "operator", "dpo")
+    answer = client.get("/v1/audit/events?org_id=100001&org_id=100002", headers=dpo_headers)
+    assert answer.status_code == 422
+    assert answer.json()["detail"]["errors"] == [
+        {"row": None, "field": "org_id", "message": "given more than once; it takes one value"}
+    ]
+    assert client.get("/v1/audit/events?org_id=100001", headers=dpo_headers).status_code == 200
+    assert client.get("/v1/releases?status=active&status=expired", headers=dpo_headers).status_code == 422

@@ -12,6 +12,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 from stdnum.exceptions import InvalidComponent
 from stdnum.gb import upn as stdnum_upn
@@ -176,16 +177,34 @@ def test_school_sizes_spread_around_the_local_authoritys_mean(england, by_key):
     assert min(primary_335) < 0.6 * mean < 1.6 * mean < max(primary_335)
 
 
-def test_school_absence_factors_vary_but_average_one_within_each_la_and_phase(england):
+def test_school_absence_factors_and_intakes_vary_but_average_the_las_within_large_groups(england, by_key):
     groups: dict[tuple[str, str], list[SyntheticSchool]] = {}
     for school in england:
         groups.setdefault((school.la_code, school.phase), []).append(school)
 
-    for schools in groups.values():
-        weighted = sum(s.size * s.absence_factor for s in schools) / sum(s.size for s in schools)
-        assert weighted == pytest.approx(1.0)
+    large = {key: schools for key, schools in groups.items() if len(schools) >= 10}
+    assert len(large) > 200
+    for key, schools in large.items():
+        size = sum(s.size for s in schools)
+        assert sum(s.size * s.absence_factor for s in schools) / size == pytest.approx(1.0)
+        assert sum(s.size * s.fsm_share for s in schools) / size == pytest.approx(by_key[key].fsm_rate, abs=1e-4)
     factors = [s.absence_factor for s in england]
     assert min(factors) < 0.7 and max(factors) > 1.4
+    primaries = [s for s in england if s.phase == "Primary"]
+    for share, low, high in (("fsm_share", 0.12, 0.40), ("sen_support_share", 0.09, 0.17),
+                             ("ehc_plan_share", 0.018, 0.045)):
+        values = sorted(getattr(s, share) for s in primaries)
+        decile, top = values[len(values) // 10], values[9 * len(values) // 10]
+        assert decile < low < high < top, (share, decile, top)
+
+
+def test_a_small_scale_keeps_schools_different_within_an_la(profiles):
+    """At a demo's scale an LA and phase has one or two schools: they keep their own effect and intake."""
+    schools = [s for s in synthetic_schools(profiles, 0.002, SEED) if s.status == "Open"]
+
+    assert len({round(s.absence_factor, 6) for s in schools}) == len(schools)
+    assert min(s.absence_factor for s in schools) < 0.85 < 1.15 < max(s.absence_factor for s in schools)
+    assert min(s.fsm_share for s in schools) < 0.12 < 0.35 < max(s.fsm_share for s in schools)
 
 
 def test_asking_for_some_local_authorities_gives_the_same_schools_as_asking_for_all(profiles, england):
@@ -272,7 +291,7 @@ def test_sen_and_fsm_come_out_near_the_assumed_shares(walsall):
     fsm = []
     for school, profile, pupils in walsall:
         (special if school.phase == "Special" else mainstream).update(p.sen_status for p in pupils)
-        fsm += [(p.fsm_eligible, profile.fsm_rate) for p in pupils]
+        fsm += [(p.fsm_eligible, school.fsm_share) for p in pupils]
     total = sum(mainstream.values())
 
     assert mainstream["K"] / total == pytest.approx(0.13, abs=0.02)
@@ -289,13 +308,23 @@ def test_names_include_apostrophes_hyphens_and_accents(walsall):
     assert any(not n.isascii() for n in names)
 
 
-def test_the_same_child_is_on_roll_a_year_group_higher_the_next_year(england, by_key):
-    school = next(s for s in england if s.la_code == "335" and s.phase == "Primary")
-    year5 = [p for p in pupils_of(school, by_key, 2025) if p.year_group == "5"]
-    year6 = [p for p in pupils_of(school, by_key, 2026) if p.year_group == "6"]
+def test_the_same_child_is_on_roll_a_year_group_higher_the_next_year_beside_a_few_leavers_and_joiners(
+        england, by_key):
+    school = next(s for s in england if s.la_code == "335" and s.phase == "Secondary")
+    year9 = {p.upn: p for p in pupils_of(school, by_key, 2025) if p.year_group == "9"}
+    year10 = {p.upn: p for p in pupils_of(school, by_key, 2026) if p.year_group == "10"}
+    stayed = year9.keys() & year10.keys()
 
-    assert [(p.upn, p.forename, p.surname, p.date_of_birth) for p in year5] == \
-           [(p.upn, p.forename, p.surname, p.date_of_birth) for p in year6]
+    assert all((year9[u].forename, year9[u].surname, year9[u].date_of_birth, year9[u].sen_status,
+                year9[u].fsm_eligible) == (year10[u].forename, year10[u].surname, year10[u].date_of_birth,
+                                           year10[u].sen_status, year10[u].fsm_eligible) for u in stayed)
+    left, joined = year9.keys() - year10.keys(), year10.keys() - year9.keys()
+    assert len(left) == len(joined) and abs(len(left) - 0.04 * len(year9)) <= 1
+    assert 0 < len(left) < 0.1 * len(year9)
+    # A child's absence moves from one year to the next, but is much the same child's.
+    drift = [year10[u].absence_propensity / year9[u].absence_propensity for u in stayed]
+    assert len({round(d, 6) for d in drift}) > len(drift) // 2
+    assert 0.6 < sorted(drift)[len(drift) // 2] < 1.6
 
 
 def test_another_las_profile_is_refused(england, by_key):
@@ -553,3 +582,38 @@ def test_the_gias_extract_round_trips_in_latin_1_with_the_real_columns(profiles,
     assert {r["PhaseOfEducation (name)"] for r in rows if r["LA (code)"] == "335"} == \
            {"Primary", "Secondary", "Not applicable"}
     assert all(re.fullmatch(r"[A-Z]{1,2}\d{1,2} \d[A-Z]{2}", r["Postcode"]) for r in rows)
+
+
+def test_a_schools_absence_follows_its_intake_and_its_own_effect_apart(profiles, by_key):
+    """Schools with more FSM pupils miss more; beyond that, the school effect is independent of intake."""
+    primaries = [s for s in synthetic_schools(profiles, 0.03, SEED) if s.phase == "Primary"]
+    fsm = np.array([s.fsm_share for s in primaries])
+    effect = np.log([s.absence_factor for s in primaries])
+    relative = np.log([np.mean([p.absence_propensity for p in pupils_of(s, by_key)])
+                       / by_key[(s.la_code, "Primary")].overall_absence_rate for s in primaries])
+
+    assert len(primaries) > 400
+    assert abs(np.corrcoef(fsm, effect)[0, 1]) < 0.15
+    slope_fsm = np.polyfit(fsm, relative - effect, 1)[0]
+    assert slope_fsm > 0.5
+    assert np.corrcoef(effect, relative)[0, 1] > 0.5
+
+
+def test_some_pupils_attendance_falls_from_a_day_of_the_year_on(walsall):
+    falling = [(school, profile, pupils, p) for school, profile, pupils in walsall for p in pupils
+               if p.decline_onset is not None and AUTUMN_2025[20] <= p.decline_onset <= AUTUMN_2025[-20]]
+    total = sum(len(pupils) for _, _, pupils in walsall)
+    assert 0.01 * total < sum(1 for _, _, pupils in walsall for p in pupils if p.decline_onset) < 0.07 * total
+
+    before = [0, 0]
+    after = [0, 0]
+    for school, profile, pupils, pupil in falling[:60]:
+        index = pupils.index(pupil)
+        for day in AUTUMN_2025:
+            row = daily_register(school, pupils, profile, day, SEED)[index]
+            assert row["upn"] == pupil.upn
+            side = after if day >= pupil.decline_onset else before
+            side[0] += (row["am"] not in NOT_POSSIBLE) + (row["pm"] not in NOT_POSSIBLE)
+            side[1] += (row["am"] in ABSENT) + (row["pm"] in ABSENT)
+    assert len(falling) >= 30
+    assert after[1] / after[0] > before[1] / before[0] + 0.1

@@ -1,5 +1,7 @@
-"""SQL of a school's registers: the feeds received, the marks (one row per pupil per day, superseded
-versions in ``mark_history``), and the enrolments with their running totals and reason-code totals.
+"""SQL of a school's registers: the packed registers received (``registers``, one row per school and
+day holding its marks packed by roster slot, superseded versions in ``register_history``), the marks
+kept beside them one row per pupil per day (``marks``, for the readers not yet moved to the packed
+registers), and the enrolments with their running totals and reason-code totals.
 
 A register moves its pupils' totals in bulk (``store_register``): on PostgreSQL one binary COPY into a
 staging table and one statement that writes the marks, totals and reason codes from it.
@@ -15,61 +17,85 @@ from sqlalchemy import Row, and_, bindparam, case, delete, exists, func, insert,
 from sqlalchemy.orm import Session
 
 from gateway.db import bulk
-from gateway.db.models import Enrolment, EnrolmentCodeTotal, Feed, Mark, MarkHistory, School
+from gateway.db.models import Enrolment, EnrolmentCodeTotal, Mark, Register, RegisterHistory, School
 from gateway.db.session import driver_connection, is_postgres
+from schemas.calendar import academic_year_of
 from schemas.records import RegisterRow
 
-# --- feeds and marks ---------------------------------------------------------------------------
+# --- registers -----------------------------------------------------------------------------------
 
-# Built once: a statement built per call spends longer in SQLAlchemy than in the database.
-_LATEST_VERSION = (
-    select(func.max(Feed.version))
-    .where(Feed.urn == bindparam("urn"), Feed.date == bindparam("day"))
-    .scalar_subquery()
-)
+# Built once: a statement built per call spends longer in SQLAlchemy than in the database. The current
+# version is the one row of (urn, date) in ``registers``: no search for the latest version.
 _FEED_TARGET = (
-    select(School.la_code, School.status, Feed.version, Feed.body_sha256, Feed.pupil_count, Feed.audit_index)
+    select(School.la_code, School.status, Register.version, Register.body_sha256, Register.pupil_count,
+           Register.audit_index)
     .select_from(School)
-    .outerjoin(
-        Feed, and_(Feed.urn == School.urn, Feed.date == bindparam("day"), Feed.version == _LATEST_VERSION)
-    )
+    .outerjoin(Register, and_(Register.urn == School.urn, Register.academic_year == bindparam("year"),
+                              Register.date == bindparam("day")))
     .where(School.urn == bindparam("urn"))
 )
 _FEED_TARGET_LOCKED = _FEED_TARGET.with_for_update(of=School)
-_INSERT_FEED = insert(Feed.__table__)
+_INSERT_REGISTER = insert(Register.__table__)
+_REGISTER_KEY = (Register.urn == bindparam("urn"), Register.academic_year == bindparam("year"),
+                 Register.date == bindparam("day"))
+_CURRENT_MARKS = select(Register.marks).where(*_REGISTER_KEY)
+_HISTORY_COLUMNS = [c.name for c in RegisterHistory.__table__.columns]
+_TO_HISTORY = insert(RegisterHistory.__table__).from_select(
+    _HISTORY_COLUMNS,
+    select(*(Register.__table__.c[name] for name in _HISTORY_COLUMNS)).where(*_REGISTER_KEY),
+)
+_DELETE_REGISTER = delete(Register.__table__).where(*_REGISTER_KEY)
+_DELETE_MARKS = delete(Mark.__table__).where(Mark.urn == bindparam("urn"), Mark.date == bindparam("day"))
 
 
 def feed_target(db: Session, urn: int, day: dt.date, *, lock: bool = False) -> Row[Any] | None:
-    """The school (la_code, status) and its latest register for the day (version, body_sha256,
+    """The school (la_code, status) and its current register for the day (version, body_sha256,
     pupil_count, audit_index: None when there is none), in one query. With `lock`, the school's
     row is locked until commit (PostgreSQL), which serialises the feeds of one school."""
     stmt = _FEED_TARGET_LOCKED if lock and is_postgres(db) else _FEED_TARGET
     # Core statements through the connection: the ORM session's execute adds a fifth of a
     # millisecond per statement, on every register.
-    return db.connection().execute(stmt, {"urn": urn, "day": day}).one_or_none()
+    key = {"urn": urn, "day": day, "year": academic_year_of(day)}
+    return db.connection().execute(stmt, key).one_or_none()
 
 
-def insert_feed(db: Session, **values: Any) -> None:
-    db.connection().execute(_INSERT_FEED, values)
+def insert_register(db: Session, **values: Any) -> None:
+    db.connection().execute(_INSERT_REGISTER, values)
 
 
-def current_marks(db: Session, urn: int, day: dt.date) -> list[Row[Any]]:
-    stmt = select(Mark.pupil_id, Mark.am, Mark.pm, Mark.version).where(Mark.urn == urn, Mark.date == day)
-    return list(db.execute(stmt).all())
+def supersede(db: Session, urn: int, day: dt.date) -> bytes:
+    """Move the day's current register into the history of corrections and drop its marks' rows;
+    returns its packed marks."""
+    conn = db.connection()
+    key = {"urn": urn, "day": day, "year": academic_year_of(day)}
+    packed = bytes(conn.execute(_CURRENT_MARKS, key).scalar_one())
+    conn.execute(_TO_HISTORY, key)
+    conn.execute(_DELETE_REGISTER, key)
+    conn.execute(_DELETE_MARKS, key)
+    return packed
 
 
-def archive_marks(db: Session, urn: int, day: dt.date) -> None:
-    """Move a day's current marks into the history of corrections."""
-    m = Mark
-    db.execute(
-        insert(MarkHistory).from_select(
-            ["urn", "date", "version", "pupil_id", "academic_year", "am", "pm"],
-            select(m.urn, m.date, m.version, m.pupil_id, m.academic_year, m.am, m.pm).where(
-                m.urn == urn, m.date == day
-            ),
-        )
-    )
-    db.execute(delete(Mark).where(Mark.urn == urn, Mark.date == day))
+def school_registers(db: Session, urn: int, academic_year: int) -> list[tuple[dt.date, int, bytes]]:
+    """(date, pupil_count, packed marks) of a school's current registers of the year, by date."""
+    r = Register
+    stmt = (select(r.date, r.pupil_count, r.marks).where(r.urn == urn, r.academic_year == academic_year)
+            .order_by(r.date))
+    return [(d, int(n), bytes(m)) for d, n, m in db.execute(stmt)]
+
+
+def superseded_registers(db: Session, urn: int, academic_year: int) -> list[tuple[dt.date, int, bytes]]:
+    """(date, version, packed marks) of a school's superseded registers of the year."""
+    h = RegisterHistory
+    stmt = (select(h.date, h.version, h.marks).where(h.urn == urn, h.academic_year == academic_year)
+            .order_by(h.date, h.version))
+    return [(d, int(v), bytes(m)) for d, v, m in db.execute(stmt)]
+
+
+def school_marks(db: Session, urn: int, academic_year: int) -> list[tuple[str, dt.date, str, str]]:
+    """The school's rows of ``marks`` for the year (pupil_id, date, am, pm)."""
+    stmt = select(Mark.pupil_id, Mark.date, Mark.am, Mark.pm).where(
+        Mark.urn == urn, Mark.academic_year == academic_year)
+    return [(str(p), d, str(a), str(b)) for p, d, a, b in db.execute(stmt)]
 
 
 # --- running totals ----------------------------------------------------------------------------

@@ -8,16 +8,17 @@ from typing import Any
 from sqlalchemy import and_, delete, exists, func, select, union, update
 from sqlalchemy.orm import Session, aliased
 
-from gateway.db import bulk
+from gateway.db import bulk, partitions
 from gateway.db.models import (
     ConsentRecord,
     DataKey,
     Enrolment,
     EnrolmentCodeTotal,
     Mark,
-    MarkHistory,
     PupilIdentity,
     PupilYearRollup,
+    Register,
+    RegisterHistory,
     Release,
     ReleasePupil,
     Roster,
@@ -30,6 +31,7 @@ def years_with_data(db: Session) -> list[int]:
         select(DataKey.academic_year).distinct(),
         select(Enrolment.academic_year).distinct(),
         select(Mark.academic_year).distinct(),
+        select(Register.academic_year).distinct(),
     )
     return sorted(int(y) for y in db.execute(stmt).scalars())
 
@@ -43,16 +45,27 @@ def count_year(db: Session, academic_year: int) -> dict[str, int]:
         "shredded_keys": n(DataKey),
         "deleted_identities": n(PupilIdentity),
         "deleted_marks": n(Mark),
-        "deleted_mark_history": n(MarkHistory),
+        "deleted_registers": n(Register),
+        "deleted_register_history": n(RegisterHistory),
         "deleted_enrolments": n(Enrolment),
         "deleted_code_totals": n(EnrolmentCodeTotal),
     }
 
 
-def delete_year(db: Session, academic_year: int) -> None:
-    for model in (DataKey, PupilIdentity, Mark, MarkHistory, EnrolmentCodeTotal, Enrolment, PupilYearRollup,
-                  StatsCell, Roster):
+def prepare_years(db: Session, years: list[int]) -> list[str]:
+    """PostgreSQL: the partitions of these academic years that are missing, made."""
+    return partitions.ensure(db.connection(), years)
+
+
+def delete_year(db: Session, academic_year: int) -> list[str]:
+    """Delete the year's personal data: on PostgreSQL its partitions are dropped first (their files
+    go at commit), then every table's rows of the year are deleted (a default partition's, and the
+    tables not partitioned). Returns the partitions dropped."""
+    dropped = partitions.drop_year(db.connection(), academic_year)
+    for model in (DataKey, PupilIdentity, Mark, Register, RegisterHistory, EnrolmentCodeTotal, Enrolment,
+                  PupilYearRollup, StatsCell, Roster):
         db.execute(delete(model).where(model.academic_year == academic_year))
+    return dropped
 
 
 def releases_to_expire(db: Session, as_of: dt.datetime) -> list[Release]:

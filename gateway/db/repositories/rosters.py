@@ -7,12 +7,21 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, union, update
+from sqlalchemy import bindparam, delete, insert, select, text, union, update
 from sqlalchemy.orm import Session
 
 from gateway.db.base import utcnow
-from gateway.db.models import Enrolment, EnrolmentCodeTotal, Mark, MarkHistory, PupilIdentity, Roster
+from gateway.db.models import (
+    Enrolment,
+    EnrolmentCodeTotal,
+    Mark,
+    PupilIdentity,
+    Register,
+    RegisterHistory,
+    Roster,
+)
 from gateway.db.session import driver_connection, is_postgres
+from schemas import registers as packed_registers
 from schemas import rosters as core
 
 _TABLE = Roster.__table__
@@ -80,22 +89,51 @@ def years(db: Session) -> list[int]:
     return sorted(int(y) for y in db.scalars(select(Roster.academic_year).distinct()))
 
 
-def schools(db: Session, academic_year: int) -> list[int]:
-    """Schools with a roster, an enrolment or a stored mark (current or superseded) in the year."""
-    stmt = union(*(select(model.urn).where(model.academic_year == academic_year)
-                   for model in (Roster, Enrolment, Mark, MarkHistory)))
-    return sorted(int(u) for u in db.scalars(stmt))
+def schools(db: Session, academic_year: int, *, legacy: bool = False) -> list[int]:
+    """Schools with a roster, an enrolment, a register or a stored mark in the year (`legacy`: a
+    database before the packed registers, whose superseded marks are in ``mark_history``)."""
+    models: tuple[Any, ...] = (Roster, Enrolment, Mark) if legacy else (Roster, Enrolment, Mark, Register,
+                                                                     RegisterHistory)
+    stmt = union(*(select(model.urn).where(model.academic_year == academic_year) for model in models))
+    found = {int(u) for u in db.scalars(stmt)}
+    if legacy:
+        history = text("SELECT DISTINCT urn FROM mark_history WHERE academic_year = :y")
+        found |= {int(u) for u in db.scalars(history, {"y": academic_year})}
+    return sorted(found)
 
 
-def stored_marks(db: Session, urn: int, academic_year: int
+def slot_order(db: Session, urn: int, academic_year: int) -> list[str]:
+    """The pupil ids of the school's roster for the year by slot (none when it has no roster)."""
+    blob = db.scalar(select(Roster.pupil_ids).where(Roster.urn == urn, Roster.academic_year == academic_year))
+    return [] if blob is None else core.unpack_pupil_ids(bytes(blob))
+
+
+def superseded_dates(db: Session, urn: int, academic_year: int, pupil_ids: list[str], *,
+                     legacy: bool = False) -> list[tuple[str, dt.date]]:
+    """(pupil_id, date) of every pupil on a superseded register of the school in the year: from the
+    packed history, whose slots are those of `pupil_ids` (the roster's), or with `legacy` from
+    ``mark_history``."""
+    if legacy:
+        legacy_rows = text("SELECT pupil_id, date FROM mark_history WHERE urn = :u AND academic_year = :y")
+        rows = db.execute(legacy_rows, {"u": urn, "y": academic_year})
+        return [(str(p), d if isinstance(d, dt.date) else dt.date.fromisoformat(d)) for p, d in rows]
+    h = RegisterHistory
+    out = []
+    stmt = select(h.date, h.marks).where(h.urn == urn, h.academic_year == academic_year)
+    for day, blob in db.execute(stmt):
+        out.extend((pid, day) for pid, _, _ in packed_registers.marks(bytes(blob), pupil_ids))
+    return out
+
+
+def stored_marks(db: Session, urn: int, academic_year: int, *, legacy: bool = False
                  ) -> tuple[list[tuple[str, dt.date, str, str]], list[tuple[str, dt.date]]]:
     """A school's current marks of the year (pupil_id, date, am, pm), and the (pupil_id, date) of
     superseded ones."""
     current = db.execute(select(Mark.pupil_id, Mark.date, Mark.am, Mark.pm)
                          .where(Mark.urn == urn, Mark.academic_year == academic_year))
-    history = db.execute(select(MarkHistory.pupil_id, MarkHistory.date)
-                         .where(MarkHistory.urn == urn, MarkHistory.academic_year == academic_year))
-    return [tuple(r) for r in current], [tuple(r) for r in history]  # type: ignore[misc]
+    roster = None if legacy else get(db, urn, academic_year)
+    history = superseded_dates(db, urn, academic_year, roster.pupil_ids if roster else [], legacy=legacy)
+    return [tuple(r) for r in current], history  # type: ignore[misc]
 
 
 def enrolments(db: Session, urn: int, academic_year: int) -> dict[str, tuple[Any, ...]]:
@@ -115,29 +153,38 @@ def enrolments(db: Session, urn: int, academic_year: int) -> dict[str, tuple[Any
             for r in rows}
 
 
-def rebuild(db: Session, academic_year: int | None = None) -> dict[int, int]:
+def rebuild(db: Session, academic_year: int | None = None, *, legacy: bool = False) -> dict[int, int]:
     """Make every school's roster afresh (of one year, or of every year with marks): totals, codes,
     weekly counters and dates from the stored marks, attributes from the enrolments, digests from the
-    stored identities. For a database that held registers before the rosters; the rosters made at
-    ingest equal these. Returns the number of rosters per year."""
+    stored identities. A roster's slots keep their order (the packed registers are laid out by them);
+    pupils without a slot get one after the others, in order of first date, then pupil id. `legacy`:
+    a database before the packed registers (migrations before 0018). Returns the rosters per year."""
     found = {int(y) for y in db.scalars(select(Mark.academic_year).distinct())}
-    found |= {int(y) for y in db.scalars(select(MarkHistory.academic_year).distinct())}
+    if legacy:
+        found |= {int(y) for y in db.scalars(text("SELECT DISTINCT academic_year FROM mark_history"))}
+    else:
+        found |= {int(y) for y in db.scalars(select(RegisterHistory.academic_year).distinct())}
     made: dict[int, int] = {}
     for year in sorted(found if academic_year is None else found & {academic_year}):
         made[year] = 0
+        kept = {urn: slot_order(db, urn, year) for urn in schools(db, year, legacy=legacy)}
         db.execute(delete(Roster).where(Roster.academic_year == year))
         identities = (select(PupilIdentity.pupil_id, PupilIdentity.digest)
                       .where(PupilIdentity.academic_year == year))
         digests = {pid: digest for pid, digest in db.execute(identities)}
-        for urn in schools(db, year):
-            counted = core.recount(year, *stored_marks(db, urn, year))
-            if not counted:
+        for urn, order in kept.items():
+            current = db.execute(select(Mark.pupil_id, Mark.date, Mark.am, Mark.pm)
+                                 .where(Mark.urn == urn, Mark.academic_year == year))
+            history = superseded_dates(db, urn, year, order, legacy=legacy)
+            counted = core.recount(year, [tuple(r) for r in current], history)  # type: ignore[misc]
+            if not counted and not order:
                 continue
             attributes = enrolments(db, urn, year)
             pupils = []
-            for pid, c in counted.items():
+            for pid in {*counted, *order}:
                 year_group, sen_status, fsm = attributes[pid][:3] if pid in attributes else ("", "", False)
-                pupils.append((pid, digests.get(pid, "0" * 64), year_group, sen_status, fsm, c))
-            save(db, urn, core.build(year, pupils), core.PARTS, new=True)
+                digest = digests.get(pid, "0" * 64)
+                pupils.append((pid, digest, year_group, sen_status, fsm, counted.get(pid)))
+            save(db, urn, core.build(year, pupils, order), core.PARTS, new=True)
             made[year] += 1
     return made

@@ -60,7 +60,7 @@ from sqlalchemy.orm import Session
 
 from anonymisation import cell_keysets as keysets
 from anonymisation import dp as adp
-from gateway.db.models import Feed, PupilYearRollup, School
+from gateway.db.models import PupilYearRollup, Register, School
 from policies.thresholds import persistent_sql, severe_sql
 from schemas.calendar import academic_year_bounds
 
@@ -488,5 +488,5 @@ def _as_date(value: Any) -> dt.date:
 def latest_feed_date(db: Session, academic_year: int) -> dt.date | None:
     """The latest register date of the year any school has sent: after it, the totals cannot change."""
     return db.execute(
-        select(func.max(Feed.date)).where(Feed.academic_year == academic_year)
+        select(func.max(Register.date)).where(Register.academic_year == academic_year)
     ).scalar_one_or_none()

@@ -42,7 +42,8 @@ unit is a pupil's year, so a pupil's total loss is the sum over the years they a
 
 The package: ``questions`` (a question, its window and its audit events), ``ledger`` (the cap, the
 shares, the budget view, a DPO's cap change), ``reservations`` (spending under the ledger's lock),
-``answers`` (the use cases that answer), ``publication`` (the JSON tables and DfE's CSV)
+``answers`` (the use cases that answer), ``trend`` (the fortnightly trend by school week),
+``publication`` (the JSON tables and DfE's CSV)
 and ``results`` (what the use cases return: frozen dataclasses).
 """
 
@@ -60,7 +61,8 @@ from gateway.services.stats.questions import (
     resolve_window,
     today,
 )
-from gateway.services.stats.results import Amount, Answer, Budget, BudgetSummary, CapApproval
+from gateway.services.stats.results import Amount, Answer, Budget, BudgetSummary, CapApproval, Trend
+from gateway.services.stats.trend import TREND_MEASURES, fortnights, get_trend, release_trend
 
 __all__ = [
     "BUNDLE_NAME",
@@ -68,6 +70,7 @@ __all__ = [
     "MAX_BUNDLE_TABLES",
     "PURPOSE",
     "ROLE",
+    "TREND_MEASURES",
     "Amount",
     "Answer",
     "Budget",
@@ -76,14 +79,18 @@ __all__ = [
     "BudgetRules",
     "Question",
     "Table",
+    "Trend",
     "Window",
     "approve_cap",
     "budget",
     "budget_policy",
     "create_bundle",
+    "fortnights",
     "get_bundle",
     "get_bundle_csv",
     "get_statistics",
+    "get_trend",
+    "release_trend",
     "resolve_window",
     "rules",
     "today",

@@ -30,6 +30,7 @@ from gateway.services.stats.questions import (
     BUNDLE_TAKEN,
     DFE_SHARE,
     MAX_BUNDLE_TABLES,
+    TREND_BUNDLE_PREFIX,
     Question,
     Table,
     Window,
@@ -41,7 +42,9 @@ from gateway.services.stats.questions import (
     record_served,
     released_event,
     resolve_window,
+    school_weeks,
     serve_stored,
+    sessions_possible_bound,
     today,
 )
 from gateway.services.stats.reservations import over_budget, reserve
@@ -85,6 +88,9 @@ def create_bundle(
     CSV in DfE's open-data layout. Posting the same bundle again returns it, spending nothing."""
     if not BUNDLE_NAME.fullmatch(name):
         raise invalid("name", "a bundle name is 1 to 80 lower-case letters, digits and hyphens")
+    if name.startswith(TREND_BUNDLE_PREFIX):
+        raise invalid("name", f"names beginning {TREND_BUNDLE_PREFIX!r} are kept for the fortnightly trend "
+                      "(POST /v1/stats/trend)")
     if not 1 <= len(tables) <= MAX_BUNDLE_TABLES:
         raise invalid("tables", f"a bundle has 1 to {MAX_BUNDLE_TABLES} tables")
     parsed = tuple(parse_table(m, b, f"tables.{i}.") for i, (m, b) in enumerate(tables))
@@ -145,8 +151,20 @@ def _measurement_hash(question: Question, table: Table, statistic: str) -> str:
         "sensitivity": adp.statistic(statistic, question.window.sessions_possible).sensitivity,
         "keyset_version": cell_keysets.KEYSET_VERSION,
         "mechanism": question.mechanism,
-    }
+    } | ({"weekly": True} if table.weekly else {})
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+
+
+def answer(
+    sessions: sessionmaker[Session],
+    settings: Settings,
+    principal: Principal,
+    question: Question,
+    r: BudgetRules,
+) -> Answer:
+    """Answer a question built by another use case of the package (the trend's fortnights): the
+    stored answer again, or the noise planned, the budget reserved and the cells released."""
+    return _answer(sessions, settings, principal, question, r)
 
 
 def _answer(
@@ -305,6 +323,7 @@ def _kept_measurement(
                 "to": question.window.end.isoformat(),
                 "by": list(table.by),
             }
+            | ({"weekly": True} if table.weekly else {})
         ),
         "sensitivity": planned.statistic.sensitivity,
         "scale": planned.scale,
@@ -353,19 +372,55 @@ def _exact_tables(
     db: Session, window: Window, tables: Sequence[Table], plans: Sequence[adp.NoisePlan]
 ) -> list[list[dict[str, Any]]]:
     """Each table's exact cells. A bundle collapses the pupils once, grouped by the union of its
-    tables' dimensions, and sums that into each table (``repositories.statistics.marginalise``)."""
+    tables' dimensions, and sums that into each table (``repositories.statistics.marginalise``).
+    Weekly tables do that once per school week of the window, each week's cells keyed by its Monday
+    and clamped to that week's ``S_t`` (so that a pupil's weeks sum to at most the window's)."""
+    out: list[list[dict[str, Any]]] = [[] for _ in tables]
+    for weekly in (False, True):
+        chosen = [i for i, t in enumerate(tables) if t.weekly == weekly]
+        if not chosen:
+            continue
+        parts: list[tuple[dict[str, Any], Window]] = [({}, window)]
+        if weekly:
+            parts = [
+                ({"week": monday.isoformat()},
+                 Window(start, end, window.academic_year, sessions_possible_bound(start, end)))
+                for monday, start, end in school_weeks(window)
+            ]
+        for key, part in parts:
+            cells = _exact_union(db, part, [tables[i] for i in chosen], [plans[i] for i in chosen],
+                                 year_to_date_allowed=not weekly)
+            for i, table_cells in zip(chosen, cells, strict=True):
+                out[i] += [key | c for c in table_cells]
+    return out
+
+
+def _exact_union(
+    db: Session,
+    window: Window,
+    tables: Sequence[Table],
+    plans: Sequence[adp.NoisePlan],
+    *,
+    year_to_date_allowed: bool,
+) -> list[list[dict[str, Any]]]:
     if len(tables) == 1:
-        return [_exact(db, window, tables[0].by, plans[0].drawn)]
+        return [_exact(db, window, tables[0].by, plans[0].drawn, year_to_date_allowed)]
     union = cell_keysets.canonical_by(sorted({d for t in tables for d in t.by}))
     statistics = tuple(dict.fromkeys(s for p in plans for s in p.drawn))
-    fine = _exact(db, window, union, statistics)
+    fine = _exact(db, window, union, statistics, year_to_date_allowed)
     return [srepo.marginalise(fine, t.by, p.drawn) for t, p in zip(tables, plans, strict=True)]
 
 
-def _exact(db: Session, window: Window, by: Sequence[str], statistics: Sequence[str]) -> list[dict[str, Any]]:
+def _exact(
+    db: Session,
+    window: Window,
+    by: Sequence[str],
+    statistics: Sequence[str],
+    year_to_date_allowed: bool = True,
+) -> list[dict[str, Any]]:
     year_start = academic_year_bounds(window.academic_year)[0]
     year_to_date = False
-    if window.start == year_start:
+    if window.start == year_start and year_to_date_allowed:
         latest = srepo.latest_feed_date(db, window.academic_year)
         year_to_date = latest is None or latest <= window.end
     return srepo.exact_cells(

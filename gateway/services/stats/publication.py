@@ -33,6 +33,7 @@ def table_body(table: Table, plan: adp.NoisePlan, rows: list[dict[str, Any]]) ->
     body: dict[str, Any] = {
         "measure": table.measure,
         "by": list(table.by),
+        **({"weekly": True} if table.weekly else {}),
         "allotment_units": plan.allotment_units,
         "rows": published,
     }
@@ -67,7 +68,8 @@ def _regions(table: Table, plan: adp.NoisePlan, rows: list[dict[str, Any]]) -> l
     meets it. Withheld LA cells (``c``, ``z``) are left out of the sums, and counted, so that no sum
     minus the published cells gives a withheld cell back."""
     las, regions = _la_names(), region_codes()
-    others = [cell_keysets.DIMENSION_COLUMNS[d] for d in table.by if d != "la"]
+    others = ["week"] if table.weekly else []
+    others += [cell_keysets.DIMENSION_COLUMNS[d] for d in table.by if d != "la"]
     statistics = adp.measure(table.measure).statistics
     groups: dict[tuple[Any, ...], dict[str, Any]] = {}
     for row in rows:
@@ -149,6 +151,9 @@ def bundle_csv(question: Question, tables: list[dict[str, Any]]) -> str:
         "sen_status",
         "fsm_status",
     ]
+    weekly = any(t.get("weekly") for t in tables)
+    if weekly:
+        header.insert(header.index("period_end") + 1, "week_commencing")
     for m in measures:
         col = _CSV_MEASURE_COLUMNS[m]
         header += [col, f"{col}_lower95", f"{col}_upper95", f"{col}_reliability"]
@@ -165,8 +170,10 @@ def bundle_csv(question: Question, tables: list[dict[str, Any]]) -> str:
         lines = [(r, False) for r in table["rows"]] + [(r, True) for r in table.get("regions", [])]
         for row, regional in lines:
             place = ("region", row["region_code"]) if regional else ("la", row.get("la_code"))
-            key_values = (*place, *(row.get(c) for c in ("phase", "year_group", "sen_status", "fsm")))
+            key_values = (*place, *(row.get(c) for c in ("week", "phase", "year_group", "sen_status", "fsm")))
             keys = _csv_keys(question, year, row, las, regions)
+            if weekly:
+                keys["week_commencing"] = row.get("week", "Total")
             if regional:
                 keys |= {"geographic_level": "Regional", "region_code": row["region_code"],
                          "region_name": row["region_name"]}

@@ -31,6 +31,8 @@ DFE_SHARE = "dfe-statistics"
 #: Most tables in one named bundle.
 MAX_BUNDLE_TABLES = 20
 BUNDLE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,79}")
+#: The fortnightly trend's bundles are named ``trend-<year>-f<NN>``; no other bundle may take the names.
+TREND_BUNDLE_PREFIX = "trend-"
 BUNDLE_TAKEN = "a bundle of that name was already released with other tables or another window"
 
 Kind = Literal["query", "bundle"]
@@ -44,6 +46,20 @@ Kind = Literal["query", "bundle"]
 class Table:
     measure: str
     by: tuple[str, ...]
+    #: Split by school week too (the trend's declared dimension): one cell per school week of the
+    #: window for each of ``by``'s cells. A pupil's sessions across the weeks sum to at most the
+    #: window's ``S_t``, so the window's sensitivity still bounds the whole vector.
+    weekly: bool = False
+
+    def __post_init__(self) -> None:
+        # A count of pupils would move by one in every week a pupil is in: the window's sensitivity
+        # bounds session sums only.
+        if self.weekly and not set(adp.measure(self.measure).statistics) <= set(adp.SUM_STATISTICS):
+            raise ValueError(f"{self.measure} cannot be split by week: it counts pupils")
+
+    def canonical(self) -> dict[str, Any]:
+        # ``weekly`` only when set, so that every question asked before it existed keeps its hash.
+        return {"measure": self.measure, "by": list(self.by)} | ({"weekly": True} if self.weekly else {})
 
     @property
     def slots(self) -> int:
@@ -74,7 +90,7 @@ class Question:
             "bundle": self.bundle,
             "from": self.window.start.isoformat(),
             "to": self.window.end.isoformat(),
-            "tables": [{"measure": t.measure, "by": list(t.by)} for t in self.tables],
+            "tables": [t.canonical() for t in self.tables],
             "keyset_version": cell_keysets.KEYSET_VERSION,
             "mechanism": self.mechanism,
         }
@@ -114,6 +130,20 @@ def resolve_window(start: dt.date | None, end: dt.date | None, now: dt.date) -> 
     if bound < 1:
         raise invalid("from", "the window has no school day, so no session could be possible in it")
     return Window(start_, end_, year, bound)
+
+
+def school_weeks(window: Window) -> list[tuple[dt.date, dt.date, dt.date]]:
+    """The school weeks of a window, each as (its Monday, and the part of the window it covers), for
+    a weekly table: only weeks with a school day in the published term dates, so that the key set is
+    public and fixed before any data is read."""
+    monday = window.start - dt.timedelta(days=window.start.weekday())
+    weeks = []
+    while monday <= window.end:
+        start, end = max(monday, window.start), min(monday + dt.timedelta(days=6), window.end)
+        if sessions_possible_bound(start, end) >= 1:
+            weeks.append((monday, start, end))
+        monday += dt.timedelta(days=7)
+    return weeks
 
 
 def check_window_applies(table: Table, window: Window, field: str = "") -> None:

@@ -110,3 +110,28 @@ class CapApproval:
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Trend:
+    """The trend of an academic year: its fortnightly releases, the fortnights due but not released,
+    and one point per school week, place and rate."""
+
+    academic_year: int
+    academic_year_label: str
+    measures: tuple[str, ...]
+    #: One per fortnight released: its window, release id, units and rho, and vectors drawn.
+    fortnights: list[dict[str, Any]]
+    #: Fortnights over but not released yet (the next release would spend on them).
+    due: list[dict[str, Any]]
+    #: week, geography, code, name, measure, value, ci95, symbol, fortnight, release_id, units, rho.
+    points: list[dict[str, Any]]
+    #: What this request spent (0 for every view).
+    spent_units: int
+    spent_rho: float
+    audit_index: int
+
+    def as_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["measures"] = list(self.measures)
+        return out
