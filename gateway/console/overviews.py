@@ -70,9 +70,9 @@ def order_of(sort: str | None, direction: str | None, columns: dict[str, Any], d
     """The sort asked for, or the default with a message naming the field (never a 500)."""
     errors = {}
     if sort and sort not in columns:
-        errors["sort"] = "Sort by one of the table's columns"
+        errors["sort"] = "Sort by one of the table's columns: it is shown in its usual order"
     if direction and direction not in ("asc", "desc"):
-        errors["dir"] = "Sort ascending or descending"
+        errors["dir"] = "Sort ascending or descending: it is shown ascending"
     return Order(
         sort if sort in columns else default,
         direction if direction in ("asc", "desc") else "asc",
@@ -170,7 +170,7 @@ async def abie_list(
     # ASCII digits only: str.isdigit() is true of "²", which int() refuses.
     number = int(page) if page and page.isascii() and page.isdigit() and 1 <= int(page) <= pages else 1
     if page and number == 1 and page != "1":
-        errors["page"] = f"Choose a page from 1 to {pages}"
+        errors["page"] = f"Choose a page from 1 to {pages}: this is page 1"
     keep = {"sort": order.sort, "dir": order.direction}
     return render(
         request,
