@@ -553,7 +553,9 @@ SIZED_TABLES = ("registers", "register_history", "rosters", "feeds", "marks", "m
 ROSTER_PARTS = ("pupil_ids", "digests", "attributes", "totals", "codes", "weeks")
 
 
-_PG_SIZES = "SELECT pg_table_size(:t), pg_indexes_size(:t)"
+# Summed over a partitioned table's partitions (a parent holds no rows itself).
+_PG_SIZES = ("SELECT coalesce(sum(pg_table_size(relid)), 0), coalesce(sum(pg_indexes_size(relid)), 0) "
+             "FROM pg_partition_tree(:t)")
 _SQLITE_SIZES = ("SELECT coalesce(sum(pgsize) FILTER (WHERE name = :t), 0), "
                  "coalesce(sum(pgsize) FILTER (WHERE name <> :t), 0) FROM dbstat WHERE name = :t OR name IN "
                  "(SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = :t)")
