@@ -555,7 +555,7 @@ ROSTER_PARTS = ("pupil_ids", "digests", "attributes", "totals", "codes", "weeks"
 
 # Summed over a partitioned table's partitions (a parent holds no rows itself).
 _PG_SIZES = ("SELECT coalesce(sum(pg_table_size(relid)), 0), coalesce(sum(pg_indexes_size(relid)), 0) "
-             "FROM pg_partition_tree(:t)")
+             "FROM (SELECT relid FROM pg_partition_tree(:t) UNION SELECT CAST(:t AS regclass)) AS r")
 _SQLITE_SIZES = ("SELECT coalesce(sum(pgsize) FILTER (WHERE name = :t), 0), "
                  "coalesce(sum(pgsize) FILTER (WHERE name <> :t), 0) FROM dbstat WHERE name = :t OR name IN "
                  "(SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = :t)")
@@ -822,24 +822,12 @@ def run_backend(backend: str, plan: Plan, args: argparse.Namespace, workdir: Pat
 def _data_files(conn: Any, db_url: str, table: str) -> list[Path]:
     """The files that hold a table's rows: on PostgreSQL its relation's, its partitions' and their TOAST
     tables' (after a checkpoint), on SQLite the database file and its journal."""
-    from sqlalchemy import text
-
     if db_url.startswith("sqlite"):
         path = Path(db_url.split("///", 1)[1])
         return [p for p in (path, path.with_name(path.name + "-wal")) if p.exists()]
-    conn.execute(text("CHECKPOINT"))
-    root = Path(conn.execute(text("SHOW data_directory")).scalar_one())
-    kids = conn.execute(text("SELECT inhrelid FROM pg_inherits WHERE inhparent = CAST(:t AS regclass)"),
-                        {"t": table}).scalars().all()
-    oids = [conn.execute(text("SELECT CAST(:t AS regclass)::oid"), {"t": table}).scalar_one(), *kids]
-    toast = conn.execute(text("SELECT reltoastrelid FROM pg_class WHERE oid = ANY(:o) AND reltoastrelid <> 0"),
-                         {"o": oids}).scalars().all()
-    files: list[Path] = []
-    for rel in conn.execute(text("SELECT pg_relation_filepath(oid) FROM pg_class WHERE oid = ANY(:o)"),
-                            {"o": [*oids, *toast]}).scalars():
-        if rel:
-            files += sorted((root / rel).parent.glob((root / rel).name + "*"))
-    return files
+    from gateway.db.partitions import data_files
+
+    return data_files(conn, table)
 
 
 def retention_run(db_url: str, data_dir: Path, day: dt.date) -> dict[str, Any]:

@@ -112,7 +112,19 @@ class EnrolmentCodeTotal(Base):
     sessions: Mapped[int] = mapped_column(Integer)
 
 
-class Register(Base):
+class _RegisterBody:
+    """What a register row holds beside its key, current or superseded."""
+
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    pupil_count: Mapped[int] = mapped_column(Integer)
+    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    submitted_by: Mapped[str] = mapped_column(String(200))
+    audit_index: Mapped[int] = mapped_column(BigInteger)
+    format: Mapped[int] = mapped_column(SmallInteger)
+    marks: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Register(_RegisterBody, Base):
     """A school's current register for a day: what the feed carried (digest, pupil count, the audit
     event that recorded it) and its marks packed in the order of the school's roster slots
     (`schemas.registers`). A correction moves the version it supersedes to ``register_history``, so
@@ -127,19 +139,12 @@ class Register(Base):
     academic_year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     version: Mapped[int] = mapped_column(Integer)
-    body_sha256: Mapped[str] = mapped_column(String(64))
-    pupil_count: Mapped[int] = mapped_column(Integer)
-    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
-    submitted_by: Mapped[str] = mapped_column(String(200))
-    audit_index: Mapped[int] = mapped_column(BigInteger)
-    format: Mapped[int] = mapped_column(SmallInteger)
-    marks: Mapped[bytes] = mapped_column(LargeBinary)
 
     #: The latest register date of a year (``statistics.latest_feed_date``) without a scan.
     __table_args__ = (Index("ix_registers_year_date", "academic_year", "date"),)
 
 
-class RegisterHistory(Base):
+class RegisterHistory(_RegisterBody, Base):
     """Superseded versions of registers, kept for the audit trail of corrections."""
 
     __tablename__ = "register_history"
@@ -148,13 +153,6 @@ class RegisterHistory(Base):
     academic_year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
     version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    body_sha256: Mapped[str] = mapped_column(String(64))
-    pupil_count: Mapped[int] = mapped_column(Integer)
-    received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
-    submitted_by: Mapped[str] = mapped_column(String(200))
-    audit_index: Mapped[int] = mapped_column(BigInteger)
-    format: Mapped[int] = mapped_column(SmallInteger)
-    marks: Mapped[bytes] = mapped_column(LargeBinary)
 
     __table_args__ = (Index("ix_register_history_year", "academic_year"),)
 

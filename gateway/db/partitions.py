@@ -14,6 +14,7 @@ that every register waits for.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from sqlalchemy import Connection, text
 
@@ -80,3 +81,22 @@ def drop_year(conn: Connection, academic_year: int) -> list[str]:
             conn.execute(text(f"DROP TABLE {name}"))
             dropped.append(name)
     return dropped
+
+
+def data_files(conn: Connection, table: str) -> list[Path]:
+    """The files that hold a table's rows on this PostgreSQL server: its own, its partitions' and their
+    TOAST tables' segments, after a checkpoint (so that they hold what is committed). For showing that
+    retention leaves no copy in them; reading them needs the server's file system."""
+    conn.execute(text("CHECKPOINT"))
+    root = Path(conn.execute(text("SHOW data_directory")).scalar_one())
+    kids = conn.execute(text("SELECT inhrelid FROM pg_inherits WHERE inhparent = CAST(:t AS regclass)"),
+                        {"t": table}).scalars().all()
+    oids = [conn.execute(text("SELECT CAST(:t AS regclass)::oid"), {"t": table}).scalar_one(), *kids]
+    toasts = text("SELECT reltoastrelid FROM pg_class WHERE oid = ANY(:o) AND reltoastrelid <> 0")
+    toast = conn.execute(toasts, {"o": oids}).scalars().all()
+    files: list[Path] = []
+    for rel in conn.execute(text("SELECT pg_relation_filepath(oid) FROM pg_class WHERE oid = ANY(:o)"),
+                            {"o": [*oids, *toast]}).scalars():
+        if rel:
+            files += sorted((root / rel).parent.glob((root / rel).name + "*"))
+    return files

@@ -67,7 +67,7 @@ def _remake(bind: sa.Connection, table: str, partitioned: bool) -> None:
     op.execute(f'DROP TABLE {old}')
 
 
-def upgrade() -> None:
+def _remake_all(partitioned: bool) -> None:
     bind = op.get_bind()
     if bind.dialect.name != 'postgresql':
         return
@@ -75,16 +75,13 @@ def upgrade() -> None:
     view = bind.execute(sa.text("SELECT pg_get_viewdef('register_marks'::regclass)")).scalar_one()
     op.execute('DROP VIEW register_marks')
     for table in TABLES:
-        _remake(bind, table, partitioned=True)
+        _remake(bind, table, partitioned=partitioned)
     op.execute(f'CREATE VIEW register_marks AS {view}')
+
+
+def upgrade() -> None:
+    _remake_all(partitioned=True)
 
 
 def downgrade() -> None:
-    bind = op.get_bind()
-    if bind.dialect.name != 'postgresql':
-        return
-    view = bind.execute(sa.text("SELECT pg_get_viewdef('register_marks'::regclass)")).scalar_one()
-    op.execute('DROP VIEW register_marks')
-    for table in TABLES:
-        _remake(bind, table, partitioned=False)
-    op.execute(f'CREATE VIEW register_marks AS {view}')
+    _remake_all(partitioned=False)

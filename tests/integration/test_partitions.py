@@ -20,22 +20,8 @@ pytestmark = pytest.mark.parametrize("database_url", [b for b in BACKENDS if b =
 
 
 def relation_files(gw: Gateway, table: str) -> list[Path]:
-    """Every data file of a table and its partitions (and their TOAST tables), after a checkpoint."""
     with gw.runtime.engine.connect() as conn:
-        conn.execute(text("CHECKPOINT"))
-        root = Path(conn.execute(text("SHOW data_directory")).scalar_one())
-        kids = conn.execute(text("SELECT inhrelid FROM pg_inherits WHERE inhparent = CAST(:t AS regclass)"),
-                            {"t": table}).scalars().all()
-        oids = [conn.execute(text("SELECT CAST(:t AS regclass)::oid"), {"t": table}).scalar_one(), *kids]
-        toast = conn.execute(text("SELECT reltoastrelid FROM pg_class WHERE oid = ANY(:o) AND reltoastrelid <> 0"),
-                             {"o": oids}).scalars().all()
-        paths = conn.execute(text("SELECT pg_relation_filepath(oid) FROM pg_class WHERE oid = ANY(:o)"),
-                             {"o": [*oids, *toast]}).scalars().all()
-        files = []
-        for rel in paths:
-            if rel:
-                files += sorted((root / rel).parent.glob((root / rel).name + "*"))
-        return files
+        return partitions.data_files(conn, table)
 
 
 def holds(files: list[Path], needle: bytes) -> bool:
