@@ -12,9 +12,11 @@ so plain SQL (the ``register_marks`` view) still reads it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
+
+from schemas.codes import CURRENT_CODES, LEGACY_CODES, StatClass
 
 #: Version of the packed layout, stored beside it.
 FORMAT = 1
@@ -69,3 +71,29 @@ def marks(blob: bytes, pupil_ids: Sequence[str]) -> list[tuple[str, str, str]]:
     if rows and rows[-1][0] >= len(pupil_ids):
         raise RegisterCorrupt("a register marks a slot its roster does not have")
     return [(pupil_ids[s], am, pm) for s, am, pm in rows]
+
+
+#: The statistical classes a window's totals count, in the order of `window_totals`' columns.
+WINDOW_CLASSES = (StatClass.PRESENT, StatClass.AEA, StatClass.AUTHORISED, StatClass.UNAUTHORISED)
+_CLASS_OF = {**CURRENT_CODES, **LEGACY_CODES}
+# Per code number (0: no mark), its column in `WINDOW_CLASSES`, or the last column for a session
+# that is not a possible one (not counted, and not kept).
+_WINDOW_COLUMN = np.array([len(WINDOW_CLASSES)] + [
+    WINDOW_CLASSES.index(_CLASS_OF[c]) if _CLASS_OF[c] in WINDOW_CLASSES else len(WINDOW_CLASSES)
+    for c in CODES], dtype=np.intp)
+
+
+def window_totals(registers: Iterable[bytes], slots: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sessions per roster slot and statistical class (`WINDOW_CLASSES`) over a school's registers
+    of a window, and which slots any of them marks (a pupil with only sessions that are not possible
+    is marked, with zero totals)."""
+    totals = np.zeros((slots, len(WINDOW_CLASSES) + 1), dtype=np.int64)
+    marked = np.zeros(slots, dtype=bool)
+    for blob in registers:
+        found, am, pm = unpack_arrays(blob)
+        if found.size and found[-1] >= slots:
+            raise RegisterCorrupt("a register marks a slot its roster does not have")
+        marked[found] = True
+        np.add.at(totals, (found, _WINDOW_COLUMN[am]), 1)
+        np.add.at(totals, (found, _WINDOW_COLUMN[pm]), 1)
+    return totals[:, : len(WINDOW_CLASSES)], marked

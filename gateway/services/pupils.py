@@ -23,7 +23,6 @@ from policies.access import PUPILS_VIEW
 from policies.dates import WindowInvalid, year_window
 from policies.thresholds import is_persistent, is_severe
 from schemas.calendar import academic_year_of
-from schemas.codes import codes_by_class
 from schemas.upn import validate_upn
 
 
@@ -94,15 +93,7 @@ def list_pupils(
                 for pid, e in enrolments.items()
             }
         else:
-            totals = {
-                r.pupil_id: (
-                    int(r.sessions_present),
-                    int(r.sessions_aea),
-                    int(r.sessions_authorised),
-                    int(r.sessions_unauthorised),
-                )
-                for r in register_repo.window_totals_for_school(db, urn, start_, end_, codes_by_class())
-            }
+            totals = register_repo.window_totals_for_school(db, urn, year, start_, end_)
         identities = decrypt_identities(db, keys, year, sorted(totals))
         pupils = []
         for pid in sorted(

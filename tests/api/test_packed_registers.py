@@ -8,7 +8,7 @@ import datetime as dt
 
 from sqlalchemy import text
 
-from gateway.db.repositories import retention, rosters
+from gateway.db.repositories import registers, retention, rosters
 from schemas import registers as packed_registers
 from tests.api.test_rosters import MONDAY, YEAR, assert_exact, put
 from tests.conftest import Gateway
@@ -68,3 +68,32 @@ def test_retention_deletes_a_years_packed_registers(loaded: Gateway) -> None:
         for table in ("registers", "register_history", "marks", "rosters"):
             assert db.execute(text(f"SELECT count(*) FROM {table}")).scalar_one() == 0, table  # noqa: S608
     assert view_rows(gw) == []
+
+
+def test_window_totals_from_the_packed_registers_are_the_marks_counted_in_the_window(loaded: Gateway) -> None:
+    """The pupils view's window totals, read from the packed registers through the roster's slots, are
+    what a plain count of the same window's marks gives, pupil for pupil (a pupil with only sessions
+    that are not possible is listed with zeros; one outside the window is not listed)."""
+    gw = loaded
+    put(gw, 100001, MONDAY, [pupil(1), pupil(2, am="N", pm="N"), pupil(3, pm="I")])
+    put(gw, 100001, MONDAY, [pupil(1, am="L"), pupil(3, am="C2", pm="#")])
+    put(gw, 100001, MONDAY + dt.timedelta(days=1), [pupil(1, am="B", pm="G"), pupil(2, am="Y1", pm="Y1")])
+    put(gw, 100001, MONDAY + dt.timedelta(days=8), [pupil(4, am="U", pm="M"), pupil(1)])
+    classes = {"present": ("/", "\\", "L"), "aea": ("K", "V", "P", "W", "B", "J"),
+               "authorised": ("C1", "M", "J1", "S", "C2", "C", "T", "R", "I", "E", "H", "F"),
+               "unauthorised": ("G", "N", "O", "U")}
+    windows = [(MONDAY, MONDAY), (MONDAY, MONDAY + dt.timedelta(days=1)), (MONDAY + dt.timedelta(days=1),
+               MONDAY + dt.timedelta(days=30)), (MONDAY - dt.timedelta(days=30), MONDAY - dt.timedelta(days=1))]
+    with gw.runtime.sessions() as db:
+        for start, end in windows:
+            rows = db.execute(text("SELECT pupil_id, am, pm FROM marks WHERE urn = 100001 AND date >= :s "
+                                   "AND date <= :e"), {"s": start, "e": end}).all()
+            expected: dict[str, list[int]] = {}
+            for pid, am, pm in rows:
+                counts = expected.setdefault(str(pid), [0, 0, 0, 0])
+                for code in (am, pm):
+                    for n, name in enumerate(classes):
+                        counts[n] += code in classes[name]
+            got = registers.window_totals_for_school(db, 100001, YEAR, start, end)
+            assert got == {pid: tuple(c) for pid, c in expected.items()}, (start, end)
+        assert registers.window_totals_for_school(db, 100001, YEAR, *windows[0])  # not trivially empty

@@ -13,12 +13,15 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, case, delete, exists, func, insert, select, update
+import numpy as np
+from sqlalchemy import Row, and_, bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from gateway.db import bulk
 from gateway.db.models import Enrolment, EnrolmentCodeTotal, Mark, Register, RegisterHistory, School
+from gateway.db.repositories.rosters import slot_order
 from gateway.db.session import driver_connection, is_postgres
+from schemas import registers as packed_registers
 from schemas.calendar import academic_year_of
 from schemas.records import RegisterRow
 
@@ -248,23 +251,14 @@ def is_enrolled_at(db: Session, pupil_id: str, urn: int) -> bool:
     return bool(db.execute(stmt).scalar_one())
 
 
-def window_totals_for_school(db: Session, urn: int, start: dt.date, end: dt.date,
-                             classes: dict[str, list[str]]) -> list[Row[Any]]:
-    """Per-pupil session totals from the marks of one school in [start, end], by statistical class."""
-    stmt = _window_totals_stmt(classes).where(Mark.urn == urn, Mark.date >= start, Mark.date <= end)
-    return list(db.execute(stmt).all())
-
-
-def _window_totals_stmt(classes: dict[str, list[str]]) -> Any:
-    def count(codes: list[str]) -> Any:
-        return func.sum(case((Mark.am.in_(codes), 1), else_=0) + case((Mark.pm.in_(codes), 1), else_=0))
-
-    return select(
-        Mark.pupil_id,
-        Mark.urn,
-        Mark.academic_year,
-        count(classes["present"]).label("sessions_present"),
-        count(classes["aea"]).label("sessions_aea"),
-        count(classes["authorised"]).label("sessions_authorised"),
-        count(classes["unauthorised"]).label("sessions_unauthorised"),
-    ).group_by(Mark.pupil_id, Mark.urn, Mark.academic_year)
+def window_totals_for_school(db: Session, urn: int, academic_year: int, start: dt.date, end: dt.date
+                             ) -> dict[str, tuple[int, int, int, int]]:
+    """Per pupil of the school with a mark in [start, end] (within one academic year): sessions present,
+    AEA, authorised and unauthorised, counted from the packed registers through the roster's slots."""
+    pupil_ids = slot_order(db, urn, academic_year)
+    r = Register
+    stmt = select(r.marks).where(r.urn == urn, r.academic_year == academic_year, r.date >= start,
+                                 r.date <= end)
+    totals, marked = packed_registers.window_totals((bytes(m) for m in db.execute(stmt).scalars()),
+                                                    len(pupil_ids))
+    return {pupil_ids[s]: tuple(int(v) for v in totals[s]) for s in np.flatnonzero(marked)}  # type: ignore[misc]
