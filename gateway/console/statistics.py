@@ -30,6 +30,7 @@ from anonymisation import cell_keysets
 from anonymisation import dp as adp
 from gateway.auth import Principal
 from gateway.console.charts import Bar, bar_chart
+from gateway.console.dates import PARTS, error_targets, read_dates
 from gateway.console.web import (
     ConsoleRoute,
     FormData,
@@ -206,7 +207,10 @@ def chart_data(answer: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, 
 
 
 def _form_values(values: dict[str, Any] | None = None) -> dict[str, Any]:
-    base: dict[str, Any] = {"measure": "overall_absence_rate", "by": [], "from": "", "to": ""}
+    blank = {part: "" for part in PARTS}
+    base: dict[str, Any] = {"measure": "overall_absence_rate", "by": [], "from": "", "to": "",
+                            "parts": {"from": blank, "to": blank}, "bad": {"from": (), "to": ()},
+                            "targets": {}}
     return base | (values or {})
 
 
@@ -271,23 +275,23 @@ async def dashboard(
 
 
 def _question(form: FormData) -> tuple[dict[str, Any], dict[str, str]]:
+    errors: dict[str, str] = {}
+    # GOV.UK date inputs (day, month, year); a link may carry the ISO date instead.
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    dates = read_dates(fields, {"from": "From", "to": "To"}, "3 10 2025", errors)
     values: dict[str, Any] = {
         "measure": form.get("measure", ""),
         "by": [b for b in form.getall("by") if b],
-        "from": form.get("from", "").strip(),
-        "to": form.get("to", "").strip(),
+        "from": dates["from"].iso,
+        "to": dates["to"].iso,
+        "parts": {name: field.parts for name, field in dates.items()},
+        "bad": {name: field.bad for name, field in dates.items()},
+        "targets": error_targets(dates),
     }
-    errors: dict[str, str] = {}
     if values["measure"] not in adp.MEASURES:
         errors["measure"] = "Choose a measure"
     if any(b not in cell_keysets.DIMENSIONS for b in values["by"]):
         errors["by"] = "Choose breakdowns from the list"
-    for name, label in (("from", "From"), ("to", "To")):
-        if values[name]:
-            try:
-                dt.date.fromisoformat(values[name])
-            except ValueError:
-                errors[name] = f"{label} must be a real date, like 2025-10-03"
     return values, errors
 
 

@@ -134,3 +134,26 @@ def test_the_la_ask_form_names_a_wrong_date_and_asks_nothing(world: tuple[Gatewa
         assert audit_size(gw) == before  # an incomplete request decides nothing (as the API)
     made = gw.client.post("/console/la/ask/la-targeting-support", data=ask_form(csrf))
     assert made.status_code == 201 and "6 October 2025 to 17 October 2025" in made.text
+
+
+def test_the_statisticians_window_is_typed_as_day_month_and_year_and_a_wrong_part_spends_nothing(
+    world: tuple[Gateway, World],
+) -> None:
+    """DfE's dashboard asks a question with GOV.UK date inputs: a wrong date is named on its part and
+    asks nothing (the budget is as it was); a right one is answered for that window."""
+    from tests.api.test_console import STATISTICIAN
+
+    gw, _ = world
+    csrf = sign_in(gw, STATISTICIAN)
+    api = gw.auth(*STATISTICIAN)
+    before = gw.client.get("/v1/stats/budget", headers=api).json()
+    bad = gw.client.post("/console/statistics", data={
+        "csrf_token": csrf, "measure": "overall_absence_rate", **parts("from", "31", "2", "2025")})
+    assert bad.status_code == 422
+    assert summary(bad.text) == [("from-day", "From must be a real date, for example 3 10 2025")]
+    assert gw.client.get("/v1/stats/budget", headers=api).json() == before
+    good = gw.client.post("/console/statistics", data={
+        "csrf_token": csrf, "measure": "overall_absence_rate", **parts("from", "6", "10", "2025"),
+        **parts("to", "17", "10", "2025")})
+    assert good.status_code == 200, good.text[:500]
+    assert "2025-10-06 to 2025-10-17" in good.text

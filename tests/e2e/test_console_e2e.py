@@ -332,8 +332,10 @@ def test_the_statistician_charts_a_measure_with_intervals_and_downloads_the_rele
     # Enrolments by phase: counts are always published (a rate over so few pupils may be "x").
     b.page.select_option("#measure", "enrolments")
     b.page.check("input[name=by][value=phase]")
-    b.page.fill("#from", "2025-10-06")
-    b.page.fill("#to", "2025-10-17")
+    for name, (day, month, year) in (("from", ("6", "10", "2025")), ("to", ("17", "10", "2025"))):
+        b.page.fill(f"#{name}-day", day)
+        b.page.fill(f"#{name}-month", month)
+        b.page.fill(f"#{name}-year", year)
     with b.page.expect_response(lambda r: r.request.method == "POST") as posted:
         b.click("button:has-text('Show statistics')")
     csp = posted.value.headers["content-security-policy"]
@@ -430,8 +432,10 @@ def test_without_javascript_the_dashboard_keeps_its_table_and_shows_the_servers_
     b.goto("/console/statistics")
     b.page.select_option("#measure", "enrolments")
     b.page.check("input[name=by][value=phase]")
-    b.page.fill("#from", "2025-10-06")
-    b.page.fill("#to", "2025-10-17")
+    for name, (day, month, year) in (("from", ("6", "10", "2025")), ("to", ("17", "10", "2025"))):
+        b.page.fill(f"#{name}-day", day)
+        b.page.fill(f"#{name}-month", month)
+        b.page.fill(f"#{name}-year", year)
     b.click("button:has-text('Show statistics')")
     assert b.page.locator("[data-testid=stats-table] tbody tr").count() == 3
     svg = b.page.locator("[data-testid=chart] noscript svg[role=img]")
