@@ -18,12 +18,12 @@ from sqlalchemy import Row, and_, bindparam, delete, exists, func, insert, selec
 from sqlalchemy.orm import Session
 
 from gateway.db import bulk
-from gateway.db.models import Enrolment, EnrolmentCodeTotal, Mark, Register, RegisterHistory, School
-from gateway.db.repositories.rosters import slot_order
+from gateway.db.models import Enrolment, EnrolmentCodeTotal, Mark, Register, RegisterHistory, Roster, School
 from gateway.db.session import driver_connection, is_postgres
 from schemas import registers as packed_registers
 from schemas.calendar import academic_year_of
 from schemas.records import RegisterRow
+from schemas.rosters import unpack_pupil_ids
 
 # --- registers -----------------------------------------------------------------------------------
 
@@ -255,10 +255,31 @@ def window_totals_for_school(db: Session, urn: int, academic_year: int, start: d
                              ) -> dict[str, tuple[int, int, int, int]]:
     """Per pupil of the school with a mark in [start, end] (within one academic year): sessions present,
     AEA, authorised and unauthorised, counted from the packed registers through the roster's slots."""
-    pupil_ids = slot_order(db, urn, academic_year)
+    return window_totals_for_schools(db, {(urn, academic_year)}, start, end).get((urn, academic_year), {})
+
+
+def window_totals_for_schools(db: Session, schools: set[tuple[int, int]], start: dt.date, end: dt.date
+                              ) -> dict[tuple[int, int], dict[str, tuple[int, int, int, int]]]:
+    """`window_totals_for_school` of several (urn, academic year), in two queries: the rosters' slots,
+    then every register of those schools in the window."""
+    if not schools:
+        return {}
+    urns, years = sorted({u for u, _ in schools}), sorted({y for _, y in schools})
+    ro = Roster
+    orders = {(int(u), int(y)): unpack_pupil_ids(bytes(ids)) for u, y, ids in db.execute(
+        select(ro.urn, ro.academic_year, ro.pupil_ids).where(ro.urn.in_(urns), ro.academic_year.in_(years)))
+        if (int(u), int(y)) in schools}
+    blobs: dict[tuple[int, int], list[bytes]] = {key: [] for key in orders}
     r = Register
-    stmt = select(r.marks).where(r.urn == urn, r.academic_year == academic_year, r.date >= start,
-                                 r.date <= end)
-    totals, marked = packed_registers.window_totals((bytes(m) for m in db.execute(stmt).scalars()),
-                                                    len(pupil_ids))
-    return {pupil_ids[s]: tuple(int(v) for v in totals[s]) for s in np.flatnonzero(marked)}  # type: ignore[misc]
+    stmt = select(r.urn, r.academic_year, r.marks).where(
+        r.urn.in_(urns), r.academic_year.in_(years), r.date >= start, r.date <= end)
+    for u, y, marks in db.execute(stmt):
+        kept = blobs.get((int(u), int(y)))
+        if kept is not None:
+            kept.append(bytes(marks))
+    out = {}
+    for key, pupil_ids in orders.items():
+        totals, marked = packed_registers.window_totals(blobs[key], len(pupil_ids))
+        out[key] = {pupil_ids[s]: (int(totals[s, 0]), int(totals[s, 1]), int(totals[s, 2]), int(totals[s, 3]))
+                    for s in np.flatnonzero(marked)}
+    return out

@@ -13,12 +13,14 @@ import operator
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Date, and_, bindparam, case, func, insert, select, text, update
+from sqlalchemy import Date, and_, bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from gateway.db import bulk
-from gateway.db.models import Enrolment, Mark, Release, ReleasePupil
+from gateway.db.models import Enrolment, Release, ReleasePupil
+from gateway.db.repositories import registers as register_repo
 from gateway.db.session import is_postgres
+from policies.select import misses_at_least
 from schemas.calendar import academic_year_of
 from schemas.records import EnrolmentTotals, make_mark
 from schemas.records import Mark as MarkRecord
@@ -115,39 +117,33 @@ def _marks_totals(
     uncovered: Any, la_code: str | None, urns: Sequence[int] | None, pupil_ids: Sequence[str] | None,
     year_group: str | None, min_absence_percent: int | None,
 ) -> list[EnrolmentTotals]:
-    """Window totals summed from the marks, in one aggregate."""
-    e, m = Enrolment, Mark
-
-    def count(codes: list[str]) -> Any:
-        sessions = case((m.am.in_(codes), 1), else_=0) + case((m.pm.in_(codes), 1), else_=0)
-        return func.coalesce(func.sum(sessions), 0)
-
+    """Window totals counted from the packed registers (`registers.window_totals_for_schools`), for
+    the enrolments in scope with a mark in the window. `classes` is the codes' statistical classes,
+    which the packed registers' code table already holds."""
+    e = Enrolment
     enrolments = _scope_filter(la_code, urns, pupil_ids, e)
     if year_group is not None:
         enrolments.append(e.year_group == year_group)
     if academic_year is not None:
         enrolments += [e.academic_year == academic_year, uncovered]
-        # SQLite plans this aggregate from the window's marks however few enrolments need them: when
-        # none does (the year to date), it is not run at all.
-        if db.execute(select(e.pupil_id).where(*enrolments).limit(1)).first() is None:
-            return []
-    conditions = [m.date >= start, m.date <= end, *enrolments]
-    present, aea = count(classes["present"]), count(classes["aea"])
-    auth, unauth = count(classes["authorised"]), count(classes["unauthorised"])
-    stmt = (
-        select(
-            e.pupil_id, e.urn, e.la_code, e.academic_year, e.year_group, e.sen_status, e.fsm_eligible,
-            present.label("present"), aea.label("aea"), auth.label("auth"), unauth.label("unauth"),
-        )
-        .join(m, and_(m.pupil_id == e.pupil_id, m.urn == e.urn, m.academic_year == e.academic_year))
-        .where(*conditions)
-        .group_by(e.pupil_id, e.urn, e.la_code, e.academic_year, e.year_group, e.sen_status, e.fsm_eligible)
-        .order_by(e.urn, e.pupil_id)
-    )
-    if min_absence_percent is not None:
-        possible = present + aea + auth + unauth
-        stmt = stmt.having(_misses_at_least(possible, auth + unauth, min_absence_percent))
-    return [_to_totals(r, int(r.present), int(r.aea), int(r.auth), int(r.unauth)) for r in db.execute(stmt)]
+    else:
+        years = range(academic_year_of(start), academic_year_of(end) + 1)
+        enrolments.append(e.academic_year.in_(list(years)))
+    rows = db.execute(select(e.pupil_id, e.urn, e.la_code, e.academic_year, e.year_group, e.sen_status,
+                             e.fsm_eligible).where(*enrolments)).all()
+    counted = register_repo.window_totals_for_schools(
+        db, {(int(r.urn), int(r.academic_year)) for r in rows}, start, end)
+    out = []
+    for r in rows:
+        found = counted.get((int(r.urn), int(r.academic_year)), {}).get(r.pupil_id)
+        if found is None:
+            continue
+        present, aea, auth, unauth = found
+        if min_absence_percent is not None and not misses_at_least(
+                auth + unauth, present + aea + auth + unauth, min_absence_percent):
+            continue
+        out.append(_to_totals(r, present, aea, auth, unauth))
+    return sorted(out, key=lambda t: (t.school_urn, t.pupil_id))
 
 
 # --- penalty notices ---------------------------------------------------------------------------
