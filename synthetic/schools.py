@@ -446,22 +446,26 @@ def _with_trusts(schools: list[SyntheticSchool], seed: int | str) -> list[Synthe
 def _trust_name(rng: random.Random, founder: SyntheticSchool, size: int, taken: set[str]) -> str:
     """A trust's name, unique in England: a single-academy trust is named after its school (as most
     are), a MAT after a place, its LA or an aspiration, a Catholic MAT after a saint."""
+    town = founder.la_name.split(",")[0]
     if size == 1:
         name = founder.name + (" Trust" if founder.name.endswith("Academy") else " Academy Trust")
-        return name if name not in taken else f"{name} ({founder.la_name.split(',')[0]})"
-    for _ in range(30):
-        if founder.religious_character == "Roman Catholic":
-            stem = rng.choice([s for s in _SAINTS if s.startswith(("St", "Our", "Holy F", "Sacred"))])
-            name = f"{stem} {rng.choice(_CATHOLIC_TRUST_KINDS)}"
-        else:
-            draw = rng.random()
-            stem = (rng.choice(_PLACES) if draw < 0.5 else rng.choice(_TRUST_WORDS) if draw < 0.85
-                    else founder.la_name.split(",")[0])
-            church = " Church of England" if founder.religious_character == "Church of England" else ""
-            name = f"{stem}{church} {rng.choice(_TRUST_KINDS)}"
+        candidates = [name, f"{name} ({town})"]
+    else:
+        candidates = []
+        for _ in range(30):
+            if founder.religious_character == "Roman Catholic":
+                stem = rng.choice([s for s in _SAINTS if s.startswith(("St", "Our", "Holy F", "Sacred"))])
+                candidates.append(f"{stem} {rng.choice(_CATHOLIC_TRUST_KINDS)}")
+            else:
+                draw = rng.random()
+                stem = (rng.choice(_PLACES) if draw < 0.5 else rng.choice(_TRUST_WORDS) if draw < 0.85
+                        else town)
+                church = " Church of England" if founder.religious_character == "Church of England" else ""
+                candidates.append(f"{stem}{church} {rng.choice(_TRUST_KINDS)}")
+    for name in candidates:
         if name not in taken:
             return name
-    return f"{name} {len(taken)}"
+    return next(f"{candidates[-1]} {n}" for n in itertools.count(2) if f"{candidates[-1]} {n}" not in taken)
 
 
 def _profile_schools(
