@@ -160,9 +160,9 @@ _MAT_MEAN = sum(k * w for k, w in zip(_MAT_SIZES, _MAT_WEIGHTS, strict=True)) / 
 _SINGLE_TRUST_CHANCE = (1 - _MAT_SHARE) * _MAT_MEAN / (_MAT_SHARE + (1 - _MAT_SHARE) * _MAT_MEAN)
 #: Where a MAT's next school comes from: its LA, else its region, else anywhere in England.
 _MAT_FROM_LA, _MAT_FROM_REGION = 0.7, 0.25
-#: No MAT takes more than this share of the academies of its kind that were drawn (nor is held under
-#: three by it): at a demo's scale (a dozen or two academies in England) a trust of forty would
-#: otherwise hold all of them.
+#: No MAT takes more than this share of the academies of its kind that were drawn, though any may take
+#: three: at a demo's scale (a dozen or two academies in England) a trust of forty would otherwise
+#: hold all of them.
 _MAT_MAX_SHARE = 0.3
 _TRUST_WORDS = (
     "Aspire", "Inspire", "Horizon", "Endeavour", "Pioneer", "Unity", "Summit", "Compass", "Beacon",
