@@ -87,6 +87,10 @@ def _gias_row(school: SyntheticSchool) -> dict[str, str | int]:
     if religion != "Does not apply":
         diocese = f"{'CE' if 'England' in religion else 'RC'}{rng.randint(10, 99)}"
     urban_rural = rng.choice(_URBAN_RURAL)
+    trust_flag = ("0", "Not applicable")
+    if school.trust_uid:
+        trust_flag = (("5", "Supported by a multi-academy trust") if school.multi_academy_trust
+                      else ("6", "Supported by a single-academy trust"))
     row: dict[str, str | int] = {
         "URN": school.urn,
         "LA (code)": school.la_code,
@@ -132,10 +136,10 @@ def _gias_row(school: SyntheticSchool) -> dict[str, str | int]:
         "NumberOfBoys": "" if closed else str(boys),
         "NumberOfGirls": "" if closed else str(pupils - boys),
         "PercentageFSM": "" if closed else f"{100 * school.fsm_share:.1f}",
-        "TrustSchoolFlag (code)": "5" if academy else "0",
-        "TrustSchoolFlag (name)": "Supported by a multi-academy trust" if academy else "Not applicable",
-        "Trusts (code)": str(rng.randint(1000, 19999)) if academy else "",
-        "Trusts (name)": f"{rng.choice(_PLACES)} Learning Trust" if academy else "",
+        "TrustSchoolFlag (code)": trust_flag[0],
+        "TrustSchoolFlag (name)": trust_flag[1],
+        "Trusts (code)": school.trust_uid or "",
+        "Trusts (name)": school.trust_name or "",
         "SchoolSponsorFlag (name)": "Linked to a sponsor" if "sponsor" in school.type_of_establishment
         else "Not applicable",
         "SchoolSponsors (name)": "",

@@ -1,8 +1,11 @@
-"""Synthetic schools: as many per LA and phase as DfE counts, with GIAS-like names, types and sizes."""
+"""Synthetic schools: as many per LA and phase as DfE counts, with GIAS-like names, types, sizes and
+academy trusts."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import itertools
 import math
 import random
 from collections.abc import Sequence
@@ -138,6 +141,39 @@ _REGION = {
 }
 _INWARD_LETTERS = "ABDEFGHJLNPQRSTUWXYZ"
 
+#: Academy trusts (assumption, of the order of DfE's academy trust statistics and GIAS for 2024-25):
+#: about 8 academies in 10 are in a multi-academy trust (MAT), the rest each in its own single-academy
+#: trust; MATs run from 2 schools to a few dozen, most of them under six and a few dozen over 25. A
+#: MAT's size is drawn from a power law k^-2 on 2..45 (a median of 3, a mean of about 5.5); most of its
+#: schools are in its founding school's LA, the others in the same region (neighbouring LAs) and a few
+#: further afield; Catholic academies are in Catholic trusts, as diocesan MATs hold them.
+_MAT_SHARE = 0.8
+#: Free schools are academies in law and, like them, run by academy trusts.
+_ACADEMY_GROUPS = ("Academies", "Free Schools")
+_MAT_SIZE_EXPONENT = 2.0
+_MAT_SIZES = tuple(range(2, 46))
+_MAT_WEIGHTS = tuple(k ** -_MAT_SIZE_EXPONENT for k in _MAT_SIZES)
+_MAT_CUM_WEIGHTS = tuple(itertools.accumulate(_MAT_WEIGHTS))
+_MAT_MEAN = sum(k * w for k, w in zip(_MAT_SIZES, _MAT_WEIGHTS, strict=True)) / sum(_MAT_WEIGHTS)
+#: A trust is single with this chance, so that the share of academies in MATs is _MAT_SHARE:
+#: q / (q + (1 - q) x mean MAT size) = 1 - _MAT_SHARE.
+_SINGLE_TRUST_CHANCE = (1 - _MAT_SHARE) * _MAT_MEAN / (_MAT_SHARE + (1 - _MAT_SHARE) * _MAT_MEAN)
+#: Where a MAT's next school comes from: its LA, else its region, else anywhere in England.
+_MAT_FROM_LA, _MAT_FROM_REGION = 0.7, 0.25
+#: No MAT takes more than this share of the academies of its kind that were drawn, though any may take
+#: three: at a demo's scale (a dozen or two academies in England) a trust of forty would otherwise
+#: hold all of them.
+_MAT_MAX_SHARE = 0.3
+_TRUST_WORDS = (
+    "Aspire", "Inspire", "Horizon", "Endeavour", "Pioneer", "Unity", "Summit", "Compass", "Beacon",
+    "Evolve", "Ascent", "Keystone", "Bright Futures", "Northern Star", "Discovery", "Voyager", "Kite",
+    "Lighthouse", "Meridian", "Pathways", "Tapestry", "Vantage", "Cornerstone", "Harmony", "Elevate",
+)
+_TRUST_KINDS = ("Learning Trust", "Academy Trust", "Multi-Academy Trust", "Education Trust",
+                "Schools Trust", "Learning Partnership", "Academies Trust", "Trust")
+_CATHOLIC_TRUST_KINDS = ("Catholic Academy Trust", "Catholic Multi-Academy Trust",
+                         "Catholic Education Partnership", "Catholic Multi Academy Company")
+
 
 @dataclass(frozen=True, slots=True)
 class SyntheticSchool:
@@ -177,6 +213,10 @@ class SyntheticSchool:
     fsm_share: float = 0.25
     sen_support_share: float = 0.13
     ehc_plan_share: float = 0.03
+    #: The academy trust (GIAS group UID and name) of an academy or free school; None for the others.
+    trust_uid: str | None = None
+    trust_name: str | None = None
+    multi_academy_trust: bool = False
 
     @property
     def laestab(self) -> str:
@@ -316,11 +356,116 @@ def synthetic_schools(
         group_used[key] = first_estab + n_open + n_closed
         urns = pool[next_urn: next_urn + n_open + n_closed]
         next_urn += n_open + n_closed
-        if las is not None and profile.old_la_code not in las:
-            continue
         estabs = estab_numbers[key][first_estab: first_estab + n_open + n_closed]
         schools.extend(_profile_schools(profile, n_open, urns, estabs, seed))
-    return schools
+    # Trusts cross LAs, so they are drawn over all of England before `las` filters (about a second at
+    # full scale), for a school's trust to be the same whichever LAs are asked for.
+    schools = _with_trusts(schools, seed)
+    return schools if las is None else [s for s in schools if s.la_code in las]
+
+
+def _with_trusts(schools: list[SyntheticSchool], seed: int | str) -> list[SyntheticSchool]:
+    """The schools with every academy and free school in a trust (see _MAT_SHARE).
+
+    For each kind of academy (Catholic or not) trust sizes are drawn until they hold all of that kind,
+    then the trusts are formed largest first (so that the sizes drawn are the sizes made, and the last,
+    smallest trusts take what is left): each is founded by the next academy of its kind not yet in a
+    trust, in a seeded random order, and draws its other schools one by one from its founder's LA,
+    region or England (the next wider when one has none left). Sizes are England's whatever the scale,
+    so at a small scale a MAT's schools spread over several LAs and regions.
+    """
+    rng = _rng(seed, "trusts")
+    academies = [i for i, s in enumerate(schools) if s.establishment_type_group in _ACADEMY_GROUPS]
+    pools: dict[tuple[str, ...], list[int]] = {}
+    for i in academies:
+        school = schools[i]
+        kind = str(school.religious_character == "Roman Catholic")
+        for key in ((kind, "la", school.la_code), (kind, "region", school.region), (kind,)):
+            pools.setdefault(key, []).append(i)
+    plan: list[tuple[int, float, str]] = []  # (size, tie-break, kind)
+    for kind in sorted(key[0] for key in pools if len(key) == 1):
+        count = len(pools[(kind,)])
+        most = max(3, round(count * _MAT_MAX_SHARE))
+        total = 0
+        while total < count:
+            single = rng.random() < _SINGLE_TRUST_CHANCE
+            size = 1 if single else min(rng.choices(_MAT_SIZES, cum_weights=_MAT_CUM_WEIGHTS)[0], most)
+            plan.append((size, rng.random(), kind))
+            total += size
+    plan.sort(key=lambda t: (-t[0], t[1]))
+    founders = {key[0]: list(pool) for key, pool in pools.items() if len(key) == 1}
+    for order in founders.values():
+        rng.shuffle(order)
+    taken: set[int] = set()
+
+    def draw(pool: list[int]) -> int | None:
+        # Swap-remove a random entry; entries another pool already gave to a trust are dropped on the way.
+        while pool:
+            j = rng.randrange(len(pool))
+            i = pool[j]
+            pool[j] = pool[-1]
+            pool.pop()
+            if i not in taken:
+                return i
+        return None
+
+    uids = iter(_rng(seed, "trust-uid").sample(range(1000, 1000 + max(19_000, 2 * len(plan))), len(plan)))
+    names: set[str] = set()
+    trust_of: dict[int, tuple[str, str, bool]] = {}
+    for size, _, kind in plan:
+        order = founders[kind]
+        while order and order[-1] in taken:
+            order.pop()
+        if not order:
+            continue  # the trusts before took every academy of this kind
+        founder = order.pop()
+        taken.add(founder)
+        school = schools[founder]
+        members = [founder]
+        tiers = [pools[(kind, "la", school.la_code)], pools[(kind, "region", school.region)], pools[(kind,)]]
+        while len(members) < size:
+            where = rng.random()
+            start = 0 if where < _MAT_FROM_LA else 1 if where < _MAT_FROM_LA + _MAT_FROM_REGION else 2
+            member = next((m for m in map(draw, tiers[start:]) if m is not None), None)
+            if member is None:  # no academy of its kind left anywhere
+                break
+            taken.add(member)
+            members.append(member)
+        name = _trust_name(rng, school, len(members), names)
+        names.add(name)
+        uid = str(next(uids))
+        for i in members:
+            trust_of[i] = (uid, name, len(members) > 1)
+    return [
+        dataclasses.replace(s, trust_uid=trust_of[i][0], trust_name=trust_of[i][1],
+                            multi_academy_trust=trust_of[i][2]) if i in trust_of else s
+        for i, s in enumerate(schools)
+    ]
+
+
+def _trust_name(rng: random.Random, founder: SyntheticSchool, size: int, taken: set[str]) -> str:
+    """A trust's name, unique in England: a single-academy trust is named after its school (as most
+    are), a MAT after a place, its LA or an aspiration, a Catholic MAT after a saint."""
+    town = founder.la_name.split(",")[0]
+    if size == 1:
+        name = founder.name + (" Trust" if founder.name.endswith("Academy") else " Academy Trust")
+        candidates = [name, f"{name} ({town})"]
+    else:
+        candidates = []
+        for _ in range(30):
+            if founder.religious_character == "Roman Catholic":
+                stem = rng.choice([s for s in _SAINTS if s.startswith(("St", "Our", "Holy F", "Sacred"))])
+                candidates.append(f"{stem} {rng.choice(_CATHOLIC_TRUST_KINDS)}")
+            else:
+                draw = rng.random()
+                stem = (rng.choice(_PLACES) if draw < 0.5 else rng.choice(_TRUST_WORDS) if draw < 0.85
+                        else town)
+                church = " Church of England" if founder.religious_character == "Church of England" else ""
+                candidates.append(f"{stem}{church} {rng.choice(_TRUST_KINDS)}")
+    for name in candidates:
+        if name not in taken:
+            return name
+    return next(f"{candidates[-1]} {n}" for n in itertools.count(2) if f"{candidates[-1]} {n}" not in taken)
 
 
 def _profile_schools(

@@ -86,6 +86,8 @@ class OverviewOut(BaseModel):
 
 class TrustOverviewOut(OverviewOut):
     trust: str
+    #: The trust's name on the register of schools (GIAS "Trusts (name)"); null if it names none.
+    name: str | None
 
 
 class LaOverviewOut(OverviewOut):

@@ -120,7 +120,11 @@ async def _overview(
     )
     order = order_of(sort, direction, OVERVIEW_COLUMNS, "name")
     rows = sorted_rows(result.body["schools"], order, OVERVIEW_COLUMNS)
-    who = f"Trust {result.body['trust']}" if kind == "trust" else f"Local authority {result.body['la']}"
+    if kind == "trust":
+        # The register may name no school of the trust (none imported yet): its UID says which it is.
+        who = result.body["name"] or f"Trust {result.body['trust']}"
+    else:
+        who = f"Local authority {result.body['la']}"
     return render(
         request,
         "reports/overview.html",

@@ -16,7 +16,16 @@ from gateway.cli import main
 from gateway.console import overviews
 from tests.api.test_console import audit_size, sign_in
 from tests.api.test_pupils_at_risk import eight_weeks
-from tests.api.test_reports import PRIOR_DAY, SCHOOLS, _last_event, _put, _report, _spends, world  # noqa: F401
+from tests.api.test_reports import (  # noqa: F401
+    PRIOR_DAY,
+    SCHOOLS,
+    TRUST_NAMES,
+    _last_event,
+    _put,
+    _report,
+    _spends,
+    world,
+)
 from tests.conftest import Gateway
 from tests.factories import pupil
 
@@ -273,6 +282,10 @@ def test_the_trust_sees_its_schools_sortable_and_each_links_to_its_report(world:
     assert 'href="/console/trust"' in world.client.get("/console/").text
     page = world.client.get("/console/trust")
     assert page.status_code == 200, page.text
+    # The trust is named as the register names it, not by its UID.
+    caption = re.search(r'<span class="govuk-caption-l">([^<]*)</span>', page.text)
+    assert caption and html.unescape(caption.group(1)) == TRUST_NAMES["4021"]
+    assert "Trust 4021" not in page.text
     event = _last_event(world)
     assert event["action"] == "report.viewed" and event["details"]["action"] == "trust.schools"
     api = world.client.get("/v1/trusts/4021/schools", headers=world.auth(*trust)).json()["schools"]
@@ -304,7 +317,9 @@ def test_the_trust_sees_its_schools_sortable_and_each_links_to_its_report(world:
 
 def test_another_trusts_officer_sees_only_its_own_schools(world: Gateway) -> None:  # noqa: F811
     sign_in(world, ("trust", "5000", "trust_officer"))
-    assert _overview_urns(world.client.get("/console/trust").text) == [100005]
+    page = world.client.get("/console/trust").text
+    assert _overview_urns(page) == [100005]
+    assert TRUST_NAMES["5000"] in page and html.escape(TRUST_NAMES["4021"]) not in page
 
 
 @pytest.mark.parametrize(("path", "who", "action"), [

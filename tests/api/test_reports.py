@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from gateway.cli import main
 import json
 
-from gateway.db.models import AuditEvent, PrivacySpend, ReportSnapshot
+from gateway.db.models import AuditEvent, PrivacySpend, ReportSnapshot, School
 from gateway.services import reports
 from gateway.services.schools import import_gias
 from tests.conftest import Gateway
@@ -32,6 +32,8 @@ SCHOOLS = [
     (100003, "211", "Tower Hamlets", "2002", "Tower Hamlets Primary School", "Open", "Primary", "4021"),
     (100005, "202", "Camden", "2005", "Camden Other Primary", "Open", "Primary", "5000"),
 ]
+#: The trusts' names on the register (an ampersand, as real trusts' names have, for the escaping).
+TRUST_NAMES = {"4021": "Camden & Tower Hamlets Learning Trust", "5000": "Ashfield Academy Trust"}
 
 
 def _gias(path: Path) -> Path:
@@ -41,7 +43,7 @@ def _gias(path: Path) -> Path:
         for urn, la, la_name, est, name, status, phase, trust in SCHOOLS:
             writer.writerow([urn, la, la_name, est, name, "Academy converter", "Academies", status,
                              "Not applicable", "01-09-1990", phase, "4", "11", "No boarders", "Mixed", "NW1 1AA",
-                             trust, f"Trust {trust}" if trust else ""])
+                             trust, TRUST_NAMES.get(trust, "")])
     return path
 
 
@@ -139,6 +141,7 @@ def test_an_unknown_school_is_404_and_a_bad_urn_422(world: Gateway) -> None:
 def test_a_trust_sees_its_schools_with_headline_rates_and_no_other_trust(world: Gateway) -> None:
     r = world.client.get("/v1/trusts/4021/schools", headers=world.auth("trust", "4021", "trust_officer"))
     assert r.status_code == 200, r.text
+    assert (r.json()["trust"], r.json()["name"]) == ("4021", "Camden & Tower Hamlets Learning Trust")
     rows = r.json()["schools"]
     assert [s["urn"] for s in rows] == [100001, 100003]
     assert rows[0]["overall_absence_rate"] == pytest.approx(100 * 16 / 96, abs=0.01)
@@ -148,6 +151,24 @@ def test_a_trust_sees_its_schools_with_headline_rates_and_no_other_trust(world: 
     assert _last_event(world)["details"]["action"] == "trust.schools"
     assert world.client.get("/v1/trusts/4021/schools",
                             headers=world.auth("la", "202", "case_officer")).status_code == 403
+
+
+def test_a_trust_the_register_names_no_school_of_has_no_name_and_no_schools(world: Gateway) -> None:
+    r = world.client.get("/v1/trusts/9999/schools", headers=world.auth("trust", "9999", "trust_officer"))
+    assert r.status_code == 200, r.text
+    assert (r.json()["trust"], r.json()["name"], r.json()["schools"]) == ("9999", None, [])
+
+
+def test_a_trusts_name_is_the_one_its_open_schools_carry() -> None:
+    def school(urn: int, status: str, trust_name: str | None) -> School:
+        return School(urn=urn, status=status, trust_uid="4021", trust_name=trust_name)
+
+    # A closed school keeps the name the trust had when it closed; the open schools have the new one.
+    schools = [school(1, "Closed", "Old Name Trust"), school(2, "Closed", "Old Name Trust"),
+               school(3, "Open", "New Name Trust"), school(4, "Open", None)]
+    assert reports.trust_name(schools) == "New Name Trust"
+    assert reports.trust_name(schools[:2]) == "Old Name Trust"
+    assert reports.trust_name([school(5, "Open", None)]) is None
 
 
 def test_an_la_sees_its_schools_and_not_another_las(world: Gateway) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,8 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 import synthetic
+from gateway.cli import demo
+from gateway.demo import _largest_trust
 from gateway.keys.idp import mint_token
 from gateway.main import create_app
 from gateway.settings import Settings
@@ -27,6 +30,19 @@ def _demo(data_dir: Path, *options: str) -> tuple[dict, str]:
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, check=False)  # noqa: S603
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout), done.stderr
+
+
+def test_at_its_default_scale_and_seed_the_demo_offers_a_trust_officer_several_open_schools(
+    tmp_path: Path,
+) -> None:
+    defaults = {p.name: p.default for p in demo.params}
+    schools = synthetic.synthetic_schools(synthetic.load_la_profiles(), defaults["scale"], defaults["seed"])
+    gias = tmp_path / "gias.csv"
+    synthetic.write_gias_csv(schools, gias)
+
+    uid = _largest_trust(gias)
+    open_schools = Counter(s.trust_uid for s in schools if s.status == "Open" and s.trust_uid)
+    assert uid is not None and open_schools[uid] == max(open_schools.values()) >= 3
 
 
 def test_the_demo_shows_progress_logs_to_a_file_and_a_rerun_says_nothing_changed(tmp_path: Path) -> None:

@@ -213,6 +213,72 @@ def test_asking_for_some_local_authorities_gives_the_same_schools_as_asking_for_
     assert some == [s for s in england if s.la_code in {"335", "942"}]
 
 
+# --- academy trusts -----------------------------------------------------------------------------------
+
+
+def _trusts(schools: list[SyntheticSchool]) -> dict[str, list[SyntheticSchool]]:
+    out: dict[str, list[SyntheticSchool]] = {}
+    for school in schools:
+        if school.trust_uid:
+            out.setdefault(school.trust_uid, []).append(school)
+    return out
+
+
+def test_every_academy_and_no_other_school_is_in_a_trust_with_one_uid_and_one_name(england):
+    academy = {s.urn: s.establishment_type_group in ("Academies", "Free Schools") for s in england}
+    academies = [s for s in england if academy[s.urn]]
+    trusts = _trusts(england)
+
+    assert all(s.trust_uid and s.trust_name for s in academies)
+    assert all(s.trust_uid is None and s.trust_name is None for s in england if not academy[s.urn])
+    assert all(re.fullmatch(r"[1-9]\d{3,4}", uid) for uid in trusts)
+    assert all(len({s.trust_name for s in members}) == 1 for members in trusts.values())
+    assert len({members[0].trust_name for members in trusts.values()}) == len(trusts)  # names unique
+    assert all(s.multi_academy_trust == (len(trusts[s.trust_uid]) > 1) for s in academies if s.trust_uid)
+    for members in trusts.values():
+        members[0].trust_name.encode("latin-1")  # GIAS is latin-1
+
+
+def test_most_academies_are_in_multi_academy_trusts_mostly_small_a_few_of_dozens_of_schools(england):
+    sizes = sorted((len(m) for m in _trusts(england).values()), reverse=True)
+    academies = sum(sizes)
+    mat_sizes = [n for n in sizes if n > 1]
+
+    assert 0.75 <= sum(mat_sizes) / academies <= 0.85  # about 8 academies in 10 in a MAT
+    assert 1_000 <= len(mat_sizes) <= 2_500 and sizes.count(1) >= 1_000  # and many single-academy trusts
+    assert sum(n <= 5 for n in mat_sizes) / len(mat_sizes) >= 0.6  # many small MATs...
+    assert 10 <= sum(n > 25 for n in mat_sizes) <= 100  # ...few large ones
+    assert 30 <= sizes[0] <= 60
+
+
+def test_a_trusts_schools_are_mostly_in_one_la_or_its_region_and_catholic_trusts_catholic(england):
+    mats = [m for m in _trusts(england).values() if len(m) > 1]
+    in_main_la = [Counter(s.la_code for s in m).most_common(1)[0][1] / len(m) for m in mats]
+    in_main_region = [Counter(s.region for s in m).most_common(1)[0][1] / len(m) for m in mats]
+
+    assert np.mean(in_main_la) >= 0.7 and np.mean(in_main_region) >= 0.9
+    assert sum(len({s.la_code for s in m}) > 1 for m in mats) >= 0.2 * len(mats)  # some cross LA lines
+    assert all(len({s.religious_character == "Roman Catholic" for s in m}) == 1 for m in mats)
+
+
+def test_the_same_seed_gives_the_same_trusts_and_another_seed_does_not(profiles):
+    def trusts(seed: int) -> list[tuple[int, str | None, str | None]]:
+        return [(s.urn, s.trust_uid, s.trust_name) for s in synthetic_schools(profiles, 0.1, seed)]
+
+    assert trusts(SEED) == trusts(SEED)
+    assert trusts(SEED) != trusts(SEED + 1)
+
+
+def test_at_the_demos_scale_a_trust_has_three_or_more_open_schools(profiles):
+    """`gateway demo`'s defaults (scale 0.002, seed 2026): its trust officer has several schools to see,
+    though their trust is spread over LAs, since so few of England's academies are drawn."""
+    schools = [s for s in synthetic_schools(profiles, 0.002, 2026) if s.status == "Open"]
+    sizes = Counter(s.trust_uid for s in schools if s.trust_uid)
+
+    assert max(sizes.values()) >= 3
+    assert sum(n > 1 for n in sizes.values()) >= 2
+
+
 def test_closed_schools_are_added_on_request_and_have_no_pupils(profiles, by_key):
     schools = synthetic_schools(profiles, 1.0, SEED, las={"335"}, closed_fraction=0.1)
     closed = [s for s in schools if s.status == "Closed"]
@@ -582,6 +648,11 @@ def test_the_gias_extract_round_trips_in_latin_1_with_the_real_columns(profiles,
     assert {r["PhaseOfEducation (name)"] for r in rows if r["LA (code)"] == "335"} == \
            {"Primary", "Secondary", "Not applicable"}
     assert all(re.fullmatch(r"[A-Z]{1,2}\d{1,2} \d[A-Z]{2}", r["Postcode"]) for r in rows)
+    by_urn = {s.urn: s for s in schools}
+    assert [(r["Trusts (code)"] or None, r["Trusts (name)"] or None) for r in rows] == \
+           [(s.trust_uid, s.trust_name) for s in schools]
+    assert {r["TrustSchoolFlag (name)"] for r in rows if by_urn[int(r["URN"])].multi_academy_trust} == \
+           {"Supported by a multi-academy trust"}
 
 
 def test_a_schools_absence_follows_its_intake_and_its_own_effect_apart(profiles, by_key):

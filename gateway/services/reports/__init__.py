@@ -331,7 +331,20 @@ def overview(
         "fortnight_start": snapshot.fortnight_start.isoformat(),
         "schools": rows,
     }
+    if kind == "trust":
+        body["name"] = trust_name(schools)
     return Report(body, index)
+
+
+def trust_name(schools: list[School]) -> str | None:
+    """The trust's name as the register gives it with its schools: GIAS repeats it on each school's
+    row, so a rename reaches schools as their rows are re-imported; the open schools' most common name
+    wins (ties by name), and None when the register names no school of the trust."""
+    named = [s for s in schools if s.trust_name]
+    names = sorted(str(s.trust_name) for s in named if s.status == "Open") or sorted(
+        str(s.trust_name) for s in named
+    )
+    return max(names, key=names.count) if names else None
 
 
 def abie_list(
