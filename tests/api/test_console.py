@@ -875,8 +875,9 @@ def test_a_question_with_a_problem_is_named_on_its_field(world: tuple[Gateway, W
         data={"measure": "happiness", "by": "shoe_size", "from": "soon", "csrf_token": csrf},
     )
     assert bad.status_code == 422
-    for field in ("measure", "by", "from"):
-        assert f'href="#{field}"' in bad.text
+    # A date's problem links to the part to correct (GOV.UK's date input): all three, for "soon".
+    for target in ("measure", "by", "from-day"):
+        assert f'href="#{target}"' in bad.text
     future = gw.client.post("/console/statistics", data={**QUESTION, "to": "2099-01-01", "csrf_token": csrf})
     assert (
         future.status_code == 422
