@@ -46,13 +46,16 @@ def test_the_view_unpacks_the_current_registers_to_the_marks_and_history_keeps_e
     with gw.runtime.sessions() as db:
         current = db.execute(text("SELECT urn, date, version, pupil_count, marks FROM registers "
                                   "ORDER BY urn, date")).all()
-        history = db.execute(text("SELECT urn, date, version, pupil_count, marks FROM register_history")).all()
+        history = db.execute(text("SELECT urn, date, version, pupil_count, marks "
+                                  "FROM register_history")).all()
         order = rosters.slot_order(db, 100001, YEAR)
     # Two bytes a slot up to the last slot marked: slot 1 (pupil 2) is blank in the correction.
-    assert [(r.version, r.pupil_count, len(bytes(r.marks))) for r in current] == [(2, 2, 6), (1, 3, 8), (1, 1, 2)]
+    assert [(r.version, r.pupil_count, len(bytes(r.marks))) for r in current] == [
+        (2, 2, 6), (1, 3, 8), (1, 1, 2)]
     [old] = history
     assert (old.version, old.pupil_count) == (1, 3)
-    assert [m[1:] for m in packed_registers.marks(bytes(old.marks), order)] == [("/", "\\"), ("N", "N"), ("/", "I")]
+    assert [m[1:] for m in packed_registers.marks(bytes(old.marks), order)] == [
+        ("/", "\\"), ("N", "N"), ("/", "I")]
     assert_exact(gw)
 
 
@@ -82,8 +85,9 @@ def test_window_totals_from_the_packed_registers_are_the_marks_counted_in_the_wi
     classes = {"present": ("/", "\\", "L"), "aea": ("K", "V", "P", "W", "B", "J"),
                "authorised": ("C1", "M", "J1", "S", "C2", "C", "T", "R", "I", "E", "H", "F"),
                "unauthorised": ("G", "N", "O", "U")}
-    windows = [(MONDAY, MONDAY), (MONDAY, MONDAY + dt.timedelta(days=1)), (MONDAY + dt.timedelta(days=1),
-               MONDAY + dt.timedelta(days=30)), (MONDAY - dt.timedelta(days=30), MONDAY - dt.timedelta(days=1))]
+    day = dt.timedelta(days=1)
+    windows = [(MONDAY, MONDAY), (MONDAY, MONDAY + day), (MONDAY + day, MONDAY + 30 * day),
+               (MONDAY - 30 * day, MONDAY - day)]
     with gw.runtime.sessions() as db:
         for start, end in windows:
             rows = db.execute(text("SELECT pupil_id, am, pm FROM marks WHERE urn = 100001 AND date >= :s "

@@ -14,9 +14,10 @@ from sqlalchemy import text
 
 from gateway.db import partitions
 from tests.conftest import BACKENDS, Gateway
-from tests.integration.test_retention import AS_OF, cli, own  # noqa: F401 (the fixture)
+from tests.integration.test_retention import AS_OF, cli
 
-pytestmark = pytest.mark.parametrize("database_url", [b for b in BACKENDS if b == "postgresql"], indirect=True)
+POSTGRESQL = [b for b in BACKENDS if b == "postgresql"]
+pytestmark = pytest.mark.parametrize("database_url", POSTGRESQL, indirect=True)
 
 
 def relation_files(gw: Gateway, table: str) -> list[Path]:
@@ -45,8 +46,8 @@ def test_each_personal_table_is_partitioned_by_year_with_a_default(own: Gateway)
 
 def test_retention_drops_the_years_partitions_and_its_ciphertext_leaves_the_data_files(own: Gateway) -> None:
     with own.runtime.engine.connect() as conn:
-        planted = bytes(conn.execute(text("SELECT ciphertext FROM pupil_identities WHERE academic_year = 2018 "
-                                          "LIMIT 1")).scalar_one())
+        one = text("SELECT ciphertext FROM pupil_identities WHERE academic_year = 2018 LIMIT 1")
+        planted = bytes(conn.execute(one).scalar_one())
     assert len(planted) >= 32
     before = relation_files(own, "pupil_identities")
     assert holds(before, planted)
@@ -63,7 +64,8 @@ def test_retention_drops_the_years_partitions_and_its_ciphertext_leaves_the_data
     assert not any(f.exists() for f in set(before) - set(after))
     with own.runtime.engine.connect() as conn:
         assert conn.execute(text("SELECT to_regclass('pupil_identities_y2018')")).scalar_one() is None
-        assert conn.execute(text("SELECT count(*) FROM pupil_identities WHERE academic_year = 2025")).scalar_one() == 3
+        kept = text("SELECT count(*) FROM pupil_identities WHERE academic_year = 2025")
+        assert conn.execute(kept).scalar_one() == 3
     # The audit event says which partitions went.
     code, out = cli(own, "audit", "verify")
     assert code == 0, out

@@ -20,7 +20,8 @@ def test_a_register_round_trips_with_blank_slots_between_its_pupils() -> None:
     blob = registers.pack([4, 0, 2], ["N", "/", "C1"], ["N", "\\", "#"])
     assert len(blob) == 10 and blob[2:4] == b"\x00\x00"
     assert registers.unpack(blob) == [(0, "/", "\\"), (2, "C1", "#"), (4, "N", "N")]
-    assert registers.marks(blob, ["a", "b", "c", "d", "e"]) == [("a", "/", "\\"), ("c", "C1", "#"), ("e", "N", "N")]
+    assert registers.marks(blob, ["a", "b", "c", "d", "e"]) == [
+        ("a", "/", "\\"), ("c", "C1", "#"), ("e", "N", "N")]
     assert registers.pack([], [], []) == b"" and registers.unpack(b"") == []
 
 

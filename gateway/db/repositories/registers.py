@@ -86,14 +86,6 @@ def school_registers(db: Session, urn: int, academic_year: int) -> list[tuple[dt
     return [(d, int(n), bytes(m)) for d, n, m in db.execute(stmt)]
 
 
-def superseded_registers(db: Session, urn: int, academic_year: int) -> list[tuple[dt.date, int, bytes]]:
-    """(date, version, packed marks) of a school's superseded registers of the year."""
-    h = RegisterHistory
-    stmt = (select(h.date, h.version, h.marks).where(h.urn == urn, h.academic_year == academic_year)
-            .order_by(h.date, h.version))
-    return [(d, int(v), bytes(m)) for d, v, m in db.execute(stmt)]
-
-
 def school_marks(db: Session, urn: int, academic_year: int) -> list[tuple[str, dt.date, str, str]]:
     """The school's rows of ``marks`` for the year (pupil_id, date, am, pm)."""
     stmt = select(Mark.pupil_id, Mark.date, Mark.am, Mark.pm).where(
